@@ -1,0 +1,12 @@
+package main
+
+import "os"
+
+// Environment variables read by patchbay. This is the only place they are
+// declared; flags override them, and they override files.
+const (
+	// envKeyPassword holds the password of an encrypted signing key.
+	envKeyPassword = "PATCHBAY_KEY_PASSWORD"
+)
+
+func osGetenv(k string) string { return os.Getenv(k) }
