@@ -78,6 +78,8 @@ Exit codes:
 	})
 	root.AddCommand(
 		a.newVersionCmd(),
+		a.newInitCmd(),
+		a.newValidateCmd(),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())
