@@ -316,6 +316,11 @@ func (d *Decoder) packages(p *jsonParser) error {
 				return &FieldError{Path: fmt.Sprintf("packages[%d].%s", i, pkgFieldNames[k]), Msg: "missing"}
 			}
 		}
+		for k := 3; k < 5; k++ {
+			if rp.f[k] != nil && len(rp.f[k]) == 0 {
+				return &FieldError{Path: fmt.Sprintf("packages[%d].%s", i, pkgFieldNames[k]), Msg: "empty (omit the field instead)"}
+			}
+		}
 		if rp.f[3] == nil {
 			rp.f[3] = rp.f[0]
 		}
