@@ -130,7 +130,7 @@ func TestCollectRoots(t *testing.T) {
 		{
 			name: "distroless status.d",
 			files: map[string]string{
-				"etc/os-release": "ID=ubuntu\nVERSION_ID=\"24.04\"\n",
+				"etc/os-release":                    "ID=ubuntu\nVERSION_ID=\"24.04\"\n",
 				"var/lib/dpkg/status.d/linux-image": readShared(t, "inventories/dpkg/syft.status.d-deinstall"),
 			},
 			want:  Report{HostID: "h", Stream: "ubuntu-24.04", Ecosystem: vercmp.Deb, Arch: "amd64"},
