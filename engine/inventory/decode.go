@@ -243,9 +243,10 @@ func (d *Decoder) Decode(data []byte) (*Report, error) {
 
 // packages parses the packages array into d.raw.
 func (d *Decoder) packages(p *jsonParser) error {
-	if err := p.expect('['); err != nil {
-		return err
+	if p.peek() != '[' {
+		return p.typeError("packages", "an array")
 	}
+	p.pos++
 	limit := d.maxPackages()
 	p.ws()
 	if p.peek() == ']' {
@@ -257,9 +258,10 @@ func (d *Decoder) packages(p *jsonParser) error {
 			return fmt.Errorf("%w: more than %d packages", ErrTooManyPackages, limit)
 		}
 		p.ws()
-		if err := p.expect('{'); err != nil {
-			return err
+		if p.peek() != '{' {
+			return p.typeError(fmt.Sprintf("packages[%d]", i), "an object")
 		}
+		p.pos++
 		var rp rawPackage
 		p.ws()
 		if p.peek() == '}' {
@@ -295,7 +297,7 @@ func (d *Decoder) packages(p *jsonParser) error {
 				}
 				p.ws()
 				if p.peek() != '"' {
-					return &FieldError{Path: fmt.Sprintf("packages[%d].%s", i, key), Msg: "want a string"}
+					return p.typeError(fmt.Sprintf("packages[%d].%s", i, key), "a string")
 				}
 				if rp.f[k], err = p.str(); err != nil {
 					return err
@@ -482,26 +484,32 @@ func (p *jsonParser) syntax(msg string) error {
 // strField reads a string value of a named field.
 func (p *jsonParser) strField(name string) ([]byte, error) {
 	if p.peek() != '"' {
-		return nil, &FieldError{Path: name, Msg: "want a string" + p.found()}
+		return nil, p.typeError(name, "a string")
 	}
 	return p.str()
 }
 
-// found describes the value at p.pos for type errors.
-func (p *jsonParser) found() string {
-	switch p.peek() {
-	case 'n':
-		return ", found null"
-	case 't', 'f':
-		return ", found a boolean"
-	case '{':
-		return ", found an object"
-	case '[':
-		return ", found an array"
-	case 0:
-		return ", found the end of input"
+// typeError reports a value of the wrong type at path as a *FieldError, or
+// a syntax error when no JSON value starts at p.pos.
+func (p *jsonParser) typeError(path, want string) error {
+	var found string
+	switch c := p.peek(); {
+	case c == 'n':
+		found = "null"
+	case c == 't' || c == 'f':
+		found = "a boolean"
+	case c == '"':
+		found = "a string"
+	case c == '{':
+		found = "an object"
+	case c == '[':
+		found = "an array"
+	case c == '-' || c >= '0' && c <= '9':
+		found = "a number"
+	default:
+		return p.syntax("want a value")
 	}
-	return ", found a number"
+	return &FieldError{Path: path, Msg: "want " + want + ", found " + found}
 }
 
 func (p *jsonParser) boolField(name string) (bool, error) {
@@ -513,16 +521,13 @@ func (p *jsonParser) boolField(name string) (bool, error) {
 		p.pos += 5
 		return false, nil
 	}
-	if p.peek() == '"' {
-		return false, &FieldError{Path: name, Msg: "want true or false, found a string"}
-	}
-	return false, &FieldError{Path: name, Msg: "want true or false" + p.found()}
+	return false, p.typeError(name, "true or false")
 }
 
 // labels reads the labels object.
 func (p *jsonParser) labels() (map[string]string, error) {
 	if p.peek() != '{' {
-		return nil, &FieldError{Path: "labels", Msg: "want an object" + p.found()}
+		return nil, p.typeError("labels", "an object")
 	}
 	p.pos++
 	m := map[string]string{}
