@@ -80,6 +80,7 @@ Exit codes:
 		a.newVersionCmd(),
 		a.newInitCmd(),
 		a.newValidateCmd(),
+		a.newPlanCmd(),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())
