@@ -271,16 +271,15 @@ func CompareAPK(a, b string) int {
 	return apkOrder(a, b, r, va, vb)
 }
 
-// CompareAPKFuzzy is CompareAPK for apk's fuzzy dependency operators: it
-// returns 0 when b is a prefix of a by whole tokens (3.6.9 ~ 3.6, but not
-// 3.6 ~ 3.6.9). "a ~ b" holds when it returns 0, "a <~ b" when <= 0 and
-// "a >~ b" when >= 0. Invalid versions are ordered as by CompareAPK.
+// CompareAPKFuzzy is apk-tools 3's comparison for the fuzzy dependency
+// operators: it returns 0 when b is a prefix of a by whole tokens (3.6.9 ~
+// 3.6, but not 3.6 ~ 3.6.9). "a ~ b" holds when it returns 0, "a <~ b" when
+// <= 0 and "a >~ b" when >= 0. It is a match, not an ordering: like
+// apk-tools it judges only the tokens it reads, so 3.6.9_post1 ~ 3.6 holds
+// although 3.6.9_post1 is not a valid version; apk-tools' own tests say so.
 func CompareAPKFuzzy(a, b string) int {
-	if a == b {
-		return 0
-	}
-	r, va, vb := apkCompare(a, b, true)
-	return apkOrder(a, b, r, va, vb)
+	r, _, _ := apkCompare(a, b, true)
+	return r
 }
 
 // ValidateAPK reports whether apk-tools 3 accepts v (apk_version_validate):
