@@ -12,10 +12,9 @@ const rpmAllowed = "._+%{}~^"
 
 // CompareRPM returns -1, 0 or 1 as a orders before, the same as, or after b
 // in rpm's ordering, exactly as rpm.vercmp(a, b) in rpm's Lua: the epoch
-// (missing = 0) first, then the version, then the release — the release only
-// when both sides have one, so "1.0" equals "1.0-5" (rpm's rule for
-// dependency ranges; it makes CompareRPM a total preorder only over versions
-// that all have, or all lack, a release). Segments are runs of digits
+// (missing = 0) first, then the version, then the release, where a missing
+// release sorts before any release ("1.0" < "1.0-0"), as rpmverCmp's
+// compare_values does. Segments are runs of digits
 // (compared as numbers) or of ASCII letters (compared as bytes); every other
 // byte separates segments; '~' sorts before everything, even the end of the
 // string, and '^' sorts after the end but before any further segment.
@@ -34,8 +33,13 @@ func CompareRPM(a, b string) int {
 	if c := rpmvercmp(va, vb); c != 0 {
 		return c
 	}
-	if hasRA && hasRB {
+	switch {
+	case hasRA && hasRB:
 		return rpmvercmp(ra, rb)
+	case hasRA:
+		return 1
+	case hasRB:
+		return -1
 	}
 	return 0
 }
