@@ -17,11 +17,18 @@ const debMaxEpoch = 1<<31 - 1
 // Like dpkg it trims surrounding whitespace and compares versions that only
 // draw a syntax warning. A version dpkg refuses outright is still ordered:
 // an epoch that is not a number in range is taken as part of the upstream
-// version, so the result depends on the strings alone and is a total
+// version, and a NUL byte (which a C tool never sees) weighs like any other
+// symbol, so the result depends on the strings alone and is a total
 // preorder. It never allocates.
 func CompareDeb(a, b string) int {
 	if a == b {
 		return 0
+	}
+	// Fast path: when the last '-' of both lies in their common prefix,
+	// and no whitespace needs trimming, epoch and upstream version are the
+	// same and only the revisions differ.
+	if h, ok := commonLastHyphen(a, b); ok && !isSpaceC(a[0]) && !isSpaceC(a[len(a)-1]) && !isSpaceC(b[len(b)-1]) {
+		return verrevcmp(a[h+1:], b[h+1:])
 	}
 	ea, ua, ra := splitDeb(a)
 	eb, ub, rb := splitDeb(b)
@@ -37,9 +44,14 @@ func CompareDeb(a, b string) int {
 	return verrevcmp(ra, rb)
 }
 
-// splitDeb splits a version leniently into epoch, upstream and revision.
+// splitDeb splits a version leniently into epoch, upstream and revision:
+// surrounding whitespace is trimmed, the epoch is what precedes the first
+// ':' when debEpoch accepts it, and the revision follows the last '-' after
+// that.
 func splitDeb(v string) (epoch int, upstream, revision string) {
-	v = trimSpaceC(cutNUL(v))
+	if v != "" && (isSpaceC(v[0]) || isSpaceC(v[len(v)-1])) {
+		v = trimSpaceC(v)
+	}
 	if i := strings.IndexByte(v, ':'); i > 0 {
 		if e, ok := debEpoch(v[:i]); ok {
 			epoch, v = e, v[i+1:]
@@ -97,7 +109,19 @@ func debOrder(c byte) int {
 
 // verrevcmp is dpkg's comparison of an upstream version or a revision.
 func verrevcmp(a, b string) int {
-	i, j := 0, 0
+	// Skip the common prefix, backing up to the start of a digit run:
+	// up to there both strings were scanned in step with equal results.
+	k, n := 0, min(len(a), len(b))
+	for k < n && a[k] == b[k] {
+		k++
+	}
+	if k == len(a) && k == len(b) {
+		return 0
+	}
+	for k > 0 && isDigit(a[k-1]) {
+		k--
+	}
+	i, j := k, k
 	for i < len(a) || j < len(b) {
 		for (i < len(a) && !isDigit(a[i])) || (j < len(b) && !isDigit(b[j])) {
 			ac, bc := 0, 0

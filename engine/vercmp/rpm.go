@@ -20,10 +20,16 @@ const rpmAllowed = "._+%{}~^"
 // string, and '^' sorts after the end but before any further segment.
 //
 // Versions rpm would refuse (ValidateRPM) are still ordered by the same
-// rules, as rpm's own comparison does. It never allocates.
+// rules, as rpm's own comparison does; a NUL byte (which rpm never sees)
+// separates segments like any other symbol. It never allocates.
 func CompareRPM(a, b string) int {
 	if a == b {
 		return 0
+	}
+	// Fast path: when the last '-' of both lies in their common prefix,
+	// epoch and version are the same and only the releases differ.
+	if h, ok := commonLastHyphen(a, b); ok {
+		return rpmvercmp(a[h+1:], b[h+1:])
 	}
 	ea, va, ra, hasRA := splitRPM(a)
 	eb, vb, rb, hasRB := splitRPM(b)
@@ -47,7 +53,6 @@ func CompareRPM(a, b string) int {
 // splitRPM is rpm's parseEVR: the epoch is a leading run of digits ended by
 // ':' (empty means "0"); the release follows the last '-' after it.
 func splitRPM(evr string) (epoch, version, release string, hasRelease bool) {
-	evr = cutNUL(evr)
 	s := 0
 	for s < len(evr) && isDigit(evr[s]) {
 		s++
@@ -65,14 +70,37 @@ func splitRPM(evr string) (epoch, version, release string, hasRelease bool) {
 	return epoch, version, "", false
 }
 
+// commonLastHyphen returns the index of the last '-' of a and b when it is
+// the same in both and the strings agree up to it.
+func commonLastHyphen(a, b string) (int, bool) {
+	k, n := 0, min(len(a), len(b))
+	for k < n && a[k] == b[k] {
+		k++
+	}
+	if strings.IndexByte(a[k:], '-') >= 0 || strings.IndexByte(b[k:], '-') >= 0 {
+		return 0, false
+	}
+	h := strings.LastIndexByte(a[:k], '-')
+	return h, h > 0
+}
+
 func isAlnum(c byte) bool { return isDigit(c) || isAlpha(c) }
 
 // rpmvercmp is rpm's segment-wise comparison of two version strings.
 func rpmvercmp(a, b string) int {
-	if a == b {
+	// Skip the common prefix, backing up to the start of a segment: up
+	// to there both strings were scanned in step with equal results.
+	k, n := 0, min(len(a), len(b))
+	for k < n && a[k] == b[k] {
+		k++
+	}
+	if k == len(a) && k == len(b) {
 		return 0
 	}
-	i, j := 0, 0
+	for k > 0 && isAlnum(a[k-1]) {
+		k--
+	}
+	i, j := k, k
 	for i < len(a) || j < len(b) {
 		for i < len(a) && !isAlnum(a[i]) && a[i] != '~' && a[i] != '^' {
 			i++
@@ -144,18 +172,21 @@ func rpmvercmp(a, b string) int {
 			}
 			return -1
 		}
-		sa, sb := a[si:i], b[sj:j]
 		if isNum {
-			sa = strings.TrimLeft(sa, "0")
-			sb = strings.TrimLeft(sb, "0")
-			if len(sa) != len(sb) {
-				if len(sa) > len(sb) {
+			for si < i && a[si] == '0' {
+				si++
+			}
+			for sj < j && b[sj] == '0' {
+				sj++
+			}
+			if la, lb := i-si, j-sj; la != lb {
+				if la > lb {
 					return 1
 				}
 				return -1
 			}
 		}
-		if c := strings.Compare(sa, sb); c != 0 {
+		if c := compareBytes(a[si:i], b[sj:j]); c != 0 {
 			return c
 		}
 	}
@@ -233,4 +264,25 @@ func quoteByte(c byte) string {
 		return "'" + string(rune(c)) + "'"
 	}
 	return `'\x` + string([]byte{hex[c>>4], hex[c&15]}) + "'"
+}
+
+// compareBytes is strings.Compare for the short segments of a version,
+// without the call into the runtime.
+func compareBytes(a, b string) int {
+	n := min(len(a), len(b))
+	for k := 0; k < n; k++ {
+		if a[k] != b[k] {
+			if a[k] < b[k] {
+				return -1
+			}
+			return 1
+		}
+	}
+	switch {
+	case len(a) < len(b):
+		return -1
+	case len(a) > len(b):
+		return 1
+	}
+	return 0
 }

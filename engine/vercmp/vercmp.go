@@ -84,12 +84,3 @@ func sign(n int) int {
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 func isAlpha(c byte) bool { c |= 0x20; return c >= 'a' && c <= 'z' }
-
-// cutNUL returns s up to its first NUL byte: the C tools see a version as a
-// NUL-terminated string, so nothing after a NUL takes part in the ordering.
-func cutNUL(s string) string {
-	if i := strings.IndexByte(s, 0); i >= 0 {
-		return s[:i]
-	}
-	return s
-}
