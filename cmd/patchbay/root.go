@@ -81,6 +81,7 @@ Exit codes:
 		a.newInitCmd(),
 		a.newValidateCmd(),
 		a.newPlanCmd(),
+		a.newDevCmd(),
 		a.newVercmpCmd(),
 	)
 	for _, c := range root.Commands() {

@@ -38,10 +38,10 @@ type setEval struct {
 type job struct {
 	stream string
 	ring   *baseline.Ring
-	base *baseline.Baseline
-	eco  vercmp.Ecosystem
-	set  *inventory.PackageSet
-	ev   *setEval
+	base   *baseline.Baseline
+	eco    vercmp.Ecosystem
+	set    *inventory.PackageSet
+	ev     *setEval
 }
 
 // Compute builds the plan. It never fails: problems with hosts are states.
