@@ -78,6 +78,7 @@ Exit codes:
 	})
 	root.AddCommand(
 		a.newVersionCmd(),
+		a.newInventoryCmd(),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())

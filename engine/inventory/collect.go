@@ -228,8 +228,11 @@ func collectRPM(ctx context.Context, fsys fs.FS, root, rpm string) ([]Package, e
 	return pkgs, nil
 }
 
-// hostArch returns the most common architecture among the packages, other
-// than the architecture-independent ones.
+// HostArch returns the most common package architecture of the set other
+// than the architecture-independent all and noarch: the host's architecture
+// when nothing better is known.
+func HostArch(s *PackageSet) string { return hostArch(s.Packages()) }
+
 func hostArch(pkgs []Package) string {
 	count := map[string]int{}
 	for _, p := range pkgs {
