@@ -110,7 +110,7 @@ type dpkgStanza struct {
 // pkg returns the stanza's package and whether it is installed.
 func (s *dpkgStanza) pkg(arches *archInterner) (Package, bool, error) {
 	if s.name == nil {
-		return Package{}, false, fmt.Errorf("%w: stanza without Package:", ErrSyntax)
+		return Package{}, false, fmt.Errorf("%w: stanza without a Package field", ErrSyntax)
 	}
 	f := bytes.Fields(s.status)
 	if len(f) != 3 {
@@ -120,10 +120,10 @@ func (s *dpkgStanza) pkg(arches *archInterner) (Package, bool, error) {
 		return Package{}, false, nil
 	}
 	if s.version == nil {
-		return Package{}, false, fmt.Errorf("%w: installed package %s without Version:", ErrSyntax, s.name)
+		return Package{}, false, fmt.Errorf("%w: installed package %s without a Version field", ErrSyntax, s.name)
 	}
 	if s.arch == nil {
-		return Package{}, false, fmt.Errorf("%w: installed package %s without Architecture:", ErrSyntax, s.name)
+		return Package{}, false, fmt.Errorf("%w: installed package %s without an Architecture field", ErrSyntax, s.name)
 	}
 	p := Package{Name: string(s.name), Version: string(s.version), Arch: arches.get(s.arch)}
 	p.SourceName, p.SourceVersion = p.Name, p.Version
@@ -151,7 +151,7 @@ func parseDebSource(s string) (name, version string, err error) {
 	}
 	rest = strings.TrimSpace(rest)
 	if len(rest) < 3 || rest[0] != '(' || rest[len(rest)-1] != ')' {
-		return "", "", fmt.Errorf("Source %q: want \"name\" or \"name (version)\"", s)
+		return "", "", fmt.Errorf("source field %q: want \"name\" or \"name (version)\"", s)
 	}
 	return name, strings.TrimSpace(rest[1 : len(rest)-1]), nil
 }
