@@ -351,31 +351,7 @@ func (d *Decoder) packageSet(eco vercmp.Ecosystem) (*PackageSet, error) {
 			return set, nil
 		}
 	}
-	total := 0
-	for i := range d.raw {
-		for _, f := range d.raw[i].f {
-			total += len(f)
-		}
-	}
-	buf := make([]byte, 0, total)
-	for i := range d.raw {
-		for _, f := range d.raw[i].f {
-			buf = append(buf, f...)
-		}
-	}
-	all := string(buf)
-	pkgs := make([]Package, len(d.raw))
-	off := 0
-	next := func(n int) string {
-		s := all[off : off+n]
-		off += n
-		return s
-	}
-	for i := range d.raw {
-		f := &d.raw[i].f
-		pkgs[i] = Package{Name: next(len(f[0])), Version: next(len(f[1])), Arch: next(len(f[2])),
-			SourceName: next(len(f[3])), SourceVersion: next(len(f[4]))}
-	}
+	pkgs := materialize(d.raw)
 	set, err := newPackageSet(eco, pkgs)
 	if err != nil {
 		return nil, err
@@ -671,4 +647,54 @@ func (p *jsonParser) hex4() (rune, bool) {
 	}
 	p.pos += 4
 	return r, true
+}
+
+// materialize turns raw packages into Packages whose strings share one
+// allocation; a source field equal to the name or version shares its string.
+func materialize(raw []rawPackage) []Package {
+	total := 0
+	for i := range raw {
+		f := &raw[i].f
+		total += len(f[0]) + len(f[1]) + len(f[2])
+		if !bytes.Equal(f[3], f[0]) {
+			total += len(f[3])
+		}
+		if !bytes.Equal(f[4], f[1]) {
+			total += len(f[4])
+		}
+	}
+	buf := make([]byte, 0, total)
+	for i := range raw {
+		f := &raw[i].f
+		buf = append(buf, f[0]...)
+		buf = append(buf, f[1]...)
+		buf = append(buf, f[2]...)
+		if !bytes.Equal(f[3], f[0]) {
+			buf = append(buf, f[3]...)
+		}
+		if !bytes.Equal(f[4], f[1]) {
+			buf = append(buf, f[4]...)
+		}
+	}
+	all := string(buf)
+	off := 0
+	next := func(n int) string {
+		s := all[off : off+n]
+		off += n
+		return s
+	}
+	pkgs := make([]Package, len(raw))
+	for i := range raw {
+		f := &raw[i].f
+		p := &pkgs[i]
+		p.Name, p.Version, p.Arch = next(len(f[0])), next(len(f[1])), next(len(f[2]))
+		p.SourceName, p.SourceVersion = p.Name, p.Version
+		if !bytes.Equal(f[3], f[0]) {
+			p.SourceName = next(len(f[3]))
+		}
+		if !bytes.Equal(f[4], f[1]) {
+			p.SourceVersion = next(len(f[4]))
+		}
+	}
+	return pkgs
 }
