@@ -104,7 +104,6 @@ func (d *Decoder) Decode(data []byte) (*Report, error) {
 		seen                                        int
 		hostID, hostname, stream, eco, arch, kernel []byte
 		collectedAt, agentVersion, hash             []byte
-		labelErr                                    error
 	)
 	p.ws()
 	if err := p.expect('{'); err != nil {
@@ -171,8 +170,8 @@ func (d *Decoder) Decode(data []byte) (*Report, error) {
 				return nil, err
 			}
 		case bit == fLabels:
-			if r.Labels, labelErr = p.labels(); labelErr != nil {
-				return nil, labelErr
+			if r.Labels, err = p.labels(); err != nil {
+				return nil, err
 			}
 		case bit == fPackages:
 			if err := d.packages(&p); err != nil {
@@ -345,7 +344,7 @@ func (d *Decoder) packageSet(eco vercmp.Ecosystem) (*PackageSet, error) {
 	if len(d.raw) == 0 {
 		return nil, &FieldError{Path: "packages", Msg: "empty: a report lists at least one installed package"}
 	}
-	if d.Cache != nil {
+	if d.Cache != nil && d.rawTokens() {
 		var sum [80]byte
 		if set := d.Cache.lookup(d.rawHash(eco, sum[:0])); set != nil {
 			return set, nil
@@ -360,6 +359,26 @@ func (d *Decoder) packageSet(eco vercmp.Ecosystem) (*PackageSet, error) {
 		set = d.Cache.Intern(set)
 	}
 	return set, nil
+}
+
+// rawTokens reports whether every raw field is non-empty printable ASCII
+// without spaces. Only then is the canonical form of d.raw unambiguous, so
+// that a cache hit proves the packages equal the cached, validated ones;
+// otherwise full validation runs and reports the problem.
+func (d *Decoder) rawTokens() bool {
+	for i := range d.raw {
+		for _, f := range d.raw[i].f {
+			if len(f) == 0 {
+				return false
+			}
+			for _, c := range f {
+				if c < 0x21 || c > 0x7e {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }
 
 // rawHash computes the package-set hash of d.raw, appended to dst.
