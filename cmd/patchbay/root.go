@@ -78,6 +78,10 @@ Exit codes:
 	})
 	root.AddCommand(
 		a.newVersionCmd(),
+		a.newInitCmd(),
+		a.newValidateCmd(),
+		a.newPlanCmd(),
+		a.newVercmpCmd(),
 		a.newInventoryCmd(),
 	)
 	for _, c := range root.Commands() {
