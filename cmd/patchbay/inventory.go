@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -91,13 +90,8 @@ func (a *app) writeReport(r *inventory.Report, format string) error {
 	return err
 }
 
-func agentVersion() string {
-	v := version
-	if info, ok := debug.ReadBuildInfo(); ok && v == "dev" && info.Main.Version != "" && info.Main.Version != "(devel)" {
-		v = info.Main.Version
-	}
-	return "patchbay " + v
-}
+// agentVersion names this program in the reports it writes.
+func agentVersion() string { return "patchbay " + resolvedVersion() }
 
 func (a *app) newInventoryCollectCmd() *cobra.Command {
 	var f reportFlags

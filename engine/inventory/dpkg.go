@@ -50,12 +50,7 @@ func parseDpkgStatus(data []byte) ([]Package, error) {
 		var line []byte
 		if len(data) > 0 {
 			lineNo++
-			if i := bytes.IndexByte(data, '\n'); i >= 0 {
-				line, data = data[:i], data[i+1:]
-			} else {
-				line, data = data, nil
-			}
-			line = bytes.TrimSuffix(line, []byte{'\r'})
+			line, data = cutLine(data)
 		}
 		if len(line) == 0 || len(bytes.TrimSpace(line)) == 0 {
 			// A blank line (or the end of the file) ends a stanza.
@@ -186,6 +181,17 @@ func checkParsed(eco vercmp.Ecosystem, p *Package) error {
 		return fmt.Errorf("%w: package %s: %s", ErrSyntax, p.Name, strings.ReplaceAll(msg, "\n", "; "))
 	}
 	return nil
+}
+
+// cutLine returns the first line of data without its line ending, and the
+// rest.
+func cutLine(data []byte) (line, rest []byte) {
+	if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		line, rest = data[:i], data[i+1:]
+	} else {
+		line = data
+	}
+	return bytes.TrimSuffix(line, []byte{'\r'}), rest
 }
 
 // archInterner shares the few architecture strings of a database.
