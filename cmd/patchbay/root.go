@@ -83,6 +83,7 @@ Exit codes:
 		a.newPlanCmd(),
 		a.newDevCmd(),
 		a.newVercmpCmd(),
+		a.newInventoryCmd(),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())

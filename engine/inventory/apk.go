@@ -1,7 +1,6 @@
 package inventory
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 
@@ -34,12 +33,7 @@ func ParseAPKInstalled(r io.Reader) ([]Package, error) {
 		var line []byte
 		if len(data) > 0 {
 			lineNo++
-			if i := bytes.IndexByte(data, '\n'); i >= 0 {
-				line, data = data[:i], data[i+1:]
-			} else {
-				line, data = data, nil
-			}
-			line = bytes.TrimSuffix(line, []byte{'\r'})
+			line, data = cutLine(data)
 		}
 		if len(line) == 0 {
 			if st.start > 0 {

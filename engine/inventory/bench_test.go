@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -111,4 +112,44 @@ func BenchmarkDecode(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkFleetHeap decodes 2,000 reports of 2,000 packages with 20
+// distinct package sets (the planner's shape scaled down 50x) with and
+// without a SetCache, and reports the live heap each decoded report costs.
+func BenchmarkFleetHeap(b *testing.B) {
+	const hosts, distinct = 2000, 20
+	var lines [][]byte
+	for i := range distinct {
+		r := realReport(b, 2000-i) // 20 different package sets
+		lines = append(lines, marshal(b, r))
+	}
+	for _, tc := range []struct {
+		name  string
+		cache bool
+	}{{"no-cache", false}, {"set-cache", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				d := Decoder{}
+				if tc.cache {
+					d.Cache = NewSetCache()
+				}
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				kept := make([]*Report, 0, hosts)
+				for i := range hosts {
+					r, err := d.Decode(lines[i%distinct])
+					if err != nil {
+						b.Fatal(err)
+					}
+					kept = append(kept, r)
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/hosts, "heap-B/host")
+				runtime.KeepAlive(kept)
+			}
+		})
+	}
 }

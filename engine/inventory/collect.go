@@ -41,7 +41,8 @@ type CollectOptions struct {
 //   - stream and ecosystem from etc/os-release (else usr/lib/os-release);
 //   - packages from var/lib/dpkg/status and var/lib/dpkg/status.d/* (deb),
 //     lib/apk/db/installed (apk), or for rpm the output of
-//     `rpm -qa --root ROOT --queryformat RPMQueryFormat` (the rpm database
+//     `rpm -qa --root ROOT --queryformat RPMQueryFormat [--dbpath /var/lib/rpm]`
+//     (--dbpath when ROOT/var/lib/rpm exists; the rpm database
 //     is a Berkeley DB, NDB or SQLite file that only rpm reads reliably),
 //     falling back to var/lib/rpmmanifest/container-manifest-2 for
 //     distroless images when no rpm binary is given;
@@ -211,8 +212,15 @@ func collectRPM(ctx context.Context, fsys fs.FS, root, rpm string) ([]Package, e
 		}
 		return pkgs, err
 	}
+	args := []string{"-qa", "--root", root, "--queryformat", RPMQueryFormat}
+	if fi, err := fs.Stat(fsys, "var/lib/rpm"); err == nil && fi.IsDir() {
+		// The distributions' database path (a link to usr/lib/sysimage/rpm
+		// on newer ones); an rpm built for another system (Debian's) may
+		// default elsewhere.
+		args = append(args, "--dbpath", "/var/lib/rpm")
+	}
 	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, rpm, "-qa", "--root", root, "--queryformat", RPMQueryFormat)
+	cmd := exec.CommandContext(ctx, rpm, args...)
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -228,8 +236,11 @@ func collectRPM(ctx context.Context, fsys fs.FS, root, rpm string) ([]Package, e
 	return pkgs, nil
 }
 
-// hostArch returns the most common architecture among the packages, other
-// than the architecture-independent ones.
+// HostArch returns the most common package architecture of the set other
+// than the architecture-independent all and noarch: the host's architecture
+// when nothing better is known.
+func HostArch(s *PackageSet) string { return hostArch(s.Packages()) }
+
 func hostArch(pkgs []Package) string {
 	count := map[string]int{}
 	for _, p := range pkgs {

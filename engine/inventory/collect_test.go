@@ -294,3 +294,57 @@ func TestKernelRebootRequired(t *testing.T) {
 		})
 	}
 }
+
+// TestCollectRPM builds a real rpm package with rpmbuild, installs it into
+// a fresh rpm database under a root, and collects that root through the rpm
+// binary and RPMQueryFormat.
+func TestCollectRPM(t *testing.T) {
+	rpm, err1 := exec.LookPath("rpm")
+	rpmbuild, err2 := exec.LookPath("rpmbuild")
+	if err1 != nil || err2 != nil {
+		t.Skip("rpm or rpmbuild not on PATH")
+	}
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "hello.spec")
+	if err := os.WriteFile(spec, []byte("Name: hello-patchbay\nEpoch: 3\nVersion: 1.2.3\nRelease: 4.el9\nSummary: test\nLicense: MIT\nBuildArch: noarch\n%description\ntest\n%files\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(name string, args ...string) {
+		t.Helper()
+		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+	}
+	top := filepath.Join(dir, "top")
+	run(rpmbuild, "--define", "_topdir "+top, "--define", "_build_id_links none", "-bb", spec)
+	root := writeRoot(t, map[string]string{"etc/os-release": "ID=\"rocky\"\nVERSION_ID=\"9.4\"\n"})
+	if err := os.MkdirAll(filepath.Join(root, "var/lib/rpm"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run(rpm, "--root", root, "--dbpath", "/var/lib/rpm", "--initdb")
+	run(rpm, "--root", root, "--dbpath", "/var/lib/rpm", "-i", "--nodeps", "--noscripts", "--ignorearch", "--ignoreos",
+		filepath.Join(top, "RPMS", "noarch", "hello-patchbay-1.2.3-4.el9.noarch.rpm"))
+
+	r, err := Collect(context.Background(), root, CollectOptions{HostID: "rocky-img", Now: testNow, RPM: rpm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Package{{"hello-patchbay", "3:1.2.3-4.el9", "noarch", "hello-patchbay", "3:1.2.3-4.el9"}}
+	if d := cmp.Diff(want, r.Packages.Packages()); d != "" || r.Stream != "rocky-9" || r.Ecosystem != vercmp.RPM {
+		t.Errorf("stream %s %s; packages (-want +got):\n%s", r.Stream, r.Ecosystem, d)
+	}
+
+	// Without the rpm binary the same root has no readable database.
+	if _, err := Collect(context.Background(), root, CollectOptions{HostID: "x", Now: testNow}); !errors.Is(err, ErrNoPackageDB) {
+		t.Errorf("without rpm: got %v, want ErrNoPackageDB", err)
+	}
+	// An empty database is refused, not reported as a host without packages.
+	empty := writeRoot(t, map[string]string{"etc/os-release": "ID=\"rocky\"\nVERSION_ID=\"9.4\"\n"})
+	if err := os.MkdirAll(filepath.Join(empty, "var/lib/rpm"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run(rpm, "--root", empty, "--dbpath", "/var/lib/rpm", "--initdb")
+	if _, err := Collect(context.Background(), empty, CollectOptions{HostID: "x", Now: testNow, RPM: rpm}); !errors.Is(err, ErrNoPackageDB) {
+		t.Errorf("empty database: got %v, want ErrNoPackageDB", err)
+	}
+}

@@ -104,7 +104,6 @@ func (d *Decoder) Decode(data []byte) (*Report, error) {
 		seen                                        int
 		hostID, hostname, stream, eco, arch, kernel []byte
 		collectedAt, agentVersion, hash             []byte
-		labelErr                                    error
 	)
 	p.ws()
 	if err := p.expect('{'); err != nil {
@@ -171,8 +170,8 @@ func (d *Decoder) Decode(data []byte) (*Report, error) {
 				return nil, err
 			}
 		case bit == fLabels:
-			if r.Labels, labelErr = p.labels(); labelErr != nil {
-				return nil, labelErr
+			if r.Labels, err = p.labels(); err != nil {
+				return nil, err
 			}
 		case bit == fPackages:
 			if err := d.packages(&p); err != nil {
@@ -345,37 +344,13 @@ func (d *Decoder) packageSet(eco vercmp.Ecosystem) (*PackageSet, error) {
 	if len(d.raw) == 0 {
 		return nil, &FieldError{Path: "packages", Msg: "empty: a report lists at least one installed package"}
 	}
-	if d.Cache != nil {
+	if d.Cache != nil && d.rawTokens() {
 		var sum [80]byte
 		if set := d.Cache.lookup(d.rawHash(eco, sum[:0])); set != nil {
 			return set, nil
 		}
 	}
-	total := 0
-	for i := range d.raw {
-		for _, f := range d.raw[i].f {
-			total += len(f)
-		}
-	}
-	buf := make([]byte, 0, total)
-	for i := range d.raw {
-		for _, f := range d.raw[i].f {
-			buf = append(buf, f...)
-		}
-	}
-	all := string(buf)
-	pkgs := make([]Package, len(d.raw))
-	off := 0
-	next := func(n int) string {
-		s := all[off : off+n]
-		off += n
-		return s
-	}
-	for i := range d.raw {
-		f := &d.raw[i].f
-		pkgs[i] = Package{Name: next(len(f[0])), Version: next(len(f[1])), Arch: next(len(f[2])),
-			SourceName: next(len(f[3])), SourceVersion: next(len(f[4]))}
-	}
+	pkgs := materialize(d.raw)
 	set, err := newPackageSet(eco, pkgs)
 	if err != nil {
 		return nil, err
@@ -384,6 +359,26 @@ func (d *Decoder) packageSet(eco vercmp.Ecosystem) (*PackageSet, error) {
 		set = d.Cache.Intern(set)
 	}
 	return set, nil
+}
+
+// rawTokens reports whether every raw field is non-empty printable ASCII
+// without spaces. Only then is the canonical form of d.raw unambiguous, so
+// that a cache hit proves the packages equal the cached, validated ones;
+// otherwise full validation runs and reports the problem.
+func (d *Decoder) rawTokens() bool {
+	for i := range d.raw {
+		for _, f := range d.raw[i].f {
+			if len(f) == 0 {
+				return false
+			}
+			for _, c := range f {
+				if c < 0x21 || c > 0x7e {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }
 
 // rawHash computes the package-set hash of d.raw, appended to dst.
@@ -671,4 +666,54 @@ func (p *jsonParser) hex4() (rune, bool) {
 	}
 	p.pos += 4
 	return r, true
+}
+
+// materialize turns raw packages into Packages whose strings share one
+// allocation; a source field equal to the name or version shares its string.
+func materialize(raw []rawPackage) []Package {
+	total := 0
+	for i := range raw {
+		f := &raw[i].f
+		total += len(f[0]) + len(f[1]) + len(f[2])
+		if !bytes.Equal(f[3], f[0]) {
+			total += len(f[3])
+		}
+		if !bytes.Equal(f[4], f[1]) {
+			total += len(f[4])
+		}
+	}
+	buf := make([]byte, 0, total)
+	for i := range raw {
+		f := &raw[i].f
+		buf = append(buf, f[0]...)
+		buf = append(buf, f[1]...)
+		buf = append(buf, f[2]...)
+		if !bytes.Equal(f[3], f[0]) {
+			buf = append(buf, f[3]...)
+		}
+		if !bytes.Equal(f[4], f[1]) {
+			buf = append(buf, f[4]...)
+		}
+	}
+	all := string(buf)
+	off := 0
+	next := func(n int) string {
+		s := all[off : off+n]
+		off += n
+		return s
+	}
+	pkgs := make([]Package, len(raw))
+	for i := range raw {
+		f := &raw[i].f
+		p := &pkgs[i]
+		p.Name, p.Version, p.Arch = next(len(f[0])), next(len(f[1])), next(len(f[2]))
+		p.SourceName, p.SourceVersion = p.Name, p.Version
+		if !bytes.Equal(f[3], f[0]) {
+			p.SourceName = next(len(f[3]))
+		}
+		if !bytes.Equal(f[4], f[1]) {
+			p.SourceVersion = next(len(f[4]))
+		}
+	}
+	return pkgs
 }

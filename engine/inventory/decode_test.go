@@ -274,3 +274,22 @@ func TestSetCacheShares(t *testing.T) {
 		t.Errorf("strings of equal packages in different sets are not interned")
 	}
 }
+
+// TestDecodeCacheNoForgery: a report whose fields contain TAB and newline
+// could spell the canonical form of a cached set with different packages;
+// it must be refused, not matched to the cached set.
+func TestDecodeCacheNoForgery(t *testing.T) {
+	c := NewSetCache()
+	d := Decoder{Cache: c}
+	good := `{"hostId":"h","stream":"debian-12","ecosystem":"deb","rebootRequired":false,"collectedAt":"2026-11-26T09:00:00Z","packages":[` +
+		`{"name":"a","version":"1","arch":"all"},{"name":"b","version":"2","arch":"all"}]}`
+	if _, err := d.Decode([]byte(good)); err != nil {
+		t.Fatal(err)
+	}
+	// One package whose sourceVersion swallows the second line.
+	forged := `{"hostId":"h","stream":"debian-12","ecosystem":"deb","rebootRequired":false,"collectedAt":"2026-11-26T09:00:00Z","packages":[` +
+		`{"name":"a","version":"1","arch":"all","sourceName":"a","sourceVersion":"1\nb\t2\tall\tb\t2"}]}`
+	if r, err := d.Decode([]byte(forged)); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("got %v, %v; want the forged report refused", r, err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 
 	"github.com/patchbay/patchbay/engine/vercmp"
@@ -40,30 +41,27 @@ func ParseDpkgStatus(r io.Reader) ([]Package, error) {
 }
 
 func parseDpkgStatus(data []byte) ([]Package, error) {
-	pkgs := make([]Package, 0, bytes.Count(data, []byte("\nPackage:"))+1)
+	n := bytes.Count(data, []byte("\nPackage:")) + 1
+	raw := make([]rawPackage, 0, n)
+	where := make([]dpkgStanza, 0, n) // the stanza of each raw package, for errors
 	var st dpkgStanza
-	arches := archInterner{}
 	lineNo := 0
 	for len(data) > 0 || st.start > 0 {
 		var line []byte
 		if len(data) > 0 {
 			lineNo++
-			if i := bytes.IndexByte(data, '\n'); i >= 0 {
-				line, data = data[:i], data[i+1:]
-			} else {
-				line, data = data, nil
-			}
-			line = bytes.TrimSuffix(line, []byte{'\r'})
+			line, data = cutLine(data)
 		}
-		if len(bytes.TrimSpace(line)) == 0 {
+		if len(line) == 0 || len(bytes.TrimSpace(line)) == 0 {
 			// A blank line (or the end of the file) ends a stanza.
 			if st.start > 0 {
-				p, ok, err := st.pkg(&arches)
+				rp, ok, err := st.raw()
 				if err != nil {
-					return nil, &LineError{Line: st.start, Text: st.first, Err: err}
+					return nil, &LineError{Line: st.start, Text: string(st.first), Err: err}
 				}
 				if ok {
-					pkgs = append(pkgs, p)
+					raw = append(raw, rp)
+					where = append(where, st)
 				}
 				st = dpkgStanza{}
 			}
@@ -80,20 +78,26 @@ func parseDpkgStatus(data []byte) ([]Package, error) {
 			return nil, &LineError{Line: lineNo, Text: string(line), Err: fmt.Errorf("%w: want \"Field: value\"", ErrSyntax)}
 		}
 		if st.start == 0 {
-			st.start, st.first = lineNo, string(line)
+			st.start, st.first = lineNo, line
 		}
 		key, val := line[:colon], bytes.TrimSpace(line[colon+1:])
-		switch {
-		case string(key) == "Package":
+		switch string(key) {
+		case "Package":
 			st.name = val
-		case string(key) == "Status":
+		case "Status":
 			st.status = val
-		case string(key) == "Version":
+		case "Version":
 			st.version = val
-		case string(key) == "Architecture":
+		case "Architecture":
 			st.arch = val
-		case string(key) == "Source":
+		case "Source":
 			st.source = val
+		}
+	}
+	pkgs := materialize(raw)
+	for i := range pkgs {
+		if err := checkParsed(vercmp.Deb, &pkgs[i]); err != nil {
+			return nil, &LineError{Line: where[i].start, Text: string(where[i].first), Err: err}
 		}
 	}
 	return pkgs, nil
@@ -102,58 +106,70 @@ func parseDpkgStatus(data []byte) ([]Package, error) {
 // dpkgStanza holds the fields of one stanza that matter, as slices of the
 // file's bytes.
 type dpkgStanza struct {
-	start                               int
-	first                               string
-	name, status, version, arch, source []byte
+	start                                      int
+	first, name, status, version, arch, source []byte
 }
 
-// pkg returns the stanza's package and whether it is installed.
-func (s *dpkgStanza) pkg(arches *archInterner) (Package, bool, error) {
+// raw returns the stanza's package and whether it is installed.
+func (s *dpkgStanza) raw() (rawPackage, bool, error) {
 	if s.name == nil {
-		return Package{}, false, fmt.Errorf("%w: stanza without Package:", ErrSyntax)
+		return rawPackage{}, false, fmt.Errorf("%w: stanza without a Package field", ErrSyntax)
 	}
 	f := bytes.Fields(s.status)
 	if len(f) != 3 {
-		return Package{}, false, fmt.Errorf("%w: package %s: Status %q: want \"<want> <flag> <state>\"", ErrSyntax, s.name, s.status)
+		return rawPackage{}, false, fmt.Errorf("%w: package %s: Status %q: want \"<want> <flag> <state>\"", ErrSyntax, s.name, s.status)
 	}
 	if string(f[2]) != "installed" {
-		return Package{}, false, nil
+		return rawPackage{}, false, nil
 	}
 	if s.version == nil {
-		return Package{}, false, fmt.Errorf("%w: installed package %s without Version:", ErrSyntax, s.name)
+		return rawPackage{}, false, fmt.Errorf("%w: installed package %s without a Version field", ErrSyntax, s.name)
 	}
 	if s.arch == nil {
-		return Package{}, false, fmt.Errorf("%w: installed package %s without Architecture:", ErrSyntax, s.name)
+		return rawPackage{}, false, fmt.Errorf("%w: installed package %s without an Architecture field", ErrSyntax, s.name)
 	}
-	p := Package{Name: string(s.name), Version: string(s.version), Arch: arches.get(s.arch)}
-	p.SourceName, p.SourceVersion = p.Name, p.Version
+	rp := rawPackage{f: [5][]byte{s.name, s.version, s.arch, s.name, s.version}}
 	if len(s.source) > 0 {
-		name, ver, err := parseDebSource(string(s.source))
+		name, ver, err := parseDebSource(s.source)
 		if err != nil {
-			return Package{}, false, fmt.Errorf("%w: package %s: %v", ErrSyntax, s.name, err)
+			return rawPackage{}, false, fmt.Errorf("%w: package %s: %v", ErrSyntax, s.name, err)
 		}
-		p.SourceName = name
-		if ver != "" {
-			p.SourceVersion = ver
+		rp.f[3] = name
+		if len(ver) > 0 {
+			rp.f[4] = ver
 		}
 	}
-	if err := checkParsed(vercmp.Deb, &p); err != nil {
-		return Package{}, false, err
-	}
-	return p, true, nil
+	return rp, true, nil
 }
 
 // parseDebSource splits a Source: value "name" or "name (version)".
-func parseDebSource(s string) (name, version string, err error) {
-	name, rest, ok := strings.Cut(s, " ")
-	if !ok {
-		return name, "", nil
+func parseDebSource[T string | []byte](s T) (name, version T, err error) {
+	i := 0
+	for i < len(s) && s[i] != ' ' {
+		i++
 	}
-	rest = strings.TrimSpace(rest)
+	name = s[:i]
+	rest := s[i:]
+	for len(rest) > 0 && rest[0] == ' ' {
+		rest = rest[1:]
+	}
+	for len(rest) > 0 && rest[len(rest)-1] == ' ' {
+		rest = rest[:len(rest)-1]
+	}
+	if len(rest) == 0 {
+		return name, rest, nil
+	}
 	if len(rest) < 3 || rest[0] != '(' || rest[len(rest)-1] != ')' {
-		return "", "", fmt.Errorf("Source %q: want \"name\" or \"name (version)\"", s)
+		return name, rest, fmt.Errorf("source field %q: want \"name\" or \"name (version)\"", string(s))
 	}
-	return name, strings.TrimSpace(rest[1 : len(rest)-1]), nil
+	version = rest[1 : len(rest)-1]
+	for len(version) > 0 && version[0] == ' ' {
+		version = version[1:]
+	}
+	for len(version) > 0 && version[len(version)-1] == ' ' {
+		version = version[:len(version)-1]
+	}
+	return name, version, nil
 }
 
 // checkParsed validates a package a parser produced, as a syntax error.
@@ -165,6 +181,17 @@ func checkParsed(eco vercmp.Ecosystem, p *Package) error {
 		return fmt.Errorf("%w: package %s: %s", ErrSyntax, p.Name, strings.ReplaceAll(msg, "\n", "; "))
 	}
 	return nil
+}
+
+// cutLine returns the first line of data without its line ending, and the
+// rest.
+func cutLine(data []byte) (line, rest []byte) {
+	if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		line, rest = data[:i], data[i+1:]
+	} else {
+		line = data
+	}
+	return bytes.TrimSuffix(line, []byte{'\r'}), rest
 }
 
 // archInterner shares the few architecture strings of a database.
@@ -181,10 +208,18 @@ func (a archInterner) get(b []byte) string {
 
 // readAllLimited reads r up to maxDBBytes.
 func readAllLimited(r io.Reader) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxDBBytes+1))
-	if err != nil {
+	var buf bytes.Buffer
+	if l, ok := r.(interface{ Len() int }); ok {
+		buf.Grow(min(l.Len(), maxDBBytes) + 1)
+	} else if f, ok := r.(interface{ Stat() (fs.FileInfo, error) }); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			buf.Grow(int(min(fi.Size(), maxDBBytes)) + 1)
+		}
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(r, maxDBBytes+1)); err != nil {
 		return nil, err
 	}
+	data := buf.Bytes()
 	if len(data) > maxDBBytes {
 		return nil, fmt.Errorf("%w: over %d MiB", ErrTooLarge, maxDBBytes>>20)
 	}

@@ -44,12 +44,7 @@ func ParseRPMQuery(r io.Reader) ([]Package, error) {
 	for len(data) > 0 {
 		lineNo++
 		var line []byte
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			line, data = data, nil
-		}
-		line = bytes.TrimSuffix(line, []byte{'\r'})
+		line, data = cutLine(data)
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}

@@ -172,14 +172,13 @@ func checkStream(s string, eco vercmp.Ecosystem) string {
 	if s == "" {
 		return "empty"
 	}
-	id, ver, ok := splitStream(s)
+	id, _, ok := splitStream(s)
 	if !ok {
 		return fmt.Sprintf("%s: want <os id>-<version> such as debian-12, ubuntu-24.04, rhel-9, alpine-3.20", quoteShort(s))
 	}
 	if known, ok := osEcosystem(id); ok && eco != "" && known != eco {
 		return fmt.Sprintf("%s is a %s stream, the report says ecosystem %s", s, known, eco)
 	}
-	_ = ver
 	return ""
 }
 
