@@ -80,4 +80,3 @@ func BenchmarkComputeSplit(b *testing.B) {
 		}
 	})
 }
-
