@@ -35,8 +35,12 @@ func fillFleet(t testing.TB, s *Store, hosts, sets int) []string {
 			fmt.Sprintf("ex%04d\",\"patched\":%d", i%2000, i), 1))
 		data = append(fmt.Appendf(nil, "# variant %d\n", i), data...)
 		hashes[i] = hashOf(data)
-		if _, err := tx.ExecContext(ctx, s.q("INSERT INTO package_sets (hash, data, size, created_at) VALUES (?, ?, ?, ?)"),
-			hashes[i], data, len(data), dbTime(s.now())); err != nil {
+		row, err := s.encodeSet(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.ExecContext(ctx, s.q("INSERT INTO package_sets (hash, data, encoding, size, created_at) VALUES (?, ?, ?, ?, ?)"),
+			hashes[i], row.data, row.encoding, row.size, dbTime(s.now())); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -95,7 +99,7 @@ func TestFleetSize(t *testing.T) {
 			if st.Hosts != hosts || st.PackageSets != sets {
 				t.Fatalf("Stats = %+v", st)
 			}
-			t.Logf("package set bytes (uncompressed): %.1f MB", float64(st.PackageSetBytes)/1e6)
+			t.Logf("package sets: %.1f MB as given, %.1f MB stored", float64(st.PackageSetBytes)/1e6, float64(st.PackageSetStoredBytes)/1e6)
 			logSize(t, s, u)
 
 			// Hot path at this size: hash-hit reports from 64 concurrent callers.

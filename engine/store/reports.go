@@ -75,6 +75,23 @@ func (s *Store) SaveReport(ctx context.Context, rec ReportRecord) (SaveResult, e
 	if s.isClosed() {
 		return SaveResult{}, ErrClosed
 	}
+	// Compress a set outside the transaction (and so outside SQLite's single
+	// writer), and only when it is not stored yet: an agent resending a
+	// known set costs one index probe, not a compression.
+	var row *setRow
+	if rec.PackageSet != nil {
+		known, err := s.HasPackageSet(ctx, rec.PackageSetHash)
+		if err != nil {
+			return SaveResult{}, fmt.Errorf("save report %s: %w", rec.HostID, err)
+		}
+		r := setRow{data: rec.PackageSet, encoding: encodingNone, size: len(rec.PackageSet)}
+		if !known {
+			if r, err = s.encodeSet(rec.PackageSet); err != nil {
+				return SaveResult{}, fmt.Errorf("save report %s: %w", rec.HostID, err)
+			}
+		}
+		row = &r
+	}
 	alive := func(stage string) error {
 		if s.hook != nil {
 			s.hook(stage)
@@ -85,7 +102,7 @@ func (s *Store) SaveReport(ctx context.Context, rec ReportRecord) (SaveResult, e
 		var res SaveResult
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
 			var err error
-			res, err = s.saveReportTx(ctx, tx, rec, alive)
+			res, err = s.saveReportTx(ctx, tx, rec, row, alive)
 			return err
 		})
 		if err != nil {
@@ -93,7 +110,7 @@ func (s *Store) SaveReport(ctx context.Context, rec ReportRecord) (SaveResult, e
 		}
 		return res, nil
 	}
-	req := &saveReq{ctx: ctx, rec: rec, alive: alive, done: make(chan struct{})}
+	req := &saveReq{ctx: ctx, rec: rec, set: row, alive: alive, done: make(chan struct{})}
 	select {
 	case s.batch <- req:
 	case <-ctx.Done():
@@ -110,12 +127,12 @@ func (s *Store) SaveReport(ctx context.Context, rec ReportRecord) (SaveResult, e
 
 // saveReportTx does the writes of one report; alive is called between
 // statements and aborts the report when it returns an error.
-func (s *Store) saveReportTx(ctx context.Context, ex execer, rec ReportRecord, alive func(string) error) (SaveResult, error) {
+func (s *Store) saveReportTx(ctx context.Context, ex execer, rec ReportRecord, set *setRow, alive func(string) error) (SaveResult, error) {
 	var res SaveResult
 	now := dbTime(s.now())
-	if rec.PackageSet != nil {
-		r, err := ex.ExecContext(ctx, s.q(`INSERT INTO package_sets (hash, data, size, created_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (hash) DO NOTHING`), rec.PackageSetHash, rec.PackageSet, len(rec.PackageSet), now)
+	if set != nil {
+		r, err := ex.ExecContext(ctx, s.q(`INSERT INTO package_sets (hash, data, encoding, size, created_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (hash) DO NOTHING`), rec.PackageSetHash, set.data, set.encoding, set.size, now)
 		if err != nil {
 			return res, fmt.Errorf("save report %s: package set: %w", rec.HostID, err)
 		}
@@ -183,6 +200,7 @@ func (s *Store) saveReportTx(ctx context.Context, ex execer, rec ReportRecord, a
 type saveReq struct {
 	ctx   context.Context
 	rec   ReportRecord
+	set   *setRow
 	alive func(string) error
 	res   SaveResult
 	err   error
@@ -255,7 +273,7 @@ func (s *Store) runBatch(batch []*saveReq) {
 			finish(fmt.Errorf("save report: savepoint: %w", err))
 			return
 		}
-		r.res, r.err = s.saveReportTx(ctx, tx, r.rec, r.alive)
+		r.res, r.err = s.saveReportTx(ctx, tx, r.rec, r.set, r.alive)
 		if r.err != nil {
 			r.res = SaveResult{}
 			if _, err := tx.ExecContext(ctx, "ROLLBACK TO report"); err != nil {
@@ -284,8 +302,12 @@ func (s *Store) PutPackageSet(ctx context.Context, hash string, data []byte) err
 	if hash == "" || data == nil {
 		return fmt.Errorf("put package set: empty hash or nil data: %w", ErrInvalid)
 	}
-	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO package_sets (hash, data, size, created_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (hash) DO NOTHING`), hash, data, len(data), dbTime(s.now()))
+	row, err := s.encodeSet(data)
+	if err != nil {
+		return fmt.Errorf("put package set %s: %w", hash, err)
+	}
+	_, err = s.w.ExecContext(ctx, s.q(`INSERT INTO package_sets (hash, data, encoding, size, created_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (hash) DO NOTHING`), hash, row.data, row.encoding, row.size, dbTime(s.now()))
 	if err != nil {
 		return fmt.Errorf("put package set %s: %w", hash, err)
 	}
@@ -309,15 +331,16 @@ func (s *Store) HasPackageSet(ctx context.Context, hash string) (bool, error) {
 
 // PackageSet returns the bytes stored under hash, or ErrNotFound.
 func (s *Store) PackageSet(ctx context.Context, hash string) ([]byte, error) {
-	var data []byte
-	err := s.r.QueryRowContext(ctx, s.q("SELECT data FROM package_sets WHERE hash = ?"), hash).Scan(&data)
+	var row setRow
+	err := s.r.QueryRowContext(ctx, s.q("SELECT data, encoding, size FROM package_sets WHERE hash = ?"), hash).
+		Scan(&row.data, &row.encoding, &row.size)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("package set %s: %w", hash, ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("package set %s: %w", hash, err)
 	}
-	return data, nil
+	return decodeSet(hash, row)
 }
 
 // PrunePackageSets deletes package sets that no host and no history row
@@ -371,20 +394,28 @@ func (s *Store) Reports(ctx context.Context, hostID string, limit int) ([]Report
 
 // Stats counts what the store holds.
 type Stats struct {
-	Hosts           int64
-	PackageSets     int64
-	PackageSetBytes int64
-	Reports         int64
+	Hosts       int64
+	PackageSets int64
+	// PackageSetBytes is the total size of the sets as given;
+	// PackageSetStoredBytes what they take stored (after compression).
+	PackageSetBytes       int64
+	PackageSetStoredBytes int64
+	Reports               int64
 }
 
 // Stats returns row counts and the total size of the stored package sets.
 func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	var st Stats
+	stored := "LENGTH(data)"
+	if s.backend == BackendPostgres {
+		stored = "pg_column_size(data)" // after TOAST compression
+	}
 	err := s.r.QueryRowContext(ctx, `SELECT
 		(SELECT COUNT(*) FROM hosts),
 		(SELECT COUNT(*) FROM package_sets),
 		(SELECT COALESCE(SUM(size), 0) FROM package_sets),
-		(SELECT COUNT(*) FROM reports)`).Scan(&st.Hosts, &st.PackageSets, &st.PackageSetBytes, &st.Reports)
+		(SELECT COALESCE(SUM(`+stored+`), 0) FROM package_sets),
+		(SELECT COUNT(*) FROM reports)`).Scan(&st.Hosts, &st.PackageSets, &st.PackageSetBytes, &st.PackageSetStoredBytes, &st.Reports)
 	if err != nil {
 		return Stats{}, fmt.Errorf("stats: %w", err)
 	}

@@ -446,6 +446,13 @@ func testPackageSets(t *testing.T, newURL func(testing.TB) string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if st.PackageSetStoredBytes <= 0 || st.PackageSetStoredBytes > int64(len(data))+8 { // PostgreSQL counts its value header
+		t.Errorf("stored set bytes = %d, want in (0, %d]", st.PackageSetStoredBytes, len(data)+8)
+	}
+	if s.Backend() == BackendSQLite && st.PackageSetStoredBytes*3 > int64(len(data)) {
+		t.Errorf("SQLite set not compressed: %d bytes stored for %d", st.PackageSetStoredBytes, len(data))
+	}
+	st.PackageSetStoredBytes = 0
 	if diff := cmp.Diff(Stats{Hosts: 2, PackageSets: 1, PackageSetBytes: int64(len(data)), Reports: 3}, st); diff != "" {
 		t.Errorf("Stats (-want +got):\n%s", diff)
 	}
@@ -879,5 +886,33 @@ func TestRebind(t *testing.T) {
 	got := s.q("SELECT a FROM t WHERE x = ? AND y IN (?, ?)")
 	if want := "SELECT a FROM t WHERE x = $1 AND y IN ($2, $3)"; got != want {
 		t.Errorf("q = %q, want %q", got, want)
+	}
+}
+
+func TestDecodeSet(t *testing.T) {
+	s := &Store{backend: BackendSQLite}
+	_, data := setOf("x", 200)
+	good, err := s.encodeSet(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back, err := decodeSet("h", good); err != nil || string(back) != string(data) {
+		t.Fatalf("round trip: %d bytes, %v", len(back), err)
+	}
+	tests := []struct {
+		name string
+		row  setRow
+	}{
+		{name: "size larger than data", row: setRow{data: good.data, encoding: encodingDeflate, size: good.size + 1}},
+		{name: "size smaller than data", row: setRow{data: good.data, encoding: encodingDeflate, size: good.size - 1}},
+		{name: "corrupt stream", row: setRow{data: []byte("not deflate at all"), encoding: encodingDeflate, size: 10}},
+		{name: "unknown encoding", row: setRow{data: data, encoding: "zstd", size: len(data)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := decodeSet("h", tt.row); err == nil {
+				t.Error("decodeSet succeeded, want error")
+			}
+		})
 	}
 }

@@ -5,6 +5,9 @@
 CREATE TABLE package_sets (
     hash       TEXT PRIMARY KEY,
     data       BYTEA NOT NULL,
+    -- encoding of data: '' (as given) or 'deflate' (raw DEFLATE, RFC 1951);
+    -- size is the length of the set as given.
+    encoding   TEXT NOT NULL DEFAULT '',
     size       BIGINT NOT NULL,
     created_at BIGINT NOT NULL
 );
