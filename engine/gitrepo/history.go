@@ -155,3 +155,19 @@ func (r *Repo) Head(branch string) (Hash, error) {
 	}
 	return r.Resolve(branch)
 }
+
+// IsAncestor reports whether commit a is an ancestor of (or equal to) b.
+func (r *Repo) IsAncestor(a, b Hash) (bool, error) {
+	if a == b {
+		return true, nil
+	}
+	ca, err := r.r.CommitObject(a)
+	if err != nil {
+		return false, fmt.Errorf("commit %s: %w (%v)", a, ErrNotFound, err)
+	}
+	cb, err := r.r.CommitObject(b)
+	if err != nil {
+		return false, fmt.Errorf("commit %s: %w (%v)", b, ErrNotFound, err)
+	}
+	return ca.IsAncestor(cb)
+}

@@ -253,3 +253,11 @@ func (r *Repo) fsStorage() (*filesystem.Storage, bool) {
 	s, ok := r.r.Storer.(*filesystem.Storage)
 	return s, ok
 }
+
+// ParseHash parses a full 40-hex commit name.
+func ParseHash(s string) (Hash, error) {
+	if len(s) != 40 || !isHex(s) {
+		return Hash{}, fmt.Errorf("%q is not a full commit hash (40 lowercase hex digits)", s)
+	}
+	return plumbing.NewHash(s), nil
+}
