@@ -78,6 +78,8 @@ Exit codes:
 	})
 	root.AddCommand(
 		a.newVersionCmd(),
+		a.newAuditCmd(),
+		a.newKeysCmd(),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())
