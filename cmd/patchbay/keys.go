@@ -46,14 +46,6 @@ Examples:
 			if out == "" {
 				return usageError("--out DIR is required")
 			}
-			password := a.getenv(envKeyPassword)
-			if password == "" {
-				fmt.Fprintf(a.stderr, "patchbay: warning: $%s is empty; the private key is encrypted with an empty password\n", envKeyPassword)
-			}
-			priv, pub, err := audit.GenerateKeyPair([]byte(password))
-			if err != nil {
-				return err
-			}
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return fmt.Errorf("keys generate: %w", err)
 			}
@@ -66,6 +58,14 @@ Examples:
 						return fmt.Errorf("keys generate: %w", err)
 					}
 				}
+			}
+			password := a.getenv(envKeyPassword)
+			if password == "" {
+				fmt.Fprintf(a.stderr, "patchbay: warning: $%s is empty; the private key is encrypted with an empty password\n", envKeyPassword)
+			}
+			priv, pub, err := audit.GenerateKeyPair([]byte(password))
+			if err != nil {
+				return err
 			}
 			if err := os.WriteFile(keyPath, priv, 0o600); err != nil {
 				return fmt.Errorf("keys generate: %w", err)
