@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/patchbay/patchbay/engine/gitrepo"
@@ -66,7 +67,8 @@ func parseHead(c *gitrepo.Commit) (h Head, ok bool) {
 	return h, haveSeq && (haveHead || h.Seq == 0)
 }
 
-// Writer appends records to a repository's chain.
+// Writer appends records to a repository's chain. Use one Writer per
+// repository; its methods are safe for concurrent use.
 type Writer struct {
 	// Repo is the repository whose notes hold the records.
 	Repo *gitrepo.Repo
@@ -76,12 +78,21 @@ type Writer struct {
 	Committer gitrepo.Signature
 	// Now is the clock for notes commits; nil means time.Now.
 	Now func() time.Time
+	// mu serializes WriteAndPush's fetch-write-push cycles, so that one
+	// cycle's rollback never drops another's record.
+	mu sync.Mutex
 }
 
 // Write signs a record of p about commit, chains it after the current
 // head and appends it to the commit's note under refs/notes/patchbay, in
 // one compare-and-swap of the notes ref. It returns the record written.
 func (w *Writer) Write(ctx context.Context, commit gitrepo.Hash, p Predicate) (*Record, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.write(ctx, commit, p)
+}
+
+func (w *Writer) write(ctx context.Context, commit gitrepo.Hash, p Predicate) (*Record, error) {
 	if w.Signer == nil {
 		return nil, fmt.Errorf("write %s record: no signer", p.Kind())
 	}
@@ -162,6 +173,8 @@ func (w *Writer) encode(commit gitrepo.Hash, p Predicate, body []byte, link Link
 // notes fetched again and the record re-chained, re-signed and pushed —
 // fetch-merge-retry that keeps the chain linear.
 func (w *Writer) WriteAndPush(ctx context.Context, remote string, commit gitrepo.Hash, p Predicate) (*Record, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	var last error
 	for range 16 {
 		theirs, err := w.Repo.FetchNotes(ctx, remote, gitrepo.NotesRef)
@@ -201,7 +214,7 @@ func (w *Writer) WriteAndPush(ctx context.Context, remote string, commit gitrepo
 			}
 		}
 		before, _ := w.Repo.NotesTip(gitrepo.NotesRef)
-		rec, err := w.Write(ctx, commit, p)
+		rec, err := w.write(ctx, commit, p)
 		if err != nil {
 			return nil, err
 		}

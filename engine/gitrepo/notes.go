@@ -443,11 +443,24 @@ func AppendLine(old, line []byte) []byte {
 }
 
 // SetNotesRef points ref at commit h if it still points at old (zero: if
-// it does not exist). Used to drop unpublished notes commits after a
-// rejected push.
+// it does not exist); a zero h deletes the ref. Used to drop unpublished
+// notes commits after a rejected push.
 func (r *Repo) SetNotesRef(ref string, h, old Hash) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if h.IsZero() {
+		cur, err := r.r.Storer.Reference(plumbing.ReferenceName(ref))
+		if err != nil {
+			return nil // already gone
+		}
+		if cur.Hash() != old {
+			return ErrConflict
+		}
+		if err := r.r.Storer.RemoveReference(plumbing.ReferenceName(ref)); err != nil {
+			return fmt.Errorf("delete %s: %w", ref, err)
+		}
+		return nil
+	}
 	var oldRef *plumbing.Reference
 	if !old.IsZero() {
 		oldRef = plumbing.NewHashReference(plumbing.ReferenceName(ref), old)
