@@ -41,7 +41,7 @@ type fixture struct {
 
 // newKey makes an unencrypted in-memory P-256 key: scrypt-encrypted keys
 // take seconds under the race detector, and TestKeyFiles covers them.
-func newKey(t *testing.T) (*Signer, []TrustedKey) {
+func newKey(t testing.TB) (*Signer, []TrustedKey) {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -259,6 +260,8 @@ type Record struct {
 	Chain Link
 	// Problem is why the record could not be decoded (empty when it could).
 	Problem string
+	// pred caches the decoded predicate.
+	pred Predicate
 }
 
 // Where names the record for messages: "record 5 (ring.verified) on commit abc123def456, line 2".
@@ -283,9 +286,21 @@ func short(h string) string {
 
 // Decode decodes the record's predicate into a typed value of its kind.
 func (r *Record) Decode() (Predicate, error) {
+	if r.pred != nil {
+		return r.pred, nil
+	}
 	if r.Statement == nil {
 		return nil, fmt.Errorf("%s: %s", r.Where(), r.Problem)
 	}
+	p, err := r.decodePredicate()
+	if err != nil {
+		return nil, err
+	}
+	r.pred = p
+	return p, nil
+}
+
+func (r *Record) decodePredicate() (Predicate, error) {
 	p, err := NewPredicate(r.Kind)
 	if err != nil {
 		return nil, err
@@ -348,6 +363,9 @@ func decodeLine(commit string, n int, line []byte) *Record {
 		return rec
 	}
 	rec.Statement, rec.Kind, rec.Chain = &st, kind, *c.Chain
+	if p, err := rec.decodePredicate(); err == nil {
+		rec.pred = p
+	}
 	return rec
 }
 
@@ -376,23 +394,36 @@ func Read(ctx context.Context, repo *gitrepo.Repo) (*Log, error) {
 	}
 	log := &Log{ByCommit: make(map[string][]*Record, len(notes))}
 	log.Head, log.HeadOK = parseHead(tip)
+	// Blobs are read and lines decoded in parallel.
+	type note struct {
+		commit string
+		data   []byte
+		recs   []*Record
+	}
+	all := make([]*note, 0, len(notes))
+	hashes := make([]gitrepo.Hash, 0, len(notes))
 	for commit, blob := range notes {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		data, err := repo.Blob(blob)
-		if err != nil {
-			return nil, fmt.Errorf("read audit records: %w", err)
-		}
-		c := commit.String()
-		for i, line := range bytes.Split(data, []byte("\n")) {
-			if len(bytes.TrimSpace(line)) == 0 {
-				continue
+		all = append(all, &note{commit: commit.String()})
+		hashes = append(hashes, blob)
+	}
+	blobs, err := repo.Blobs(ctx, hashes)
+	if err != nil {
+		return nil, fmt.Errorf("read audit records: %w", err)
+	}
+	for i, b := range blobs {
+		all[i].data = b
+	}
+	parallel(len(all), func(i int) {
+		n := all[i]
+		for j, line := range bytes.Split(n.data, []byte("\n")) {
+			if len(bytes.TrimSpace(line)) > 0 {
+				n.recs = append(n.recs, decodeLine(n.commit, j+1, line))
 			}
-			rec := decodeLine(c, i+1, line)
-			log.Records = append(log.Records, rec)
-			log.ByCommit[c] = append(log.ByCommit[c], rec)
 		}
+	})
+	for _, n := range all {
+		log.Records = append(log.Records, n.recs...)
+		log.ByCommit[n.commit] = n.recs
 	}
 	slices.SortStableFunc(log.Records, func(a, b *Record) int {
 		as, bs := a.Chain.Seq, b.Chain.Seq
@@ -422,4 +453,24 @@ func (l *Log) Of(k Kind) []*Record {
 		}
 	}
 	return out
+}
+
+// parallel calls fn(0..n-1) on GOMAXPROCS goroutines.
+func parallel(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	work := make(chan int, 64)
+	for range min(runtime.GOMAXPROCS(0), max(n, 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				fn(i)
+			}
+		}()
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
 }

@@ -5,9 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"runtime"
 	"strings"
-	"sync"
 
 	"github.com/patchbay/patchbay/engine/gitrepo"
 )
@@ -106,22 +104,7 @@ func VerifyLog(log *Log, keys []TrustedKey) []Problem {
 		return []Problem{{Reason: ReasonUnknownKey, Detail: ErrNoTrustedKeys.Error()}}
 	}
 	sigProbs := make([]*Problem, len(log.Records))
-	var wg sync.WaitGroup
-	work := make(chan int)
-	for range runtime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				sigProbs[i] = checkSignature(log.Records[i], keys)
-			}
-		}()
-	}
-	for i := range log.Records {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
+	parallel(len(log.Records), func(i int) { sigProbs[i] = checkSignature(log.Records[i], keys) })
 
 	var probs []Problem
 	add := func(r *Record, reason Reason, format string, args ...any) {

@@ -11,9 +11,11 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/go-git/go-billy/v5"
 	"github.com/go-git/go-git/v5"
 	gitconfig "github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/plumbing/transport/http"
@@ -68,12 +70,34 @@ type Repo struct {
 
 // Open opens the repository containing dir (dir itself or a parent holding
 // .git, or a bare repository).
+//
+// Pack files are kept open between reads (reopening one per object costs
+// more than decoding it); call Close when done.
 func Open(dir string) (*Repo, error) {
 	r, err := git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{DetectDotGit: true, EnableDotGitCommonDir: true})
 	if err != nil {
 		return nil, fmt.Errorf("open repository %s: %w", dir, err)
 	}
+	if s, ok := r.Storer.(*filesystem.Storage); ok {
+		ks := filesystem.NewStorageWithOptions(s.Filesystem(), cache.NewObjectLRUDefault(), filesystem.Options{KeepDescriptors: true})
+		wt, _ := r.Worktree()
+		var wfs billy.Filesystem
+		if wt != nil {
+			wfs = wt.Filesystem
+		}
+		if r2, err := git.Open(ks, wfs); err == nil {
+			r = r2
+		}
+	}
 	return &Repo{r: r, dir: dir}, nil
+}
+
+// Close releases the pack files the repository keeps open.
+func (r *Repo) Close() error {
+	if s, ok := r.fsStorage(); ok {
+		return s.Close()
+	}
+	return nil
 }
 
 // CloneOrFetch makes a bare mirror of rem.URL under rem.CacheDir (one

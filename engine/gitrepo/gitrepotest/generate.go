@@ -17,6 +17,24 @@ import (
 // a commit-graph file and returns the merge commits, oldest first.
 func Generate(tb testing.TB, dir string, n int, notes func(k int, merge string) string) []string {
 	tb.Helper()
+	return GenerateWith(tb, dir, GenerateOptions{Commits: n, Note: notes})
+}
+
+// GenerateOptions configures GenerateWith.
+type GenerateOptions struct {
+	// Commits is the number of commits on main's first-parent line.
+	Commits int
+	// Note returns the note for merge k (0-based, oldest first), "" for none.
+	Note func(k int, merge string) string
+	// NotesMessage returns the notes commit's message; it is called after
+	// every Note call. Default: "Notes added by 'patchbay'".
+	NotesMessage func() string
+}
+
+// GenerateWith is Generate with options.
+func GenerateWith(tb testing.TB, dir string, o GenerateOptions) []string {
+	n, notes := o.Commits, o.Note
+	tb.Helper()
 	RequireGit(tb)
 	if _, err := RunGit(dir, 0, nil, "init", "-q", "-b", "main"); err != nil {
 		tb.Fatal(err)
@@ -85,14 +103,19 @@ func Generate(tb testing.TB, dir string, n int, notes func(k int, merge string) 
 		out[i] = byMark[m]
 	}
 	if notes != nil {
-		var nb bytes.Buffer
-		msg := "Notes added by 'patchbay'\n"
-		fmt.Fprintf(&nb, "commit refs/notes/patchbay\ncommitter Cy Committer <cy@example.com> %d +0000\ndata %d\n%s", when(), len(msg), msg)
+		var body bytes.Buffer
 		for k, h := range out {
 			if text := notes(k, h); text != "" {
-				fmt.Fprintf(&nb, "N inline %s\ndata %d\n%s\n", h, len(text), text)
+				fmt.Fprintf(&body, "N inline %s\ndata %d\n%s\n", h, len(text), text)
 			}
 		}
+		msg := "Notes added by 'patchbay'\n"
+		if o.NotesMessage != nil {
+			msg = o.NotesMessage()
+		}
+		var nb bytes.Buffer
+		fmt.Fprintf(&nb, "commit refs/notes/patchbay\ncommitter Cy Committer <cy@example.com> %d +0000\ndata %d\n%s", when(), len(msg), msg)
+		nb.Write(body.Bytes())
 		if _, err := RunGit(dir, 0, nb.Bytes(), "fast-import", "--quiet"); err != nil {
 			tb.Fatalf("fast-import notes: %v", err)
 		}
