@@ -117,6 +117,7 @@ Examples:
 			if err != nil {
 				return err
 			}
+			defer repo.Close()
 			h, err := repo.Resolve(commit)
 			if err != nil {
 				return usageError("--commit: %v", err)
@@ -177,6 +178,7 @@ Examples:
 			if err != nil {
 				return err
 			}
+			defer repo.Close()
 			log, err := audit.Verify(cmd.Context(), repo, trusted)
 			var ve *audit.VerifyError
 			if err != nil && !errors.As(err, &ve) {

@@ -111,6 +111,7 @@ Examples:
 			if err != nil {
 				return err
 			}
+			defer repo.Close()
 			ctx := cmd.Context()
 			log, err := audit.Read(ctx, repo)
 			if err != nil {

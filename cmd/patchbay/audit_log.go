@@ -49,6 +49,7 @@ Examples:
 			if err != nil {
 				return err
 			}
+			defer repo.Close()
 			log, err := audit.Read(cmd.Context(), repo)
 			if err != nil {
 				return err

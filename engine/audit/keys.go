@@ -85,7 +85,7 @@ func IsKMSRef(ref string) bool {
 func ParseKMSRef(ref string) (KMSRef, error) {
 	scheme, rest, ok := strings.Cut(ref, "://")
 	if !ok || !IsKMSRef(ref) {
-		return KMSRef{}, fmt.Errorf("kms key %q: want one of %s://...", ref, strings.Join(kmsProviders, "://, "))
+		return KMSRef{}, fmt.Errorf("kms key %q: want a URI with scheme %s", ref, strings.Join(kmsProviders, ", "))
 	}
 	if rest == "" {
 		return KMSRef{}, fmt.Errorf("kms key %q: empty key", ref)
