@@ -23,7 +23,7 @@ func (a *app) newDevCmd() *cobra.Command {
 		Use:    "dev",
 		Short:  "Tools for developing and measuring patchbay",
 		Hidden: true,
-		Args:   cobra.NoArgs,
+		Args:   noArgs,
 	}
 	cmd.AddCommand(a.newGenFleetCmd())
 	return cmd
@@ -49,7 +49,7 @@ Hosts get the label selectors of the rings (5% first ring, 20% second, the
 rest last); some are stale, some need a reboot, a few are unassigned.`,
 		Example: `  patchbay dev gen-fleet --hosts 10000 --distinct-sets 10000 --out fleet.jsonl
   patchbay plan -C examples/quickstart --inventory fleet.jsonl`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
 				return usageError("--out is required")

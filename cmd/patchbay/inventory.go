@@ -32,13 +32,6 @@ The report format is documented in schemas/report.cue (#Report).`,
 	return cmd
 }
 
-// noArgs refuses positional arguments as a usage error (exit 2).
-func noArgs(cmd *cobra.Command, args []string) error {
-	if len(args) > 0 {
-		return usageError("unexpected argument %q for %q", args[0], cmd.CommandPath())
-	}
-	return nil
-}
 
 // reportFlags are the flags collect and convert share.
 type reportFlags struct {

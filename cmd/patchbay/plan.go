@@ -40,7 +40,7 @@ Exit status: 0, or with --exit-code 0 compliant and 1 not; 2 usage.`,
   patchbay plan -C . --inventory fleet.jsonl --ring canary --format json
   patchbay plan -C . --inventory fleet.jsonl --format markdown > comment.md
   patchbay plan -C . --inventory reports/ --exit-code   # fail CI while anything is open`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 	}
 	addRepoFlag(cmd, &dir)
 	cmd.Flags().StringVar(&inv, "inventory", "", "host reports: a .json file, a JSON-lines file or a directory (required)")

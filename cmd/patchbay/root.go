@@ -84,6 +84,8 @@ Exit codes:
 		a.newDevCmd(),
 		a.newVercmpCmd(),
 		a.newInventoryCmd(),
+		a.newAuditCmd(),
+		a.newKeysCmd(),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())

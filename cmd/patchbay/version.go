@@ -15,7 +15,7 @@ func (a *app) newVersionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the patchbay version",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_, err := fmt.Fprintf(a.stdout, "patchbay %s %s/%s %s\n", resolvedVersion(), runtime.GOOS, runtime.GOARCH, runtime.Version())
 			return err
