@@ -225,4 +225,3 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	}
 	return time.Time{}, usageError("--since %q: want RFC 3339, YYYY-MM-DD, or a duration like 72h or 30d", s)
 }
-

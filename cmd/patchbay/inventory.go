@@ -32,7 +32,6 @@ The report format is documented in schemas/report.cue (#Report).`,
 	return cmd
 }
 
-
 // reportFlags are the flags collect and convert share.
 type reportFlags struct {
 	hostID string
