@@ -81,6 +81,7 @@ Exit codes:
 		a.newInitCmd(),
 		a.newValidateCmd(),
 		a.newPlanCmd(),
+		a.newDiffCmd(),
 		a.newDevCmd(),
 		a.newVercmpCmd(),
 		a.newInventoryCmd(),
