@@ -156,6 +156,9 @@ func New(ctx context.Context, b Bundle) (*Engine, error) {
 // Err returns why the engine's decisions always fail, or nil.
 func (e *Engine) Err() error { return e.brokenBy }
 
+// Files returns the policy files (tests excluded) and their digests.
+func (e *Engine) Files() []FileDigest { return e.files }
+
 // Rules returns the number of reporting rules (deny, warn, missing per
 // package) the engine evaluates.
 func (e *Engine) Rules() int { return len(e.rules) }
