@@ -1,7 +1,6 @@
 package gate
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -75,11 +74,12 @@ type reporting struct {
 // Engine evaluates one policy bundle with a query prepared once. It is safe
 // for concurrent use.
 type Engine struct {
-	query    rego.PreparedEvalQuery
-	rules    []reporting
-	files    []FileDigest
-	digest   string
-	brokenBy error
+	query     rego.PreparedEvalQuery
+	queryText string
+	rules     []reporting
+	files     []FileDigest
+	digest    string
+	brokenBy  error
 }
 
 // kinds are the rule names a policy package reports through.
@@ -140,7 +140,19 @@ func New(ctx context.Context, b Bundle) (*Engine, error) {
 		e.brokenBy = fmt.Errorf("%w: the bundle has no deny rule in a package under patchbay", ErrNoRules)
 		return e, nil
 	}
-	opts = append(opts, rego.Query("data.patchbay"))
+	body := make(ast.Body, 0, len(e.rules))
+	for _, r := range e.rules {
+		ref := ast.Ref{ast.DefaultRootDocument}
+		for _, p := range r.pkg {
+			ref = append(ref, ast.StringTerm(p))
+		}
+		ref = append(ref, ast.StringTerm(r.kind))
+		body = append(body, ast.NewExpr(ast.NewTerm(ref)))
+	}
+	e.queryText = body.String()
+	// Keep results as Rego terms: collect reads them without converting
+	// the whole result to Go values first.
+	opts = append(opts, rego.ParsedQuery(body), rego.GenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }))
 	q, err := rego.New(opts...).PrepareForEval(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -152,6 +164,12 @@ func New(ctx context.Context, b Bundle) (*Engine, error) {
 	e.query = q
 	return e, nil
 }
+
+// Query returns the prepared query: one expression per reporting rule, in
+// the order of the manifest count (e.g. "data.patchbay.approvals.deny;
+// ..."); empty when the engine is broken. `opa bench` with this query and
+// the same files and input measures the same evaluation.
+func (e *Engine) Query() string { return e.queryText }
 
 // Err returns why the engine's decisions always fail, or nil.
 func (e *Engine) Err() error { return e.brokenBy }
@@ -208,7 +226,8 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 		Deny: []Finding{}, Warn: []Finding{}, Missing: []Finding{}, Errors: []string{},
 		Manifest: Manifest{BundleDigest: e.digest, Files: e.files},
 	}
-	canon, err := json.Marshal(in.normalized())
+	norm := in.normalized()
+	canon, err := json.Marshal(norm)
 	if err != nil {
 		return fail(d, fmt.Errorf("%w: encode input: %w", ErrEval, err)), nil
 	}
@@ -217,24 +236,19 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	if e.brokenBy != nil {
 		return fail(d, e.brokenBy), nil
 	}
-	v, err := ast.ValueFromReader(bytes.NewReader(canon))
-	if err != nil {
-		return fail(d, fmt.Errorf("%w: input: %w", ErrEval, err)), nil
-	}
-	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(v))
+	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(norm.value()))
 	if err != nil {
 		if ctx.Err() != nil {
 			return Decision{}, fmt.Errorf("evaluate policies: %w", ctx.Err())
 		}
 		return fail(d, fmt.Errorf("%w: %w", ErrEval, err)), nil
 	}
-	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
-		return fail(d, fmt.Errorf("%w: data.patchbay is undefined", ErrEval)), nil
+	if len(rs) != 1 || len(rs[0].Expressions) != len(e.rules) {
+		return fail(d, fmt.Errorf("%w: a reporting rule is undefined (%s)", ErrEval, e.queryText)), nil
 	}
-	root := rs[0].Expressions[0].Value
 	var errs []error
-	for _, r := range e.rules {
-		findings, err := collect(root, r)
+	for i, r := range e.rules {
+		findings, err := collect(rs[0].Expressions[i].Value, r)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -267,6 +281,11 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	return d, nil
 }
 
+// Canonical returns in as the policies see it: times in UTC and empty
+// arrays rather than null. Its JSON encoding is the canonical input whose
+// SHA-256 is the manifest's input digest.
+func Canonical(in Input) Input { return in.normalized() }
+
 func fail(d Decision, err error) Decision {
 	d.Result = Fail
 	for _, line := range strings.Split(err.Error(), "\n") {
@@ -277,44 +296,53 @@ func fail(d Decision, err error) Decision {
 	return d
 }
 
-// collect reads one reporting rule's findings out of the value of
-// data.patchbay. A finding is an object {"id", "msg"} or a bare string,
-// whose id is then the package path without "patchbay." and the kind.
-func collect(root any, r reporting) ([]Finding, error) {
+// collect reads one reporting rule's findings out of its value (a Rego
+// term). A finding is an object {"id", "msg"} or a bare string, whose id is
+// then the package path without "patchbay." and the kind.
+func collect(v any, r reporting) ([]Finding, error) {
 	pkg := strings.Join(r.pkg, ".")
-	v := root
-	for _, p := range r.pkg[1:] {
-		obj, ok := v.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("%w: %s.%s was not evaluated", ErrEval, pkg, r.kind)
-		}
-		v = obj[p]
-	}
-	obj, ok := v.(map[string]any)
-	if !ok {
+	t, _ := v.(*ast.Term)
+	if t == nil {
 		return nil, fmt.Errorf("%w: %s.%s was not evaluated", ErrEval, pkg, r.kind)
 	}
-	set, ok := obj[r.kind].([]any)
+	set, ok := t.Value.(ast.Set)
 	if !ok {
 		return nil, fmt.Errorf("%w: %s.%s is not a set (partial set rule wanted)", ErrEval, pkg, r.kind)
 	}
-	out := make([]Finding, 0, len(set))
-	for _, x := range set {
-		switch f := x.(type) {
-		case string:
-			out = append(out, Finding{ID: strings.TrimPrefix(pkg, "patchbay.") + "." + r.kind, Msg: f, Package: pkg})
-		case map[string]any:
-			id, _ := f["id"].(string)
-			msg, _ := f["msg"].(string)
+	out := make([]Finding, 0, set.Len())
+	var err error
+	set.Foreach(func(x *ast.Term) {
+		if err != nil {
+			return
+		}
+		switch f := x.Value.(type) {
+		case ast.String:
+			out = append(out, Finding{ID: strings.TrimPrefix(pkg, "patchbay.") + "." + r.kind, Msg: string(f), Package: pkg})
+		case ast.Object:
+			id, _ := stringField(f, "id")
+			msg, _ := stringField(f, "msg")
 			if id == "" || msg == "" {
-				return nil, fmt.Errorf("%w: %s.%s: a finding needs a string id and msg, got %v", ErrEval, pkg, r.kind, f)
+				err = fmt.Errorf("%w: %s.%s: a finding needs a string id and msg, got %v", ErrEval, pkg, r.kind, f)
+				return
 			}
 			out = append(out, Finding{ID: id, Msg: msg, Package: pkg})
 		default:
-			return nil, fmt.Errorf("%w: %s.%s: a finding must be an object {id, msg} or a string, got %v", ErrEval, pkg, r.kind, x)
+			err = fmt.Errorf("%w: %s.%s: a finding must be an object {id, msg} or a string, got %v", ErrEval, pkg, r.kind, x)
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+func stringField(o ast.Object, key string) (string, bool) {
+	t := o.Get(ast.InternedTerm(key))
+	if t == nil {
+		return "", false
+	}
+	s, ok := t.Value.(ast.String)
+	return string(s), ok
 }
 
 func sortFindings(s []Finding) {
