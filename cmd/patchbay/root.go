@@ -80,6 +80,7 @@ Exit codes:
 		a.newVersionCmd(),
 		a.newInitCmd(),
 		a.newValidateCmd(),
+		a.newPolicyCmd(),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())

@@ -19,8 +19,10 @@ type TestResult struct {
 	// Result is PASS, FAIL, ERROR or SKIPPED.
 	Result string `json:"result"`
 	// Error is the error of an erroring test.
-	Error    string        `json:"error,omitempty"`
-	Duration time.Duration `json:"duration_ns"`
+	Error string `json:"error,omitempty"`
+	// Duration is how long the test ran; not encoded, so that output is
+	// reproducible.
+	Duration time.Duration `json:"-"`
 }
 
 // RunTests compiles all files (policies and *_test.rego tests) together and
