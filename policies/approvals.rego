@@ -14,6 +14,15 @@ deny contains {
 	some login in lib.changes_requested
 }
 
+# deny: the pull request's head is not the commit being judged, so its
+# approvals are not about this change.
+deny contains {
+	"id": "approvals.head_mismatch",
+	"msg": sprintf("the pull request's head %s is not the judged head commit %s; approvals cannot bind this change", [lib.short(input.pr.head_sha), lib.short(input.head.commit)]),
+} if {
+	input.pr.head_sha != input.head.commit
+}
+
 # deny: policy/ or patchbay.cue changes without a policy owner's approval.
 deny contains {
 	"id": "approvals.policy_owner",

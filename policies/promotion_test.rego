@@ -125,3 +125,8 @@ test_policy_change_needs_policy_owner if {
 	config := object.union(fixture.promotion, {"change": {"files": ["patchbay.cue"]}})
 	"approvals.policy_owner" in ids(approvals.deny) with input as config
 }
+
+test_pr_head_must_be_judged_head if {
+	inp := object.union(fixture.promotion, {"head": {"commit": fixture.old}})
+	approvals.deny == {{"id": "approvals.head_mismatch", "msg": "the pull request's head c0ffee00c0ff is not the judged head commit 0ld000000000; approvals cannot bind this change"}} with input as inp
+}

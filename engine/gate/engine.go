@@ -101,6 +101,17 @@ func New(ctx context.Context, b Bundle) (*Engine, error) {
 
 	var opts []func(*rego.Rego)
 	seen := map[string]bool{}
+	// builtinPkgs are the packages of built-in files: a repository file
+	// may not add rules to them (it could widen lib.valid_approvers).
+	builtinPkgs := map[string]bool{}
+	for _, f := range files {
+		if f.IsTest() || !strings.HasPrefix(f.Path, BuiltinPrefix) {
+			continue
+		}
+		if m, err := ast.ParseModuleWithOpts(f.Path, string(f.Content), ast.ParserOptions{RegoVersion: ast.RegoV1}); err == nil {
+			builtinPkgs[m.Package.Path.String()] = true
+		}
+	}
 	for _, f := range files {
 		if f.IsTest() {
 			continue
@@ -113,6 +124,10 @@ func New(ctx context.Context, b Bundle) (*Engine, error) {
 		pkg, err := packagePath(m)
 		if err != nil {
 			e.brokenBy = fmt.Errorf("%w: %s: %w", ErrPolicy, f.Path, err)
+			return e, nil
+		}
+		if !strings.HasPrefix(f.Path, BuiltinPrefix) && builtinPkgs[m.Package.Path.String()] {
+			e.brokenBy = fmt.Errorf("%w: %s: package %s is a built-in package; repository policies need their own (e.g. package patchbay.repo.ticket)", ErrPolicy, f.Path, strings.Join(pkg, "."))
 			return e, nil
 		}
 		for _, r := range m.Rules {

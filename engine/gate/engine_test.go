@@ -166,6 +166,13 @@ func TestDecide(t *testing.T) {
 			wantWarn: []string{"approvals.pusher"},
 		},
 		{
+			name:   "pull request head is not the judged head",
+			change: func(in *gate.Input) { in.Head.Commit = old },
+			want:   gate.Fail,
+			wantDeny: []msg{{"approvals.head_mismatch",
+				"the pull request's head c0ffee00c0ff is not the judged head commit 0ld000000000; approvals cannot bind this change"}},
+		},
+		{
 			name: "later changes requested blocks",
 			change: func(in *gate.Input) {
 				r := approve("carol")
@@ -385,6 +392,12 @@ func TestDecideBrokenBundles(t *testing.T) {
 			builtin:   true,
 			files:     []gate.File{{Path: "policy/x.rego", Content: []byte("package other\n\ndeny contains \"x\" if true\n")}},
 			wantError: "policies must be in a package under patchbay",
+		},
+		{
+			name:      "repository policy in a built-in package",
+			builtin:   true,
+			files:     []gate.File{{Path: "policy/x.rego", Content: []byte("package patchbay.lib\n\nvalid_approvers contains \"mallory\"\n")}},
+			wantError: "policy/x.rego: package patchbay.lib is a built-in package",
 		},
 		{
 			name:      "malformed finding",

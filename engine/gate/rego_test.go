@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -32,22 +33,61 @@ func TestBuiltinRegoTests(t *testing.T) {
 	}
 }
 
-// TestOPACLIAgrees runs `opa test` on the built-in policies (when the opa
-// CLI is on PATH) and wants the same tests with the same outcomes as
-// RunTests, the engine of `patchbay policy test`.
+// TestOPACLIAgrees runs `opa test` (when the opa CLI is on PATH) on the
+// built-in policies, alone and with the quickstart's repository policies,
+// and wants the same tests with the same outcomes as RunTests, the engine
+// of `patchbay policy test`.
 func TestOPACLIAgrees(t *testing.T) {
 	opa, err := exec.LookPath("opa")
 	if err != nil {
 		t.Skip("opa CLI not on PATH")
 	}
-	root := fixture.Root(t)
-	cmd := exec.Command(opa, "test", "--format", "json", "policies/")
-	cmd.Dir = root
+	builtinFiles, err := gate.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		example string // an example repository whose policy/ is added
+	}{
+		{name: "built-in"},
+		{name: "quickstart", example: "examples/quickstart"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := []string{"test", "--format", "json", "policies/"}
+			files := builtinFiles
+			if tt.example != "" {
+				args = append(args, tt.example+"/policy/")
+				files = append(append([]gate.File(nil), builtinFiles...), repoPolicies(t, tt.example)...)
+			}
+			want := opaTest(t, opa, args, tt.example)
+			res, err := gate.RunTests(context.Background(), files)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, r := range res {
+				got[r.File+" "+r.Name] = r.Result
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("opa test (-) and RunTests (+) disagree:\n%s", diff)
+			}
+		})
+	}
+}
+
+// opaTest runs the opa CLI at the module root and returns "file name" →
+// PASS, FAIL, ERROR or SKIPPED, with example/ stripped from file paths.
+func opaTest(t *testing.T, opa string, args []string, example string) map[string]string {
+	t.Helper()
+	cmd := exec.Command(opa, args...)
+	cmd.Dir = fixture.Root(t)
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("opa test: %v\n%s", err, out)
+		t.Fatalf("opa %v: %v\n%s", args, err, out)
 	}
-	var opaResults []struct {
+	var results []struct {
 		Location struct {
 			File string `json:"file"`
 		} `json:"location"`
@@ -57,11 +97,14 @@ func TestOPACLIAgrees(t *testing.T) {
 		Error   json.RawMessage `json:"error"`
 		Skip    bool            `json:"skip"`
 	}
-	if err := json.Unmarshal(out, &opaResults); err != nil {
+	if err := json.Unmarshal(out, &results); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{}
-	for _, r := range opaResults {
+	if len(results) == 0 {
+		t.Fatal("opa test ran no tests")
+	}
+	m := map[string]string{}
+	for _, r := range results {
 		res := "PASS"
 		switch {
 		case len(r.Error) > 0:
@@ -71,24 +114,11 @@ func TestOPACLIAgrees(t *testing.T) {
 		case r.Fail:
 			res = "FAIL"
 		}
-		want[r.Location.File+" "+r.Package+"."+r.Name] = res
+		file := r.Location.File
+		if example != "" {
+			file = strings.TrimPrefix(file, example+"/")
+		}
+		m[file+" "+r.Package+"."+r.Name] = res
 	}
-	files, err := gate.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := gate.RunTests(context.Background(), files)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]string{}
-	for _, r := range res {
-		got[r.File+" "+r.Name] = r.Result
-	}
-	if len(want) == 0 {
-		t.Fatal("opa test ran no tests")
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("opa test (-) and RunTests (+) disagree:\n%s", diff)
-	}
+	return m
 }
