@@ -82,9 +82,6 @@ type Engine struct {
 	brokenBy  error
 }
 
-// kinds are the rule names a policy package reports through.
-var kinds = []string{"deny", "warn", "missing"}
-
 // New parses, compiles and prepares the bundle's policies (test files are
 // ignored). The files MUST be read from the base commit of the change being
 // judged: the built-in policies and the repository's policy/*.rego there.
@@ -167,7 +164,7 @@ func New(ctx context.Context, b Bundle) (*Engine, error) {
 	e.queryText = body.String()
 	// Keep results as Rego terms: collect reads them without converting
 	// the whole result to Go values first.
-	opts = append(opts, rego.ParsedQuery(body), rego.GenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }))
+	opts = append(opts, rego.Capabilities(capabilities()), rego.ParsedQuery(body), rego.GenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }))
 	q, err := rego.New(opts...).PrepareForEval(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -196,13 +193,25 @@ func (e *Engine) Files() []FileDigest { return e.files }
 // package) the engine evaluates.
 func (e *Engine) Rules() int { return len(e.rules) }
 
+// isKind reports whether name is a reporting rule's name.
 func isKind(name string) bool {
-	for _, k := range kinds {
-		if name == k {
-			return true
+	return name == "deny" || name == "warn" || name == "missing"
+}
+
+// capabilities are OPA's built-in functions less the nondeterministic ones
+// (time.now_ns, http.send, rand.intn, net.lookup_ip_addr, opa.runtime,
+// uuid.rfc4122, ...): a decision depends on its input alone, and a policy
+// cannot reach the network. Using one is a compile error.
+func capabilities() *ast.Capabilities {
+	c := ast.CapabilitiesForThisVersion()
+	kept := c.Builtins[:0]
+	for _, b := range c.Builtins {
+		if !b.Nondeterministic {
+			kept = append(kept, b)
 		}
 	}
-	return false
+	c.Builtins = kept
+	return c
 }
 
 func hasDeny(rules []reporting) bool {

@@ -388,6 +388,18 @@ func TestDecideBrokenBundles(t *testing.T) {
 			wantError: "policy/bad.rego:4: rego_type_error: undefined function undefined_function",
 		},
 		{
+			name:      "repository policy reads the clock",
+			builtin:   true,
+			files:     []gate.File{{Path: "policy/clock.rego", Content: []byte("package patchbay.clock\n\ndeny contains \"late\" if time.now_ns() > 0\n")}},
+			wantError: "policy/clock.rego:3: rego_type_error: undefined function time.now_ns",
+		},
+		{
+			name:      "repository policy calls the network",
+			builtin:   true,
+			files:     []gate.File{{Path: "policy/net.rego", Content: []byte("package patchbay.net\n\ndeny contains \"x\" if http.send({\"method\": \"get\", \"url\": \"http://example.com\"}).status_code == 200\n")}},
+			wantError: "policy/net.rego:3: rego_type_error: undefined function http.send",
+		},
+		{
 			name:      "repository policy outside patchbay",
 			builtin:   true,
 			files:     []gate.File{{Path: "policy/x.rego", Content: []byte("package other\n\ndeny contains \"x\" if true\n")}},

@@ -26,7 +26,8 @@ type TestResult struct {
 }
 
 // RunTests compiles all files (policies and *_test.rego tests) together and
-// runs every test with OPA's tester, the engine behind `opa test`. A parse
+// runs every test with OPA's tester, the engine behind `opa test`, with the
+// capabilities the gate evaluates with (no nondeterministic built-ins). A parse
 // or compile error is returned as an error wrapping ErrPolicy. Results are
 // sorted by file and name.
 func RunTests(ctx context.Context, files []File) ([]TestResult, error) {
@@ -38,7 +39,8 @@ func RunTests(ctx context.Context, files []File) ([]TestResult, error) {
 		}
 		mods[f.Path] = m
 	}
-	ch, err := tester.NewRunner().SetModules(mods).RunTests(ctx, nil)
+	compiler := ast.NewCompiler().WithCapabilities(capabilities())
+	ch, err := tester.NewRunner().SetCompiler(compiler).SetModules(mods).RunTests(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
 	}
