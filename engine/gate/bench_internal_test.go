@@ -3,6 +3,8 @@ package gate
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -39,5 +41,28 @@ func BenchmarkEvalOnly(b *testing.B) {
 		if err != nil || len(rs) != 1 {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkInput is the Go side of a decision without the evaluation:
+// normalizing the input, its canonical JSON, digest and Rego value.
+func BenchmarkInput(b *testing.B) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "promotion-input.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var in Input
+	if err := json.Unmarshal(raw, &in); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		norm := in.normalized()
+		canon, err := json.Marshal(norm)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = sha256.Sum256(canon)
+		_ = norm.value()
 	}
 }
