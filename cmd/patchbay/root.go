@@ -87,6 +87,7 @@ Exit codes:
 		a.newInventoryCmd(),
 		a.newAuditCmd(),
 		a.newKeysCmd(),
+		a.newPolicyCmd(),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())
