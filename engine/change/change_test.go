@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/patchbay/patchbay/engine/audit"
 	"github.com/patchbay/patchbay/engine/gate"
 	"github.com/patchbay/patchbay/engine/gitrepo"
 	"github.com/patchbay/patchbay/engine/internal/fixture"
@@ -329,5 +330,64 @@ func TestApprovers(t *testing.T) {
 	}, pr)
 	if !cmp.Equal(got, []string{"a", "d"}) {
 		t.Errorf("approvers = %v, want [a d]", got)
+	}
+}
+
+// TestEvidenceFromNotes reads ring.verified records from the audit trail:
+// they count only when the chain verifies against a trusted key.
+func TestEvidenceFromNotes(t *testing.T) {
+	r := newRepo(t)
+	base := r.git("rev-parse", "HEAD")
+	ev := evidenceFor(t, r, "canary", "2026-11-hotfix-1", 1.0, 80)[0]
+	priv, pub, err := audit.GenerateKeyPair([]byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, otherPub, _ := audit.GenerateKeyPair([]byte("pw"))
+	signer, err := audit.SignerFromPEM(priv, []byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := gitrepo.Open(r.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &audit.Writer{Repo: repo, Signer: signer, Committer: gitrepo.Signature{Name: "patchbay", Email: "patchbay@localhost"}, Now: func() time.Time { return now }}
+	commit, _ := gitrepo.ParseHash(base)
+	if _, err := w.Write(context.Background(), commit, &audit.RingVerified{Ring: ev.Ring, BaselineID: ev.Baseline, BaselineDigest: ev.BaselineDigest,
+		Commit: base, SuccessRate: 1, HostsTotal: 5, HostsSucceeded: 5, SoakHours: 80, VerifiedAt: ev.VerifiedAt}); err != nil {
+		t.Fatal(err)
+	}
+	repo.Close()
+	head := r.commit("promote 2026-11-hotfix-1 to pilot", map[string]func(string) string{
+		"rings/pilot.cue": replace(`baseline: "2026-11"`, `baseline: "2026-11-hotfix-1"`),
+	})
+	pr := gate.PullRequest{Number: 42, Author: "sre-platform", LastPusher: "sre-platform", HeadSHA: head}
+	reviews := []gate.Review{approve("sre-lead", head, now.Add(-time.Hour)), approve("sre-oncall", head, now.Add(-time.Hour))}
+
+	for _, tt := range []struct {
+		name   string
+		trust  [][]byte
+		want   gate.Result
+		source string
+	}{
+		{"trusted key", [][]byte{pub}, gate.Pass, "audit trail: 1 verified ring.verified records"},
+		{"no trusted key", nil, gate.Inconclusive, "audit trail: 1 ring.verified records ignored: no trusted key (config.trustedKeys or --key)"},
+		{"another key", [][]byte{otherPub}, gate.Inconclusive, "audit trail: 1 ring.verified records ignored: the chain does not verify"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			repo, err := gitrepo.Open(r.dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer repo.Close()
+			res, err := NewEvaluator().Evaluate(context.Background(), Request{Repo: repo, Base: base, Head: head, PR: pr, Reviews: reviews, TrustedKeys: tt.trust, Now: now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Decision.Result != tt.want || !strings.HasPrefix(res.EvidenceSource, tt.source) {
+				t.Errorf("result %s (%s), want %s (%s)", res.Decision.Result, res.EvidenceSource, tt.want, tt.source)
+			}
+		})
 	}
 }
