@@ -1,0 +1,137 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/patchbay/patchbay/engine/api"
+	"github.com/patchbay/patchbay/engine/inventory"
+	"github.com/patchbay/patchbay/engine/plan"
+	"github.com/patchbay/patchbay/engine/store"
+)
+
+// FleetPlan computes the fleet plan from every host's latest report and
+// the current model. Package sets are shared through the server's set
+// cache, so the cost is one plan computation per distinct (set, stream,
+// ring), not per host.
+func (s *Server) FleetPlan(ctx context.Context, opts plan.Options) (*plan.Plan, error) {
+	m, err := s.model()
+	if err != nil {
+		return nil, err
+	}
+	var reports []*inventory.Report
+	after := ""
+	for {
+		hosts, err := s.st.Hosts(ctx, store.HostFilter{After: after, Limit: 10000})
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range hosts {
+			rep, err := s.hostReport(ctx, h)
+			if err != nil {
+				return nil, err
+			}
+			if rep != nil {
+				reports = append(reports, rep)
+			}
+		}
+		if len(hosts) < 10000 {
+			break
+		}
+		after = hosts[len(hosts)-1].ID
+	}
+	start := time.Now()
+	p := plan.Compute(plan.Input{Repo: m.Repo, Reports: reports, Now: s.now().UTC()}, opts)
+	s.m.fleetPlanSecs.observe(time.Since(start).Seconds())
+	return p, nil
+}
+
+func (s *Server) fleetPlan(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.authAdmin(r); err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	p, err := s.FleetPlan(r.Context(), plan.Options{Ring: q.Get("ring"), Host: q.Get("host")})
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ") // as `patchbay plan --format json` writes it
+	return encodeOrLog(s, enc.Encode(p))
+}
+
+func encodeOrLog(s *Server, err error) error {
+	if err != nil {
+		s.log.Warn("write response", "err", err) // headers are sent: nothing else to do
+	}
+	return nil
+}
+
+func wireHost(h store.Host) api.Host {
+	out := api.Host{ID: h.ID, Hostname: h.Hostname, Stream: h.Stream, Ring: h.Ring, Arch: h.Arch, Kernel: h.Kernel,
+		AgentVersion: h.AgentVersion, Labels: h.Labels, RebootRequired: h.RebootRequired, PackageSetHash: h.PackageSetHash,
+		EnrolledAt: h.EnrolledAt.UTC()}
+	if out.Labels == nil {
+		out.Labels = map[string]string{}
+	}
+	if !h.LastReportAt.IsZero() {
+		t := h.LastReportAt.UTC()
+		out.LastReportAt = &t
+	}
+	return out
+}
+
+func (s *Server) hosts(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.authAdmin(r); err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	limit := 1000
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			return errorf(http.StatusBadRequest, api.CodeBadRequest, "limit: want 1 to 10000")
+		}
+		limit = n
+	}
+	hs, err := s.st.Hosts(r.Context(), store.HostFilter{Ring: q.Get("ring"), Stream: q.Get("stream"), After: q.Get("after"), Limit: limit})
+	if err != nil {
+		return err
+	}
+	out := api.HostList{Hosts: make([]api.Host, 0, len(hs))}
+	for _, h := range hs {
+		out.Hosts = append(out.Hosts, wireHost(h))
+	}
+	if len(hs) == limit {
+		out.Next = hs[len(hs)-1].ID
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) host(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.authAdmin(r); err != nil {
+		return err
+	}
+	h, err := s.st.Host(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	out := api.HostDetail{Host: wireHost(h)}
+	snap, err := s.st.Plan(r.Context(), h.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return err
+	default:
+		at := snap.ComputedAt.UTC()
+		out.PlanComputedAt, out.BaselineDigest, out.Plan = &at, snap.BaselineDigest, json.RawMessage(snap.Data)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
