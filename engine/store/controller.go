@@ -86,10 +86,13 @@ type HostFinish struct {
 // RolloutChange is one atomic controller write: everything in it is
 // applied in one transaction, under the fence, or nothing is.
 type RolloutChange struct {
-	// Create, when set, inserts a new rollout with its progress and hosts.
-	Create      *Rollout
-	Progress    *RolloutProgress // inserted with Create, else updated
-	Hosts       []RolloutHost    // inserted (with Create or later)
+	// Creates are new rollouts, NewProgress their progress rows and Hosts
+	// their hosts.
+	Creates     []Rollout
+	NewProgress []RolloutProgress
+	Hosts       []RolloutHost
+	// Progress replaces existing progress rows (the whole row).
+	Progress    []RolloutProgress
 	States      []StateChange
 	Waves       []WaveStart
 	Finish      []HostFinish
@@ -109,7 +112,7 @@ func (s *Store) Apply(ctx context.Context, f Fence, c RolloutChange) (assigned [
 			return err
 		}
 		now := s.now()
-		if r := c.Create; r != nil {
+		for _, r := range c.Creates {
 			if r.CreatedAt.IsZero() {
 				r.CreatedAt = now
 			}
@@ -125,20 +128,15 @@ func (s *Store) Apply(ctx context.Context, f Fence, c RolloutChange) (assigned [
 				return fmt.Errorf("create rollout %s: %w", r.ID, err)
 			}
 		}
-		if p := c.Progress; p != nil {
-			d := p.Detail
-			if d == nil {
-				d = []byte("{}")
+		for _, p := range c.NewProgress {
+			if _, err := tx.ExecContext(ctx, s.q("INSERT INTO rollout_progress (rollout_id, wave, wave_started_at, hosts_total, detail) VALUES (?, ?, ?, ?, ?)"),
+				p.RolloutID, p.Wave, dbTime(p.WaveStartedAt), p.HostsTotal, orEmptyJSON(p.Detail)); err != nil {
+				return fmt.Errorf("rollout %s progress: %w", p.RolloutID, err)
 			}
-			var err error
-			if c.Create != nil {
-				_, err = tx.ExecContext(ctx, s.q("INSERT INTO rollout_progress (rollout_id, wave, wave_started_at, hosts_total, detail) VALUES (?, ?, ?, ?, ?)"),
-					p.RolloutID, p.Wave, dbTime(p.WaveStartedAt), p.HostsTotal, d)
-			} else {
-				_, err = tx.ExecContext(ctx, s.q("UPDATE rollout_progress SET wave = ?, wave_started_at = ?, hosts_total = ?, detail = ? WHERE rollout_id = ?"),
-					p.Wave, dbTime(p.WaveStartedAt), p.HostsTotal, d, p.RolloutID)
-			}
-			if err != nil {
+		}
+		for _, p := range c.Progress {
+			if _, err := tx.ExecContext(ctx, s.q("UPDATE rollout_progress SET wave = ?, wave_started_at = ?, hosts_total = ?, detail = ? WHERE rollout_id = ?"),
+				p.Wave, dbTime(p.WaveStartedAt), p.HostsTotal, orEmptyJSON(p.Detail), p.RolloutID); err != nil {
 				return fmt.Errorf("rollout %s progress: %w", p.RolloutID, err)
 			}
 		}
@@ -205,6 +203,13 @@ func (s *Store) Apply(ctx context.Context, f Fence, c RolloutChange) (assigned [
 		return nil
 	})
 	return assigned, err
+}
+
+func orEmptyJSON(b []byte) []byte {
+	if b == nil {
+		return []byte("{}")
+	}
+	return b
 }
 
 func (s *Store) insertRolloutHosts(ctx context.Context, tx *sql.Tx, hosts []RolloutHost) error {

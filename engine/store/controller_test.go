@@ -28,17 +28,17 @@ func testController(t *testing.T, newURL func(testing.TB) string) {
 		hosts = append(hosts, RolloutHost{RolloutID: "r1", HostID: fmt.Sprintf("h%03d", i), Seq: i, Actions: 2, State: "pending"})
 	}
 	_, err = s.Apply(ctx, f, RolloutChange{
-		Create:   &Rollout{ID: "r1", Ring: "canary", Commit: "c1", BaselineID: "b", BaselineDigest: digest, State: "running"},
-		Progress: &RolloutProgress{RolloutID: "r1", HostsTotal: len(hosts), Detail: []byte(`{"pr":7}`)},
-		Hosts:    hosts,
-		Events:   []RolloutEvent{{RolloutID: "r1", Kind: "rollout.started", Payload: []byte("{}"), Actor: "controller"}},
-		Marks:    map[string]string{"cursor:main": "c1", "cursor_x": "other"},
+		Creates:     []Rollout{{ID: "r1", Ring: "canary", Commit: "c1", BaselineID: "b", BaselineDigest: digest, State: "running"}},
+		NewProgress: []RolloutProgress{{RolloutID: "r1", HostsTotal: len(hosts), Detail: []byte(`{"pr":7}`)}},
+		Hosts:       hosts,
+		Events:      []RolloutEvent{{RolloutID: "r1", Kind: "rollout.started", Payload: []byte("{}"), Actor: "controller"}},
+		Marks:       map[string]string{"cursor:main": "c1", "cursor_x": "other"},
 	})
 	if err != nil {
 		t.Fatalf("Apply create: %v", err)
 	}
 	// Creating the same rollout again conflicts and applies nothing.
-	if _, err := s.Apply(ctx, f, RolloutChange{Create: &Rollout{ID: "r1", Ring: "canary", State: "running"},
+	if _, err := s.Apply(ctx, f, RolloutChange{Creates: []Rollout{{ID: "r1", Ring: "canary", State: "running"}},
 		Marks: map[string]string{"cursor:main": "c2"}}); !errors.Is(err, ErrConflict) {
 		t.Errorf("second create: %v, want ErrConflict", err)
 	}
@@ -50,7 +50,7 @@ func testController(t *testing.T, newURL func(testing.TB) string) {
 	}
 	// Waves take pending hosts by seq.
 	n, err := s.Apply(ctx, f, RolloutChange{Waves: []WaveStart{{RolloutID: "r1", Wave: 1, N: 3, From: "pending", To: "running", At: clk.Now()}},
-		Progress: &RolloutProgress{RolloutID: "r1", Wave: 1, WaveStartedAt: clk.Now(), HostsTotal: len(hosts)}})
+		Progress: []RolloutProgress{{RolloutID: "r1", Wave: 1, WaveStartedAt: clk.Now(), HostsTotal: len(hosts)}}})
 	if err != nil || !cmp.Equal(n, []int{3}) {
 		t.Fatalf("start wave: %v, %v", n, err)
 	}
