@@ -107,6 +107,12 @@ func BenchmarkSaveReport(b *testing.B) {
 					reportOps(b)
 				})
 				b.Run(c.name+"/parallel", func(b *testing.B) {
+					c0, r0 := s.GroupCommitStats()
+					defer func() {
+						if c1, r1 := s.GroupCommitStats(); c1 > c0 {
+							b.ReportMetric(float64(r1-r0)/float64(c1-c0), "reports/commit")
+						}
+					}()
 					b.SetParallelism(32)
 					b.RunParallel(func(pb *testing.PB) {
 						for pb.Next() {
