@@ -29,6 +29,10 @@ func (s *Store) encodeSet(data []byte) (setRow, error) {
 	if s.backend != BackendSQLite {
 		return setRow{data: data, encoding: encodingNone, size: len(data)}, nil
 	}
+	// Bound concurrent compressions so a burst of new sets cannot starve
+	// the single writer goroutine of CPU.
+	s.compressSem <- struct{}{}
+	defer func() { <-s.compressSem }()
 	var buf bytes.Buffer
 	buf.Grow(len(data)/6 + 64)
 	// A flate.Writer allocates about 1 MB; reuse them.

@@ -111,8 +111,10 @@ type Store struct {
 	// they carried (see GroupCommitStats).
 	commits, committed atomic.Int64
 
-	// flaters pools *flate.Writer for package-set compression.
-	flaters sync.Pool
+	// flaters pools *flate.Writer for package-set compression;
+	// compressSem bounds concurrent compressions.
+	flaters     sync.Pool
+	compressSem chan struct{}
 
 	// hook, when set by tests in this package, runs between the
 	// statements of SaveReport; it lets a test cancel mid-transaction.

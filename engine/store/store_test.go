@@ -890,7 +890,7 @@ func TestRebind(t *testing.T) {
 }
 
 func TestDecodeSet(t *testing.T) {
-	s := &Store{backend: BackendSQLite}
+	s := &Store{backend: BackendSQLite, compressSem: make(chan struct{}, 1)}
 	_, data := setOf("x", 200)
 	good, err := s.encodeSet(data)
 	if err != nil {
