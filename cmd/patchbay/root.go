@@ -80,6 +80,14 @@ Exit codes:
 		a.newVersionCmd(),
 		a.newInitCmd(),
 		a.newValidateCmd(),
+		a.newPlanCmd(),
+		a.newDiffCmd(),
+		a.newDevCmd(),
+		a.newVercmpCmd(),
+		a.newInventoryCmd(),
+		a.newAuditCmd(),
+		a.newKeysCmd(),
+		a.newPolicyCmd(),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())

@@ -26,7 +26,7 @@ Exit status: 0 valid, 1 invalid, 2 usage.`,
 		Example: `  patchbay validate -C examples/quickstart
   patchbay validate --format json
   patchbay validate --now 2027-03-01T00:00:00Z   # would the exceptions have expired?`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 	}
 	addRepoFlag(cmd, &dir)
 	format := addFormatFlag(cmd, "text", "json")

@@ -230,6 +230,9 @@ func (l *loader) evaluate() *Repository {
 		if err != nil {
 			panic(fmt.Sprintf("embedded schema %s: %v", name, err))
 		}
+		if f.PackageName() != "patchbay" {
+			continue // e.g. #Report, which describes host reports
+		}
 		if err := inst.AddSyntax(f); err != nil {
 			panic(fmt.Sprintf("embedded schema %s: %v", name, err))
 		}

@@ -322,7 +322,10 @@ func TestCueVetAgrees(t *testing.T) {
 	if err != nil {
 		t.Skip("cue not on PATH; install with go install cuelang.org/go/cmd/cue@v0.17.1")
 	}
-	schemaFiles, _ := filepath.Glob(fixture.Path(t, "schemas/*.cue"))
+	schemaFiles := []string{}
+	for _, n := range []string{"patchbay", "config", "baseline", "ring", "exception"} {
+		schemaFiles = append(schemaFiles, fixture.Path(t, "schemas/"+n+".cue"))
+	}
 	vet := func(dir string) error {
 		var files []string
 		for _, pat := range []string{"*.cue", "baselines/*.cue", "rings/*.cue", "exceptions/*.cue"} {

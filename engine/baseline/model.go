@@ -109,6 +109,7 @@ type Rule struct {
 	Pin            string   `json:"pin,omitempty"`
 	Hold           *Reason  `json:"hold,omitempty"`
 	Block          []string `json:"block,omitempty"`
+	Required       bool     `json:"required"`
 	Severity       string   `json:"severity"`
 	KEV            bool     `json:"kev"`
 	Advisories     []string `json:"advisories"`

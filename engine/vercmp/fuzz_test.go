@@ -1,0 +1,109 @@
+package vercmp
+
+import "testing"
+
+// seedFuzz adds the versions of the shared vector files to f's corpus, in
+// triples (a, b, c) taken from neighbouring rows.
+func seedFuzz(f *testing.F, files ...string) {
+	var vs []string
+	for _, file := range files {
+		for _, r := range readTSV(f, file, false) {
+			vs = append(vs, r[0])
+			if len(r) > 2 {
+				vs = append(vs, r[1])
+			}
+		}
+	}
+	for i := 0; i+2 < len(vs); i++ {
+		f.Add(vs[i], vs[i+1], vs[i+2])
+	}
+}
+
+// checkOrder asserts the properties of an ordering on three values:
+// reflexivity, antisymmetry and transitivity (of <=, of =, and <).
+func checkOrder(t *testing.T, compare func(a, b string) int, a, b, c string) {
+	t.Helper()
+	for _, v := range []string{a, b, c} {
+		if got := compare(v, v); got != 0 {
+			t.Fatalf("compare(%q, itself) = %d", v, got)
+		}
+	}
+	ab, ba := compare(a, b), compare(b, a)
+	bc, ac := compare(b, c), compare(a, c)
+	if ab != -ba {
+		t.Fatalf("compare(%q, %q) = %d but compare(%q, %q) = %d", a, b, ab, b, a, ba)
+	}
+	for _, r := range []int{ab, bc, ac} {
+		if r < -1 || r > 1 {
+			t.Fatalf("result %d out of range", r)
+		}
+	}
+	if ab <= 0 && bc <= 0 && ac > 0 || ab >= 0 && bc >= 0 && ac < 0 {
+		t.Fatalf("not transitive: %q vs %q = %d, %q vs %q = %d, %q vs %q = %d", a, b, ab, b, c, bc, a, c, ac)
+	}
+}
+
+func FuzzCompareDeb(f *testing.F) {
+	seedFuzz(f, "dpkg-version/dpkg-Dpkg_Version.t.tsv", "dpkg-version/dpkg-t-version.c.compare.tsv",
+		"dpkg-version/dpkg-oracle.bookworm-Packages.2000pairs.tsv")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		_ = ValidateDeb(a)
+		checkOrder(t, CompareDeb, a, b, c)
+	})
+}
+
+func FuzzCompareRPM(f *testing.F) {
+	seedFuzz(f, "rpm-version/rpm-rpmvercmp.at.tsv", "rpm-version/rpm-evr-objects.tsv",
+		"rpm-version/rpm-oracle.go-rpmdb-evr.1000pairs.tsv")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		_ = ValidateRPM(a)
+		checkOrder(t, CompareRPM, a, b, c)
+	})
+}
+
+func FuzzCompareAPK(f *testing.F) {
+	seedFuzz(f, "apk-version/apk-version.data.compare.tsv", "apk-version/apk-oracle.secdb-versions.1000pairs.tsv")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		err := ValidateAPK(a)
+		_ = CompareAPKFuzzy(a, b)
+		// A valid version sorts before every invalid one.
+		if err == nil && ValidateAPK(b) != nil && CompareAPK(a, b) != -1 {
+			t.Fatalf("valid %q does not sort before invalid %q", a, b)
+		}
+		checkOrder(t, CompareAPK, a, b, c)
+	})
+}
+
+// TestRPMReleaseRule pins how rpm 4.18's rpm.vercmp treats a missing
+// release: it sorts before any release, even an empty one; rpm's verdicts.
+func TestRPMReleaseRule(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{
+		{"1.0", "1.0-1", -1},
+		{"1.0", "1.0-", -1},
+		{"1.0-", "1.0-~", 1},
+		{"1.0-1", "1.0-2", -1},
+		{"1:1.0", "1:1.0-9", -1},
+		{"1.0", "1:1.0-1", -1},
+		{":1", "0:1", 0},
+		{"1.1", "1.0-9", 1},
+	} {
+		t.Run(tc.a+" vs "+tc.b, func(t *testing.T) {
+			if got := CompareRPM(tc.a, tc.b); got != tc.want {
+				t.Errorf("CompareRPM(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestNUL checks that Validate refuses a NUL byte, which no C tool can
+// see inside a version.
+func TestNUL(t *testing.T) {
+	for _, eco := range Ecosystems() {
+		if err := Validate(eco, "1.0\x00"); err == nil {
+			t.Errorf("%s: Validate accepts a NUL byte", eco)
+		}
+	}
+}
