@@ -16,7 +16,7 @@ require (
 	modernc.org/sqlite v1.62.0
 )
 
-require golang.org/x/time v0.14.0 // indirect
+require golang.org/x/time v0.16.0
 
 require (
 	golang.org/x/exp v0.0.0-20260908205506-85c1c2202aba // indirect
