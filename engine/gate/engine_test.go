@@ -433,6 +433,11 @@ func TestDecideBrokenBundles(t *testing.T) {
 			wantError: "no policy rules to evaluate",
 		},
 		{
+			name:      "repository policies without the built-in ones",
+			files:     []gate.File{{Path: "policy/x.rego", Content: []byte("package patchbay.x\n\ndeny contains \"x\" if false\n")}},
+			wantError: "policy error: the bundle lacks the built-in policies (patchbay.approvals.deny, patchbay.approvals.warn, patchbay.baseline.deny, patchbay.exception.deny, patchbay.promotion.deny, patchbay.promotion.missing, patchbay.promotion.warn); build it with WithBuiltin",
+		},
+		{
 			name:      "repository policy does not parse",
 			builtin:   true,
 			files:     []gate.File{{Path: "policy/bad.rego", Content: []byte("package patchbay.bad\n\ndeny contains msg if {\n")}},
