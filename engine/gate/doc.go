@@ -90,7 +90,7 @@
 //	    "files": ["rings/pilot.cue", ...]
 //	  },
 //	  "pr": {"number": 42, "author": "<login>", "last_pusher": "<login>",
-//	         "labels": ["emergency", ...], "head_sha": "<sha>"},
+//	         "labels": ["emergency", ...], "head_sha": "<sha>"},   // head_sha == head.commit
 //	  "reviews": [                                     // GitHub API shape
 //	    {"user": {"login": "<login>"}, "state": "APPROVED|CHANGES_REQUESTED|COMMENTED|DISMISSED",
 //	     "commit_id": "<sha>", "submitted_at": "RFC 3339"}

@@ -290,6 +290,9 @@ func packagePath(m *ast.Module) ([]string, error) {
 // error makes it fail; it passes only when every reporting rule produced a
 // result and none denied. Decide returns an error only when ctx ends.
 func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
+	if err := ctx.Err(); err != nil {
+		return Decision{}, fmt.Errorf("decide: %w", err)
+	}
 	d := Decision{
 		Deny: []Finding{}, Warn: []Finding{}, Missing: []Finding{}, Errors: []string{},
 		Manifest: Manifest{BundleDigest: e.digest, Files: e.files},

@@ -3,6 +3,7 @@ package gate_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -594,5 +595,13 @@ func TestDecideDeterministic(t *testing.T) {
 	}
 	if other.Manifest.InputDigest == first.Manifest.InputDigest {
 		t.Error("input digest did not change with the input")
+	}
+}
+
+func TestDecideCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := builtin(t).Decide(ctx, promotion()); !errors.Is(err, context.Canceled) {
+		t.Errorf("Decide on a cancelled context: %v, want context.Canceled", err)
 	}
 }
