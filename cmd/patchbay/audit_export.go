@@ -121,7 +121,7 @@ Examples:
 			if len(trusted) > 0 {
 				problems = audit.VerifyLog(log, trusted)
 			}
-			changes, err := audit.Trail(ctx, repo, log, audit.TrailOptions{Branch: branch})
+			changes, err := audit.Trail(ctx, repo, log, audit.TrailOptions{Branch: branch, Subjects: true})
 			if err != nil {
 				return err
 			}

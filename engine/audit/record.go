@@ -384,9 +384,31 @@ type Log struct {
 
 // Read reads every record under refs/notes/patchbay without verifying it.
 func Read(ctx context.Context, repo *gitrepo.Repo) (*Log, error) {
+	return read(ctx, repo, nil)
+}
+
+// ReadFor reads, without verifying them, only the records on the given
+// commits; Head is filled as by Read. Log.Records is then not the whole
+// chain: use it for display, never for verification.
+func ReadFor(ctx context.Context, repo *gitrepo.Repo, commits []gitrepo.Hash) (*Log, error) {
+	want := make(map[gitrepo.Hash]bool, len(commits))
+	for _, c := range commits {
+		want[c] = true
+	}
+	return read(ctx, repo, want)
+}
+
+func read(ctx context.Context, repo *gitrepo.Repo, want map[gitrepo.Hash]bool) (*Log, error) {
 	notes, err := repo.Notes(gitrepo.NotesRef)
 	if err != nil {
 		return nil, fmt.Errorf("read audit records: %w", err)
+	}
+	if want != nil {
+		for c := range notes {
+			if !want[c] {
+				delete(notes, c)
+			}
+		}
 	}
 	tip, err := repo.NotesTip(gitrepo.NotesRef)
 	if err != nil {
