@@ -447,33 +447,49 @@ func read(ctx context.Context, repo *gitrepo.Repo, want map[gitrepo.Hash]bool) (
 	}
 	log := &Log{ByCommit: make(map[string][]*Record, len(notes))}
 	log.Head, log.HeadOK = parseHead(tip)
-	// Blobs are read and lines decoded in parallel.
+	// Blobs are read one by one (go-git's object store is not safe for
+	// concurrent use) while other goroutines decode the lines of the blobs
+	// already read.
 	type note struct {
 		commit string
 		data   []byte
 		recs   []*Record
 	}
 	all := make([]*note, 0, len(notes))
-	hashes := make([]gitrepo.Hash, 0, len(notes))
-	for commit, blob := range notes {
-		all = append(all, &note{commit: commit.String()})
-		hashes = append(hashes, blob)
-	}
-	blobs, err := repo.Blobs(ctx, hashes)
-	if err != nil {
-		return nil, fmt.Errorf("read audit records: %w", err)
-	}
-	for i, b := range blobs {
-		all[i].data = b
-	}
-	parallel(len(all), func(i int) {
-		n := all[i]
-		for j, line := range bytes.Split(n.data, []byte("\n")) {
-			if len(bytes.TrimSpace(line)) > 0 {
-				n.recs = append(n.recs, decodeLine(n.commit, j+1, line))
+	work := make(chan *note, 256)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range work {
+				for j, line := range bytes.Split(n.data, []byte("\n")) {
+					if len(bytes.TrimSpace(line)) > 0 {
+						n.recs = append(n.recs, decodeLine(n.commit, j+1, line))
+					}
+				}
 			}
+		}()
+	}
+	var readErr error
+	for commit, blob := range notes {
+		if readErr = ctx.Err(); readErr != nil {
+			break
 		}
-	})
+		data, err := repo.Blob(blob)
+		if err != nil {
+			readErr = fmt.Errorf("read audit records: %w", err)
+			break
+		}
+		n := &note{commit: commit.String(), data: data}
+		all = append(all, n)
+		work <- n
+	}
+	close(work)
+	wg.Wait()
+	if readErr != nil {
+		return nil, readErr
+	}
 	for _, n := range all {
 		log.Records = append(log.Records, n.recs...)
 		log.ByCommit[n.commit] = n.recs
