@@ -128,3 +128,23 @@ func writeTable(w io.Writer, changes []Change) error {
 	}
 	return bw.Flush()
 }
+
+// BenchmarkDecodeLine measures decoding one stored change.merged record.
+func BenchmarkDecodeLine(b *testing.B) {
+	signer, _ := newKey(b)
+	w := &Writer{Signer: signer}
+	h, _ := gitrepo.ParseHash("0123456789abcdef0123456789abcdef01234567")
+	p := &ChangeMerged{PR: 1, Author: "alice", Approvers: []string{"carol"}, BaseCommit: h.String(), HeadCommit: h.String(),
+		MergeCommit: h.String(), EffectDigest: idigest, MergedAt: t0}
+	body, _ := jsonMarshal(p)
+	line, err := w.encode(h, p, body, Link{Seq: 2, Prev: bdigest})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := decodeLine(h.String(), 1, line); r.pred == nil {
+			b.Fatal(r.Problem)
+		}
+	}
+}
