@@ -422,7 +422,13 @@ func TestVerifyRefusesWithoutKeys(t *testing.T) {
 
 func TestWriteRejectsInvalidPredicate(t *testing.T) {
 	f := build(t)
-	_, err := f.w.Write(context.Background(), hash(t, f.m1), &RingVerified{Ring: "canary", BaselineDigest: "md5:x", SuccessRate: 2})
+	// A ring verification of m1 cannot be attached to m2.
+	_, err := f.w.Write(context.Background(), hash(t, f.m2), &RingVerified{Ring: "canary", BaselineID: "b1", BaselineDigest: bdigest,
+		Commit: f.m1, SuccessRate: 1, HostsTotal: 1, HostsSucceeded: 1, VerifiedAt: t0})
+	if !errors.Is(err, ErrInvalidPredicate) || !strings.Contains(err.Error(), "it is about commit "+f.m1) {
+		t.Errorf("wrong commit: err = %v", err)
+	}
+	_, err = f.w.Write(context.Background(), hash(t, f.m1), &RingVerified{Ring: "canary", BaselineDigest: "md5:x", SuccessRate: 2})
 	if !errors.Is(err, ErrInvalidPredicate) {
 		t.Fatalf("err = %v", err)
 	}

@@ -100,6 +100,9 @@ func (w *Writer) write(ctx context.Context, commit gitrepo.Hash, p Predicate) (*
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
+	if a, ok := p.(aboutCommit); ok && a.aboutCommit() != commit.String() {
+		return nil, fmt.Errorf("%w: %s: it is about commit %s, not %s", ErrInvalidPredicate, p.Kind(), a.aboutCommit(), commit)
+	}
 	if _, err := w.Repo.Commit(commit); err != nil {
 		return nil, fmt.Errorf("write %s record: %w", p.Kind(), err)
 	}
