@@ -103,7 +103,7 @@ Examples:
 			if out == "" {
 				return usageError("--out FILE is required")
 			}
-			trusted, err := loadTrustedKeys(keys)
+			trusted, err := a.loadTrustedKeys(cmd.Context(), dir, keys)
 			if err != nil {
 				return err
 			}
