@@ -24,43 +24,100 @@ func CompareDeb(a, b string) int {
 	if a == b {
 		return 0
 	}
-	// Fast path: when the last '-' of both lies in their common prefix,
-	// and no whitespace needs trimming, epoch and upstream version are the
-	// same and only the revisions differ.
-	if h, ok := commonLastHyphen(a, b); ok && !isSpaceC(a[0]) && !isSpaceC(a[len(a)-1]) && !isSpaceC(b[len(b)-1]) {
-		return verrevcmp(a[h+1:], b[h+1:])
+	if a == "" || b == "" || isSpaceC(a[0]) || isSpaceC(b[0]) || isSpaceC(a[len(a)-1]) || isSpaceC(b[len(b)-1]) {
+		return compareDebParts(splitDeb(a), splitDeb(b))
 	}
-	ea, ua, ra := splitDeb(a)
-	eb, ub, rb := splitDeb(b)
+	// Fast path: compare epochs, then the rest up to the first '-', which
+	// decides most pairs without looking for where the revisions start.
+	ea, sa := debEpochPrefix(a)
+	eb, sb := debEpochPrefix(b)
 	if ea != eb {
 		if ea < eb {
 			return -1
 		}
 		return 1
 	}
-	if c := verrevcmp(ua, ub); c != 0 {
+	if r, ok := verrevcmpStop(a[sa:], b[sb:], true); ok {
+		return r
+	}
+	ha, hb := lastByte(a, '-'), lastByte(b, '-')
+	// The last '-' of both lies in their common prefix: only the
+	// revisions differ.
+	if ha == hb && ha > 0 && ha < commonPrefix(a, b) {
+		return verrevcmp(a[ha+1:], b[ha+1:])
+	}
+	return compareDebParts(splitDebAt(a, ha), splitDebAt(b, hb))
+}
+
+// debEpochPrefix returns the epoch of a version without surrounding
+// whitespace and where its upstream version starts, as splitDebAt does.
+func debEpochPrefix(v string) (epoch, start int) {
+	i := 0
+	if i < len(v) && (v[i] == '+' || v[i] == '-') {
+		i++
+	}
+	for i < len(v) && isDigit(v[i]) {
+		i++
+	}
+	if i > 0 && i < len(v) && v[i] == ':' {
+		if e, ok := debEpoch(v[:i]); ok {
+			return e, i + 1
+		}
+	}
+	return 0, 0
+}
+
+// debParts is a version split into epoch, upstream version and revision.
+type debParts struct {
+	epoch              int
+	upstream, revision string
+}
+
+func compareDebParts(a, b debParts) int {
+	if a.epoch != b.epoch {
+		if a.epoch < b.epoch {
+			return -1
+		}
+		return 1
+	}
+	if c := verrevcmp(a.upstream, b.upstream); c != 0 {
 		return c
 	}
-	return verrevcmp(ra, rb)
+	return verrevcmp(a.revision, b.revision)
+}
+
+// splitDebAt splits a version without surrounding whitespace whose last
+// '-' is at h (or h < 0). The epoch is a leading [sign]digits run ended by
+// ':' that debEpoch accepts: any other first ':' has a non-digit before
+// it, which dpkg refuses as an epoch.
+func splitDebAt(v string, h int) debParts {
+	var p debParts
+	var start int
+	p.epoch, start = debEpochPrefix(v)
+	if h >= start {
+		p.upstream, p.revision = v[start:h], v[h+1:]
+	} else {
+		p.upstream = v[start:]
+	}
+	return p
 }
 
 // splitDeb splits a version leniently into epoch, upstream and revision:
 // surrounding whitespace is trimmed, the epoch is what precedes the first
 // ':' when debEpoch accepts it, and the revision follows the last '-' after
 // that.
-func splitDeb(v string) (epoch int, upstream, revision string) {
-	if v != "" && (isSpaceC(v[0]) || isSpaceC(v[len(v)-1])) {
-		v = trimSpaceC(v)
+func splitDeb(v string) debParts {
+	v = trimSpaceC(v)
+	return splitDebAt(v, strings.LastIndexByte(v, '-'))
+}
+
+// commonPrefix returns the length of the longest common prefix of a and b.
+func commonPrefix(a, b string) int {
+	k, n := 0, min(len(a), len(b))
+	for k < n && a[k] == b[k] {
+		k++
 	}
-	if i := strings.IndexByte(v, ':'); i > 0 {
-		if e, ok := debEpoch(v[:i]); ok {
-			epoch, v = e, v[i+1:]
-		}
-	}
-	if i := strings.LastIndexByte(v, '-'); i >= 0 {
-		return epoch, v[:i], v[i+1:]
-	}
-	return epoch, v, ""
+	return k
 }
 
 // debEpoch parses an epoch the way dpkg's strtol call accepts it: an
@@ -109,14 +166,23 @@ func debOrder(c byte) int {
 
 // verrevcmp is dpkg's comparison of an upstream version or a revision.
 func verrevcmp(a, b string) int {
+	r, _ := verrevcmpStop(a, b, false)
+	return r
+}
+
+// verrevcmpStop is verrevcmp. With stop set it gives up (ok false) as soon
+// as it meets a '-' in either string: run over whole versions after their
+// epochs, every decision it does make lies before the first '-' of both,
+// so inside both upstream versions, and is the upstream comparison's.
+func verrevcmpStop(a, b string, stop bool) (r int, ok bool) {
 	// Skip the common prefix, backing up to the start of a digit run:
 	// up to there both strings were scanned in step with equal results.
-	k, n := 0, min(len(a), len(b))
-	for k < n && a[k] == b[k] {
-		k++
+	k := commonPrefix(a, b)
+	if stop && strings.IndexByte(a[:k], '-') >= 0 {
+		return 0, false
 	}
 	if k == len(a) && k == len(b) {
-		return 0
+		return 0, true
 	}
 	for k > 0 && isDigit(a[k-1]) {
 		k--
@@ -126,13 +192,19 @@ func verrevcmp(a, b string) int {
 		for (i < len(a) && !isDigit(a[i])) || (j < len(b) && !isDigit(b[j])) {
 			ac, bc := 0, 0
 			if i < len(a) {
+				if stop && a[i] == '-' {
+					return 0, false
+				}
 				ac = debOrder(a[i])
 			}
 			if j < len(b) {
+				if stop && b[j] == '-' {
+					return 0, false
+				}
 				bc = debOrder(b[j])
 			}
 			if ac != bc {
-				return sign(ac - bc)
+				return sign(ac - bc), true
 			}
 			i++
 			j++
@@ -152,16 +224,16 @@ func verrevcmp(a, b string) int {
 			j++
 		}
 		if i < len(a) && isDigit(a[i]) {
-			return 1
+			return 1, true
 		}
 		if j < len(b) && isDigit(b[j]) {
-			return -1
+			return -1, true
 		}
 		if firstDiff != 0 {
-			return sign(firstDiff)
+			return sign(firstDiff), true
 		}
 	}
-	return 0
+	return 0, true
 }
 
 // isSpaceC is C's isspace in the C locale.

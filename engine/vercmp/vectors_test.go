@@ -99,8 +99,8 @@ func TestDebParseVectors(t *testing.T) {
 				if err != nil {
 					t.Fatalf("ValidateDeb(%q) = %v, want nil", in, err)
 				}
-				epoch, upstream, revision := splitDeb(in)
-				got := []string{strconv.Itoa(epoch), upstream, revision}
+				p := splitDeb(in)
+				got := []string{strconv.Itoa(p.epoch), p.upstream, p.revision}
 				if diff := cmp.Diff([]string{r[2], r[3], r[4]}, got); diff != "" {
 					t.Errorf("splitDeb(%q) (-want +got):\n%s", in, diff)
 				}
