@@ -21,7 +21,8 @@ const debMaxEpoch = 1<<31 - 1
 // symbol, so the result depends on the strings alone and is a total
 // preorder. It never allocates.
 func CompareDeb(a, b string) int {
-	if a == b {
+	k := commonPrefix(a, b, 0)
+	if k == len(a) && k == len(b) {
 		return 0
 	}
 	if a == "" || b == "" || isSpaceC(a[0]) || isSpaceC(b[0]) || isSpaceC(a[len(a)-1]) || isSpaceC(b[len(b)-1]) {
@@ -37,13 +38,25 @@ func CompareDeb(a, b string) int {
 		}
 		return 1
 	}
-	if r, ok := verrevcmpStop(a[sa:], b[sb:], true); ok {
+	known := 0
+	if sa == sb && k > sa {
+		known = k - sa
+		// Same upstream up to a '-': when it is the only '-' after
+		// it in both, only the revisions differ.
+		if p := strings.IndexByte(a[sa:k], '-'); p >= 0 {
+			p += sa
+			if strings.IndexByte(a[p+1:], '-') < 0 && strings.IndexByte(b[p+1:], '-') < 0 {
+				return verrevcmp(a[p+1:], b[p+1:])
+			}
+		}
+	}
+	if r, ok := verrevcmpStop(a[sa:], b[sb:], true, known); ok {
 		return r
 	}
 	ha, hb := lastByte(a, '-'), lastByte(b, '-')
 	// The last '-' of both lies in their common prefix: only the
 	// revisions differ.
-	if ha == hb && ha > 0 && ha < commonPrefix(a, b) {
+	if ha == hb && ha > 0 && ha < k {
 		return verrevcmp(a[ha+1:], b[ha+1:])
 	}
 	return compareDebParts(splitDebAt(a, ha), splitDebAt(b, hb))
@@ -111,9 +124,10 @@ func splitDeb(v string) debParts {
 	return splitDebAt(v, strings.LastIndexByte(v, '-'))
 }
 
-// commonPrefix returns the length of the longest common prefix of a and b.
-func commonPrefix(a, b string) int {
-	k, n := 0, min(len(a), len(b))
+// commonPrefix returns the length of the longest common prefix of a and b,
+// which are known to agree on their first known bytes.
+func commonPrefix(a, b string, known int) int {
+	k, n := known, min(len(a), len(b))
 	for k < n && a[k] == b[k] {
 		k++
 	}
@@ -164,9 +178,30 @@ func debOrder(c byte) int {
 	return int(c) + 256
 }
 
+// debRank maps a byte to its rank in dpkg's order(): '~' lowest, then
+// digits (weighing like the end of the string, rank 1), letters, bytes >=
+// 0x80, then every other byte. TestDebRank checks it against debOrder.
+const debRank = "" +
+	"\xb6\xb7\xb8\xb9\xba\xbb\xbc\xbd\xbe\xbf\xc0\xc1\xc2\xc3\xc4\xc5" +
+	"\xc6\xc7\xc8\xc9\xca\xcb\xcc\xcd\xce\xcf\xd0\xd1\xd2\xd3\xd4\xd5" +
+	"\xd6\xd7\xd8\xd9\xda\xdb\xdc\xdd\xde\xdf\xe0\xe1\xe2\xe3\xe4\xe5" +
+	"\x01\x01\x01\x01\x01\x01\x01\x01\x01\x01\xe6\xe7\xe8\xe9\xea\xeb" +
+	"\xec\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10" +
+	"\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\xed\xee\xef\xf0\xf1" +
+	"\xf2\x1c\x1d\x1e\x1f\x20\x21\x22\x23\x24\x25\x26\x27\x28\x29\x2a" +
+	"\x2b\x2c\x2d\x2e\x2f\x30\x31\x32\x33\x34\x35\xf3\xf4\xf5\x00\xf6" +
+	"\x36\x37\x38\x39\x3a\x3b\x3c\x3d\x3e\x3f\x40\x41\x42\x43\x44\x45" +
+	"\x46\x47\x48\x49\x4a\x4b\x4c\x4d\x4e\x4f\x50\x51\x52\x53\x54\x55" +
+	"\x56\x57\x58\x59\x5a\x5b\x5c\x5d\x5e\x5f\x60\x61\x62\x63\x64\x65" +
+	"\x66\x67\x68\x69\x6a\x6b\x6c\x6d\x6e\x6f\x70\x71\x72\x73\x74\x75" +
+	"\x76\x77\x78\x79\x7a\x7b\x7c\x7d\x7e\x7f\x80\x81\x82\x83\x84\x85" +
+	"\x86\x87\x88\x89\x8a\x8b\x8c\x8d\x8e\x8f\x90\x91\x92\x93\x94\x95" +
+	"\x96\x97\x98\x99\x9a\x9b\x9c\x9d\x9e\x9f\xa0\xa1\xa2\xa3\xa4\xa5" +
+	"\xa6\xa7\xa8\xa9\xaa\xab\xac\xad\xae\xaf\xb0\xb1\xb2\xb3\xb4\xb5"
+
 // verrevcmp is dpkg's comparison of an upstream version or a revision.
 func verrevcmp(a, b string) int {
-	r, _ := verrevcmpStop(a, b, false)
+	r, _ := verrevcmpStop(a, b, false, 0)
 	return r
 }
 
@@ -174,10 +209,11 @@ func verrevcmp(a, b string) int {
 // as it meets a '-' in either string: run over whole versions after their
 // epochs, every decision it does make lies before the first '-' of both,
 // so inside both upstream versions, and is the upstream comparison's.
-func verrevcmpStop(a, b string, stop bool) (r int, ok bool) {
+// The caller may know that a and b agree on their first known bytes.
+func verrevcmpStop(a, b string, stop bool, known int) (r int, ok bool) {
 	// Skip the common prefix, backing up to the start of a digit run:
 	// up to there both strings were scanned in step with equal results.
-	k := commonPrefix(a, b)
+	k := commonPrefix(a, b, known)
 	if stop && strings.IndexByte(a[:k], '-') >= 0 {
 		return 0, false
 	}
@@ -190,21 +226,24 @@ func verrevcmpStop(a, b string, stop bool) (r int, ok bool) {
 	i, j := k, k
 	for i < len(a) || j < len(b) {
 		for (i < len(a) && !isDigit(a[i])) || (j < len(b) && !isDigit(b[j])) {
-			ac, bc := 0, 0
+			ac, bc := debRank['0'], debRank['0'] // the end weighs like a digit
 			if i < len(a) {
 				if stop && a[i] == '-' {
 					return 0, false
 				}
-				ac = debOrder(a[i])
+				ac = debRank[a[i]]
 			}
 			if j < len(b) {
 				if stop && b[j] == '-' {
 					return 0, false
 				}
-				bc = debOrder(b[j])
+				bc = debRank[b[j]]
 			}
 			if ac != bc {
-				return sign(ac - bc), true
+				if ac < bc {
+					return -1, true
+				}
+				return 1, true
 			}
 			i++
 			j++

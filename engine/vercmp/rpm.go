@@ -41,7 +41,7 @@ func CompareRPM(a, b string) int {
 	ha, hb := lastByte(a, '-'), lastByte(b, '-')
 	// The last '-' of both lies in their common prefix: only the
 	// releases differ.
-	if ha == hb && ha > 0 && ha < commonPrefix(a, b) {
+	if ha == hb && ha > 0 && ha < commonPrefix(a, b, 0) {
 		return rpmvercmp(a[ha+1:], b[ha+1:])
 	}
 	_, va, ra := splitRPMAt(a, ha)
@@ -113,7 +113,7 @@ func rpmvercmp(a, b string) int {
 func rpmvercmpStop(a, b string, stop bool) (r int, ok bool) {
 	// Skip the common prefix, backing up to the start of a segment: up
 	// to there both strings were scanned in step with equal results.
-	k := commonPrefix(a, b)
+	k := commonPrefix(a, b, 0)
 	if stop && strings.IndexByte(a[:k], '-') >= 0 {
 		return 0, false
 	}

@@ -334,3 +334,17 @@ func TestAPKToolsData(t *testing.T) {
 		t.Errorf("read %d test lines, want the file's 780 or so", n)
 	}
 }
+
+// TestDebRank checks the rank table against dpkg's order() as debOrder
+// writes it: same order for every pair of bytes.
+func TestDebRank(t *testing.T) {
+	for x := 0; x < 256; x++ {
+		for y := 0; y < 256; y++ {
+			want := sign(debOrder(byte(x)) - debOrder(byte(y)))
+			got := sign(int(debRank[x]) - int(debRank[y]))
+			if got != want {
+				t.Fatalf("bytes %#x, %#x: rank order %d, order() %d", x, y, got, want)
+			}
+		}
+	}
+}
