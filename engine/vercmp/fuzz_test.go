@@ -66,6 +66,10 @@ func FuzzCompareAPK(f *testing.F) {
 	f.Fuzz(func(t *testing.T, a, b, c string) {
 		err := ValidateAPK(a)
 		_ = CompareAPKFuzzy(a, b)
+		// The comparison's own validity check agrees with Validate.
+		if _, va, vb := apkCompare(a, b, false); va != (err == nil) || vb != (ValidateAPK(b) == nil) {
+			t.Fatalf("apkCompare(%q, %q) validity %v, %v; ValidateAPK says %v, %v", a, b, va, vb, err, ValidateAPK(b))
+		}
 		// A valid version sorts before every invalid one.
 		if err == nil && ValidateAPK(b) != nil && CompareAPK(a, b) != -1 {
 			t.Fatalf("valid %q does not sort before invalid %q", a, b)
