@@ -28,8 +28,6 @@ func CompareDeb(a, b string) int {
 	if a == "" || b == "" || isSpaceC(a[0]) || isSpaceC(b[0]) || isSpaceC(a[len(a)-1]) || isSpaceC(b[len(b)-1]) {
 		return compareDebParts(splitDeb(a), splitDeb(b))
 	}
-	// Fast path: compare epochs, then the rest up to the first '-', which
-	// decides most pairs without looking for where the revisions start.
 	ea, sa := debEpochPrefix(a)
 	eb, sb := debEpochPrefix(b)
 	if ea != eb {
@@ -50,16 +48,36 @@ func CompareDeb(a, b string) int {
 			}
 		}
 	}
+	// Compare the rest up to the first '-', which decides most pairs
+	// without looking for where the revisions start.
 	if r, ok := verrevcmpStop(a[sa:], b[sb:], true, known); ok {
 		return r
 	}
 	ha, hb := lastByte(a, '-'), lastByte(b, '-')
-	// The last '-' of both lies in their common prefix: only the
-	// revisions differ.
-	if ha == hb && ha > 0 && ha < k {
-		return verrevcmp(a[ha+1:], b[ha+1:])
+	ua, ra := debCut(a, sa, ha)
+	ub, rb := debCut(b, sb, hb)
+	known = 0
+	if sa == sb && k > sa {
+		known = min(k-sa, len(ua), len(ub))
 	}
-	return compareDebParts(splitDebAt(a, ha), splitDebAt(b, hb))
+	if r, _ := verrevcmpStop(ua, ub, false, known); r != 0 {
+		return r
+	}
+	known = 0
+	if ha == hb && ha >= 0 && k > ha+1 {
+		known = k - ha - 1
+	}
+	r, _ := verrevcmpStop(ra, rb, false, known)
+	return r
+}
+
+// debCut returns the upstream version and revision of v, whose upstream
+// version starts at s and whose last '-' is at h (or h < 0).
+func debCut(v string, s, h int) (upstream, revision string) {
+	if h >= s {
+		return v[s:h], v[h+1:]
+	}
+	return v[s:], ""
 }
 
 // debEpochPrefix returns the epoch of a version without surrounding
