@@ -28,15 +28,19 @@ func CompareDeb(a, b string) int {
 	if a == "" || b == "" || isSpaceC(a[0]) || isSpaceC(b[0]) || isSpaceC(a[len(a)-1]) || isSpaceC(b[len(b)-1]) {
 		return compareDebParts(splitDeb(a), splitDeb(b))
 	}
-	ea, sa := debEpochPrefix(a)
-	eb, sb := debEpochPrefix(b)
+	ea, sa, scanned := debEpochScan(a)
+	eb, sb := ea, sa
+	if scanned >= k {
+		// b differs from a where a's epoch was read: read b's.
+		eb, sb, _ = debEpochScan(b)
+	}
 	if ea != eb {
 		if ea < eb {
 			return -1
 		}
 		return 1
 	}
-	known := 0
+	known, tryStop := 0, true
 	if sa == sb && k > sa {
 		known = k - sa
 		// Same upstream up to a '-': when it is the only '-' after
@@ -46,12 +50,15 @@ func CompareDeb(a, b string) int {
 			if strings.IndexByte(a[p+1:], '-') < 0 && strings.IndexByte(b[p+1:], '-') < 0 {
 				return verrevcmp(a[p+1:], b[p+1:])
 			}
+			tryStop = false
 		}
 	}
 	// Compare the rest up to the first '-', which decides most pairs
 	// without looking for where the revisions start.
-	if r, ok := verrevcmpStop(a[sa:], b[sb:], true, known); ok {
-		return r
+	if tryStop {
+		if r, ok := verrevcmpStop(a[sa:], b[sb:], true, known); ok {
+			return r
+		}
 	}
 	ha, hb := lastByte(a, '-'), lastByte(b, '-')
 	ua, ra := debCut(a, sa, ha)
@@ -83,6 +90,14 @@ func debCut(v string, s, h int) (upstream, revision string) {
 // debEpochPrefix returns the epoch of a version without surrounding
 // whitespace and where its upstream version starts, as splitDebAt does.
 func debEpochPrefix(v string) (epoch, start int) {
+	epoch, start, _ = debEpochScan(v)
+	return epoch, start
+}
+
+// debEpochScan is debEpochPrefix that also says how many bytes of v the
+// answer depends on: another version with the same first scanned+1 bytes
+// has the same epoch and start.
+func debEpochScan(v string) (epoch, start, scanned int) {
 	i := 0
 	if i < len(v) && (v[i] == '+' || v[i] == '-') {
 		i++
@@ -92,10 +107,10 @@ func debEpochPrefix(v string) (epoch, start int) {
 	}
 	if i > 0 && i < len(v) && v[i] == ':' {
 		if e, ok := debEpoch(v[:i]); ok {
-			return e, i + 1
+			return e, i + 1, i
 		}
 	}
-	return 0, 0
+	return 0, 0, i
 }
 
 // debParts is a version split into epoch, upstream version and revision.
@@ -227,12 +242,13 @@ func verrevcmp(a, b string) int {
 // as it meets a '-' in either string: run over whole versions after their
 // epochs, every decision it does make lies before the first '-' of both,
 // so inside both upstream versions, and is the upstream comparison's.
-// The caller may know that a and b agree on their first known bytes.
+// The caller may know that a and b agree on their first known bytes; with
+// stop set, it also vouches that those hold no '-'.
 func verrevcmpStop(a, b string, stop bool, known int) (r int, ok bool) {
 	// Skip the common prefix, backing up to the start of a digit run:
 	// up to there both strings were scanned in step with equal results.
 	k := commonPrefix(a, b, known)
-	if stop && strings.IndexByte(a[:k], '-') >= 0 {
+	if stop && strings.IndexByte(a[known:k], '-') >= 0 {
 		return 0, false
 	}
 	if k == len(a) && k == len(b) {
