@@ -218,7 +218,7 @@ func TestVercmpOracleRPM(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := strings.Fields(string(data))
-	real := len(base)
+	nReal := len(base)
 	vectors, err := os.ReadFile(sharedFile(t, "rpm-version/rpm-rpmvercmp.at.tsv"))
 	if err != nil {
 		t.Fatal(err)
@@ -281,5 +281,5 @@ func TestVercmpOracleRPM(t *testing.T) {
 			t.Errorf("vercmp -e rpm %q %q = %s, rpm.vercmp says %s", p[0], p[1], verdicts[i], want[i])
 		}
 	}
-	t.Logf("rpm.vercmp agrees on %d pairs of %d distinct versions (%d real EVRs, %d rpmvercmp.at versions, and their variants)", len(pairs), len(all), real, len(base)-real)
+	t.Logf("rpm.vercmp agrees on %d pairs of %d distinct versions (%d real EVRs, %d rpmvercmp.at versions, and their variants)", len(pairs), len(all), nReal, len(base)-nReal)
 }
