@@ -6,6 +6,7 @@ import "os"
 // declared; flags override them, and they override files.
 const (
 	// envKeyPassword holds the password of an encrypted signing key.
+	//lint:ignore U1000 read by the keys and audit commands
 	envKeyPassword = "PATCHBAY_KEY_PASSWORD"
 )
 

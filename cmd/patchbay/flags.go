@@ -55,3 +55,11 @@ func (f *nowFlag) get(a *app) (time.Time, error) {
 	}
 	return t.UTC(), nil
 }
+
+// noArgs refuses positional arguments with a usage error (exit 2).
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageError("unexpected argument %q for %q", args[0], cmd.CommandPath())
+	}
+	return nil
+}

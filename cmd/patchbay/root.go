@@ -78,7 +78,14 @@ Exit codes:
 	})
 	root.AddCommand(
 		a.newVersionCmd(),
+		a.newInitCmd(),
+		a.newValidateCmd(),
+		a.newPlanCmd(),
+		a.newDevCmd(),
 		a.newVercmpCmd(),
+		a.newInventoryCmd(),
+		a.newAuditCmd(),
+		a.newKeysCmd(),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/patchbay/patchbay/engine/audit"
+	"github.com/patchbay/patchbay/engine/gitrepo"
+	"github.com/spf13/cobra"
+)
+
+func (a *app) newAuditLogCmd() *cobra.Command {
+	var dir, since, ring, branch string
+	var all bool
+	var fmtFlag *formatFlag
+	cmd := &cobra.Command{
+		Use:   "log -C DIR [--since T] [--ring R]",
+		Short: "Show the audit trail of the main branch, merge by merge",
+		Long: `Log walks the first-parent history of the main branch, newest first, and
+shows per merge: the pull request (number and author, from the change.merged
+record or GitHub's "Merge pull request #N from AUTHOR/..." message), the
+approvers, the gate's result and rule ids, the rollouts per ring with their
+outcomes, and the ring verifications.
+
+Log reads records without checking signatures; run 'patchbay audit verify'
+for that.
+
+--since takes RFC 3339, YYYY-MM-DD or a duration back from now (72h, 30d);
+the walk stops at the first older commit. --ring keeps the changes that
+rolled out to, or were verified in, that ring.
+
+Examples:
+  patchbay audit log -C .
+  patchbay audit log --since 30d --ring prod --format markdown`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			format, err := fmtFlag.get()
+			if err != nil {
+				return err
+			}
+			from, err := parseSince(since, a.now())
+			if err != nil {
+				return err
+			}
+			repo, err := gitrepo.Open(dir)
+			if err != nil {
+				return err
+			}
+			defer repo.Close()
+			log, err := audit.Read(cmd.Context(), repo)
+			if err != nil {
+				return err
+			}
+			changes, err := audit.Trail(cmd.Context(), repo, log, audit.TrailOptions{Branch: branch, Since: from, Ring: ring, All: all})
+			if err != nil {
+				return err
+			}
+			switch format {
+			case "json":
+				return writeLogJSON(a.stdout, branch, changes)
+			case "markdown":
+				return writeLogMarkdown(a.stdout, changes)
+			default:
+				return writeLogTable(a.stdout, changes)
+			}
+		},
+	}
+	addRepoFlag(cmd, &dir)
+	fmtFlag = addFormatFlag(cmd, "table", "json", "markdown")
+	cmd.Flags().StringVar(&since, "since", "", "only changes since this time (RFC 3339, YYYY-MM-DD, or 72h / 30d ago)")
+	cmd.Flags().StringVar(&ring, "ring", "", "only changes that rolled out to or were verified in this ring")
+	cmd.Flags().StringVar(&branch, "branch", "main", "the main branch")
+	cmd.Flags().BoolVar(&all, "all", false, "include direct commits without records")
+	return cmd
+}
+
+// recordRef is a record's identity in JSON output.
+type recordRef struct {
+	Seq    int64  `json:"seq"`
+	Kind   string `json:"kind"`
+	Commit string `json:"commit"`
+	Digest string `json:"digest"`
+}
+
+func refs(recs []*audit.Record) []recordRef {
+	out := make([]recordRef, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, recordRef{Seq: r.Chain.Seq, Kind: string(r.Kind), Commit: r.Commit, Digest: r.Digest})
+	}
+	return out
+}
+
+func writeLogJSON(w io.Writer, branch string, changes []audit.Change) error {
+	type change struct {
+		audit.Change
+		Records []recordRef `json:"records"`
+	}
+	out := struct {
+		Branch  string   `json:"branch"`
+		Changes []change `json:"changes"`
+	}{Branch: branch, Changes: []change{}}
+	for _, c := range changes {
+		out.Changes = append(out.Changes, change{Change: c, Records: refs(c.Records)})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+// row is one change as the table and Markdown forms show it.
+type row struct {
+	commit, date, pr, author, approvers, gate, rollouts, verified string
+}
+
+func rowOf(c audit.Change) row {
+	r := row{commit: c.Commit[:12], date: c.Time.Format("2006-01-02 15:04"), pr: "-", author: orDash(c.Author),
+		approvers: orDash(strings.Join(c.Approvers, ",")), gate: "-", rollouts: "-", verified: "-"}
+	if c.PR > 0 {
+		r.pr = fmt.Sprintf("#%d", c.PR)
+	}
+	if g := c.Gate; g != nil {
+		r.gate = g.Result
+		var ids []string
+		for _, d := range g.Denies {
+			ids = append(ids, "deny:"+d)
+		}
+		for _, w := range g.Warns {
+			ids = append(ids, "warn:"+w)
+		}
+		if len(ids) > 0 {
+			r.gate += " (" + strings.Join(ids, ",") + ")"
+		}
+	}
+	var ro []string
+	for _, x := range c.Rollouts {
+		ro = append(ro, fmt.Sprintf("%s:%s %d/%d", x.Ring, x.Outcome, x.HostsSucceeded, x.HostsTotal))
+	}
+	if len(ro) > 0 {
+		r.rollouts = strings.Join(ro, "; ")
+	}
+	var vs []string
+	for _, v := range c.Verifications {
+		vs = append(vs, fmt.Sprintf("%s %.0f%% soak %gh", v.Ring, v.SuccessRate*100, v.SoakHours))
+	}
+	if len(vs) > 0 {
+		r.verified = strings.Join(vs, "; ")
+	}
+	return r
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func writeLogTable(w io.Writer, changes []audit.Change) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "COMMIT\tDATE\tPR\tAUTHOR\tAPPROVERS\tGATE\tROLLOUTS\tVERIFIED")
+	for _, c := range changes {
+		r := rowOf(c)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.commit, r.date, r.pr, r.author, r.approvers, r.gate, r.rollouts, r.verified)
+	}
+	return tw.Flush()
+}
+
+func writeLogMarkdown(w io.Writer, changes []audit.Change) error {
+	esc := func(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+	fmt.Fprintln(w, "| Commit | Date | PR | Author | Approvers | Gate | Rollouts | Verified |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	for _, c := range changes {
+		r := rowOf(c)
+		fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s | %s | %s | %s |\n", r.commit, r.date, r.pr, esc(r.author),
+			esc(r.approvers), esc(r.gate), esc(r.rollouts), esc(r.verified))
+	}
+	if len(changes) == 0 {
+		fmt.Fprintln(w, "\n_No changes._")
+	}
+	return nil
+}

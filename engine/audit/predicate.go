@@ -1,0 +1,409 @@
+package audit
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"time"
+)
+
+// Kind names a record kind.
+type Kind string
+
+// The record kinds.
+const (
+	// KindGateDecision records the gate's decision on a pull request's head.
+	KindGateDecision Kind = "gate.decision"
+	// KindChangeMerged records a merged pull request, on its merge commit.
+	KindChangeMerged Kind = "change.merged"
+	// KindRolloutStarted records the start of a rollout in one ring.
+	KindRolloutStarted Kind = "rollout.started"
+	// KindRolloutWave records the outcome of one wave of a rollout.
+	KindRolloutWave Kind = "rollout.wave"
+	// KindRolloutFinished records the end of a rollout in one ring.
+	KindRolloutFinished Kind = "rollout.finished"
+	// KindRingVerified records that a ring ran a baseline successfully for
+	// its soak time; the gate reads it as evidence for the next promotion.
+	KindRingVerified Kind = "ring.verified"
+	// KindExceptionGranted records an approved waiver.
+	KindExceptionGranted Kind = "exception.granted"
+)
+
+// Kinds lists every record kind in lifecycle order.
+func Kinds() []Kind {
+	return []Kind{KindGateDecision, KindChangeMerged, KindRolloutStarted, KindRolloutWave,
+		KindRolloutFinished, KindRingVerified, KindExceptionGranted}
+}
+
+// predicateTypePrefix and predicateTypeSuffix frame a kind in its
+// predicateType URI.
+const (
+	predicateTypePrefix = "https://patchbay.dev/audit/"
+	predicateTypeSuffix = "/v1"
+)
+
+// PredicateType returns the in-toto predicateType of the kind,
+// https://patchbay.dev/audit/<kind>/v1.
+func (k Kind) PredicateType() string { return predicateTypePrefix + string(k) + predicateTypeSuffix }
+
+// KindOf returns the kind named by a predicateType, and whether it is one.
+func KindOf(predicateType string) (Kind, bool) {
+	for _, k := range Kinds() {
+		if k.PredicateType() == predicateType {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+// ParseKind parses a kind name such as "ring.verified".
+func ParseKind(s string) (Kind, error) {
+	if slices.Contains(Kinds(), Kind(s)) {
+		return Kind(s), nil
+	}
+	return "", fmt.Errorf("unknown record kind %q (want one of %v)", s, Kinds())
+}
+
+// Predicate is the kind-specific body of a record.
+type Predicate interface {
+	// Kind is the record kind the predicate belongs to.
+	Kind() Kind
+	// Baseline returns the baseline the record is about, if any; its
+	// digest becomes the statement's second subject.
+	Baseline() (id, digest string)
+	// Validate reports a missing or malformed field.
+	Validate() error
+}
+
+// NewPredicate returns a zero predicate of kind k, for decoding.
+func NewPredicate(k Kind) (Predicate, error) {
+	switch k {
+	case KindGateDecision:
+		return &GateDecision{}, nil
+	case KindChangeMerged:
+		return &ChangeMerged{}, nil
+	case KindRolloutStarted:
+		return &RolloutStarted{}, nil
+	case KindRolloutWave:
+		return &RolloutWave{}, nil
+	case KindRolloutFinished:
+		return &RolloutFinished{}, nil
+	case KindRingVerified:
+		return &RingVerified{}, nil
+	case KindExceptionGranted:
+		return &ExceptionGranted{}, nil
+	}
+	return nil, fmt.Errorf("unknown record kind %q", k)
+}
+
+// GateDecision is the predicate of gate.decision: the gate's decision on a
+// pull request at one head commit. The record's subject is the head commit.
+type GateDecision struct {
+	// Result is "pass", "fail" or "inconclusive".
+	Result string `json:"result"`
+	// Denies are the ids of the rules that denied.
+	Denies []string `json:"denies"`
+	// Warns are the ids of the rules that warned.
+	Warns []string `json:"warns"`
+	// PolicyBundleDigest is "sha256:<hex>" of the policy bundle evaluated.
+	PolicyBundleDigest string `json:"policyBundleDigest"`
+	// InputDigest is "sha256:<hex>" of the gate's input document.
+	InputDigest string `json:"inputDigest"`
+	// PR is the pull request number.
+	PR int `json:"pr"`
+	// HeadSHA is the pull request's head commit the decision is about.
+	HeadSHA string `json:"headSha"`
+	// BaseSHA is the base commit whose policies were evaluated (optional).
+	BaseSHA string `json:"baseSha,omitempty"`
+	// Approvers are the logins whose approvals counted.
+	Approvers []string `json:"approvers"`
+	// DecidedAt is when the gate decided.
+	DecidedAt time.Time `json:"decidedAt"`
+}
+
+// ChangeMerged is the predicate of change.merged: a pull request was merged.
+// The record's subject is the merge commit.
+type ChangeMerged struct {
+	// PR is the pull request number.
+	PR int `json:"pr"`
+	// Author is the pull request author's login.
+	Author string `json:"author"`
+	// Approvers are the logins whose approvals counted at merge time.
+	Approvers []string `json:"approvers"`
+	// BaseCommit, HeadCommit and MergeCommit are the commits of the merge.
+	BaseCommit  string `json:"baseCommit"`
+	HeadCommit  string `json:"headCommit"`
+	MergeCommit string `json:"mergeCommit"`
+	// EffectDigest is "sha256:<hex>" of the effect the approvals bound.
+	EffectDigest string `json:"effectDigest"`
+	// MergedAt is when the merge happened.
+	MergedAt time.Time `json:"mergedAt"`
+}
+
+// RolloutStarted is the predicate of rollout.started: a rollout of a
+// baseline began in a ring. The subject is the commit rolled out.
+type RolloutStarted struct {
+	// RolloutID identifies the rollout.
+	RolloutID string `json:"rolloutId"`
+	// Ring is the ring rolled out to.
+	Ring string `json:"ring"`
+	// BaselineID and BaselineDigest ("sha256:<hex>") name the baseline.
+	BaselineID     string `json:"baselineId"`
+	BaselineDigest string `json:"baselineDigest"`
+	// Hosts is the number of hosts in scope.
+	Hosts int `json:"hosts"`
+	// StartedAt is when the rollout started.
+	StartedAt time.Time `json:"startedAt"`
+}
+
+// RolloutWave is the predicate of rollout.wave: one wave of a rollout ended.
+type RolloutWave struct {
+	RolloutID      string `json:"rolloutId"`
+	Ring           string `json:"ring"`
+	BaselineID     string `json:"baselineId"`
+	BaselineDigest string `json:"baselineDigest"`
+	// Wave is the wave's number, from 1.
+	Wave int `json:"wave"`
+	// HostsTotal, HostsSucceeded and HostsFailed count the wave's hosts.
+	HostsTotal     int `json:"hostsTotal"`
+	HostsSucceeded int `json:"hostsSucceeded"`
+	HostsFailed    int `json:"hostsFailed"`
+	// Halted is true when the wave exceeded maxErrors and halted the rollout.
+	Halted bool `json:"halted"`
+	// FinishedAt is when the wave ended.
+	FinishedAt time.Time `json:"finishedAt"`
+}
+
+// RolloutFinished is the predicate of rollout.finished: a rollout ended.
+type RolloutFinished struct {
+	RolloutID      string `json:"rolloutId"`
+	Ring           string `json:"ring"`
+	BaselineID     string `json:"baselineId"`
+	BaselineDigest string `json:"baselineDigest"`
+	// Outcome is "succeeded", "halted", "failed" or "cancelled".
+	Outcome        string `json:"outcome"`
+	HostsTotal     int    `json:"hostsTotal"`
+	HostsSucceeded int    `json:"hostsSucceeded"`
+	HostsFailed    int    `json:"hostsFailed"`
+	// FinishedAt is when the rollout ended.
+	FinishedAt time.Time `json:"finishedAt"`
+}
+
+// RingVerified is the predicate of ring.verified: a ring ran a baseline
+// successfully and soaked it. The gate reads these as evidence that the
+// baseline may be promoted to the next ring. The subject is Commit.
+type RingVerified struct {
+	Ring           string `json:"ring"`
+	BaselineID     string `json:"baselineId"`
+	BaselineDigest string `json:"baselineDigest"`
+	// Commit is the commit whose rollout was verified.
+	Commit string `json:"commit"`
+	// SuccessRate is HostsSucceeded / HostsTotal, in [0, 1].
+	SuccessRate    float64 `json:"successRate"`
+	HostsTotal     int     `json:"hostsTotal"`
+	HostsSucceeded int     `json:"hostsSucceeded"`
+	HostsFailed    int     `json:"hostsFailed"`
+	// SoakHours is the soak time measured since the rollout finished.
+	SoakHours float64 `json:"soakHours"`
+	// VerifiedAt is when the verification was made.
+	VerifiedAt time.Time `json:"verifiedAt"`
+}
+
+// ExceptionGranted is the predicate of exception.granted: a waiver of one
+// rule for some hosts was approved. The subject is the commit adding it.
+type ExceptionGranted struct {
+	// ExceptionID is the exception's id (exceptions/<id>.cue).
+	ExceptionID string `json:"exceptionId"`
+	// Rule is the waived rule's id.
+	Rule string `json:"rule"`
+	// Hosts are the host ids or selectors it covers.
+	Hosts []string `json:"hosts"`
+	// Owner, Reason and CompensatingControl are as in the exception file.
+	Owner               string `json:"owner"`
+	Reason              string `json:"reason"`
+	CompensatingControl string `json:"compensatingControl"`
+	// Expires is when the exception stops counting.
+	Expires time.Time `json:"expires"`
+	// ApprovedBy are the approvers' logins.
+	ApprovedBy []string `json:"approvedBy"`
+	// PR is the pull request that added it (0 if none).
+	PR int `json:"pr,omitempty"`
+	// GrantedAt is when it was granted.
+	GrantedAt time.Time `json:"grantedAt"`
+}
+
+// Kind implements Predicate.
+func (*GateDecision) Kind() Kind { return KindGateDecision }
+
+// Kind implements Predicate.
+func (*ChangeMerged) Kind() Kind { return KindChangeMerged }
+
+// Kind implements Predicate.
+func (*RolloutStarted) Kind() Kind { return KindRolloutStarted }
+
+// Kind implements Predicate.
+func (*RolloutWave) Kind() Kind { return KindRolloutWave }
+
+// Kind implements Predicate.
+func (*RolloutFinished) Kind() Kind { return KindRolloutFinished }
+
+// Kind implements Predicate.
+func (*RingVerified) Kind() Kind { return KindRingVerified }
+
+// Kind implements Predicate.
+func (*ExceptionGranted) Kind() Kind { return KindExceptionGranted }
+
+// Baseline implements Predicate; a gate decision is about no single baseline.
+func (*GateDecision) Baseline() (string, string) { return "", "" }
+
+// Baseline implements Predicate.
+func (*ChangeMerged) Baseline() (string, string) { return "", "" }
+
+// Baseline implements Predicate.
+func (p *RolloutStarted) Baseline() (string, string) { return p.BaselineID, p.BaselineDigest }
+
+// Baseline implements Predicate.
+func (p *RolloutWave) Baseline() (string, string) { return p.BaselineID, p.BaselineDigest }
+
+// Baseline implements Predicate.
+func (p *RolloutFinished) Baseline() (string, string) { return p.BaselineID, p.BaselineDigest }
+
+// Baseline implements Predicate.
+func (p *RingVerified) Baseline() (string, string) { return p.BaselineID, p.BaselineDigest }
+
+// Baseline implements Predicate.
+func (*ExceptionGranted) Baseline() (string, string) { return "", "" }
+
+var (
+	shaRE    = regexp.MustCompile(`^[0-9a-f]{40}$`)
+	digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+)
+
+type checker struct {
+	kind Kind
+	errs []string
+}
+
+func (c *checker) need(ok bool, format string, args ...any) {
+	if !ok {
+		c.errs = append(c.errs, fmt.Sprintf(format, args...))
+	}
+}
+
+func (c *checker) sha(field, v string) {
+	c.need(shaRE.MatchString(v), "%s: want a 40-hex commit, got %q", field, v)
+}
+func (c *checker) digest(field, v string) {
+	c.need(digestRE.MatchString(v), "%s: want sha256:<64 hex>, got %q", field, v)
+}
+func (c *checker) text(field, v string)           { c.need(v != "", "%s: required", field) }
+func (c *checker) when(field string, t time.Time) { c.need(!t.IsZero(), "%s: required", field) }
+func (c *checker) count(field string, n int)      { c.need(n >= 0, "%s: must not be negative", field) }
+
+func (c *checker) err() error {
+	if len(c.errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s: %v", ErrInvalidPredicate, c.kind, c.errs)
+}
+
+// Validate implements Predicate.
+func (p *GateDecision) Validate() error {
+	c := &checker{kind: p.Kind()}
+	c.need(slices.Contains([]string{"pass", "fail", "inconclusive"}, p.Result), "result: want pass|fail|inconclusive, got %q", p.Result)
+	c.digest("policyBundleDigest", p.PolicyBundleDigest)
+	c.digest("inputDigest", p.InputDigest)
+	c.need(p.PR > 0, "pr: required")
+	c.sha("headSha", p.HeadSHA)
+	if p.BaseSHA != "" {
+		c.sha("baseSha", p.BaseSHA)
+	}
+	c.when("decidedAt", p.DecidedAt)
+	return c.err()
+}
+
+// Validate implements Predicate.
+func (p *ChangeMerged) Validate() error {
+	c := &checker{kind: p.Kind()}
+	c.need(p.PR > 0, "pr: required")
+	c.text("author", p.Author)
+	c.sha("baseCommit", p.BaseCommit)
+	c.sha("headCommit", p.HeadCommit)
+	c.sha("mergeCommit", p.MergeCommit)
+	if p.EffectDigest != "" {
+		c.digest("effectDigest", p.EffectDigest)
+	}
+	c.when("mergedAt", p.MergedAt)
+	return c.err()
+}
+
+func (c *checker) rollout(id, ring, bid, bdigest string) {
+	c.text("rolloutId", id)
+	c.text("ring", ring)
+	c.text("baselineId", bid)
+	c.digest("baselineDigest", bdigest)
+}
+
+func (c *checker) hosts(total, ok, failed int) {
+	c.count("hostsTotal", total)
+	c.count("hostsSucceeded", ok)
+	c.count("hostsFailed", failed)
+	c.need(ok+failed <= total, "hostsSucceeded + hostsFailed (%d) exceeds hostsTotal (%d)", ok+failed, total)
+}
+
+// Validate implements Predicate.
+func (p *RolloutStarted) Validate() error {
+	c := &checker{kind: p.Kind()}
+	c.rollout(p.RolloutID, p.Ring, p.BaselineID, p.BaselineDigest)
+	c.count("hosts", p.Hosts)
+	c.when("startedAt", p.StartedAt)
+	return c.err()
+}
+
+// Validate implements Predicate.
+func (p *RolloutWave) Validate() error {
+	c := &checker{kind: p.Kind()}
+	c.rollout(p.RolloutID, p.Ring, p.BaselineID, p.BaselineDigest)
+	c.need(p.Wave >= 1, "wave: must be ≥ 1")
+	c.hosts(p.HostsTotal, p.HostsSucceeded, p.HostsFailed)
+	c.when("finishedAt", p.FinishedAt)
+	return c.err()
+}
+
+// Validate implements Predicate.
+func (p *RolloutFinished) Validate() error {
+	c := &checker{kind: p.Kind()}
+	c.rollout(p.RolloutID, p.Ring, p.BaselineID, p.BaselineDigest)
+	c.need(slices.Contains([]string{"succeeded", "halted", "failed", "cancelled"}, p.Outcome),
+		"outcome: want succeeded|halted|failed|cancelled, got %q", p.Outcome)
+	c.hosts(p.HostsTotal, p.HostsSucceeded, p.HostsFailed)
+	c.when("finishedAt", p.FinishedAt)
+	return c.err()
+}
+
+// Validate implements Predicate.
+func (p *RingVerified) Validate() error {
+	c := &checker{kind: p.Kind()}
+	c.text("ring", p.Ring)
+	c.text("baselineId", p.BaselineID)
+	c.digest("baselineDigest", p.BaselineDigest)
+	c.sha("commit", p.Commit)
+	c.need(p.SuccessRate >= 0 && p.SuccessRate <= 1, "successRate: want 0..1, got %v", p.SuccessRate)
+	c.hosts(p.HostsTotal, p.HostsSucceeded, p.HostsFailed)
+	c.need(p.SoakHours >= 0, "soakHours: must not be negative")
+	c.when("verifiedAt", p.VerifiedAt)
+	return c.err()
+}
+
+// Validate implements Predicate.
+func (p *ExceptionGranted) Validate() error {
+	c := &checker{kind: p.Kind()}
+	c.text("exceptionId", p.ExceptionID)
+	c.text("rule", p.Rule)
+	c.need(len(p.Hosts) > 0, "hosts: required")
+	c.text("owner", p.Owner)
+	c.text("reason", p.Reason)
+	c.when("expires", p.Expires)
+	c.when("grantedAt", p.GrantedAt)
+	return c.err()
+}

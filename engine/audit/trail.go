@@ -1,0 +1,208 @@
+package audit
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/patchbay/patchbay/engine/gitrepo"
+)
+
+// Change is one commit on the main branch's first-parent line with what the
+// audit trail says about it: the pull request, who approved, what the gate
+// decided, what rolled out where and which rings verified it.
+type Change struct {
+	Commit string    `json:"commit"`
+	Time   time.Time `json:"time"`
+	// Subject is the first line of the commit message.
+	Subject string `json:"subject"`
+	// Merge is true for merge commits.
+	Merge bool `json:"merge"`
+	// PR and Author come from the change.merged record, else from GitHub's
+	// merge message "Merge pull request #N from AUTHOR/branch".
+	PR        int      `json:"pr,omitempty"`
+	Author    string   `json:"author,omitempty"`
+	Approvers []string `json:"approvers"`
+	// Head is the pull request's head (the merge's second parent).
+	Head string `json:"head,omitempty"`
+	// Gate is the latest gate decision on the head (or the PR), if any.
+	Gate *GateDecision `json:"gate,omitempty"`
+	// Merged is the change.merged record's predicate, if any.
+	Merged *ChangeMerged `json:"merged,omitempty"`
+	// Rollouts are per ring, in the order they started.
+	Rollouts []Rollout `json:"rollouts"`
+	// Verifications are the ring.verified records about this commit.
+	Verifications []RingVerified `json:"verifications"`
+	// Exceptions are the exception.granted records on this commit.
+	Exceptions []ExceptionGranted `json:"exceptions"`
+	// Records are every record about the change (on the commit, on the
+	// head, or a gate decision for the PR), in chain order.
+	Records []*Record `json:"-"`
+}
+
+// Rollout summarizes a rollout of a change in one ring.
+type Rollout struct {
+	ID             string `json:"id"`
+	Ring           string `json:"ring"`
+	BaselineID     string `json:"baselineId"`
+	BaselineDigest string `json:"baselineDigest"`
+	// Outcome is the rollout.finished outcome, or "in progress".
+	Outcome        string    `json:"outcome"`
+	Waves          int       `json:"waves"`
+	HostsTotal     int       `json:"hostsTotal"`
+	HostsSucceeded int       `json:"hostsSucceeded"`
+	HostsFailed    int       `json:"hostsFailed"`
+	StartedAt      time.Time `json:"startedAt"`
+	FinishedAt     time.Time `json:"finishedAt,omitzero"`
+}
+
+// TrailOptions selects the part of the history Trail reports.
+type TrailOptions struct {
+	// Branch is the main branch; default "main".
+	Branch string
+	// Since stops the walk at the first commit older than it (zero: none).
+	Since time.Time
+	// Ring keeps only changes that rolled out to, or were verified in, this
+	// ring, and only that ring's rollouts (empty: all).
+	Ring string
+	// All includes commits that are neither merges nor carry records.
+	All bool
+}
+
+var mergeMsgRE = regexp.MustCompile(`^Merge pull request #(\d+) from ([^/\s]+)/`)
+
+// Trail walks the first-parent history of the main branch, newest first,
+// and joins each merge with its records from log. It stops early at
+// opts.Since. It does not verify the records; call Verify for that.
+func Trail(ctx context.Context, repo *gitrepo.Repo, log *Log, opts TrailOptions) ([]Change, error) {
+	branch := opts.Branch
+	if branch == "" {
+		branch = "main"
+	}
+	head, err := repo.Head(branch)
+	if err != nil {
+		return nil, fmt.Errorf("audit trail: branch %s: %w", branch, err)
+	}
+	gateByHead := map[string]*Record{}
+	gateByPR := map[int]*Record{}
+	for _, r := range log.Of(KindGateDecision) {
+		p, err := r.Decode()
+		if err != nil {
+			continue
+		}
+		g := p.(*GateDecision)
+		gateByHead[g.HeadSHA] = r // chain order: the latest wins
+		gateByPR[g.PR] = r
+	}
+	var out []Change
+	err = repo.FirstParent(ctx, head, func(n *gitrepo.Node) error {
+		if !opts.Since.IsZero() && n.Time.Before(opts.Since) {
+			return gitrepo.ErrStop
+		}
+		h := n.Hash.String()
+		recs := log.ByCommit[h]
+		merge := len(n.Parents) > 1
+		if !merge && len(recs) == 0 && !opts.All {
+			return nil
+		}
+		c, err := n.Commit()
+		if err != nil {
+			return err
+		}
+		ch := Change{Commit: h, Time: n.Time.UTC(), Subject: c.Subject(), Merge: merge, Approvers: []string{}}
+		if m := mergeMsgRE.FindStringSubmatch(c.Message); m != nil {
+			ch.PR, _ = strconv.Atoi(m[1])
+			ch.Author = m[2]
+		}
+		var gate *Record
+		if merge {
+			ch.Head = n.Parents[1].String()
+			ch.Records = append(ch.Records, log.ByCommit[ch.Head]...)
+			gate = gateByHead[ch.Head]
+		}
+		ch.Records = append(ch.Records, recs...)
+		if err := ch.fill(recs); err != nil {
+			return err
+		}
+		if gate == nil && ch.PR > 0 {
+			gate = gateByPR[ch.PR]
+		}
+		if gate != nil {
+			p, _ := gate.Decode()
+			ch.Gate = p.(*GateDecision)
+			if !slices.Contains(ch.Records, gate) {
+				ch.Records = append(ch.Records, gate)
+			}
+			if ch.Merged == nil {
+				ch.Approvers = append([]string{}, ch.Gate.Approvers...)
+			}
+		}
+		slices.SortStableFunc(ch.Records, func(a, b *Record) int { return cmp.Compare(a.Chain.Seq, b.Chain.Seq) })
+		if opts.Ring != "" && !ch.filterRing(opts.Ring) {
+			return nil
+		}
+		out = append(out, ch)
+		return nil
+	})
+	if err != nil && !errors.Is(err, gitrepo.ErrStop) {
+		return nil, fmt.Errorf("audit trail: %w", err)
+	}
+	return out, nil
+}
+
+// fill joins the records on the change's own commit.
+func (ch *Change) fill(recs []*Record) error {
+	byID := map[string]int{}
+	for _, r := range recs {
+		p, err := r.Decode()
+		if err != nil {
+			continue // undecodable: verify reports it
+		}
+		switch p := p.(type) {
+		case *ChangeMerged:
+			ch.Merged = p
+			ch.PR, ch.Author = p.PR, p.Author
+			ch.Approvers = append([]string{}, p.Approvers...)
+		case *RolloutStarted:
+			byID[p.RolloutID] = len(ch.Rollouts)
+			ch.Rollouts = append(ch.Rollouts, Rollout{ID: p.RolloutID, Ring: p.Ring, BaselineID: p.BaselineID,
+				BaselineDigest: p.BaselineDigest, Outcome: "in progress", HostsTotal: p.Hosts, StartedAt: p.StartedAt})
+		case *RolloutWave:
+			if i, ok := byID[p.RolloutID]; ok {
+				ro := &ch.Rollouts[i]
+				ro.Waves = max(ro.Waves, p.Wave)
+				if p.Halted {
+					ro.Outcome = "halted"
+				}
+			}
+		case *RolloutFinished:
+			i, ok := byID[p.RolloutID]
+			if !ok {
+				byID[p.RolloutID] = len(ch.Rollouts)
+				i = len(ch.Rollouts)
+				ch.Rollouts = append(ch.Rollouts, Rollout{ID: p.RolloutID, Ring: p.Ring, BaselineID: p.BaselineID, BaselineDigest: p.BaselineDigest})
+			}
+			ro := &ch.Rollouts[i]
+			ro.Outcome, ro.FinishedAt = p.Outcome, p.FinishedAt
+			ro.HostsTotal, ro.HostsSucceeded, ro.HostsFailed = p.HostsTotal, p.HostsSucceeded, p.HostsFailed
+		case *RingVerified:
+			ch.Verifications = append(ch.Verifications, *p)
+		case *ExceptionGranted:
+			ch.Exceptions = append(ch.Exceptions, *p)
+		}
+	}
+	return nil
+}
+
+// filterRing keeps only ring's rollouts and verifications and reports
+// whether anything about the ring remains.
+func (ch *Change) filterRing(ring string) bool {
+	ch.Rollouts = slices.DeleteFunc(ch.Rollouts, func(r Rollout) bool { return r.Ring != ring })
+	ch.Verifications = slices.DeleteFunc(ch.Verifications, func(v RingVerified) bool { return v.Ring != ring })
+	return len(ch.Rollouts) > 0 || len(ch.Verifications) > 0
+}

@@ -1,0 +1,519 @@
+package baseline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/build"
+	"cuelang.org/go/cue/cuecontext"
+	"cuelang.org/go/cue/literal"
+	"cuelang.org/go/cue/parser"
+	"cuelang.org/go/cue/token"
+
+	"github.com/patchbay/patchbay/schemas"
+)
+
+// Limits of what Load reads.
+const (
+	// MaxFileSize is the largest file Load reads.
+	MaxFileSize = 1 << 20
+	// MaxFiles is the most files a repository may hold.
+	MaxFiles = 10000
+)
+
+// schemaPrefix marks the embedded schema files in CUE positions, so that
+// errors point at the user's files instead.
+const schemaPrefix = "(patchbay schema)/"
+
+// topLevel are the fields a patch repository may declare.
+var topLevel = [...]string{"config", "baselines", "rings", "exceptions"}
+
+// folders maps a repository folder to the top-level field its files declare.
+var folders = map[string]string{"baselines": "baselines", "rings": "rings", "exceptions": "exceptions"}
+
+// Options control Load.
+type Options struct {
+	// Now is the moment exception expiry is judged against. Required.
+	Now time.Time
+}
+
+// LoadDir loads the patch repository in a directory.
+func LoadDir(ctx context.Context, dir string, opts Options) (*Repository, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open patch repository: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("open patch repository: %s is not a directory", dir)
+	}
+	return Load(ctx, os.DirFS(dir), opts)
+}
+
+// Load reads, validates and decodes the patch repository at the root of
+// fsys. It returns Errors (wrapping ErrInvalid) listing every problem when the
+// repository is invalid, and ErrTooLarge when it exceeds the limits.
+func Load(ctx context.Context, fsys fs.FS, opts Options) (*Repository, error) {
+	if opts.Now.IsZero() {
+		return nil, errors.New("load patch repository: Options.Now is required")
+	}
+	l := &loader{fsys: fsys, now: opts.Now, entities: map[string]token.Pos{}}
+	if err := l.readFiles(ctx); err != nil {
+		return nil, err
+	}
+	repo := l.evaluate()
+	if len(l.errs) > 0 {
+		return nil, sortErrors(l.errs)
+	}
+	if repo == nil {
+		return nil, errors.New("load patch repository: evaluation failed without an error (please report this)")
+	}
+	return repo, nil
+}
+
+type loader struct {
+	fsys fs.FS
+	now  time.Time
+	// cueFiles are the parsed user files.
+	cueFiles []*ast.File
+	policies []File
+	// entities maps "rings.canary" etc. to where the file declares it.
+	entities map[string]token.Pos
+	// refs are the baselines rings pin, as written in the ring files.
+	refs []ref
+	// sources keeps the user files' bytes, to quote values in errors.
+	sources map[string][]byte
+	value   cue.Value
+	errs    []Error
+}
+
+func (l *loader) add(e Error) { l.errs = append(l.errs, e) }
+
+// readFiles walks the repository, enforces the limits, parses every CUE file
+// on its own (a syntax error in one file hides nothing in another) and keeps
+// policy/*.rego.
+func (l *loader) readFiles(ctx context.Context) error {
+	var names []string
+	count := 0
+	err := fs.WalkDir(l.fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if p != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "cue.mod") {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		count++
+		if count > MaxFiles {
+			return fmt.Errorf("%w: more than %d files; keep only the patch repository (patchbay.cue, baselines/, rings/, exceptions/, policy/) in it", ErrTooLarge, MaxFiles)
+		}
+		dir, base := path.Split(p)
+		dir = strings.TrimSuffix(dir, "/")
+		switch {
+		case strings.HasSuffix(base, ".cue") && (dir == "" || folders[dir] != ""):
+			names = append(names, p)
+		case strings.HasSuffix(base, ".rego") && dir == "policy":
+			names = append(names, p)
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		if errors.Is(err, ErrTooLarge) {
+			return err
+		}
+		return fmt.Errorf("read patch repository: %w", err)
+	}
+	sort.Strings(names)
+	for _, p := range names {
+		src, err := l.readFile(p)
+		if err != nil {
+			if errors.Is(err, ErrTooLarge) {
+				l.add(Error{File: p, Message: err.Error()})
+				continue
+			}
+			return err
+		}
+		if strings.HasSuffix(p, ".rego") {
+			l.policies = append(l.policies, File{Path: p, Content: src})
+			continue
+		}
+		if l.sources == nil {
+			l.sources = map[string][]byte{}
+		}
+		l.sources[p] = src
+		f, err := parser.ParseFile(p, src, parser.ParseComments)
+		if err != nil {
+			l.addCUE(err)
+			continue
+		}
+		if f.PackageName() != "patchbay" {
+			l.add(Error{File: p, Line: 1, Column: 1, Message: fmt.Sprintf("package %q: every file of a patch repository is CUE package patchbay (add `package patchbay` as the first line)", f.PackageName())})
+			continue
+		}
+		l.cueFiles = append(l.cueFiles, f)
+	}
+	if !hasFile(names, "patchbay.cue") {
+		l.add(Error{File: "patchbay.cue", Message: "missing: a patch repository needs patchbay.cue with its config (run 'patchbay init' for a skeleton)"})
+	}
+	return nil
+}
+
+func hasFile(names []string, want string) bool {
+	for _, n := range names {
+		if n == want {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *loader) readFile(p string) ([]byte, error) {
+	f, err := l.fsys.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", p, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", p, err)
+	}
+	if st.Size() > MaxFileSize {
+		return nil, fmt.Errorf("%w: file is %d bytes, the limit is %d (1 MiB)", ErrTooLarge, st.Size(), MaxFileSize)
+	}
+	buf := make([]byte, 0, st.Size())
+	b := make([]byte, 32*1024)
+	for {
+		n, err := f.Read(b)
+		buf = append(buf, b[:n]...)
+		if len(buf) > MaxFileSize {
+			return nil, fmt.Errorf("%w: file is larger than %d bytes (1 MiB)", ErrTooLarge, MaxFileSize)
+		}
+		if err != nil {
+			break
+		}
+	}
+	return buf, nil
+}
+
+// evaluate builds one CUE instance of the user files and the schemas,
+// validates it entity by entity (CUE reports more errors that way), decodes
+// the model, runs the cross-checks and computes digests.
+func (l *loader) evaluate() *Repository {
+	inst := build.NewContext().NewInstance("patchbay", nil)
+	for _, f := range l.cueFiles {
+		l.checkLayout(f)
+		if err := inst.AddSyntax(f); err != nil {
+			l.addCUE(err)
+		}
+	}
+	schemaFiles, err := fs.Glob(schemas.FS, "*.cue")
+	if err != nil {
+		panic(err) // the embedded FS is fixed at build time
+	}
+	for _, name := range schemaFiles {
+		src, err := fs.ReadFile(schemas.FS, name)
+		if err != nil {
+			panic(err)
+		}
+		f, err := parser.ParseFile(schemaPrefix+name, src)
+		if err != nil {
+			panic(fmt.Sprintf("embedded schema %s: %v", name, err))
+		}
+		if f.PackageName() != "patchbay" {
+			continue // e.g. #Report, which describes host reports
+		}
+		if err := inst.AddSyntax(f); err != nil {
+			panic(fmt.Sprintf("embedded schema %s: %v", name, err))
+		}
+	}
+	l.checkRefs()
+	v := cuecontext.New().BuildInstance(inst)
+	l.value = v
+	// An instance-level error does not stop the per-entity checks below:
+	// they find more.
+	l.addCUE(v.Err())
+
+	// Unknown top-level fields.
+	it, _ := v.Fields()
+	for it.Next() {
+		name := it.Selector().String()
+		if !isTopLevel(name) {
+			l.add(l.at(it.Value().Pos(), name, fmt.Sprintf("unknown top-level field %q: a patch repository declares config, baselines, rings and exceptions", name)))
+		}
+	}
+
+	// Validate each entity on its own, then the whole.
+	for _, p := range l.entityPaths() {
+		l.addCUE(v.LookupPath(p).Validate(cue.Concrete(true)))
+	}
+	l.addCUE(v.Validate(cue.Concrete(true)))
+	if len(l.errs) > 0 {
+		return nil
+	}
+
+	repo := &Repository{Policies: l.policies}
+	if err := decode(v.LookupPath(cue.ParsePath("config")), &repo.Config); err != nil {
+		l.add(Error{File: "patchbay.cue", Message: "decode config: " + err.Error()})
+		return nil
+	}
+	repo.Baselines = map[string]*Baseline{}
+	bit, _ := v.LookupPath(cue.ParsePath("baselines")).Fields()
+	for bit.Next() {
+		b := new(Baseline)
+		if err := decode(bit.Value(), b); err != nil {
+			l.add(l.at(bit.Value().Pos(), "baselines."+bit.Selector().String(), "decode: "+err.Error()))
+			continue
+		}
+		digest, err := digestValue(bit.Value())
+		if err != nil {
+			l.add(l.at(bit.Value().Pos(), "baselines."+bit.Selector().String(), "digest: "+err.Error()))
+			continue
+		}
+		b.Digest = digest
+		b.File = l.fileOf("baselines." + bit.Selector().String())
+		repo.Baselines[b.ID] = b
+	}
+	rings := map[string]*Ring{}
+	rit, _ := v.LookupPath(cue.ParsePath("rings")).Fields()
+	for rit.Next() {
+		r := new(Ring)
+		if err := decode(rit.Value(), r); err != nil {
+			l.add(l.at(rit.Value().Pos(), "rings."+rit.Selector().String(), "decode: "+err.Error()))
+			continue
+		}
+		r.File = l.fileOf("rings." + rit.Selector().String())
+		rings[r.Name] = r
+	}
+	for _, name := range repo.Config.Rings {
+		if r := rings[name]; r != nil {
+			repo.Rings = append(repo.Rings, r)
+		}
+	}
+	eit, _ := v.LookupPath(cue.ParsePath("exceptions")).Fields()
+	for eit.Next() {
+		e := new(Exception)
+		if err := decode(eit.Value(), e); err != nil {
+			l.add(l.at(eit.Value().Pos(), "exceptions."+eit.Selector().String(), "decode: "+err.Error()))
+			continue
+		}
+		e.File = l.fileOf("exceptions." + eit.Selector().String())
+		repo.Exceptions = append(repo.Exceptions, e)
+	}
+	sort.Slice(repo.Exceptions, func(i, j int) bool { return repo.Exceptions[i].ID < repo.Exceptions[j].ID })
+	l.crossCheck(repo, rings)
+	return repo
+}
+
+func isTopLevel(name string) bool {
+	for _, t := range topLevel {
+		if t == name {
+			return true
+		}
+	}
+	return false
+}
+
+// entityPaths lists config and every baseline, ring and exception the files
+// declare (taken from the syntax, so that an error in one entity cannot hide
+// the others).
+func (l *loader) entityPaths() []cue.Path {
+	paths := []cue.Path{cue.ParsePath("config")}
+	keys := make([]string, 0, len(l.entities))
+	for k := range l.entities {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		paths = append(paths, cue.ParsePath(k))
+	}
+	return paths
+}
+
+// decode turns a validated CUE value into a Go value. The value has been
+// validated with positions already; JSON is only the carrier here.
+func decode(v cue.Value, into any) error {
+	b, err := v.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, into)
+}
+
+// checkLayout checks that a file in baselines/, rings/ or exceptions/
+// declares exactly the entity its name says, and records where each entity
+// is declared.
+func (l *loader) checkLayout(f *ast.File) {
+	dir, base := path.Split(f.Filename)
+	dir = strings.TrimSuffix(dir, "/")
+	want := folders[dir]
+	stem := strings.TrimSuffix(base, ".cue")
+	declared := 0
+	for _, decl := range f.Decls {
+		field, ok := decl.(*ast.Field)
+		if !ok {
+			continue
+		}
+		top, _, _ := ast.LabelName(field.Label)
+		if want != "" && top != want {
+			l.add(posError(field.Pos(), top, fmt.Sprintf("%s/%s may only declare %s: %q (found %s)", dir, base, want, stem, top)))
+			continue
+		}
+		for _, inner := range entityLabels(field) {
+			key := top + "." + quoteLabel(inner.name)
+			if _, dup := l.entities[key]; !dup {
+				l.entities[key] = inner.pos
+			}
+			declared++
+			if top == "rings" {
+				if r, ok := baselineRef(inner.field); ok {
+					l.refs = append(l.refs, ref{ring: inner.name, baseline: r.Value, pos: r.Pos()})
+				}
+			}
+			if want != "" && inner.name != stem {
+				l.add(posError(inner.pos, key, fmt.Sprintf("%s/%s declares %s %q; the file name must match: rename it to %s/%s.cue or change the id", dir, base, strings.TrimSuffix(want, "s"), inner.name, dir, inner.name)))
+			}
+		}
+	}
+	if want != "" && declared == 0 {
+		l.add(Error{File: f.Filename, Line: 1, Column: 1, Message: fmt.Sprintf("declares no %s: expected %s: %q: {...}", strings.TrimSuffix(want, "s"), want, stem)})
+	}
+}
+
+type label struct {
+	name  string
+	pos   token.Pos
+	field *ast.Field
+}
+
+// ref is a ring's pinned baseline as written in its file.
+type ref struct {
+	ring, baseline string
+	pos            token.Pos
+}
+
+// baselineRef finds `baseline: "id"` in a ring's declaration.
+func baselineRef(ring *ast.Field) (*ast.BasicLit, bool) {
+	st, ok := ring.Value.(*ast.StructLit)
+	if !ok {
+		return nil, false
+	}
+	for _, e := range st.Elts {
+		f, ok := e.(*ast.Field)
+		if !ok {
+			continue
+		}
+		if name, _, _ := ast.LabelName(f.Label); name != "baseline" {
+			continue
+		}
+		lit, ok := f.Value.(*ast.BasicLit)
+		if !ok || lit.Kind != token.STRING {
+			return nil, false
+		}
+		return lit, true
+	}
+	return nil, false
+}
+
+// checkRefs checks from the syntax that every ring pins a declared baseline.
+// The schema says the same in CUE (so `cue vet` agrees), but CUE cannot say
+// it while any baseline is broken; this check can, and its message names the
+// baselines that exist.
+func (l *loader) checkRefs() {
+	var ids []string
+	for k := range l.entities {
+		if id, ok := strings.CutPrefix(k, "baselines."); ok {
+			ids = append(ids, strings.Trim(id, `"`))
+		}
+	}
+	sort.Strings(ids)
+	for _, r := range l.refs {
+		id, err := literal.Unquote(r.baseline)
+		if err != nil {
+			continue
+		}
+		found := false
+		for _, b := range ids {
+			found = found || b == id
+		}
+		if !found {
+			known := "none loaded"
+			if len(ids) > 0 {
+				known = strings.Join(ids, ", ")
+			}
+			l.add(posError(r.pos, "rings."+quoteLabel(r.ring)+".baseline", fmt.Sprintf("pins baseline %q, which does not exist (baselines: %s)", id, known)))
+		}
+	}
+}
+
+// entityLabels returns the labels one level below a top-level field:
+// `rings: canary: {...}` gives canary.
+func entityLabels(field *ast.Field) []label {
+	var out []label
+	st, ok := field.Value.(*ast.StructLit)
+	if !ok {
+		return nil
+	}
+	for _, e := range st.Elts {
+		if f, ok := e.(*ast.Field); ok {
+			if name, _, err := ast.LabelName(f.Label); err == nil {
+				out = append(out, label{name: name, pos: f.Label.Pos(), field: f})
+			}
+		}
+	}
+	return out
+}
+
+// quoteLabel renders a label as CUE prints it in paths.
+func quoteLabel(s string) string {
+	return cue.MakePath(cue.Str(s)).String()
+}
+
+// fileOf returns the file that declares an entity ("rings.canary").
+func (l *loader) fileOf(entity string) string {
+	if p, ok := l.entities[entity]; ok {
+		return p.Filename()
+	}
+	return ""
+}
+
+// at builds an Error at a CUE position, falling back to where the entity
+// holding path is declared when pos is in the schema or unknown.
+func (l *loader) at(pos token.Pos, p, msg string) Error {
+	if pos.IsValid() && !strings.HasPrefix(pos.Filename(), schemaPrefix) {
+		return posError(pos, p, msg)
+	}
+	return l.entityError(p, msg)
+}
+
+// entityError places an error at the declaration of the entity that holds
+// path p (the longest declared prefix), or in patchbay.cue for config.
+func (l *loader) entityError(p, msg string) Error {
+	best := ""
+	for key := range l.entities {
+		if (p == key || strings.HasPrefix(p, key+".")) && len(key) > len(best) {
+			best = key
+		}
+	}
+	if best != "" {
+		return posError(l.entities[best], p, msg)
+	}
+	if p == "config" || strings.HasPrefix(p, "config.") {
+		return Error{File: "patchbay.cue", Path: p, Message: msg}
+	}
+	return Error{Path: p, Message: msg}
+}
+
+func posError(pos token.Pos, p, msg string) Error {
+	return Error{File: pos.Filename(), Line: pos.Line(), Column: pos.Column(), Path: p, Message: msg}
+}

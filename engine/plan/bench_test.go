@@ -1,0 +1,82 @@
+package plan
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"testing"
+
+	"github.com/patchbay/patchbay/engine/baseline"
+	"github.com/patchbay/patchbay/engine/fleet"
+	"github.com/patchbay/patchbay/engine/internal/fixture"
+	"github.com/patchbay/patchbay/engine/inventory"
+)
+
+func genFleet(b *testing.B, hosts, sets, packages int) (*baseline.Repository, []*inventory.Report) {
+	b.Helper()
+	repo, err := baseline.LoadDir(context.Background(), fixture.Path(b, "examples/quickstart"), baseline.Options{Now: now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var seeds []*inventory.Report
+	for _, id := range []string{"deb12-canary-01", "ubuntu-canary-01", "rhel9-canary-01", "alpine-canary-01"} {
+		if err := inventory.ReadPath(context.Background(), fixture.Path(b, "examples/quickstart/inventory/"+id+".json"), nil, func(r *inventory.Report) error {
+			seeds = append(seeds, r)
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	opts := fleet.DefaultOptions(hosts, sets, now)
+	opts.Packages = packages
+	reports, err := fleet.Generate(repo, seeds, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return repo, reports
+}
+
+// BenchmarkCompute measures the full plan in memory; "heap-MiB" is the live
+// heap after the plan is built (reports + plan), the number that bounds peak
+// memory.
+func BenchmarkCompute(b *testing.B) {
+	for _, c := range []struct{ hosts, sets, packages int }{
+		{100_000, 1_000, 2_000},
+		{10_000, 10_000, 2_000},
+	} {
+		b.Run(fmt.Sprintf("hosts=%d/sets=%d/packages=%d", c.hosts, c.sets, c.packages), func(b *testing.B) {
+			repo, reports := genFleet(b, c.hosts, c.sets, c.packages)
+			runtime.GC()
+			b.ResetTimer()
+			var p *Plan
+			for b.Loop() {
+				p = Compute(Input{Repo: repo, Reports: reports, Now: now}, Options{})
+			}
+			b.StopTimer()
+			var ms runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&ms)
+			b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "heap-MiB")
+			b.ReportMetric(float64(p.Stats.Computations), "computations")
+			runtime.KeepAlive(p)
+			runtime.KeepAlive(reports)
+		})
+	}
+}
+
+// BenchmarkComputeSplit shows where the time goes: matching (set
+// evaluations and per-host overlays) versus the roll-ups and findings.
+func BenchmarkComputeSplit(b *testing.B) {
+	repo, reports := genFleet(b, 100_000, 1_000, 2_000)
+	p := Compute(Input{Repo: repo, Reports: reports, Now: now}, Options{})
+	b.Run("match+rollup", func(b *testing.B) {
+		for b.Loop() {
+			Compute(Input{Repo: repo, Reports: reports, Now: now}, Options{})
+		}
+	})
+	b.Run("rollup-only", func(b *testing.B) {
+		for b.Loop() {
+			p.rollUp(repo)
+		}
+	})
+}

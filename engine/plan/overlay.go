@@ -1,0 +1,206 @@
+package plan
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/patchbay/patchbay/engine/baseline"
+	"github.com/patchbay/patchbay/engine/inventory"
+	"github.com/patchbay/patchbay/engine/vercmp"
+)
+
+// overlay applies what is specific to one host to its shared computation: a
+// pending reboot and the exceptions that cover it. The shared results are
+// copied before any change.
+func overlay(h *Host, j *job, repo *baseline.Repository, r *inventory.Report, now time.Time) {
+	results := j.ev.results
+	changed := false
+	edit := func() {
+		if !changed {
+			results = slices.Clone(results)
+			changed = true
+		}
+	}
+	if r.RebootRequired {
+		for i := range results {
+			if (results[i].State == Installed || results[i].State == InstalledOther) && results[i].Rule.Reboot {
+				edit()
+				results[i].State = InstalledPendingReboot
+				results[i].Evidence += "; installed, but the host must reboot to run it"
+			}
+		}
+	}
+	for _, e := range repo.Exceptions {
+		if !covers(e, h, now) {
+			continue
+		}
+		for i := range results {
+			res := &results[i]
+			if res.State.Compliant() || !waives(e, res.Rule) {
+				continue
+			}
+			edit()
+			res = &results[i]
+			res.State = Excepted
+			res.Exception = e.ID
+			res.Evidence += "; waived by exception " + e.ID + " until " + string(e.Expires)
+		}
+	}
+	h.Results = results
+	if changed {
+		h.Actions = actions(results, j.ring, j.eco)
+	} else {
+		h.Actions = j.ev.actions
+	}
+	h.Status = Compliant
+	for _, res := range results {
+		if res.State.Compliant() {
+			continue
+		}
+		h.Status = NonCompliant
+		h.Risk = max(h.Risk, res.Risk)
+		if h.NextDeadline.IsZero() || res.Deadline.Before(h.NextDeadline) {
+			h.NextDeadline = res.Deadline
+		}
+	}
+}
+
+// covers reports whether an active exception applies to the host.
+func covers(e *baseline.Exception, h *Host, now time.Time) bool {
+	if !e.Active(now) || e.Stream != h.Stream {
+		return false
+	}
+	if e.Ring != "" && e.Ring != h.Ring {
+		return false
+	}
+	return len(e.Hosts) == 0 || slices.Contains(e.Hosts, h.ID)
+}
+
+// waives reports whether the exception names the rule.
+func waives(e *baseline.Exception, r Rule) bool {
+	return r.Kind == "package" && e.Package == r.Name || r.Kind == "source" && e.Source == r.Name
+}
+
+// actions lists what brings the host from its results to compliance: one
+// action per package (constraints of several rules merged), ordered by
+// package name, and a reboot last when the ring's policy asks for one.
+func actions(results []Result, ring *baseline.Ring, eco vercmp.Ecosystem) []Action {
+	byPkg := map[string]*Action{}
+	needReboot := false
+	higher := func(a, b string) string {
+		if a == "" || b != "" && vercmp.Compare(eco, b, a) > 0 {
+			return b
+		}
+		return a
+	}
+	get := func(name string) *Action {
+		a := byPkg[name]
+		if a == nil {
+			a = &Action{Kind: Upgrade, Package: name}
+			byPkg[name] = a
+		}
+		return a
+	}
+	for _, res := range results {
+		r := res.Rule
+		switch res.State {
+		case InstalledPendingReboot:
+			needReboot = true
+			continue
+		case Missing, BlockedVersion:
+		default:
+			continue
+		}
+		if r.Reboot {
+			needReboot = true
+		}
+		if len(res.Installed) == 0 { // required but absent
+			a := get(r.Name)
+			a.Kind = Install
+			if r.Kind == "package" {
+				a.Version, a.Min = r.Pin, higher(a.Min, r.Min)
+			} else {
+				a.MinSource = higher(a.MinSource, cmp.Or(r.Pin, r.Min))
+			}
+			addRule(a, r, res.Evidence)
+			continue
+		}
+		for _, o := range res.Installed {
+			if o.State != Missing && o.State != BlockedVersion {
+				continue
+			}
+			a := get(o.Package)
+			addRule(a, r, o.Package+" "+o.Comparison)
+			if o.State == BlockedVersion {
+				a.Avoid = appendUnique(a.Avoid, o.Version)
+			}
+			switch {
+			case r.Pin != "" && r.Kind == "package":
+				a.Version = r.Pin
+				if vercmp.Compare(eco, o.Compared, r.Pin) > 0 {
+					a.Kind = Downgrade
+				} else if a.Kind != Downgrade {
+					a.Kind = Upgrade
+				}
+			case r.Pin != "":
+				a.MinSource = higher(a.MinSource, r.Pin)
+			case r.Min != "" && r.Kind == "package":
+				a.Min = higher(a.Min, r.Min)
+			case r.Min != "":
+				a.MinSource = higher(a.MinSource, r.Min)
+			}
+		}
+	}
+	out := make([]Action, 0, len(byPkg)+1)
+	for _, a := range byPkg {
+		out = append(out, *a)
+	}
+	slices.SortFunc(out, func(a, b Action) int { return cmp.Compare(a.Package, b.Package) })
+	if ring != nil {
+		switch ring.Reboot {
+		case "always":
+			needReboot = needReboot || len(out) > 0
+		case "never":
+			needReboot = false
+		}
+	}
+	if needReboot {
+		out = append(out, Action{Kind: Reboot, Rules: []string{}, Reason: "ring " + ringName(ring) + " reboot policy " + rebootPolicy(ring)})
+	}
+	return out
+}
+
+func addRule(a *Action, r Rule, why string) {
+	if !slices.Contains(a.Rules, r.Ref()) {
+		a.Rules = append(a.Rules, r.Ref())
+		slices.Sort(a.Rules)
+	}
+	if a.Reason == "" {
+		a.Reason = why
+	} else if !strings.Contains(a.Reason, why) {
+		a.Reason += "; " + why
+	}
+}
+
+func appendUnique(s []string, v string) []string {
+	if slices.Contains(s, v) {
+		return s
+	}
+	return append(s, v)
+}
+
+func ringName(r *baseline.Ring) string {
+	if r == nil {
+		return ""
+	}
+	return r.Name
+}
+
+func rebootPolicy(r *baseline.Ring) string {
+	if r == nil {
+		return "if-required"
+	}
+	return r.Reboot
+}

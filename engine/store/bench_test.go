@@ -1,0 +1,171 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// benchBackends are the stores the benchmarks run against; PostgreSQL only
+// when PATCHBAY_TEST_POSTGRES is set.
+var benchBackends = []struct {
+	name string
+	url  func(testing.TB) string
+	opts Options
+}{
+	{name: "sqlite-full", url: sqliteURL, opts: Options{SQLiteSynchronous: "FULL"}},
+	{name: "sqlite-normal", url: sqliteURL, opts: Options{SQLiteSynchronous: "NORMAL"}},
+	{name: "sqlite-full-nobatch", url: sqliteURL, opts: Options{SQLiteSynchronous: "FULL", MaxBatch: 1}},
+	{name: "postgres", url: postgresURL},
+}
+
+// fullSet returns a realistic 2,000-package set (~150 KB): one line per
+// package, as a canonical encoding might be.
+func fullSet(n int) []byte {
+	var data []byte
+	for i := range n {
+		data = fmt.Appendf(data, `{"name":"libexample%04d","version":"1:2.%d.%d-3+deb12u%d","arch":"amd64","source":"ex%04d"}`+"\n", i, i%17, i%101, i%7, i)
+	}
+	return data
+}
+
+func hashOf(data []byte) string {
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// benchHosts enrolls n hosts quickly (one transaction) for benchmarks.
+func benchHosts(b *testing.B, s *Store, n int) []string {
+	b.Helper()
+	ctx := context.Background()
+	ids := make([]string, n)
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range ids {
+		ids[i] = fmt.Sprintf("host-%06d", i)
+		if _, err := tx.ExecContext(ctx, s.q("INSERT INTO hosts (id, token_hash, enrolled_at) VALUES (?, ?, ?)"),
+			ids[i], HashToken(ids[i]), dbTime(s.now())); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	return ids
+}
+
+func reportOps(b *testing.B) {
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+}
+
+// BenchmarkSaveReport measures SaveReport with a known set (the agent sent
+// only the hash) and with a new 2,000-package set, serially and with 32
+// concurrent callers per core (a busy server).
+func BenchmarkSaveReport(b *testing.B) {
+	ctx := context.Background()
+	base := fullSet(2000)
+	for _, be := range benchBackends {
+		b.Run(be.name, func(b *testing.B) {
+			s, err := Open(ctx, be.url(b), be.opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			ids := benchHosts(b, s, 1000)
+			known := hashOf(base)
+			if err := s.PutPackageSet(ctx, known, base); err != nil {
+				b.Fatal(err)
+			}
+			var seq atomic.Int64
+			hit := func() error {
+				i := seq.Add(1)
+				_, err := s.SaveReport(ctx, report(ids[i%int64(len(ids))], known, nil, time.Unix(0, i)))
+				return err
+			}
+			newSet := func() error {
+				i := seq.Add(1)
+				data := append(fmt.Appendf(nil, "# %d\n", i), base...)
+				_, err := s.SaveReport(ctx, report(ids[i%int64(len(ids))], hashOf(data), data, time.Unix(0, i)))
+				return err
+			}
+			for _, c := range []struct {
+				name string
+				op   func() error
+			}{{"hash-hit", hit}, {"new-set", newSet}} {
+				b.Run(c.name+"/serial", func(b *testing.B) {
+					for b.Loop() {
+						if err := c.op(); err != nil {
+							b.Fatal(err)
+						}
+					}
+					reportOps(b)
+				})
+				b.Run(c.name+"/parallel", func(b *testing.B) {
+					b.SetParallelism(32)
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							if err := c.op(); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+					reportOps(b)
+				})
+			}
+		})
+	}
+}
+
+// BenchmarkHasPackageSet measures the hash-first probe, hit and miss.
+func BenchmarkHasPackageSet(b *testing.B) {
+	ctx := context.Background()
+	for _, be := range benchBackends {
+		if be.opts.MaxBatch == 1 || be.opts.SQLiteSynchronous == "NORMAL" {
+			continue // the read path does not depend on these
+		}
+		b.Run(be.name, func(b *testing.B) {
+			s, err := Open(ctx, be.url(b), be.opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			var hashes []string
+			for i := range 1000 {
+				data := fmt.Appendf(nil, "set %d", i)
+				h := hashOf(data)
+				if err := s.PutPackageSet(ctx, h, data); err != nil {
+					b.Fatal(err)
+				}
+				hashes = append(hashes, h)
+			}
+			for _, c := range []struct {
+				name   string
+				prefix string
+				want   bool
+			}{{"hit", "", true}, {"miss", "x", false}} {
+				b.Run(c.name, func(b *testing.B) {
+					var seq atomic.Int64
+					b.SetParallelism(8)
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							i := seq.Add(1)
+							ok, err := s.HasPackageSet(ctx, c.prefix+hashes[i%int64(len(hashes))])
+							if err != nil || ok != c.want {
+								b.Errorf("HasPackageSet = %v, %v; want %v", ok, err, c.want)
+								return
+							}
+						}
+					})
+					reportOps(b)
+				})
+			}
+		})
+	}
+}

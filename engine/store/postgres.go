@@ -1,0 +1,65 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// migrationLockKey is the pg_advisory_lock key held while migrating, so
+// replicas starting together apply each migration once. It is the first 8
+// bytes of SHA-256("patchbay/store/migrate") as a signed integer; a
+// constant so every replica and version agrees on it.
+const migrationLockKey int64 = -7370385217932775035
+
+// openPostgres opens one pool for reads and writes through pgx's
+// database/sql driver. Transactions run at READ COMMITTED; the write paths
+// that read-then-write lock the row they read (SELECT ... FOR UPDATE) or use
+// single-statement upserts.
+func openPostgres(ctx context.Context, url string, opts Options) (*Store, error) {
+	opts, err := opts.withDefaults(BackendPostgres)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: parse url: %w", errors.Join(ErrInvalid, err))
+	}
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(opts.MaxReadConns)
+	db.SetMaxIdleConns(opts.MaxReadConns)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	return &Store{backend: BackendPostgres, w: db, r: db, opts: opts, closing: make(chan struct{})}, nil
+}
+
+func pgCode(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
+
+// isUnique reports whether err is a unique or primary-key violation.
+func isUnique(err error) bool {
+	switch c := sqliteCode(err); c {
+	case sqliteConstraintUnique, sqliteConstraintPrimaryKey:
+		return true
+	}
+	return pgCode(err) == "23505"
+}
+
+// isForeignKey reports whether err is a foreign-key violation.
+func isForeignKey(err error) bool {
+	if c := sqliteCode(err); c == sqliteConstraintForeignKey {
+		return true
+	}
+	return pgCode(err) == "23503"
+}
