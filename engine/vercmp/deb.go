@@ -40,41 +40,38 @@ func CompareDeb(a, b string) int {
 		}
 		return 1
 	}
-	known, tryStop := 0, true
-	if sa == sb && k > sa {
-		known = k - sa
-		// Same upstream up to a '-': when it is the only '-' after
-		// it in both, only the revisions differ.
-		if p := strings.IndexByte(a[sa:k], '-'); p >= 0 {
-			p += sa
-			if strings.IndexByte(a[p+1:], '-') < 0 && strings.IndexByte(b[p+1:], '-') < 0 {
-				return verrevcmp(a[p+1:], b[p+1:])
-			}
-			tryStop = false
-		}
+	// From here on compare what follows the epochs, x and y, which agree
+	// on their first kx bytes.
+	x, y := a[sa:], b[sb:]
+	kx := 0
+	if sa == sb {
+		kx = max(k-sa, 0)
+	} else {
+		kx = commonPrefix(x, y, 0)
 	}
-	// Compare the rest up to the first '-', which decides most pairs
-	// without looking for where the revisions start.
-	if tryStop {
-		if r, ok := verrevcmpStop(a[sa:], b[sb:], true, known); ok {
+	if p := strings.IndexByte(x[:kx], '-'); p >= 0 {
+		// Same upstream up to a '-': when it is the only '-' after it
+		// in both, only the revisions differ.
+		if strings.IndexByte(x[p+1:], '-') < 0 && strings.IndexByte(y[p+1:], '-') < 0 {
+			r, _ := verrevcmpStop(x[p+1:], y[p+1:], false, kx-p-1)
 			return r
 		}
-	}
-	ha, hb := lastByte(a, '-'), lastByte(b, '-')
-	ua, ra := debCut(a, sa, ha)
-	ub, rb := debCut(b, sb, hb)
-	known = 0
-	if sa == sb && k > sa {
-		known = min(k-sa, len(ua), len(ub))
-	}
-	if r, _ := verrevcmpStop(ua, ub, false, known); r != 0 {
+	} else if r, ok := verrevcmpStop(x, y, true, kx); ok {
+		// Decided before the first '-' of either: inside both upstream
+		// versions, wherever their revisions start.
 		return r
 	}
-	known = 0
-	if ha == hb && ha >= 0 && k > ha+1 {
-		known = k - ha - 1
+	hx, hy := lastByte(x, '-'), lastByte(y, '-')
+	ux, rx := debCut(x, 0, hx)
+	uy, ry := debCut(y, 0, hy)
+	if r, _ := verrevcmpStop(ux, uy, false, min(kx, len(ux), len(uy))); r != 0 {
+		return r
 	}
-	r, _ := verrevcmpStop(ra, rb, false, known)
+	known := 0
+	if hx == hy && hx >= 0 && kx > hx+1 {
+		known = kx - hx - 1
+	}
+	r, _ := verrevcmpStop(rx, ry, false, known)
 	return r
 }
 
