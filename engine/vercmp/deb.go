@@ -21,7 +21,7 @@ const debMaxEpoch = 1<<31 - 1
 // symbol, so the result depends on the strings alone and is a total
 // preorder. It never allocates.
 func CompareDeb(a, b string) int {
-	k := commonPrefix(a, b, 0)
+	k, h := commonPrefixHyphen(a, b)
 	if k == len(a) && k == len(b) {
 		return 0
 	}
@@ -43,13 +43,18 @@ func CompareDeb(a, b string) int {
 	// From here on compare what follows the epochs, x and y, which agree
 	// on their first kx bytes.
 	x, y := a[sa:], b[sb:]
-	kx := 0
-	if sa == sb {
-		kx = max(k-sa, 0)
-	} else {
-		kx = commonPrefix(x, y, 0)
+	kx, p := 0, -1
+	switch {
+	case sa != sb:
+		kx, p = commonPrefixHyphen(x, y)
+	case k > sa:
+		kx, p = k-sa, h-sa
+		if h >= 0 && h < sa {
+			// The '-' was an epoch's sign; look past it.
+			p = strings.IndexByte(x[:kx], '-')
+		}
 	}
-	if p := strings.IndexByte(x[:kx], '-'); p >= 0 {
+	if p >= 0 {
 		// Same upstream up to a '-': when it is the only '-' after it
 		// in both, only the revisions differ.
 		if strings.IndexByte(x[p+1:], '-') < 0 && strings.IndexByte(y[p+1:], '-') < 0 {
@@ -152,6 +157,20 @@ func splitDebAt(v string, h int) debParts {
 func splitDeb(v string) debParts {
 	v = trimSpaceC(v)
 	return splitDebAt(v, strings.LastIndexByte(v, '-'))
+}
+
+// commonPrefixHyphen returns the length of the longest common prefix of a
+// and b and the index of its first '-' (or -1).
+func commonPrefixHyphen(a, b string) (k, hyphen int) {
+	hyphen = -1
+	n := min(len(a), len(b))
+	for k < n && a[k] == b[k] {
+		if a[k] == '-' && hyphen < 0 {
+			hyphen = k
+		}
+		k++
+	}
+	return k, hyphen
 }
 
 // commonPrefix returns the length of the longest common prefix of a and b,
