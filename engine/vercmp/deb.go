@@ -264,7 +264,7 @@ func verrevcmpStop(a, b string, stop bool, known int) (r int, ok bool) {
 	// Skip the common prefix, backing up to the start of a digit run:
 	// up to there both strings were scanned in step with equal results.
 	k := commonPrefix(a, b, known)
-	if stop && strings.IndexByte(a[known:k], '-') >= 0 {
+	if stop && k > known && strings.IndexByte(a[known:k], '-') >= 0 {
 		return 0, false
 	}
 	if k == len(a) && k == len(b) {

@@ -114,7 +114,7 @@ func rpmvercmpStop(a, b string, stop bool) (r int, ok bool) {
 	// Skip the common prefix, backing up to the start of a segment: up
 	// to there both strings were scanned in step with equal results.
 	k := commonPrefix(a, b, 0)
-	if stop && strings.IndexByte(a[:k], '-') >= 0 {
+	if stop && k > 0 && strings.IndexByte(a[:k], '-') >= 0 {
 		return 0, false
 	}
 	if k == len(a) && k == len(b) {
