@@ -23,7 +23,7 @@ func (c *Controller) advanceAll(ctx context.Context, f store.Fence) error {
 			continue
 		}
 		if err := c.advance(ctx, f, r); err != nil {
-			if errors.Is(err, store.ErrFenced) {
+			if errors.Is(err, store.ErrLeaseLost) {
 				return err
 			}
 			if !errors.Is(err, store.ErrConflict) { // an admin moved it meanwhile: next tick

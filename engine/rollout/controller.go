@@ -210,7 +210,7 @@ func (c *Controller) Holder() string { return c.o.Holder }
 func (c *Controller) Leader() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.fence.Token != 0
+	return c.fence.Fencing != 0
 }
 
 // Run ticks every Options.Tick until ctx ends, and releases the lease
@@ -250,10 +250,10 @@ func (c *Controller) Step(ctx context.Context) error {
 	if !ok {
 		c.fence = store.Fence{}
 	} else {
-		if c.fence.Token != token {
+		if c.fence.Fencing != token {
 			c.log.Info("rollout controller: leader", "holder", c.o.Holder, "fencing", token)
 		}
-		c.fence = store.Fence{Lease: c.o.LeaseName, Holder: c.o.Holder, Token: token}
+		c.fence = store.Fence{Lease: c.o.LeaseName, Holder: c.o.Holder, Fencing: token}
 	}
 	f := c.fence
 	c.mu.Unlock()
@@ -261,7 +261,7 @@ func (c *Controller) Step(ctx context.Context) error {
 		return ErrNotLeader
 	}
 	err = errors.Join(c.poll(ctx, f), c.advanceAll(ctx, f), c.drain(ctx, f))
-	if errors.Is(err, store.ErrFenced) {
+	if errors.Is(err, store.ErrLeaseLost) {
 		c.mu.Lock()
 		c.fence = store.Fence{}
 		c.mu.Unlock()
@@ -378,8 +378,8 @@ func (c *Controller) drain(ctx context.Context, f store.Fence) error {
 		if err != nil {
 			return fmt.Errorf("event %d: %w", e.ID, err)
 		}
-		if held, err := c.st.LeaseHeld(ctx, f.Lease, f.Holder, f.Token); err != nil || !held {
-			return errors.Join(err, store.ErrFenced)
+		if held, err := c.st.LeaseHeld(ctx, f.Lease, f.Holder, f.Fencing); err != nil || !held {
+			return errors.Join(err, store.ErrLeaseLost)
 		}
 		if _, err := c.aw.Write(ctx, h, p); err != nil {
 			return fmt.Errorf("write %s record: %w", e.Kind, err)

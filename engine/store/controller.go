@@ -9,17 +9,6 @@ import (
 	"time"
 )
 
-// Fence identifies a lease holder's term: the lease name, the holder and
-// the fencing token AcquireLease returned. A write made under a Fence
-// (Apply) first checks, inside its transaction, that the holder still holds
-// the lease with that token and that it has not expired; a deposed leader's
-// late write is refused with ErrFenced. The zero Fence checks nothing.
-type Fence struct {
-	Lease  string
-	Holder string
-	Token  int64
-}
-
 // RolloutProgress is a rollout's controller bookkeeping: the current wave
 // (0 before the first), when it started, how many hosts the rollout
 // covers, and opaque details (JSON the rollout package owns).
@@ -101,7 +90,7 @@ type RolloutChange struct {
 	Marks       map[string]string
 }
 
-// Apply applies c in one transaction after checking f. ErrFenced when the
+// Apply applies c in one transaction after checking f. ErrLeaseLost when the
 // fence no longer holds; ErrConflict when a state compare-and-set finds
 // another state (nothing is applied then); ErrConflict also when Create's
 // id exists. It returns how many hosts each WaveStart assigned.
@@ -252,9 +241,9 @@ func (s *Store) checkFence(ctx context.Context, tx *sql.Tx, f Fence) error {
 	}
 	var one int
 	err := tx.QueryRowContext(ctx, s.q("SELECT 1 FROM leases WHERE name = ? AND holder = ? AND fencing = ? AND expires_at > ?"+lock),
-		f.Lease, f.Holder, f.Token, dbTime(s.now())).Scan(&one)
+		f.Lease, f.Holder, f.Fencing, dbTime(s.now())).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("lease %s held by %s with token %d: %w", f.Lease, f.Holder, f.Token, ErrFenced)
+		return fmt.Errorf("lease %s held by %s with token %d: %w", f.Lease, f.Holder, f.Fencing, ErrLeaseLost)
 	}
 	if err != nil {
 		return fmt.Errorf("check lease %s: %w", f.Lease, err)

@@ -21,7 +21,7 @@ func testController(t *testing.T, newURL func(testing.TB) string) {
 	if err != nil || !ok {
 		t.Fatalf("AcquireLease: %v %v", ok, err)
 	}
-	f := Fence{Lease: "controller", Holder: "a", Token: fence}
+	f := Fence{Lease: "controller", Holder: "a", Fencing: fence}
 	const digest = "sha256:aa"
 	var hosts []RolloutHost
 	for i := range 450 { // more than one multi-row insert statement
@@ -143,13 +143,13 @@ func testController(t *testing.T, newURL func(testing.TB) string) {
 		t.Fatalf("b AcquireLease = %d %v %v", fb, ok, err)
 	}
 	_, err = s.Apply(ctx, f, RolloutChange{States: []StateChange{{ID: "r1", From: "running", To: "halted"}}})
-	if !errors.Is(err, ErrFenced) {
-		t.Errorf("deposed write: %v, want ErrFenced", err)
+	if !errors.Is(err, ErrLeaseLost) {
+		t.Errorf("deposed write: %v, want ErrLeaseLost", err)
 	}
 	if r, err := s.Rollout(ctx, "r1"); err != nil || r.State != "running" {
 		t.Errorf("rollout after refused write = %+v, %v", r, err)
 	}
-	if _, err := s.Apply(ctx, Fence{Lease: "controller", Holder: "b", Token: fb},
+	if _, err := s.Apply(ctx, Fence{Lease: "controller", Holder: "b", Fencing: fb},
 		RolloutChange{States: []StateChange{{ID: "r1", From: "running", To: "halted"}}}); err != nil {
 		t.Errorf("new leader write: %v", err)
 	}

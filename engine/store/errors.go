@@ -39,9 +39,3 @@ type notFoundError struct{ msg string }
 func errNotFoundWrap(msg string) error { return &notFoundError{msg: msg} }
 func (e *notFoundError) Error() string { return e.msg }
 func (e *notFoundError) Unwrap() error { return ErrNotFound }
-
-// ErrFenced is returned by a write made under a Fence whose holder no
-// longer holds the lease with that token (another replica took over): the
-// write is refused and nothing is applied. The caller must stop acting as
-// leader.
-var ErrFenced = errors.New("fenced: lease lost")
