@@ -104,6 +104,9 @@ func (c *Controller) advanceRunning(ctx context.Context, f store.Fence, r store.
 		if err != nil {
 			return err
 		}
+		if counts[HostRunning] == 0 {
+			d.WaveEnded = true // the halt record is this wave's end record
+		}
 		ch.States = append(ch.States, store.StateChange{ID: r.ID, From: StateRunning, To: StateHalted})
 		ch.Events = append(ch.Events, event(r.ID, "controller", r.Commit, waveRecord(r, max(1, prog.Wave), wc, true, now), now))
 		prog.Detail = d.encode()

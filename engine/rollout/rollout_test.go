@@ -112,11 +112,11 @@ func newEnv(t *testing.T, url string) *env {
 	e := &env{t: t, git: g, repo: repo, clk: clk, reports: map[string]*inventory.Report{}, models: map[string]*baseline.Repository{},
 		assigned: map[string]int{}}
 	e.st = storetest.Open(t, url, store.Options{Now: clk.Now})
-	for _, name := range []string{"deb12-canary-01", "ubuntu-canary-01", "deb12-pilot-01", "deb12-pilot-02", "deb12-prod-01"} {
+	for _, name := range []string{"deb12-canary-01", "deb12-canary-02", "ubuntu-canary-01", "deb12-pilot-01", "deb12-pilot-02", "deb12-prod-01"} {
 		e.reports[name] = readReport(t, fixture.Path(t, "examples/quickstart/inventory/"+name+".json"))
 	}
 	for i := range canaryHosts {
-		r := readReport(t, fixture.Path(t, "examples/quickstart/inventory/deb12-canary-01.json"))
+		r := readReport(t, fixture.Path(t, "examples/quickstart/inventory/deb12-canary-02.json"))
 		r.HostID = fmt.Sprintf("canary-%02d", i+1)
 		r.Labels = map[string]string{"ring": "canary"}
 		e.reports[r.HostID] = r

@@ -150,8 +150,7 @@ func (c *Controller) processCommit(ctx context.Context, f store.Fence, h gitrepo
 		case parent != nil:
 			pr := parent.Ring(ring.Name)
 			changed = pr == nil || pr.Baseline != b.ID || parent.Baselines[pr.Baseline] == nil || parent.Baselines[pr.Baseline].Digest != b.Digest
-		default:
-			changed = true
+		default: // a root commit: adopt what it pins
 		}
 		if !changed {
 			continue
