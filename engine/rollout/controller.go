@@ -399,3 +399,16 @@ func short(s string) string {
 	}
 	return s
 }
+
+// PlannerFunc adapts a function to HostPlanner (e.g. a server created after
+// the controller, since the server takes the controller as its Assigner).
+type PlannerFunc func(ctx context.Context, host store.Host) (*plan.Host, error)
+
+// HostPlan calls f.
+func (f PlannerFunc) HostPlan(ctx context.Context, host store.Host) (*plan.Host, error) { return f(ctx, host) }
+
+// InventoryFunc adapts a function to Inventory.
+type InventoryFunc func(ctx context.Context) ([]*inventory.Report, error)
+
+// Reports calls f.
+func (f InventoryFunc) Reports(ctx context.Context) ([]*inventory.Report, error) { return f(ctx) }
