@@ -405,7 +405,9 @@ func short(s string) string {
 type PlannerFunc func(ctx context.Context, host store.Host) (*plan.Host, error)
 
 // HostPlan calls f.
-func (f PlannerFunc) HostPlan(ctx context.Context, host store.Host) (*plan.Host, error) { return f(ctx, host) }
+func (f PlannerFunc) HostPlan(ctx context.Context, host store.Host) (*plan.Host, error) {
+	return f(ctx, host)
+}
 
 // InventoryFunc adapts a function to Inventory.
 type InventoryFunc func(ctx context.Context) ([]*inventory.Report, error)
