@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/patchbay/patchbay/engine/api"
 	"github.com/patchbay/patchbay/engine/gitrepo"
 	"github.com/patchbay/patchbay/engine/gitrepo/gitrepotest"
@@ -140,7 +142,12 @@ func TestRolloutCommandsAgainstServer(t *testing.T) {
 	}
 	var stdout, stderr bytes.Buffer
 	a := &app{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }, now: clk.Now}
-	sr, err := a.newServedRollouts(ctx, &rolloutServeFlags{controller: "off", tick: time.Second, branch: "main"}, st, repo, slog.New(slog.DiscardHandler))
+	serve := &cobra.Command{Use: "serve"}
+	flags := addRolloutServeFlags(serve)
+	if err := serve.ParseFlags([]string{"--controller", "off", "--tick", "1s"}); err != nil {
+		t.Fatal(err)
+	}
+	sr, err := a.newServedRollouts(ctx, flags, st, repo, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
