@@ -229,7 +229,7 @@ func (c *Controller) transition(ctx context.Context, id, actor string, from []st
 		delete(counts, HostPending)
 		ch.Events = append(ch.Events, event(id, actor, r.Commit, finished(r, "cancelled", counts, now), now))
 	}
-	if _, err := c.st.Apply(ctx, store.Fence{}, ch); err != nil {
+	if _, err := c.apply(ctx, store.Fence{}, ch); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return api.Rollout{}, fmt.Errorf("%s rollout %s: its state changed meanwhile: %w", verb(to), id, ErrState)
 		}

@@ -76,7 +76,7 @@ func (c *Controller) finishHosts(ctx context.Context, f store.Fence, r store.Rol
 	if len(fin) == 0 {
 		return nil
 	}
-	_, err = c.st.Apply(ctx, f, store.RolloutChange{Finish: fin})
+	_, err = c.apply(ctx, f, store.RolloutChange{Finish: fin})
 	return err
 }
 
@@ -112,7 +112,7 @@ func (c *Controller) advanceRunning(ctx context.Context, f store.Fence, r store.
 		prog.Detail = d.encode()
 		ch.Progress = []store.RolloutProgress{prog}
 		c.log.Warn("rollout: halted", "rollout", r.ID, "failures", fails, "maxErrors", d.MaxErrors)
-		_, err = c.st.Apply(ctx, f, ch)
+		_, err = c.apply(ctx, f, ch)
 		return err
 	}
 	if counts[HostRunning] > 0 {
@@ -149,7 +149,7 @@ func (c *Controller) advanceRunning(ctx context.Context, f store.Fence, r store.
 		prog.Detail = d.encode()
 		ch.Progress = []store.RolloutProgress{prog}
 		c.log.Info("rollout: finished", "rollout", r.ID, "outcome", outcome, "successRate", rate)
-		_, err = c.st.Apply(ctx, f, ch)
+		_, err = c.apply(ctx, f, ch)
 		return err
 	}
 	// Start the next wave if the ring's schedule allows.
@@ -162,7 +162,7 @@ func (c *Controller) advanceRunning(ctx context.Context, f store.Fence, r store.
 			d.Hold = hold
 			prog.Detail = d.encode()
 			ch.Progress = []store.RolloutProgress{prog}
-			_, err = c.st.Apply(ctx, f, ch)
+			_, err = c.apply(ctx, f, ch)
 		}
 		return err
 	}
@@ -173,7 +173,7 @@ func (c *Controller) advanceRunning(ctx context.Context, f store.Fence, r store.
 	prog.Detail = d.encode()
 	ch.Progress = []store.RolloutProgress{prog}
 	ch.Waves = []store.WaveStart{{RolloutID: r.ID, Wave: prog.Wave, N: n, From: HostPending, To: HostRunning, At: now}}
-	if _, err := c.st.Apply(ctx, f, ch); err != nil {
+	if _, err := c.apply(ctx, f, ch); err != nil {
 		return err
 	}
 	c.log.Info("rollout: wave started", "rollout", r.ID, "wave", prog.Wave, "hosts", n)
@@ -223,7 +223,7 @@ func (c *Controller) verify(ctx context.Context, f store.Fence, r store.Rollout,
 		if d.Hold != want {
 			d.Hold = want
 			prog.Detail = d.encode()
-			_, err = c.st.Apply(ctx, f, store.RolloutChange{Progress: []store.RolloutProgress{prog}})
+			_, err = c.apply(ctx, f, store.RolloutChange{Progress: []store.RolloutProgress{prog}})
 		}
 		return err
 	}
@@ -239,7 +239,7 @@ func (c *Controller) verify(ctx context.Context, f store.Fence, r store.Rollout,
 	d.Hold = ""
 	prog.Detail = d.encode()
 	c.log.Info("rollout: ring verified", "rollout", r.ID, "ring", r.Ring, "soakHours", v.SoakHours, "hostHours", hostHours)
-	_, err = c.st.Apply(ctx, f, store.RolloutChange{
+	_, err = c.apply(ctx, f, store.RolloutChange{
 		States:   []store.StateChange{{ID: r.ID, From: StateCompleted, To: StateVerified}},
 		Progress: []store.RolloutProgress{prog},
 		Events:   []store.RolloutEvent{event(r.ID, "controller", r.Commit, v, now)},

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/patchbay/patchbay/engine/audit"
@@ -182,6 +183,8 @@ type Controller struct {
 	fence  store.Fence // zero when not leader
 	models map[string]*baseline.Repository
 	errs   map[string]error // commit → load error
+
+	writes atomic.Int64
 
 	wake chan struct{}
 	// stepMu serializes Step (Run's ticks and direct calls).
@@ -386,7 +389,7 @@ func (c *Controller) drain(ctx context.Context, f store.Fence) error {
 		}
 		// The note is written: mark it even when ctx ends now, so a
 		// successor does not write it again.
-		if _, err := c.st.Apply(context.WithoutCancel(ctx), f, store.RolloutChange{AuditedUpTo: []int64{e.ID}}); err != nil {
+		if _, err := c.apply(context.WithoutCancel(ctx), f, store.RolloutChange{AuditedUpTo: []int64{e.ID}}); err != nil {
 			return err
 		}
 	}
@@ -414,3 +417,12 @@ type InventoryFunc func(ctx context.Context) ([]*inventory.Report, error)
 
 // Reports calls f.
 func (f InventoryFunc) Reports(ctx context.Context) ([]*inventory.Report, error) { return f(ctx) }
+
+// apply is every controller write: one store transaction, counted.
+func (c *Controller) apply(ctx context.Context, f store.Fence, ch store.RolloutChange) ([]int, error) {
+	c.writes.Add(1)
+	return c.st.Apply(ctx, f, ch)
+}
+
+// Writes returns how many store transactions this controller has made.
+func (c *Controller) Writes() int64 { return c.writes.Load() }

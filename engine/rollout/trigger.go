@@ -47,7 +47,7 @@ func (c *Controller) Hint(ctx context.Context, h Hint) error {
 		return fmt.Errorf("hint: %w", err)
 	}
 	b, _ := json.Marshal(h)
-	if _, err := c.st.Apply(ctx, store.Fence{}, store.RolloutChange{Marks: map[string]string{markHint + h.Commit: string(b)}}); err != nil {
+	if _, err := c.apply(ctx, store.Fence{}, store.RolloutChange{Marks: map[string]string{markHint + h.Commit: string(b)}}); err != nil {
 		return fmt.Errorf("hint: %w", err)
 	}
 	c.poke()
@@ -112,7 +112,7 @@ func (c *Controller) processCommit(ctx context.Context, f store.Fence, h gitrepo
 		}
 		c.log.Warn("rollout: main-branch commit does not validate; nothing starts", "commit", commit, "err", err)
 		ch.Marks[markInvalid+commit] = firstLine(err.Error())
-		_, err := c.st.Apply(ctx, f, ch)
+		_, err := c.apply(ctx, f, ch)
 		return err
 	}
 	cm, err := c.repo.Commit(h)
@@ -203,7 +203,7 @@ func (c *Controller) processCommit(ctx context.Context, f store.Fence, h gitrepo
 		}
 		c.log.Info("rollout: started", "commit", commit, "rollouts", created)
 	}
-	if _, err := c.st.Apply(ctx, f, ch); err != nil {
+	if _, err := c.apply(ctx, f, ch); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("process %s: %w (another writer moved a rollout; retried next tick)", short(commit), err)
 		}
