@@ -72,9 +72,10 @@ type env struct {
 // PostgreSQL.
 func backends(t *testing.T, fn func(t *testing.T, url func(testing.TB) string)) {
 	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
 		fn(t, func(tb testing.TB) string { return "sqlite://" + filepath.Join(tb.TempDir(), "patchbay.db") })
 	})
-	t.Run("postgres", func(t *testing.T) { fn(t, postgresURL) })
+	t.Run("postgres", func(t *testing.T) { t.Parallel(); fn(t, postgresURL) })
 }
 
 // canaryHosts is how many synthetic canary hosts (label ring=canary) join
@@ -320,6 +321,7 @@ func canaryRollout(t *testing.T, ctx context.Context, c *rollout.Controller) str
 }
 
 func TestStartAdoptsCurrentState(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e := newEnv(t, "sqlite://"+filepath.Join(t.TempDir(), "patchbay.db"))
 	c := e.controller("a", nil)
@@ -340,6 +342,7 @@ func TestStartAdoptsCurrentState(t *testing.T) {
 }
 
 func TestWavesVerifyAndGate(t *testing.T) {
+	t.Parallel()
 	backends(t, func(t *testing.T, url func(testing.TB) string) {
 		ctx := context.Background()
 		e := newEnv(t, url(t))
@@ -406,6 +409,7 @@ func TestWavesVerifyAndGate(t *testing.T) {
 }
 
 func TestHaltResumeAbort(t *testing.T) {
+	t.Parallel()
 	backends(t, func(t *testing.T, url func(testing.TB) string) {
 		for _, tc := range []struct {
 			name      string
@@ -485,6 +489,7 @@ func TestHaltResumeAbort(t *testing.T) {
 }
 
 func TestWindowsHoldWork(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e := newEnv(t, "sqlite://"+filepath.Join(t.TempDir(), "patchbay.db"))
 	e.git.Commit("canary window 02:00-04:00 Berlin", map[string]string{"rings/canary.cue": e.file("rings/canary.cue", `soak:`,
@@ -539,6 +544,7 @@ func firstHost(t *testing.T, ctx context.Context, e *env, id string) string {
 // same database: no action is assigned twice and no record written twice;
 // the deposed leader's writes are refused.
 func TestCrashAndHandover(t *testing.T) {
+	t.Parallel()
 	backends(t, func(t *testing.T, url func(testing.TB) string) {
 		e := newEnv(t, url(t))
 		ctxA, killA := context.WithCancel(context.Background())
@@ -591,6 +597,7 @@ func TestCrashAndHandover(t *testing.T) {
 // TestSupersede merges a second canary change while the first rolls out:
 // the first is superseded, never two active rollouts for the ring.
 func TestSupersede(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	e := newEnv(t, "sqlite://"+filepath.Join(t.TempDir(), "patchbay.db"))
 	c := e.controller("a", nil)
@@ -614,5 +621,96 @@ func TestSupersede(t *testing.T) {
 	if len(l.Rollouts) != 2 || l.Rollouts[1].ID != first || l.Rollouts[1].State != rollout.StateSuperseded ||
 		!slices.Contains([]string{rollout.StateRunning, rollout.StateCompleted}, l.Rollouts[0].State) {
 		t.Errorf("rollouts = %v", states)
+	}
+}
+
+// TestRunHandoverRealTime runs two replicas' controllers with Run (real
+// clock, 20 ms ticks, 300 ms lease) on separate store handles of one
+// database, kills the leader mid-rollout, and checks that the other takes
+// over within a second and finishes without a step assigned twice or a
+// record written twice.
+func TestRunHandoverRealTime(t *testing.T) {
+	t.Parallel()
+	backends(t, func(t *testing.T, url func(testing.TB) string) {
+		u := url(t)
+		e := newEnv(t, u)
+		e.clk.Set(time.Now().UTC())
+		real := func() time.Time { return time.Now().UTC() }
+		st2 := storetest.Open(t, u, store.Options{})
+		opts := func(holder string) rollout.Options {
+			return rollout.Options{Holder: holder, Now: real, Tick: 20 * time.Millisecond, LeaseTTL: 300 * time.Millisecond}
+		}
+		newCtl := func(st *store.Store, holder string) *rollout.Controller {
+			c, err := rollout.New(rollout.Config{Store: st, Repo: e.repo, Signer: e.signer, Inventory: e, Planner: e, Options: opts(holder)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+		// The env's store uses the settable clock; keep it at real time.
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(5 * time.Millisecond):
+					e.clk.Set(time.Now().UTC())
+				}
+			}
+		}()
+		a, b := newCtl(e.st, "a"), newCtl(st2, "b")
+		ctxA, killA := context.WithCancel(context.Background())
+		ctxB, stopB := context.WithCancel(context.Background())
+		defer stopB()
+		doneA := make(chan struct{})
+		go func() { a.Run(ctxA); close(doneA) }()
+		waitFor(t, "a leads", func() bool { return a.Leader() })
+		go b.Run(ctxB)
+		e.mergeCanary()
+		ctx := context.Background()
+		waitFor(t, "rollout created", func() bool {
+			l, err := b.List(ctx)
+			return err == nil && len(l.Rollouts) == 1
+		})
+		id := canaryRollout(t, ctx, b)
+		waitFor(t, "wave 1", func() bool { v, _ := b.Show(ctx, id); return v.Wave >= 1 })
+		e.agents(ctx, b, nil) // the agents ask any replica
+		waitFor(t, "wave 2", func() bool { v, _ := b.Show(ctx, id); return v.Wave >= 2 })
+		killA()
+		<-doneA
+		killed := time.Now()
+		waitFor(t, "b leads", func() bool { return b.Leader() })
+		if d := time.Since(killed); d > 2*time.Second {
+			t.Errorf("takeover took %s", d)
+		}
+		waitFor(t, "rollout completed", func() bool {
+			e.agents(ctx, b, nil)
+			v, _ := b.Show(ctx, id)
+			return v.State == rollout.StateCompleted
+		})
+		waitFor(t, "records written", func() bool {
+			evs, _ := e.st.PendingRolloutEvents(ctx)
+			return len(evs) == 0
+		})
+		recs := e.records(ctx)
+		for _, k := range []string{"change.merged", "rollout.started", "rollout.finished"} {
+			if recs[k] != 1 {
+				t.Errorf("%s records = %d, want 1", k, recs[k])
+			}
+		}
+		e.noDuplicates(ctx)
+	})
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
