@@ -384,8 +384,14 @@ func (c *Controller) drain(ctx context.Context, f store.Fence) error {
 		if held, err := c.st.LeaseHeld(ctx, f.Lease, f.Holder, f.Fencing); err != nil || !held {
 			return errors.Join(err, store.ErrLeaseLost)
 		}
-		if _, err := c.aw.Write(ctx, h, p); err != nil {
-			return fmt.Errorf("write %s record: %w", e.Kind, err)
+		dup, err := c.recorded(ctx, pl.Commit, p)
+		if err != nil {
+			return err
+		}
+		if !dup {
+			if _, err := c.aw.Write(ctx, h, p); err != nil {
+				return fmt.Errorf("write %s record: %w", e.Kind, err)
+			}
 		}
 		// The note is written: mark it even when ctx ends now, so a
 		// successor does not write it again.
@@ -394,6 +400,33 @@ func (c *Controller) drain(ctx context.Context, f store.Fence) error {
 		}
 	}
 	return nil
+}
+
+// recorded reports whether the audit trail already holds a record equal
+// to p about commit: a predecessor that wrote the note but was deposed
+// before marking its outbox entry leaves such a record behind.
+func (c *Controller) recorded(ctx context.Context, commit string, p audit.Predicate) (bool, error) {
+	want, err := json.Marshal(p)
+	if err != nil {
+		return false, err
+	}
+	log, err := audit.Read(ctx, c.repo)
+	if err != nil {
+		return false, fmt.Errorf("read audit trail: %w", err)
+	}
+	for _, r := range log.Of(p.Kind()) {
+		if r.Commit != commit {
+			continue
+		}
+		q, err := r.Decode()
+		if err != nil {
+			continue
+		}
+		if got, err := json.Marshal(q); err == nil && string(got) == string(want) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func short(s string) string {

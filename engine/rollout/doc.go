@@ -59,9 +59,12 @@
 // the store and continues; finished hosts are never assigned again, and
 // actions with a recorded result are left out of assignments.
 //
-// One residual window remains: a leader that writes a Git note and dies
-// before marking the outbox entry written leaves the entry for its
-// successor, which writes that record a second time.
+// Git notes are not in the store's transaction, so before writing an
+// outbox entry the leader checks that the trail does not already hold an
+// equal record about the same commit (a predecessor that wrote the note and
+// was deposed before marking the entry). One residual window remains: two
+// leaders whose terms overlap in time (the old one's lease expired while
+// its note write was in flight) can both write the record.
 //
 // # Imports
 //
