@@ -86,6 +86,8 @@ Exit codes:
 		a.newInventoryCmd(),
 		a.newAuditCmd(),
 		a.newKeysCmd(),
+		a.newServeCmd(),
+		a.newTokenCmd(),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())
