@@ -2,17 +2,19 @@
 // database seeded from a real report that collects like a host and
 // "installs" by moving package versions to whatever satisfies an action.
 // It is a simulation for tests of the agent loop and the server, not a
-// package manager. It imports engine/agent, engine/api and engine/inventory.
+// package manager. It imports engine/api, engine/inventory and engine/vercmp.
 package agenttest
 
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/patchbay/patchbay/engine/api"
 	"github.com/patchbay/patchbay/engine/inventory"
+	"github.com/patchbay/patchbay/engine/vercmp"
 )
 
 // Sim is a simulated host: a Collector and an Executor over one package
@@ -71,6 +73,23 @@ func (s *Sim) Apply(_ context.Context, a api.Action) (string, error) {
 		target = a.MinSource
 	}
 	found := false
+	if target == "" && len(a.Avoid) > 0 {
+		// Only recalled versions to avoid: move past them, as an upgrade
+		// to the next build would.
+		for _, p := range s.pkgs {
+			if p.Name == a.Package {
+				target = next(s.rep.Ecosystem, p.Version)
+				break
+			}
+		}
+		for i := range s.pkgs {
+			if s.pkgs[i].Name == a.Package {
+				s.pkgs[i].Version = target
+				found = true
+			}
+		}
+		return fmt.Sprintf("simulated: %s -> %s", a.Package, target), nil
+	}
 	for i := range s.pkgs {
 		p := &s.pkgs[i]
 		if p.Name != a.Package {
@@ -98,4 +117,19 @@ func (s *Sim) Apply(_ context.Context, a api.Action) (string, error) {
 		s.pkgs = append(s.pkgs, inventory.Package{Name: a.Package, Version: target, Arch: arch, SourceName: a.Package, SourceVersion: target})
 	}
 	return fmt.Sprintf("simulated: %s -> %s", a.Package, target), nil
+}
+
+// next returns a version just above v: a deb "+sim1" suffix, an rpm ".sim1"
+// release suffix, an apk revision bump.
+func next(eco vercmp.Ecosystem, v string) string {
+	switch eco {
+	case vercmp.APK:
+		if i := strings.LastIndex(v, "-r"); i >= 0 {
+			return v + "0"
+		}
+		return v + "-r1"
+	case vercmp.RPM:
+		return v + ".sim1"
+	}
+	return v + "+sim1"
 }
