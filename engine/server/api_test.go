@@ -11,6 +11,7 @@ import (
 
 	"github.com/patchbay/patchbay/engine/agent"
 	"github.com/patchbay/patchbay/engine/api"
+	"github.com/patchbay/patchbay/engine/plan"
 	"github.com/patchbay/patchbay/engine/server"
 	"github.com/patchbay/patchbay/engine/store"
 )
@@ -132,6 +133,9 @@ func TestReport(t *testing.T) {
 	}
 	if ack2 := decodeAs[api.ReportAck](t, body); ack2.SetStored || ack2.ReportID <= ack.ReportID {
 		t.Errorf("summary ack: %+v", ack2)
+	}
+	if err := e.srv.Close(); err != nil { // writes the ring learnt from the plan
+		t.Fatal(err)
 	}
 	h, err := e.st.Host(context.Background(), "deb12-pilot-01")
 	if err != nil || h.PackageSetHash != ack.PackageSetHash || h.Ring != "pilot" {
@@ -258,6 +262,15 @@ func TestAdmin(t *testing.T) {
 		}
 	}
 	_, body := e.do("GET", "/api/v1/plan", e.adminTok, "", nil)
+	// The streamed plan is exactly the plan's JSON encoding.
+	fp, err := e.srv.FleetPlan(context.Background(), plan.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(fp)
+	if !bytes.Equal(bytes.TrimSpace(body), want) {
+		t.Errorf("GET /api/v1/plan differs from json.Marshal of the plan (%d vs %d bytes)", len(body), len(want))
+	}
 	var p struct {
 		Hosts []struct{ ID, Status string }
 		Fleet struct{ Hosts int }
