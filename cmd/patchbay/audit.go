@@ -102,11 +102,6 @@ func (a *app) configKeys(ctx context.Context, dir string) [][]byte {
 	return out
 }
 
-func firstLine(err error) string {
-	s, _, _ := strings.Cut(err.Error(), "\n")
-	return s
-}
-
 func (a *app) newAuditRecordCmd() *cobra.Command {
 	var dir, kind, commit, predFile, key, push string
 	cmd := &cobra.Command{

@@ -92,6 +92,8 @@ Exit codes:
 		a.newAuditCmd(),
 		a.newKeysCmd(),
 		a.newPolicyCmd(),
+		a.newServeCmd(),
+		a.newTokenCmd(),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())
