@@ -22,17 +22,16 @@ type rolloutServeFlags struct {
 	signingKey string
 	controller string
 	tick       time.Duration
-	branch     string
+	branch     string // serve's --branch
 }
 
-// addRolloutServeFlags registers --signing-key, --controller, --tick and
-// --rollout-branch on the serve command.
+// addRolloutServeFlags registers --signing-key, --controller and --tick on
+// the serve command; the branch is serve's --branch.
 func addRolloutServeFlags(cmd *cobra.Command) *rolloutServeFlags {
 	f := &rolloutServeFlags{}
 	cmd.Flags().StringVar(&f.signingKey, "signing-key", "", "key (file or KMS URI) signing the rollout audit records; without it transitions wait in the store")
 	cmd.Flags().StringVar(&f.controller, "controller", "on", "run the rollout controller on this replica: on|off (replicas elect one leader)")
 	cmd.Flags().DurationVar(&f.tick, "tick", rollout.DefaultTick, "how often the rollout controller runs")
-	cmd.Flags().StringVar(&f.branch, "rollout-branch", rollout.DefaultBranch, "branch whose new commits start rollouts")
 	return f
 }
 
@@ -94,4 +93,17 @@ func (sr *servedRollouts) Attach(ctx context.Context, srv *server.Server) {
 	if sr.run {
 		go sr.Controller.Run(ctx) //nolint:errcheck // Run logs its errors and returns nil
 	}
+}
+
+// serveRollouts builds the rollout controller of patchbay serve when the
+// patch repository is a Git repository (a plain directory has no commits
+// to roll out: nil then, and the server assigns every planned action).
+func (a *app) serveRollouts(ctx context.Context, f *rolloutServeFlags, src server.Source, branch string, st *store.Store, log *slog.Logger) (*servedRollouts, error) {
+	gs, ok := src.(server.GitSource)
+	if !ok {
+		log.Info("rollout controller off: the patch repository is not a Git repository")
+		return nil, nil
+	}
+	f.branch = branch
+	return a.newServedRollouts(ctx, f, st, gs.Repo, log)
 }

@@ -48,8 +48,7 @@ func (s *Server) EnableRollouts(rc RolloutControl) {
 		writeJSON(w, http.StatusOK, v)
 		return nil
 	})
-	for verb, fn := range map[string]func(context.Context, string, string) (api.Rollout, error){
-		"pause": rc.Pause, "resume": rc.Resume, "abort": rc.Abort} {
+	for _, verb := range []string{"pause", "resume", "abort"} {
 		s.handle("POST /api/v1/rollouts/{id}/"+verb, func(w http.ResponseWriter, r *http.Request) error {
 			admin, err := s.authAdmin(r)
 			if err != nil {
@@ -66,6 +65,7 @@ func (s *Server) EnableRollouts(rc RolloutControl) {
 				}
 			}
 			s.log.Info("rollout admin action", "action", verb, "rollout", r.PathValue("id"), "admin", admin, "reason", req.Reason)
+			fn := map[string]func(context.Context, string, string) (api.Rollout, error){"pause": rc.Pause, "resume": rc.Resume, "abort": rc.Abort}[verb]
 			v, err := fn(r.Context(), r.PathValue("id"), admin)
 			if err != nil {
 				return rolloutError(err)
