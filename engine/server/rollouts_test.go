@@ -56,8 +56,8 @@ func TestRolloutEndpoints(t *testing.T) {
 		var err error
 		ctl, err = rollout.New(rollout.Config{Store: cfg.Store, Repo: repo,
 			Inventory: rollout.InventoryFunc(func(ctx context.Context) ([]*inventory.Report, error) { return srv.Reports(ctx) }),
-			Planner: rollout.PlannerFunc(func(ctx context.Context, h store.Host) (*plan.Host, error) { return srv.HostPlan(ctx, h) }),
-			Options: rollout.Options{Now: clock, Holder: "test"}})
+			Planner:   rollout.PlannerFunc(func(ctx context.Context, h store.Host) (*plan.Host, error) { return srv.HostPlan(ctx, h) }),
+			Options:   rollout.Options{Now: clock, Holder: "test"}})
 		if err != nil {
 			t.Fatal(err)
 		}
