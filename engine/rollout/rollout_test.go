@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/patchbay/patchbay/engine/audit"
 	"github.com/patchbay/patchbay/engine/baseline"
 	"github.com/patchbay/patchbay/engine/gitrepo"
@@ -712,5 +714,68 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestMergeFacts checks where change.merged takes the pull request's facts
+// from: the hint, else the gate.decision on the merged head, else the merge
+// message.
+func TestMergeFacts(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		hint     bool
+		decision bool
+		want     audit.ChangeMerged
+	}{
+		{name: "message only", want: audit.ChangeMerged{PR: 7, Author: "sre-platform", Approvers: []string{}}},
+		{name: "gate decision", decision: true, want: audit.ChangeMerged{PR: 7, Author: "sre-platform", Approvers: []string{"sre-lead", "sre-oncall"}}},
+		{name: "hint", hint: true, decision: true, want: audit.ChangeMerged{PR: 70, Author: "alice", Approvers: []string{"bob"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			e := newEnv(t, "sqlite://"+filepath.Join(t.TempDir(), "patchbay.db"))
+			c := e.controller("a", nil)
+			e.step(ctx, c)
+			e.git.Git("checkout", "-q", "-b", "promote", "main")
+			head := e.git.Commit("promote", map[string]string{"rings/canary.cue": e.file("rings/canary.cue", `baseline: "2026-11"`, `baseline: "2026-11-hotfix-1"`)})
+			e.git.Git("checkout", "-q", "main")
+			if tc.decision {
+				w := &audit.Writer{Repo: e.repo, Signer: e.signer, Now: e.clk.Now}
+				h, _ := gitrepo.ParseHash(head)
+				if _, err := w.Write(ctx, h, &audit.GateDecision{Result: "pass", Denies: []string{}, Warns: []string{}, PolicyBundleDigest: "sha256:" + strings.Repeat("a", 64),
+					InputDigest: "sha256:" + strings.Repeat("b", 64), PR: 7, HeadSHA: head, Approvers: []string{"sre-lead", "sre-oncall"}, DecidedAt: e.clk.Now()}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e.git.Git("merge", "-q", "--no-ff", "-m", "Merge pull request #7 from sre-platform/promote", "promote")
+			merge := e.git.Git("rev-parse", "HEAD")
+			if tc.hint {
+				if err := c.Hint(ctx, rollout.Hint{Commit: merge, PR: 70, HeadSHA: head, Author: "alice", Approvers: []string{"bob"}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e.step(ctx, c)
+			log, err := audit.Read(ctx, e.repo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs := log.Of(audit.KindChangeMerged)
+			if len(recs) != 1 {
+				t.Fatalf("change.merged records: %d", len(recs))
+			}
+			p, err := recs[0].Decode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := *p.(*audit.ChangeMerged)
+			if got.MergeCommit != merge || got.HeadCommit != head || got.BaseCommit == "" || !strings.HasPrefix(got.EffectDigest, "sha256:") {
+				t.Errorf("commits and effect: %+v", got)
+			}
+			got.MergeCommit, got.HeadCommit, got.BaseCommit, got.EffectDigest, got.MergedAt = "", "", "", "", time.Time{}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("change.merged (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
