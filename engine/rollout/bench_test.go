@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/patchbay/patchbay/engine/audit"
+	"github.com/patchbay/patchbay/engine/fleet"
 	"github.com/patchbay/patchbay/engine/gitrepo"
 	"github.com/patchbay/patchbay/engine/gitrepo/gitrepotest"
 	"github.com/patchbay/patchbay/engine/internal/fixture"
+	"github.com/patchbay/patchbay/engine/inventory"
 	"github.com/patchbay/patchbay/engine/store"
 	"github.com/patchbay/patchbay/engine/store/storetest"
 )
@@ -117,4 +119,95 @@ func BenchmarkControllerWave(b *testing.B) {
 	tx := float64(c.Writes() - w0)
 	b.ReportMetric(tx/float64(b.N), "ctrl-tx/wave")
 	b.ReportMetric(tx/float64(steps), "ctrl-tx/host-step")
+}
+
+// BenchmarkRolloutStart measures what a merge costs the controller on a
+// fleet of 100,000 simulated hosts (engine/fleet, 1,000 distinct package
+// sets, prod ≈ 75% of them): one iteration is one merge moving prod's
+// baseline (2026-10 ↔ 2026-11), and one controller Step that plans the
+// fleet, creates the rollout with its host rows, supersedes the previous
+// one (cancelling its pending hosts) and starts the first wave.
+//
+//	go test -run '^$' -bench RolloutStart -benchtime 3x ./engine/rollout/
+func BenchmarkRolloutStart(b *testing.B) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	clk := func() time.Time { return now }
+	g := gitrepotest.New(b)
+	src := fixture.Path(b, "examples/quickstart")
+	files := map[string]string{}
+	if err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.Contains(p, "inventory") {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		data, err := os.ReadFile(p)
+		files[filepath.ToSlash(rel)] = string(data)
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	prod := files["rings/prod.cue"]
+	g.Commit("quickstart", files)
+	repo, err := gitrepo.Open(g.Dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer repo.Close()
+	st := storetest.New(b, store.Options{Now: clk, SQLiteSynchronous: "NORMAL"})
+	var seeds []*inventory.Report
+	for _, name := range []string{"deb12-prod-01", "ubuntu-pilot-01", "rhel9-pilot-01", "alpine-prod-01"} {
+		data, err := os.ReadFile(filepath.Join(src, "inventory", name+".json"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, err := inventory.Decode(data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		seeds = append(seeds, r)
+	}
+	head, _ := repo.Head("main")
+	c, err := New(Config{Store: st, Repo: repo, Options: Options{Holder: "bench", Now: clk, LeaseTTL: time.Hour}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	model, err := c.modelAt(ctx, head.String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	reports, err := fleet.Generate(model, seeds, fleet.DefaultOptions(100_000, 1_000, now))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.inv = InventoryFunc(func(context.Context) ([]*inventory.Report, error) { return reports, nil })
+	if err := c.Step(ctx); err != nil { // adopt
+		b.Fatal(err)
+	}
+	var hosts int
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		pin := `baseline: "2026-11"`
+		if i%2 == 1 {
+			pin = `baseline: "2026-10"`
+		}
+		g.Commit(fmt.Sprintf("prod %d", i), map[string]string{"rings/prod.cue": strings.Replace(prod, `baseline: "2026-10"`, pin, 1)})
+		b.StartTimer()
+		if err := c.Step(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		l, err := st.Rollouts(ctx, "prod")
+		if err != nil || len(l) != i+1 {
+			b.Fatalf("prod rollouts: %d, %v", len(l), err)
+		}
+		p, err := st.RolloutProgressOf(ctx, l[0].ID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		hosts += p.HostsTotal
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(hosts)/float64(b.N), "hosts/rollout")
 }

@@ -185,6 +185,9 @@ type Controller struct {
 	errs   map[string]error // commit → load error
 
 	writes atomic.Int64
+	// checkedTerm is the fencing token of the term whose first outbox
+	// entry was checked against the trail (drain runs under stepMu).
+	checkedTerm int64
 
 	wake chan struct{}
 	// stepMu serializes Step (Run's ticks and direct calls).
@@ -384,9 +387,14 @@ func (c *Controller) drain(ctx context.Context, f store.Fence) error {
 		if held, err := c.st.LeaseHeld(ctx, f.Lease, f.Holder, f.Fencing); err != nil || !held {
 			return errors.Join(err, store.ErrLeaseLost)
 		}
-		dup, err := c.recorded(ctx, pl.Commit, p)
-		if err != nil {
-			return err
+		// A predecessor marks each entry before writing the next note, so
+		// only the first entry of a term can already be in the trail.
+		dup := false
+		if c.checkedTerm != f.Fencing {
+			if dup, err = c.recorded(ctx, pl.Commit, p); err != nil {
+				return err
+			}
+			c.checkedTerm = f.Fencing
 		}
 		if !dup {
 			if _, err := c.aw.Write(ctx, h, p); err != nil {

@@ -59,10 +59,11 @@
 // the store and continues; finished hosts are never assigned again, and
 // actions with a recorded result are left out of assignments.
 //
-// Git notes are not in the store's transaction, so before writing an
-// outbox entry the leader checks that the trail does not already hold an
-// equal record about the same commit (a predecessor that wrote the note and
-// was deposed before marking the entry). One residual window remains: two
+// Git notes are not in the store's transaction, so before writing the
+// first outbox entry of its term a new leader checks that the trail does
+// not already hold an equal record about the same commit (a predecessor
+// that wrote the note and was deposed before marking the entry; it marks
+// each entry before writing the next, so only the first can be affected). One residual window remains: two
 // leaders whose terms overlap in time (the old one's lease expired while
 // its note write was in flight) can both write the record.
 //

@@ -23,6 +23,7 @@ CREATE TABLE rollout_hosts (
 );
 CREATE INDEX rollout_hosts_state ON rollout_hosts(rollout_id, state, seq);
 CREATE INDEX rollout_hosts_host ON rollout_hosts(host_id);
+CREATE INDEX rollout_hosts_wave ON rollout_hosts(rollout_id, wave, state);
 
 CREATE TABLE rollout_events (
     id         BIGSERIAL PRIMARY KEY,
