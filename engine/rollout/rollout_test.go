@@ -114,7 +114,7 @@ func newEnv(t *testing.T, url string) *env {
 	t.Cleanup(func() { repo.Close() })
 	e := &env{t: t, git: g, repo: repo, clk: clk, reports: map[string]*inventory.Report{}, models: map[string]*baseline.Repository{},
 		assigned: map[string]int{}}
-	e.st = storetest.Open(t, url, store.Options{Now: clk.Now})
+	e.st = storetest.Open(t, url, store.Options{Now: clk.Now, SQLiteSynchronous: "NORMAL"})
 	for _, name := range []string{"deb12-canary-01", "deb12-canary-02", "ubuntu-canary-01", "deb12-pilot-01", "deb12-pilot-02", "deb12-prod-01"} {
 		e.reports[name] = readReport(t, fixture.Path(t, "examples/quickstart/inventory/"+name+".json"))
 	}
@@ -466,6 +466,9 @@ func TestHaltResumeAbort(t *testing.T) {
 					if !tc.resume && len(busy) > 0 {
 						t.Fatalf("aborted rollout assigned work to %v", busy)
 					}
+					if v, _ := c.Show(ctx, id); v.State != rollout.StateRunning && len(busy) == 0 {
+						break
+					}
 				}
 				v, _ = c.Show(ctx, id)
 				if v.State != tc.wantState {
@@ -574,6 +577,9 @@ func TestCrashAndHandover(t *testing.T) {
 			e.step(ctx, b)
 			e.agents(ctx, b, nil)
 			e.clk.Advance(time.Minute)
+			if v, _ := b.Show(ctx, id); v.State == rollout.StateCompleted {
+				break
+			}
 		}
 		e.clk.Advance(25 * time.Hour)
 		e.step(ctx, b)
