@@ -63,6 +63,9 @@ written.`,
 		if interval <= 0 {
 			return usageError("--interval must be positive")
 		}
+		if err := rf.check(); err != nil {
+			return err
+		}
 		ctx := cmd.Context()
 		log := newLogger(a.stderr)
 		src, closeSrc, err := a.source(ctx, cmd, dir, repoURL, branch, cacheDir)

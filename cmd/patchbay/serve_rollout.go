@@ -48,13 +48,8 @@ type servedRollouts struct {
 // Controller as server.Config.Assigner, then call Attach with the server.
 // It returns nil with --controller off and no error.
 func (a *app) newServedRollouts(ctx context.Context, f *rolloutServeFlags, st *store.Store, repo *gitrepo.Repo, log *slog.Logger) (*servedRollouts, error) {
-	switch f.controller {
-	case "on", "off":
-	default:
-		return nil, usageError("--controller %q: want on or off", f.controller)
-	}
-	if f.tick <= 0 {
-		return nil, usageError("--tick must be positive")
+	if err := f.check(); err != nil {
+		return nil, err
 	}
 	var signer *audit.Signer
 	if f.signingKey != "" {
@@ -99,6 +94,9 @@ func (sr *servedRollouts) Attach(ctx context.Context, srv *server.Server) {
 // patch repository is a Git repository (a plain directory has no commits
 // to roll out: nil then, and the server assigns every planned action).
 func (a *app) serveRollouts(ctx context.Context, f *rolloutServeFlags, src server.Source, branch string, st *store.Store, log *slog.Logger) (*servedRollouts, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
 	gs, ok := src.(server.GitSource)
 	if !ok {
 		log.Info("rollout controller off: the patch repository is not a Git repository")
@@ -106,4 +104,17 @@ func (a *app) serveRollouts(ctx context.Context, f *rolloutServeFlags, src serve
 	}
 	f.branch = branch
 	return a.newServedRollouts(ctx, f, st, gs.Repo, log)
+}
+
+// check refuses bad controller flags (usage errors).
+func (f *rolloutServeFlags) check() error {
+	switch f.controller {
+	case "on", "off":
+	default:
+		return usageError("--controller %q: want on or off", f.controller)
+	}
+	if f.tick <= 0 {
+		return usageError("--tick must be positive")
+	}
+	return nil
 }
