@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -408,14 +407,3 @@ func (s *Server) metrics(w http.ResponseWriter, _ *http.Request) error {
 	s.m.write(w, s.sets.len(), int64(n))
 	return nil
 }
-
-// ratio is used by tests and the load generator.
-func (s *Server) setCacheHitRatio() float64 {
-	h, m := float64(s.m.setCacheHits.Load()), float64(s.m.setCacheMisses.Load())
-	if h+m == 0 {
-		return 0
-	}
-	return h / (h + m)
-}
-
-var _ = fmt.Sprintf
