@@ -37,6 +37,7 @@ func TestEnroll(t *testing.T) {
 		{"host token is not an enrollment token", "", string(ok), 401, api.CodeUnauthorized},
 		{"malformed", e.enrollTok, `{"hostId":`, 400, api.CodeBadRequest},
 		{"unknown field", e.enrollTok, `{"hostId":"a","x":1}`, 400, api.CodeBadRequest},
+		{"wrong type", e.enrollTok, `{"hostId":5}`, 400, api.CodeBadRequest},
 		{"bad host id", e.enrollTok, `{"hostId":"-bad id"}`, 422, api.CodeInvalidReport},
 		{"oversized", e.enrollTok, `{"hostId":"a","hostname":"` + strings.Repeat("a", 70<<10) + `"}`, 413, api.CodeTooLarge},
 		{"happy", e.enrollTok, string(ok), 201, ""},
@@ -49,8 +50,12 @@ func TestEnroll(t *testing.T) {
 				t.Fatalf("status %d, want %d: %s", code, tt.want, body)
 			}
 			if tt.wantCode != "" {
-				if got := decodeAs[api.Error](t, body).Code; got != tt.wantCode {
-					t.Errorf("code %q, want %q", got, tt.wantCode)
+				er := decodeAs[api.Error](t, body)
+				if er.Code != tt.wantCode {
+					t.Errorf("code %q, want %q", er.Code, tt.wantCode)
+				}
+				if strings.Contains(er.Message, "Go ") || strings.Contains(er.Message, "api.") || strings.Contains(er.Message, "struct") {
+					t.Errorf("message leaks Go internals: %s", er.Message)
 				}
 				return
 			}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -337,10 +338,20 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int) ([]byte, error)
 
 // decodeJSON decodes a small JSON body strictly (unknown fields refused).
 func decodeJSON(b []byte, v any) error {
-	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return errorf(http.StatusBadRequest, api.CodeBadRequest, "decode body: %v", err)
+		var te *json.UnmarshalTypeError
+		var se *json.SyntaxError
+		switch {
+		case errors.As(err, &te):
+			return errorf(http.StatusBadRequest, api.CodeBadRequest, "decode body: field %q: wrong type (got %s)", te.Field, te.Value)
+		case errors.As(err, &se):
+			return errorf(http.StatusBadRequest, api.CodeBadRequest, "decode body: invalid JSON at byte %d", se.Offset)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return errorf(http.StatusBadRequest, api.CodeBadRequest, "decode body: %s", strings.TrimPrefix(err.Error(), "json: "))
+		}
+		return errorf(http.StatusBadRequest, api.CodeBadRequest, "decode body: malformed JSON")
 	}
 	if dec.More() {
 		return errorf(http.StatusBadRequest, api.CodeBadRequest, "decode body: trailing data")
