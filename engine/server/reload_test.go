@@ -149,3 +149,31 @@ func TestNoModel(t *testing.T) {
 		t.Errorf("readyz without a model: %d, want 503", code)
 	}
 }
+
+// TestReloadRemote: a --repo source is a mirror clone fetched before each
+// check; a commit pushed to the remote's main is served after the fetch.
+func TestReloadRemote(t *testing.T) {
+	origin := gitrepotest.New(t)
+	files := quickstartFiles(t)
+	first := origin.Commit("quickstart", files)
+	repo, err := gitrepo.CloneOrFetch(context.Background(), gitrepo.Remote{URL: origin.Dir, CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	rl := server.NewReloader(server.GitSource{Repo: repo, Branch: "main", Remote: "origin", Name: origin.Dir}, nil, clock)
+	ctx := context.Background()
+	if err := rl.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := rl.Model().Revision; got != first {
+		t.Fatalf("revision %s, want %s", got, first)
+	}
+	second := origin.Commit("touch", map[string]string{"rings/canary.cue": files["rings/canary.cue"] + "\n// touched\n"})
+	if err := rl.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := rl.Model().Revision; got != second {
+		t.Errorf("after a remote commit: revision %s, want %s", got, second)
+	}
+}
