@@ -42,7 +42,9 @@ func (a *app) run(ctx context.Context, args []string) int {
 	}
 	// Findings were already printed by the command; everything else is
 	// reported here, once.
-	if !errors.Is(err, errFindings) || err.Error() != errFindings.Error() {
+	// A bare sentinel means the command already reported; wrapped ones carry
+	// a message to print.
+	if bare := err == errFindings || err == errInconclusive || err == errVerification; !bare {
 		msg := err.Error()
 		if errors.Is(err, errUsage) {
 			msg = strings.TrimPrefix(msg, errUsage.Error()+": ")
@@ -81,11 +83,14 @@ Exit codes:
 		a.newInitCmd(),
 		a.newValidateCmd(),
 		a.newPlanCmd(),
+		a.newDiffCmd(),
+		a.newGateCmd(),
 		a.newDevCmd(),
 		a.newVercmpCmd(),
 		a.newInventoryCmd(),
 		a.newAuditCmd(),
 		a.newKeysCmd(),
+		a.newPolicyCmd(),
 		a.newServeCmd(),
 		a.newTokenCmd(),
 	)

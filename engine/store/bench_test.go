@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -72,12 +74,18 @@ func BenchmarkSaveReport(b *testing.B) {
 	base := fullSet(2000)
 	for _, be := range benchBackends {
 		b.Run(be.name, func(b *testing.B) {
-			s, err := Open(ctx, be.url(b), be.opts)
+			u := be.url(b)
+			s, err := Open(ctx, u, be.opts)
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer s.Close()
 			ids := benchHosts(b, s, 1000)
+			walMB := func(b *testing.B) {
+				if fi, err := os.Stat(strings.TrimPrefix(u, "sqlite://") + "-wal"); err == nil {
+					b.ReportMetric(float64(fi.Size())/1e6, "wal-MB")
+				}
+			}
 			known := hashOf(base)
 			if err := s.PutPackageSet(ctx, known, base); err != nil {
 				b.Fatal(err)
@@ -107,6 +115,12 @@ func BenchmarkSaveReport(b *testing.B) {
 					reportOps(b)
 				})
 				b.Run(c.name+"/parallel", func(b *testing.B) {
+					c0, r0 := s.GroupCommitStats()
+					defer func() {
+						if c1, r1 := s.GroupCommitStats(); c1 > c0 {
+							b.ReportMetric(float64(r1-r0)/float64(c1-c0), "reports/commit")
+						}
+					}()
 					b.SetParallelism(32)
 					b.RunParallel(func(pb *testing.PB) {
 						for pb.Next() {
@@ -117,6 +131,7 @@ func BenchmarkSaveReport(b *testing.B) {
 						}
 					})
 					reportOps(b)
+					walMB(b)
 				})
 			}
 		})
@@ -168,4 +183,19 @@ func BenchmarkHasPackageSet(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkEncodeSet measures compressing a 2,000-package set for SQLite.
+func BenchmarkEncodeSet(b *testing.B) {
+	s := &Store{backend: BackendSQLite, compressSem: make(chan struct{}, 1)}
+	data := fullSet(2000)
+	b.SetBytes(int64(len(data)))
+	var row setRow
+	for b.Loop() {
+		var err error
+		if row, err = s.encodeSet(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(data))/float64(len(row.data)), "ratio")
 }

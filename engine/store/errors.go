@@ -26,6 +26,11 @@ var ErrInvalid = errors.New("invalid argument")
 // must resend the full set. It wraps ErrNotFound.
 var ErrPackageSetMissing = errNotFoundWrap("package set not stored")
 
+// ErrLeaseLost is returned by fenced writes when the caller no longer holds
+// the lease with the fencing token it presented (it expired, or another
+// replica took it): the caller must stop acting as leader. HTTP: 409.
+var ErrLeaseLost = errors.New("lease lost")
+
 // ErrClosed is returned by calls made after Close.
 var ErrClosed = errors.New("store closed")
 

@@ -29,12 +29,23 @@ func (s *Store) encodeSet(data []byte) (setRow, error) {
 	if s.backend != BackendSQLite {
 		return setRow{data: data, encoding: encodingNone, size: len(data)}, nil
 	}
+	// Bound concurrent compressions so a burst of new sets cannot starve
+	// the single writer goroutine of CPU.
+	s.compressSem <- struct{}{}
+	defer func() { <-s.compressSem }()
 	var buf bytes.Buffer
 	buf.Grow(len(data)/6 + 64)
-	w, err := flate.NewWriter(&buf, flate.BestSpeed)
-	if err != nil {
-		return setRow{}, fmt.Errorf("compress package set: %w", err)
+	// A flate.Writer allocates about 1 MB; reuse them.
+	w, _ := s.flaters.Get().(*flate.Writer)
+	if w == nil {
+		var err error
+		if w, err = flate.NewWriter(&buf, flate.BestSpeed); err != nil {
+			return setRow{}, fmt.Errorf("compress package set: %w", err)
+		}
+	} else {
+		w.Reset(&buf)
 	}
+	defer s.flaters.Put(w)
 	if _, err := w.Write(data); err != nil {
 		return setRow{}, fmt.Errorf("compress package set: %w", err)
 	}

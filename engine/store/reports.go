@@ -292,6 +292,12 @@ func (s *Store) runBatch(batch []*saveReq) {
 		finish(fmt.Errorf("save report: commit: %w", err))
 		return
 	}
+	s.commits.Add(1)
+	for _, r := range batch {
+		if r.err == nil {
+			s.committed.Add(1)
+		}
+	}
 	finish(nil)
 }
 

@@ -99,13 +99,48 @@ func (s *Store) Rollouts(ctx context.Context, ring string) ([]Rollout, error) {
 // and set). ErrNotFound if there is no such rollout, ErrConflict if its
 // state is no longer from (another replica moved it).
 func (s *Store) SetRolloutState(ctx context.Context, id, from, to string) error {
-	res, err := s.w.ExecContext(ctx, s.q("UPDATE rollouts SET state = ?, updated_at = ? WHERE id = ? AND state = ?"),
-		to, dbTime(s.now()), id, from)
+	return s.setRolloutState(ctx, nil, id, from, to)
+}
+
+// Fence is a held lease as AcquireLease returned it; fenced writes succeed
+// only while it is still the current, unexpired holder and token.
+type Fence struct {
+	Lease   string
+	Holder  string
+	Fencing int64
+}
+
+// SetRolloutStateFenced is SetRolloutState for a leader: the update happens
+// only if f still holds its lease (same holder and fencing token, not
+// expired), checked in the same statement, so a deposed leader that has not
+// noticed yet cannot move a rollout. ErrLeaseLost otherwise.
+func (s *Store) SetRolloutStateFenced(ctx context.Context, f Fence, id, from, to string) error {
+	return s.setRolloutState(ctx, &f, id, from, to)
+}
+
+func (s *Store) setRolloutState(ctx context.Context, f *Fence, id, from, to string) error {
+	now := dbTime(s.now())
+	query := "UPDATE rollouts SET state = ?, updated_at = ? WHERE id = ? AND state = ?"
+	args := []any{to, now, id, from}
+	if f != nil {
+		query += " AND EXISTS (SELECT 1 FROM leases WHERE name = ? AND holder = ? AND fencing = ? AND expires_at > ?)"
+		args = append(args, f.Lease, f.Holder, f.Fencing, now)
+	}
+	res, err := s.w.ExecContext(ctx, s.q(query), args...)
 	if err != nil {
 		return fmt.Errorf("set rollout %s state: %w", id, err)
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
 		return nil
+	}
+	if f != nil {
+		held, err := s.LeaseHeld(ctx, f.Lease, f.Holder, f.Fencing)
+		if err != nil {
+			return fmt.Errorf("set rollout state: %w", err)
+		}
+		if !held {
+			return fmt.Errorf("set rollout %s state: lease %s fencing %d: %w", id, f.Lease, f.Fencing, ErrLeaseLost)
+		}
 	}
 	cur, err := s.Rollout(ctx, id)
 	if err != nil {

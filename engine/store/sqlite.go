@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"runtime"
 	"strings"
 
 	"modernc.org/sqlite"
@@ -74,7 +75,8 @@ func openSQLite(ctx context.Context, path string, opts Options) (*Store, error) 
 		r.Close()
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
-	return &Store{backend: BackendSQLite, w: w, r: r, opts: opts, closing: make(chan struct{})}, nil
+	return &Store{backend: BackendSQLite, w: w, r: r, opts: opts, closing: make(chan struct{}),
+		compressSem: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))}, nil
 }
 
 func sqliteCode(err error) int {

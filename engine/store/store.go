@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -105,6 +106,15 @@ type Store struct {
 	closeOnce sync.Once
 	closing   chan struct{}
 	writerWG  sync.WaitGroup
+
+	// commits and committed count the SQLite group commits and the reports
+	// they carried (see GroupCommitStats).
+	commits, committed atomic.Int64
+
+	// flaters pools *flate.Writer for package-set compression;
+	// compressSem bounds concurrent compressions.
+	flaters     sync.Pool
+	compressSem chan struct{}
 
 	// hook, when set by tests in this package, runs between the
 	// statements of SaveReport; it lets a test cancel mid-transaction.
@@ -237,4 +247,11 @@ func (s *Store) isClosed() bool {
 	default:
 		return false
 	}
+}
+
+// GroupCommitStats returns how many SQLite group commits ran and how many
+// reports they committed, for metrics; their ratio is the mean batch size.
+// Both are zero on PostgreSQL.
+func (s *Store) GroupCommitStats() (commits, reports int64) {
+	return s.commits.Load(), s.committed.Load()
 }

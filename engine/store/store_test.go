@@ -856,6 +856,28 @@ func testLease(t *testing.T, newURL func(testing.TB) string) {
 	if winners.Load() != 1 {
 		t.Errorf("lease winners = %d, want 1", winners.Load())
 	}
+
+	// Fenced writes: only the current holder with the current token.
+	if _, err := s.CreateRollout(ctx, Rollout{ID: "r", Ring: "canary", State: "pending"}); err != nil {
+		t.Fatal(err)
+	}
+	fenceA := Fence{Lease: "leader", Holder: "a", Fencing: 3}
+	if err := s.SetRolloutStateFenced(ctx, Fence{Lease: "leader", Holder: "b", Fencing: 2}, "r", "pending", "running"); !errors.Is(err, ErrLeaseLost) {
+		t.Errorf("deposed leader's write: err = %v, want ErrLeaseLost", err)
+	}
+	if err := s.SetRolloutStateFenced(ctx, fenceA, "r", "pending", "running"); err != nil {
+		t.Errorf("leader's write: %v", err)
+	}
+	if err := s.SetRolloutStateFenced(ctx, fenceA, "r", "pending", "running"); !errors.Is(err, ErrConflict) {
+		t.Errorf("leader's stale CAS: err = %v, want ErrConflict", err)
+	}
+	clk.Advance(time.Minute) // a's lease (30 s) expires
+	if err := s.SetRolloutStateFenced(ctx, fenceA, "r", "running", "done"); !errors.Is(err, ErrLeaseLost) {
+		t.Errorf("expired leader's write: err = %v, want ErrLeaseLost", err)
+	}
+	if r, err := s.Rollout(ctx, "r"); err != nil || r.State != "running" {
+		t.Errorf("rollout after fenced writes = %+v, %v; want running", r, err)
+	}
 }
 
 func TestOpenRejects(t *testing.T) {
@@ -890,7 +912,7 @@ func TestRebind(t *testing.T) {
 }
 
 func TestDecodeSet(t *testing.T) {
-	s := &Store{backend: BackendSQLite}
+	s := &Store{backend: BackendSQLite, compressSem: make(chan struct{}, 1)}
 	_, data := setOf("x", 200)
 	good, err := s.encodeSet(data)
 	if err != nil {

@@ -1,0 +1,68 @@
+package gate
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+)
+
+// BenchmarkEvalOnly is the prepared query alone on an input value built
+// once: what `opa bench` measures. Compare with BenchmarkDecide to see the
+// cost of building the input, digesting it and reading the findings.
+func BenchmarkEvalOnly(b *testing.B) {
+	files, err := Builtin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := New(context.Background(), Bundle{Files: files})
+	if err != nil || e.Err() != nil {
+		b.Fatal(err, e.Err())
+	}
+	// The same input as BenchmarkDecide and .ci/bench-gate.
+	raw, err := os.ReadFile(filepath.Join("testdata", "promotion-input.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, err := ast.ValueFromReader(bytes.NewReader(raw))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		rs, err := e.query.Eval(ctx, rego.EvalParsedInput(v))
+		if err != nil || len(rs) != 1 {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkInput is the Go side of a decision without the evaluation:
+// normalizing the input, its canonical JSON, digest and Rego value.
+func BenchmarkInput(b *testing.B) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "promotion-input.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var in Input
+	if err := json.Unmarshal(raw, &in); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		norm := in.normalized()
+		canon, err := json.Marshal(norm)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = sha256.Sum256(canon)
+		_ = norm.value()
+	}
+}

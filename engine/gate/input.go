@@ -1,0 +1,246 @@
+package gate
+
+import (
+	"time"
+)
+
+// Input is everything the policies judge. The caller builds it from the
+// base and head commits of a change; Config and Rings MUST come from the
+// base commit (as must the policy files given to New), never from the head,
+// so that a pull request cannot loosen the rules it is judged by.
+type Input struct {
+	// Base and Head are the commits compared.
+	Base Commit `json:"base"`
+	Head Commit `json:"head"`
+	// Now is the moment of the decision; Decide uses it in UTC.
+	Now time.Time `json:"now"`
+	// Config is the repository configuration at the base commit.
+	Config Config `json:"config"`
+	// Rings are the rings at the base commit, in promotion order.
+	Rings []Ring `json:"rings"`
+	// Change is what the change does.
+	Change Change `json:"change"`
+	// PR is the pull request that carries the change.
+	PR PullRequest `json:"pr"`
+	// Reviews are the pull request's reviews, in GitHub's API shape.
+	Reviews []Review `json:"reviews"`
+	// Evidence are the ring verification records known for the rings.
+	Evidence []Evidence `json:"evidence"`
+}
+
+// Commit names a commit.
+type Commit struct {
+	Commit string `json:"commit"`
+}
+
+// Config is the part of the repository configuration the policies read.
+type Config struct {
+	// Approvers are the approver groups: group name → GitHub logins.
+	Approvers map[string][]string `json:"approvers"`
+	// PolicyOwners names the group that must approve changes to policy/
+	// and patchbay.cue (default "policy-owners").
+	PolicyOwners string `json:"policy_owners"`
+	// Security names the security group (default "security").
+	Security string `json:"security"`
+	// Exceptions bounds exceptions.
+	Exceptions ExceptionLimits `json:"exceptions"`
+}
+
+// ExceptionLimits bounds exceptions.
+type ExceptionLimits struct {
+	// MaxDays is the longest an exception may last, from grant to expiry.
+	MaxDays int `json:"max_days"`
+}
+
+// Ring is a ring's promotion requirements.
+type Ring struct {
+	Name string `json:"name"`
+	// Baseline is the baseline id the ring pins.
+	Baseline string `json:"baseline"`
+	// SoakHours is how long a baseline must have run in the previous ring
+	// before this ring may pin it.
+	SoakHours float64 `json:"soak_hours"`
+	// SuccessThreshold is the success rate (0..1) a baseline must reach in
+	// this ring before the next ring may pin it.
+	SuccessThreshold float64 `json:"success_threshold"`
+	// Approvals are the approvals a promotion into the ring needs.
+	Approvals Approvals `json:"approvals"`
+	// Freeze are inclusive date ranges without promotions into the ring.
+	Freeze []Freeze `json:"freeze"`
+}
+
+// Approvals is the number of distinct approvers needed from the groups.
+type Approvals struct {
+	Required int      `json:"required"`
+	Groups   []string `json:"groups"`
+}
+
+// Freeze is an inclusive range of UTC dates, YYYY-MM-DD.
+type Freeze struct {
+	From   string `json:"from"`
+	To     string `json:"to"`
+	Reason string `json:"reason"`
+}
+
+// Change is the effect of the change that the policies judge.
+type Change struct {
+	// RingsMoved are the rings whose pinned baseline changes.
+	RingsMoved []RingMove `json:"rings_moved"`
+	// Baselines are the baselines added, changed or removed.
+	Baselines []BaselineChange `json:"baselines"`
+	// Exceptions are the exceptions added, changed or removed.
+	Exceptions []ExceptionChange `json:"exceptions"`
+	// Files are the changed file paths, relative to the repository root.
+	Files []string `json:"files"`
+}
+
+// RingMove is a ring moving from one baseline to another.
+type RingMove struct {
+	Ring string `json:"ring"`
+	From string `json:"from"`
+	To   string `json:"to"`
+	// ToDigest is the digest of baseline To at the head commit.
+	ToDigest string `json:"to_digest"`
+	// Floors compare every floor of the old baseline with the new one; see
+	// FloorChanges.
+	Floors []Floor `json:"floors"`
+}
+
+// Floor compares the floor (min) of one rule in a ring's old baseline with
+// the new baseline's.
+type Floor struct {
+	Stream string `json:"stream"`
+	// Kind is "package" or "source".
+	Kind string `json:"kind"`
+	Name string `json:"name"`
+	// OldMin is the old baseline's min.
+	OldMin string `json:"old_min"`
+	// NewMin is the new baseline's floor: its min, else its pin; empty when
+	// the new baseline has neither for the rule.
+	NewMin string `json:"new_min"`
+	// Cmp is -1, 0 or 1 as NewMin orders before, equal to or after OldMin;
+	// -1 when NewMin is empty.
+	Cmp int `json:"cmp"`
+	// AllowDowngradeReason is the new rule's allowDowngrade reason, if any.
+	AllowDowngradeReason string `json:"allow_downgrade_reason"`
+}
+
+// BaselineChange is a baseline added, changed or removed.
+type BaselineChange struct {
+	ID string `json:"id"`
+	// Status is "added", "changed" or "removed".
+	Status     string `json:"status"`
+	BaseDigest string `json:"base_digest"`
+	HeadDigest string `json:"head_digest"`
+	// Rules are the baseline's rules at the head (none when removed).
+	Rules []RuleSummary `json:"rules"`
+}
+
+// RuleSummary is what the hygiene policies read of one baseline rule.
+type RuleSummary struct {
+	Stream string `json:"stream"`
+	// Kind is "package" or "source".
+	Kind       string   `json:"kind"`
+	Name       string   `json:"name"`
+	Min        string   `json:"min"`
+	Pin        string   `json:"pin"`
+	Hold       bool     `json:"hold"`
+	HoldReason string   `json:"hold_reason"`
+	Block      []string `json:"block"`
+}
+
+// ExceptionChange is an exception added, changed or removed, as at the head.
+type ExceptionChange struct {
+	ID string `json:"id"`
+	// Status is "added", "changed" or "removed".
+	Status              string `json:"status"`
+	Owner               string `json:"owner"`
+	Reason              string `json:"reason"`
+	CompensatingControl string `json:"compensating_control"`
+	// Granted and Expires are dates, YYYY-MM-DD.
+	Granted string `json:"granted"`
+	Expires string `json:"expires"`
+	// KEV says the waived rule fixes a known exploited vulnerability.
+	KEV bool `json:"kev"`
+}
+
+// PullRequest is the pull request carrying the change.
+type PullRequest struct {
+	Number     int      `json:"number"`
+	Author     string   `json:"author"`
+	LastPusher string   `json:"last_pusher"`
+	Labels     []string `json:"labels"`
+	HeadSHA    string   `json:"head_sha"`
+}
+
+// Review is a pull request review in GitHub's API shape.
+type Review struct {
+	User User `json:"user"`
+	// State is APPROVED, CHANGES_REQUESTED, COMMENTED or DISMISSED.
+	State       string    `json:"state"`
+	CommitID    string    `json:"commit_id"`
+	SubmittedAt time.Time `json:"submitted_at"`
+}
+
+// User is a GitHub user.
+type User struct {
+	Login string `json:"login"`
+}
+
+// Evidence is a ring verification record: the outcome of a baseline's
+// rollout in a ring.
+type Evidence struct {
+	Ring           string  `json:"ring"`
+	Baseline       string  `json:"baseline"`
+	BaselineDigest string  `json:"baseline_digest"`
+	Commit         string  `json:"commit"`
+	SuccessRate    float64 `json:"success_rate"`
+	// SoakHours is how long the ring had run the baseline when verified.
+	SoakHours  float64   `json:"soak_hours"`
+	VerifiedAt time.Time `json:"verified_at"`
+}
+
+// normalized returns a copy of in with times in UTC and nil slices empty,
+// so that its JSON has no nulls where the policies expect arrays.
+func (in Input) normalized() Input {
+	out := in
+	out.Now = in.Now.UTC()
+	out.Rings = nonNil(in.Rings)
+	for i := range out.Rings {
+		out.Rings[i].Freeze = nonNil(out.Rings[i].Freeze)
+		out.Rings[i].Approvals.Groups = nonNil(out.Rings[i].Approvals.Groups)
+	}
+	if out.Config.Approvers == nil {
+		out.Config.Approvers = map[string][]string{}
+	}
+	out.Change.RingsMoved = nonNil(in.Change.RingsMoved)
+	for i := range out.Change.RingsMoved {
+		out.Change.RingsMoved[i].Floors = nonNil(out.Change.RingsMoved[i].Floors)
+	}
+	out.Change.Baselines = nonNil(in.Change.Baselines)
+	for i := range out.Change.Baselines {
+		out.Change.Baselines[i].Rules = nonNil(out.Change.Baselines[i].Rules)
+		for j := range out.Change.Baselines[i].Rules {
+			out.Change.Baselines[i].Rules[j].Block = nonNil(out.Change.Baselines[i].Rules[j].Block)
+		}
+	}
+	out.Change.Exceptions = nonNil(in.Change.Exceptions)
+	out.Change.Files = nonNil(in.Change.Files)
+	out.PR.Labels = nonNil(in.PR.Labels)
+	out.Reviews = nonNil(in.Reviews)
+	for i := range out.Reviews {
+		out.Reviews[i].SubmittedAt = out.Reviews[i].SubmittedAt.UTC()
+	}
+	out.Evidence = nonNil(in.Evidence)
+	for i := range out.Evidence {
+		out.Evidence[i].VerifiedAt = out.Evidence[i].VerifiedAt.UTC()
+	}
+	return out
+}
+
+// nonNil returns a copy of s, empty rather than nil.
+func nonNil[T any](s []T) []T {
+	out := make([]T, len(s))
+	copy(out, s)
+	return out
+}

@@ -1,0 +1,50 @@
+package patchbay.exception_test
+
+import data.patchbay.exception
+import data.patchbay.fixture
+
+ids(set) := {f.id | some f in set}
+
+valid := {
+	"id": "billing-openssl", "status": "added", "owner": "billing-team",
+	"reason": "vendor library fails with the newer build",
+	"compensating_control": "payments VLAN only",
+	"granted": "2026-11-20", "expires": "2027-02-15", "kev": false,
+}
+
+with_exception(e) := object.union(fixture.promotion, {"change": {"rings_moved": [], "exceptions": [object.union(valid, e)]}})
+
+test_valid_exception_passes if {
+	count(exception.deny) == 0 with input as with_exception({})
+}
+
+test_owner_reason_control_required if {
+	exception.deny == {
+		{"id": "exception.owner", "msg": "exception billing-openssl has no owner"},
+		{"id": "exception.reason", "msg": "exception billing-openssl has no reason"},
+		{"id": "exception.compensating_control", "msg": "exception billing-openssl has no compensating control"},
+	} with input as with_exception({"owner": "", "reason": " ", "compensating_control": ""})
+}
+
+test_expired if {
+	exception.deny == {{"id": "exception.expired", "msg": "exception billing-openssl expired on 2026-11-25"}} with input as with_exception({"expires": "2026-11-25", "granted": "2026-11-01"})
+}
+
+test_expires_today_is_still_valid if {
+	count(exception.deny) == 0 with input as with_exception({"expires": "2026-11-26"})
+}
+
+test_invalid_expiry if {
+	ids(exception.deny) == {"exception.expires.invalid"} with input as with_exception({"expires": ""})
+}
+
+test_too_long if {
+	exception.deny == {{"id": "exception.too_long", "msg": "exception billing-openssl lasts 91 days (from 2026-11-20 to 2027-02-19); the maximum is 90"}} with input as with_exception({"expires": "2027-02-19"})
+	count(exception.deny) == 0 with input as with_exception({"expires": "2027-02-18"})
+}
+
+test_kev_needs_security_approval if {
+	exception.deny == {{"id": "exception.kev.security_approval", "msg": "exception billing-openssl waives a KEV finding and needs an approval from a member of security on head commit c0ffee00c0ff"}} with input as with_exception({"kev": true})
+	approved := object.union(with_exception({"kev": true}), {"reviews": [fixture.approve("sec2")]})
+	count(exception.deny) == 0 with input as approved
+}
