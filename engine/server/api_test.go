@@ -2,9 +2,11 @@ package server_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -275,6 +277,23 @@ func TestAdmin(t *testing.T) {
 	want, _ := json.Marshal(fp)
 	if !bytes.Equal(bytes.TrimSpace(body), want) {
 		t.Errorf("GET /api/v1/plan differs from json.Marshal of the plan (%d vs %d bytes)", len(body), len(want))
+	}
+	// Compressed when asked for, the same bytes.
+	req, _ := http.NewRequest("GET", e.ts.URL+"/api/v1/plan", nil)
+	req.Header.Set("Authorization", "Bearer "+e.adminTok)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(resp.Body)
+	if err != nil || resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("gzip plan: %v, Content-Encoding %q", err, resp.Header.Get("Content-Encoding"))
+	}
+	unz, err := io.ReadAll(zr)
+	resp.Body.Close()
+	if err != nil || !bytes.Equal(unz, body) {
+		t.Errorf("gzip plan differs from the plain one (%v)", err)
 	}
 	var p struct {
 		Hosts []struct{ ID, Status string }
