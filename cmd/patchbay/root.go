@@ -85,6 +85,7 @@ Exit codes:
 		a.newPlanCmd(),
 		a.newDiffCmd(),
 		a.newGateCmd(),
+		a.newRolloutCmd(),
 		a.newDevCmd(),
 		a.newVercmpCmd(),
 		a.newInventoryCmd(),

@@ -191,6 +191,7 @@ func asList(v any) []any { l, _ := v.([]any); return l }
 // openapi.yaml and every documented operation is served.
 func TestOpenAPIRoutes(t *testing.T) {
 	e := newEnv(t)
+	e.srv.EnableRollouts(nil) // the rollout admin endpoints, as patchbay serve adds them
 	sp := loadSpec(t)
 	served := map[string]bool{}
 	for _, r := range e.srv.Routes() {
