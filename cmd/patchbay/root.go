@@ -87,6 +87,7 @@ Exit codes:
 		a.newGateCmd(),
 		a.newRolloutCmd(),
 		a.newDevCmd(),
+		a.newDemoCmd(),
 		a.newVercmpCmd(),
 		a.newInventoryCmd(),
 		a.newAuditCmd(),
