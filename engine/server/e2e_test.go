@@ -208,14 +208,28 @@ func TestRestartLosesNoAcknowledgedReport(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(time.Second)
+	// Wait for progress rather than for a fixed time, so that a slow
+	// machine (the race detector, a busy CI) still exercises both servers.
+	ackedAtLeast := func(n int) {
+		deadline := time.Now().Add(60 * time.Second)
+		for time.Now().Before(deadline) {
+			mu.Lock()
+			got := len(acked)
+			mu.Unlock()
+			if got >= n {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	ackedAtLeast(2 * len(reps))
 	mu.Lock()
 	e.ts.CloseClientConnections()
 	e.stop()
 	n := len(acked)
 	e.start()
 	mu.Unlock()
-	time.Sleep(time.Second)
+	ackedAtLeast(n + 2*len(reps))
 	cancel()
 	wg.Wait()
 	if n == 0 || len(acked) == n {
