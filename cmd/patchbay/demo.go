@@ -214,7 +214,7 @@ func (d *demo) run(ctx context.Context, listen string, keep bool) error {
 	fmt.Fprintf(d.w, "\ndone in %.1fs. The repository, database and signing key are in %s\n", time.Since(d.start).Seconds(), d.dir)
 	fmt.Fprintf(d.w, "try: patchbay audit log -C %s\n     patchbay plan -C %s --inventory %s\n", d.repoDir, d.repoDir, filepath.Join(d.repoDir, "inventory"))
 	if keep {
-		fmt.Fprintf(d.w, "\nthe server keeps running at %s (Ctrl-C stops it); admin token: %s\n  curl -H 'Authorization: Bearer %s' %s/api/v1/plan | head\n", d.url, d.admin, d.admin, d.url)
+		fmt.Fprintf(d.w, "\nthe server keeps running at %s (Ctrl-C stops it)\n  dashboard: open %s/ and sign in with the admin token %s\n  API:       curl -H 'Authorization: Bearer %s' %s/api/v1/rollouts\n", d.url, d.url, d.admin, d.admin, d.url)
 		<-ctx.Done()
 	}
 	stopServer()
@@ -298,6 +298,8 @@ func (d *demo) startServer(ctx context.Context, listen string) (<-chan struct{},
 		return nil, err
 	}
 	d.srv = srv
+	srv.EnableRollouts(ctl)
+	srv.EnableDashboard(ctl)
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return nil, err

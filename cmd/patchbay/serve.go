@@ -93,6 +93,9 @@ written.`,
 		}
 		if sr != nil {
 			sr.Attach(ctx, srv)
+			srv.EnableDashboard(sr.Controller)
+		} else {
+			srv.EnableDashboard(nil)
 		}
 		ln, err := net.Listen("tcp", listen)
 		if err != nil {
