@@ -16,9 +16,11 @@ require (
 	modernc.org/sqlite v1.62.0
 )
 
-require golang.org/x/time v0.14.0 // indirect
+require golang.org/x/time v0.16.0 // indirect
 
 require (
+	github.com/google/go-github/v60 v60.0.0 // indirect
+	github.com/google/go-querystring v1.1.0 // indirect
 	golang.org/x/exp v0.0.0-20260908205506-85c1c2202aba // indirect
 	golang.org/x/oauth2 v0.37.0 // indirect
 )
