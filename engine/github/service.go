@@ -413,7 +413,7 @@ func (s *Service) SetCheck(ctx context.Context, owner, repo, sha string, res *ch
 	}
 	st := statusState(res)
 	if len(title) > 140 { // GitHub's limit on a status description
-		title = title[:139] + "…"
+		title = title[:137] + "..."
 	}
 	_, _, err := s.Client.Repositories.CreateStatus(ctx, owner, repo, sha, &gh.RepoStatus{State: gh.String(st), Context: gh.String(CheckName), Description: gh.String(title)})
 	if err != nil {
