@@ -108,9 +108,10 @@ type Service struct {
 	// Reports gives the latest host reports for the plan delta; nil
 	// means none (the comment then shows the effect without a delta).
 	Reports func(ctx context.Context) ([]*inventory.Report, error)
-	// Audit, when set, writes a signed gate.decision record on the head
-	// commit of each evaluation; PushRemote, when set, pushes the notes.
-	Audit      *audit.Writer
+	// Signer, when set, signs a gate.decision audit record written on the
+	// head commit of each evaluation (notes under refs/notes/patchbay);
+	// PushRemote, when set, pushes the notes to that remote.
+	Signer     *audit.Signer
 	PushRemote string
 	// Rollout receives hints for merges and pushes; nil drops them.
 	Rollout RolloutHinter
@@ -261,8 +262,8 @@ func (s *Service) GatePR(ctx context.Context, ref PRRef) (*Outcome, error) {
 	if out.State, err = s.SetCheck(ctx, ref.Owner, ref.Repo, out.HeadSHA, out.Result, out.Body); err != nil {
 		return nil, err
 	}
-	if s.Audit != nil && out.Result != nil {
-		if err := s.record(ctx, out.Result, gpr); err != nil {
+	if s.Signer != nil && out.Result != nil {
+		if err := s.record(ctx, repo, out.Result, gpr); err != nil {
 			return nil, err
 		}
 	}
@@ -287,16 +288,20 @@ func Decision(res *change.Result, pr gate.PullRequest, now time.Time) *audit.Gat
 		PR: pr.Number, HeadSHA: res.HeadCommit, BaseSHA: res.BaseCommit, Approvers: res.Approvers, DecidedAt: now.UTC()}
 }
 
-func (s *Service) record(ctx context.Context, res *change.Result, pr gate.PullRequest) error {
+// committer names the author of the notes commits patchbay writes.
+func committer() gitrepo.Signature { return gitrepo.Signature{Name: "patchbay", Email: "patchbay@localhost"} }
+
+func (s *Service) record(ctx context.Context, repo *gitrepo.Repo, res *change.Result, pr gate.PullRequest) error {
 	head, err := gitrepo.ParseHash(res.HeadCommit)
 	if err != nil {
 		return err
 	}
+	w := &audit.Writer{Repo: repo, Signer: s.Signer, Committer: committer(), Now: s.Now}
 	p := Decision(res, pr, s.now())
 	if s.PushRemote != "" {
-		_, err = s.Audit.WriteAndPush(ctx, s.PushRemote, head, p)
+		_, err = w.WriteAndPush(ctx, s.PushRemote, head, p)
 	} else {
-		_, err = s.Audit.Write(ctx, head, p)
+		_, err = w.Write(ctx, head, p)
 	}
 	if err != nil {
 		return fmt.Errorf("record gate decision: %w", err)
