@@ -289,7 +289,9 @@ func Decision(res *change.Result, pr gate.PullRequest, now time.Time) *audit.Gat
 }
 
 // committer names the author of the notes commits patchbay writes.
-func committer() gitrepo.Signature { return gitrepo.Signature{Name: "patchbay", Email: "patchbay@localhost"} }
+func committer() gitrepo.Signature {
+	return gitrepo.Signature{Name: "patchbay", Email: "patchbay@localhost"}
+}
 
 func (s *Service) record(ctx context.Context, repo *gitrepo.Repo, res *change.Result, pr gate.PullRequest) error {
 	head, err := gitrepo.ParseHash(res.HeadCommit)

@@ -22,9 +22,9 @@ import (
 
 	"github.com/patchbay/patchbay/engine/audit"
 	"github.com/patchbay/patchbay/engine/change"
+	"github.com/patchbay/patchbay/engine/gate"
 	"github.com/patchbay/patchbay/engine/github"
 	"github.com/patchbay/patchbay/engine/github/githubtest"
-	"github.com/patchbay/patchbay/engine/gate"
 	"github.com/patchbay/patchbay/engine/gitrepo"
 	"github.com/patchbay/patchbay/engine/internal/fixture"
 	"github.com/patchbay/patchbay/engine/inventory"
