@@ -174,9 +174,6 @@ type PRRef struct {
 	LastPusher string
 }
 
-// collaboratorPermissions may run comment commands.
-var collaboratorPermissions = []string{"admin", "maintain", "write"}
-
 // IsCollaborator asks the API whether user may push to the repository.
 func (s *Service) IsCollaborator(ctx context.Context, owner, repo, user string) (bool, error) {
 	if user == "" {
@@ -189,7 +186,8 @@ func (s *Service) IsCollaborator(ctx context.Context, owner, repo, user string) 
 	if err != nil {
 		return false, fmt.Errorf("permission of %s: %w", user, err)
 	}
-	return slices.Contains(collaboratorPermissions, p.GetPermission()), nil
+	// Those who may push may run commands; triage and read may not.
+	return slices.Contains([]string{"admin", "maintain", "write"}, p.GetPermission()), nil
 }
 
 func (s *Service) now() time.Time {

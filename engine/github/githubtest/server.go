@@ -87,6 +87,8 @@ type Server struct {
 	TokenTTL time.Duration
 	// Now is the clock for token expiry and JWT checks.
 	Now func() time.Time
+	// PerPage, when set, caps the page size of lists (to test paging).
+	PerPage int
 
 	mu          sync.Mutex
 	PRs         map[int]*PR
@@ -328,10 +330,13 @@ func (s *Server) getPR(_ http.ResponseWriter, r *http.Request) (int, any) {
 
 // page cuts items by the request's page and per_page and sets the Link
 // header as GitHub does.
-func page[T any](w http.ResponseWriter, r *http.Request, items []T) []T {
+func page[T any](w http.ResponseWriter, r *http.Request, items []T, maxPer int) []T {
 	per, _ := strconv.Atoi(r.URL.Query().Get("per_page"))
 	if per <= 0 || per > 100 {
 		per = 30
+	}
+	if maxPer > 0 {
+		per = min(per, maxPer)
 	}
 	p, _ := strconv.Atoi(r.URL.Query().Get("page"))
 	if p <= 0 {
@@ -352,7 +357,7 @@ func page[T any](w http.ResponseWriter, r *http.Request, items []T) []T {
 
 func (s *Server) listReviews(w http.ResponseWriter, r *http.Request) (int, any) {
 	out := []map[string]any{}
-	for _, rv := range page(w, r, s.Reviews[s.number(r)]) {
+	for _, rv := range page(w, r, s.Reviews[s.number(r)], s.PerPage) {
 		out = append(out, map[string]any{"id": rv.ID, "user": user(rv.User), "state": rv.State, "commit_id": rv.CommitID,
 			"submitted_at": rv.SubmittedAt.UTC().Format(time.RFC3339)})
 	}
@@ -371,7 +376,7 @@ func (s *Server) listComments(w http.ResponseWriter, r *http.Request) (int, any)
 		}
 	}
 	out := []map[string]any{}
-	for _, c := range page(w, r, on) {
+	for _, c := range page(w, r, on, s.PerPage) {
 		out = append(out, s.commentJSON(c))
 	}
 	return http.StatusOK, out

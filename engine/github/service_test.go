@@ -1,0 +1,278 @@
+package github_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/patchbay/patchbay/engine/github"
+	"github.com/patchbay/patchbay/engine/github/githubtest"
+	"github.com/patchbay/patchbay/engine/store"
+	"github.com/patchbay/patchbay/engine/store/storetest"
+)
+
+// promotion is a repository with a pilot promotion on a branch; it returns
+// the repository, the base and the head commit.
+func promotion(t *testing.T) (*gitRepo, string, string) {
+	r := newGitRepo(t)
+	base := r.git("rev-parse", "HEAD")
+	r.git("checkout", "-q", "-b", "promote-pilot")
+	head := r.edit("rings/pilot.cue", `baseline: "2026-11"`, `baseline: "2026-11-hotfix-1"`, "promote 2026-11-hotfix-1 to pilot")
+	r.git("checkout", "-q", "main")
+	return r, base, head
+}
+
+func tokenService(t *testing.T, gs *githubtest.Server, dir string) *github.Service {
+	t.Helper()
+	gs.Token = "ghs_actions_token"
+	client, err := github.NewClient(github.ClientConfig{APIURL: gs.APIURL(), Tokens: github.StaticToken(gs.Token)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &github.Service{Client: client, Git: github.LocalGit{Dir: dir}, Now: func() time.Time { return now }}
+}
+
+func TestAppTokenIsReusedAndRefreshedBeforeExpiry(t *testing.T) {
+	gs, src := appServer(t, "o", "r")
+	clock := now
+	gs.Now = func() time.Time { return clock }
+	src.Now = gs.Now
+	gs.TokenTTL = 10 * time.Minute
+	ctx := context.Background()
+	steps := []struct {
+		name    string
+		advance time.Duration
+		issued  int
+	}{
+		{"first call mints", 0, 1},
+		{"reused while valid", 4 * time.Minute, 1},
+		{"refreshed within five minutes of expiry", 2 * time.Minute, 2},
+		{"the new token is reused", time.Minute, 2},
+	}
+	for _, st := range steps {
+		clock = clock.Add(st.advance)
+		tok, err := src.Token(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if gs.TokensIssued != st.issued || !strings.HasPrefix(tok, "ghs_") {
+			t.Fatalf("%s: token %q, %d issued, want %d", st.name, tok, gs.TokensIssued, st.issued)
+		}
+	}
+}
+
+func TestAppJWTSignedByAnotherKeyIsRefused(t *testing.T) {
+	gs, src := appServer(t, "o", "r")
+	other, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Key = other
+	if _, err := src.Token(context.Background()); err == nil || gs.TokensIssued != 0 {
+		t.Fatalf("token minted with the wrong key (err %v)", err)
+	}
+	src.Key, src.AppID = nil, 0
+	if _, err := src.Token(context.Background()); !errors.Is(err, github.ErrAuth) {
+		t.Fatalf("no key: err %v, want ErrAuth", err)
+	}
+}
+
+func TestParsePrivateKey(t *testing.T) {
+	if _, err := github.ParsePrivateKey([]byte("not a key")); !errors.Is(err, github.ErrAuth) {
+		t.Fatalf("err %v, want ErrAuth", err)
+	}
+}
+
+// TestStatusFallbackAndInconclusive: with a plain token the result is a
+// commit status; without trusted evidence the gate is inconclusive, which
+// is a pending status (never success) and a neutral check run.
+func TestStatusFallbackAndInconclusive(t *testing.T) {
+	r, _, head := promotion(t)
+	gs := githubtest.New(t, "o", "r")
+	gs.SetPR(githubtest.PR{Number: 7, Author: "sre-platform", HeadSHA: head, BaseRef: "main"})
+	gs.AddReview(7, githubtest.Review{User: "sre-lead", State: "APPROVED", CommitID: head, SubmittedAt: now.Add(-time.Hour)})
+	gs.AddReview(7, githubtest.Review{User: "sre-oncall", State: "APPROVED", CommitID: head, SubmittedAt: now.Add(-time.Hour)})
+	svc := tokenService(t, gs, r.dir)
+	out, err := svc.GatePR(context.Background(), github.PRRef{Owner: "o", Repo: "r", Number: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Result.Decision.Result != "inconclusive" || out.State != "pending" || !out.CommentCreated {
+		t.Fatalf("result %s, state %s, created %v", out.Result.Decision.Result, out.State, out.CommentCreated)
+	}
+	want := []githubtest.Status{{SHA: head, State: "pending", Context: "patchbay/gate", Description: "inconclusive: 1 missing"}}
+	if diff := cmp.Diff(want, gs.CommitStatuses()); diff != "" {
+		t.Fatalf("statuses (-want +got):\n%s", diff)
+	}
+	if len(gs.Checks()) != 0 {
+		t.Fatal("a check run was created with a plain token")
+	}
+	if !strings.Contains(out.Body, "### What is missing") {
+		t.Fatalf("comment has no missing list:\n%s", out.Body)
+	}
+	svc.Checks = true
+	if out, err = svc.GatePR(context.Background(), github.PRRef{Owner: "o", Repo: "r", Number: 7}); err != nil || out.State != "neutral" || out.CommentCreated {
+		t.Fatalf("checks: state %v created %v err %v", out.State, out.CommentCreated, err)
+	}
+}
+
+// TestPagedListsAreReadToTheEnd: the marker comment and the approvals sit
+// on later pages.
+func TestPagedListsAreReadToTheEnd(t *testing.T) {
+	r, base, head := promotion(t)
+	signer, pub := newSigner(t)
+	verifyCanary(t, r.dir, base, "2026-11-hotfix-1", signer)
+	gs := githubtest.New(t, "o", "r")
+	gs.PerPage = 2
+	gs.SetPR(githubtest.PR{Number: 3, Author: "sre-platform", HeadSHA: head, BaseRef: "main"})
+	for range 3 {
+		gs.AddReview(3, githubtest.Review{User: "someone", State: "COMMENTED", CommitID: head, SubmittedAt: now.Add(-2 * time.Hour)})
+	}
+	gs.AddReview(3, githubtest.Review{User: "sre-lead", State: "APPROVED", CommitID: head, SubmittedAt: now.Add(-time.Hour)})
+	gs.AddReview(3, githubtest.Review{User: "sre-oncall", State: "APPROVED", CommitID: head, SubmittedAt: now.Add(-time.Hour)})
+	svc := tokenService(t, gs, r.dir)
+	svc.TrustedKeys = [][]byte{pub}
+	for range 3 {
+		gs.AddComment(3, "someone", "a comment")
+	}
+	out, err := svc.GatePR(context.Background(), github.PRRef{Owner: "o", Repo: "r", Number: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.State != "success" || !out.CommentCreated {
+		t.Fatalf("state %s created %v:\n%s", out.State, out.CommentCreated, out.Body)
+	}
+	gs.AddComment(3, "someone", "another comment after patchbay's")
+	gs.AddComment(3, "someone", "and one more")
+	gs.AddReview(3, githubtest.Review{User: "sre-oncall", State: "CHANGES_REQUESTED", CommitID: head, SubmittedAt: now.Add(-time.Minute)})
+	out, err = svc.GatePR(context.Background(), github.PRRef{Owner: "o", Repo: "r", Number: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.State != "failure" || out.CommentCreated {
+		t.Fatalf("second run: state %s created %v", out.State, out.CommentCreated)
+	}
+	n := 0
+	for _, c := range gs.CommentsOn(3) {
+		if strings.HasPrefix(c.Body, github.Marker) {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d patchbay comments, want 1", n)
+	}
+}
+
+// TestInvalidHeadFailsWithItsProblems: a head that does not validate gets
+// a failing check and a comment naming the problem.
+func TestInvalidHeadFailsWithItsProblems(t *testing.T) {
+	r := newGitRepo(t)
+	r.git("checkout", "-q", "-b", "broken")
+	head := r.edit("rings/pilot.cue", `baseline: "2026-11"`, `baseline: "no-such-baseline"`, "pin a baseline that does not exist")
+	r.git("checkout", "-q", "main")
+	gs := githubtest.New(t, "o", "r")
+	gs.SetPR(githubtest.PR{Number: 4, Author: "sre-platform", HeadSHA: head, BaseRef: "main"})
+	out, err := tokenService(t, gs, r.dir).GatePR(context.Background(), github.PRRef{Owner: "o", Repo: "r", Number: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.State != "failure" || !strings.Contains(out.Body, "could not be evaluated") || !strings.Contains(out.Body, "no-such-baseline") {
+		t.Fatalf("state %s:\n%s", out.State, out.Body)
+	}
+}
+
+// TestCommentCommandNeedsWritePermission runs /patchbay gate from the real
+// comment-on-PR payload: a reader is ignored, a writer re-runs the gate.
+func TestCommentCommandNeedsWritePermission(t *testing.T) {
+	r, _, head := promotion(t)
+	gs := githubtest.New(t, "abc", "def-ci-webhook-test")
+	gs.SetPR(githubtest.PR{Number: 2, Author: "sre-platform", HeadSHA: head, BaseRef: "main"})
+	svc := tokenService(t, gs, r.dir)
+	hook, err := github.NewWebhook(github.WebhookConfig{Secret: secret, Deliveries: storetest.New(t, store.Options{}), Processor: svc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := bytes.Replace(payload(t, "drone-go-scm/issue_comment.created.on-pull-request.json"), []byte(`"body": "trigger abc"`), []byte(`"body": "/patchbay plan"`), 1)
+	for _, tt := range []struct {
+		name, permission string
+		comments         int
+	}{
+		{"not a collaborator", "", 0},
+		{"read", "read", 0},
+		{"triage", "triage", 0},
+		{"write", "write", 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			gs.Lock()
+			delete(gs.Permissions, "lts-def")
+			if tt.permission != "" {
+				gs.Permissions["lts-def"] = tt.permission
+			}
+			gs.Unlock()
+			code, resp := send(t, hook, delivery{event: "issue_comment", id: "cmd-" + tt.name, body: body})
+			if code != 200 {
+				t.Fatalf("%d %+v", code, resp)
+			}
+			if n := len(gs.CommentsOn(2)); n != tt.comments {
+				t.Fatalf("%d comments, want %d", n, tt.comments)
+			}
+		})
+	}
+	if gs.Count("GET /repos/{owner}/{repo}/collaborators/{user}/permission") != 4 {
+		t.Fatal("the commenter's permission was not asked each time")
+	}
+}
+
+func TestPushToMainHints(t *testing.T) {
+	h := &hints{}
+	svc := &github.Service{Rollout: h}
+	hook, err := github.NewWebhook(github.WebhookConfig{Secret: secret, Deliveries: storetest.New(t, store.Options{}), Processor: svc, MainBranch: "main"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := send(t, hook, delivery{event: "push", id: "push-1", body: payload(t, "woodpecker/push.json")}); code != 200 {
+		t.Fatalf("push: %d", code)
+	}
+	// The octokit push goes to master, which is not the configured branch.
+	if code, _ := send(t, hook, delivery{event: "push", id: "push-2", body: payload(t, "octokit/push.with-new-branch.payload.json")}); code != 202 {
+		t.Fatalf("push to another branch: %d, want 202", code)
+	}
+	want := []github.Hint{{Commit: "366701fde727cb7a9e7f21eb88264f59f6f9b89c"}}
+	if diff := cmp.Diff(want, h.all()); diff != "" {
+		t.Fatalf("hints (-want +got):\n%s", diff)
+	}
+}
+
+func TestCommandParsing(t *testing.T) {
+	for _, tt := range []struct {
+		body, cmd string
+		ok        bool
+	}{
+		{"/patchbay plan", "plan", true},
+		{"\n  /patchbay gate  \r\n", "gate", true},
+		{"/patchbay gate please", "", false},
+		{"/patchbay deploy", "", false},
+		{"please run\n/patchbay gate", "", false},
+		{"", "", false},
+	} {
+		cmd, ok := github.ParseCommand(tt.body)
+		if cmd != tt.cmd || ok != tt.ok {
+			t.Errorf("ParseCommand(%q) = %q, %v; want %q, %v", tt.body, cmd, ok, tt.cmd, tt.ok)
+		}
+	}
+}
+
+func TestCommentStaysUnderGitHubsLimit(t *testing.T) {
+	big := errors.New(strings.Repeat("a problem with a long description\n", 5000))
+	body := github.CommentMarkdown(github.CommentInput{Err: big, HeadSHA: "52745c4ac6b5f8de217c9e7cc7d4cb2ee3003a0a"})
+	if len(body) > github.MaxCommentBytes || !strings.HasPrefix(body, github.Marker) || !strings.Contains(body, "cut:") {
+		t.Fatalf("len %d, marker %v", len(body), strings.HasPrefix(body, github.Marker))
+	}
+}
