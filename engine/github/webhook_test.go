@@ -314,3 +314,31 @@ func TestBodyLimitIsClampedToGitHubs(t *testing.T) {
 		t.Fatalf("status %d, want 413 past GitHub's 25 MB", rec.Code)
 	}
 }
+
+// countingReader counts the bytes read from it.
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+// TestMissingSignatureIsRefusedBeforeReading: without X-Hub-Signature-256
+// not a byte of the body is read.
+func TestMissingSignatureIsRefusedBeforeReading(t *testing.T) {
+	body := &countingReader{r: bytes.NewReader(payload(t, "octokit/pull_request.opened.payload.json"))}
+	rec := &recorder{}
+	h := newHook(t, rec, storetest.New(t, store.Options{}), 0)
+	req := httptest.NewRequest(http.MethodPost, "/webhooks/github", body)
+	req.Header.Set("X-GitHub-Event", "pull_request")
+	req.Header.Set("X-GitHub-Delivery", "unsigned-1")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != 401 || body.n != 0 || len(rec.got()) != 0 {
+		t.Fatalf("status %d, %d body bytes read, %d processed; want 401, 0, 0", w.Code, body.n, len(rec.got()))
+	}
+}
