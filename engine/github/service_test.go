@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"strings"
 	"testing"
@@ -275,4 +277,44 @@ func TestCommentStaysUnderGitHubsLimit(t *testing.T) {
 	if len(body) > github.MaxCommentBytes || !strings.HasPrefix(body, github.Marker) || !strings.Contains(body, "cut:") {
 		t.Fatalf("len %d, marker %v", len(body), strings.HasPrefix(body, github.Marker))
 	}
+}
+
+func TestNewServerWebhookRefusesWithoutSecretOrCredentials(t *testing.T) {
+	st := storetest.New(t, store.Options{})
+	git := github.LocalGit{Dir: t.TempDir()}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM := pemRSA(key)
+	for _, tt := range []struct {
+		name   string
+		cfg    github.ServerConfig
+		err    error
+		checks bool
+	}{
+		{name: "no secret", cfg: github.ServerConfig{Token: "t", Git: git, Deliveries: st}, err: github.ErrNoSecret},
+		{name: "no credentials", cfg: github.ServerConfig{Secret: secret, Git: git, Deliveries: st}, err: github.ErrAuth},
+		{name: "app without installation", cfg: github.ServerConfig{Secret: secret, AppID: 1, AppKeyPEM: keyPEM, Git: git, Deliveries: st}, err: github.ErrAuth},
+		{name: "app with a bad key", cfg: github.ServerConfig{Secret: secret, AppID: 1, InstallationID: 2, AppKeyPEM: []byte("x"), Git: git, Deliveries: st}, err: github.ErrAuth},
+		{name: "app", cfg: github.ServerConfig{Secret: secret, AppID: 1, InstallationID: 2, AppKeyPEM: keyPEM, Git: git, Deliveries: st}, checks: true},
+		{name: "token", cfg: github.ServerConfig{Secret: secret, Token: "t", APIURL: "https://ghe.example.com", Git: git, Deliveries: st}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, svc, err := github.NewServerWebhook(tt.cfg)
+			if !errors.Is(err, tt.err) || (err == nil) != (tt.err == nil) {
+				t.Fatalf("err %v, want %v", err, tt.err)
+			}
+			if err == nil && svc.Checks != tt.checks {
+				t.Fatalf("checks %v, want %v", svc.Checks, tt.checks)
+			}
+			if tt.name == "token" && svc.Client.BaseURL.String() != "https://ghe.example.com/api/v3/" {
+				t.Fatalf("enterprise base URL %s", svc.Client.BaseURL)
+			}
+		})
+	}
+}
+
+func pemRSA(k *rsa.PrivateKey) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})
 }
