@@ -8,6 +8,15 @@ const (
 	// envKeyPassword holds the password of an encrypted signing key.
 	//lint:ignore U1000 read by the keys and audit commands
 	envKeyPassword = "PATCHBAY_KEY_PASSWORD"
+
+	// envGitHubToken is the GitHub API token (GitHub Actions sets it from
+	// secrets.GITHUB_TOKEN when the workflow passes it).
+	envGitHubToken = "GITHUB_TOKEN"
+	// envGitHubRepository is owner/name, set by GitHub Actions.
+	envGitHubRepository = "GITHUB_REPOSITORY"
+	// envGitHubAPIURL is the REST API URL, set by GitHub Actions (GitHub
+	// Enterprise Server: https://HOST/api/v3).
+	envGitHubAPIURL = "GITHUB_API_URL"
 )
 
 func osGetenv(k string) string { return os.Getenv(k) }

@@ -91,6 +91,7 @@ Exit codes:
 		a.newAuditCmd(),
 		a.newKeysCmd(),
 		a.newPolicyCmd(),
+		a.newGitHubCmd(),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())
