@@ -198,13 +198,12 @@ func appServer(t *testing.T, owner, repo string) (*githubtest.Server, *github.Ap
 }
 
 type story struct {
-	t       *testing.T
-	gs      *githubtest.Server
-	hook    *github.Webhook
-	hints   *hints
-	repo    *gitRepo
-	nextID  int
-	lastLen int
+	t      *testing.T
+	gs     *githubtest.Server
+	hook   *github.Webhook
+	hints  *hints
+	repo   *gitRepo
+	nextID int
 }
 
 func (s *story) deliver(event, file string, edit func([]byte) []byte) (string, int) {
