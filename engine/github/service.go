@@ -137,11 +137,7 @@ type Outcome struct {
 func (s *Service) Process(ctx context.Context, ev Event) error {
 	switch ev.Kind {
 	case KindGate:
-		lastPusher := ""
-		if ev.Name == "pull_request" && ev.Action == "synchronize" {
-			lastPusher = ev.Sender
-		}
-		_, err := s.GatePR(ctx, PRRef{Owner: ev.Owner, Repo: ev.Repo, Number: ev.PR, LastPusher: lastPusher})
+		_, err := s.GatePR(ctx, PRRef{Owner: ev.Owner, Repo: ev.Repo, Number: ev.PR})
 		return err
 	case KindCommand:
 		ok, err := s.IsCollaborator(ctx, ev.Owner, ev.Repo, ev.Sender)
@@ -169,9 +165,6 @@ func (s *Service) Process(ctx context.Context, ev Event) error {
 type PRRef struct {
 	Owner, Repo string
 	Number      int
-	// LastPusher is who pushed the head last, when known (a synchronize
-	// event's sender); approvals by that user do not count.
-	LastPusher string
 }
 
 // IsCollaborator asks the API whether user may push to the repository.
@@ -224,7 +217,11 @@ func (s *Service) GatePR(ctx context.Context, ref PRRef) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	gpr := gate.PullRequest{Number: ref.Number, Author: pr.GetUser().GetLogin(), LastPusher: ref.LastPusher, HeadSHA: out.HeadSHA, Labels: []string{}}
+	pusher, err := s.lastPusher(ctx, ref.Owner, ref.Repo, out.HeadSHA)
+	if err != nil {
+		return nil, err
+	}
+	gpr := gate.PullRequest{Number: ref.Number, Author: pr.GetUser().GetLogin(), LastPusher: pusher, HeadSHA: out.HeadSHA, Labels: []string{}}
 	for _, l := range pr.Labels {
 		gpr.Labels = append(gpr.Labels, l.GetName())
 	}
@@ -266,6 +263,25 @@ func (s *Service) GatePR(ctx context.Context, ref PRRef) (*Outcome, error) {
 		}
 	}
 	return out, nil
+}
+
+// lastPusher approximates who pushed the head commit by its GitHub
+// committer (its author when GitHub itself committed, as for web edits):
+// the API does not say who pushed, and a webhook's sender is known for
+// synchronize events only, which would make the decision depend on which
+// event came last. Approvals by that user do not count.
+func (s *Service) lastPusher(ctx context.Context, owner, repo, sha string) (string, error) {
+	c, resp, err := s.Client.Repositories.GetCommit(ctx, owner, repo, sha, &gh.ListOptions{PerPage: 1})
+	if resp != nil && (resp.StatusCode == 404 || resp.StatusCode == 422) {
+		return "", nil // not pushed to GitHub (yet): no one to exclude
+	}
+	if err != nil {
+		return "", fmt.Errorf("get commit %s: %w", shortSHA(sha), err)
+	}
+	if login := c.GetCommitter().GetLogin(); login != "" && login != "web-flow" {
+		return login, nil
+	}
+	return c.GetAuthor().GetLogin(), nil
 }
 
 // sideText lists an invalid side's problems for the comment.

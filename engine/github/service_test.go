@@ -318,3 +318,45 @@ func TestNewServerWebhookRefusesWithoutSecretOrCredentials(t *testing.T) {
 func pemRSA(k *rsa.PrivateKey) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})
 }
+
+// TestApprovalByLastPusherDoesNotCount: sre-oncall pushed the head commit
+// onto sre-platform's pull request; sre-oncall's approval does not count,
+// whichever event triggers the evaluation.
+func TestApprovalByLastPusherDoesNotCount(t *testing.T) {
+	r, base, head := promotion(t)
+	signer, pub := newSigner(t)
+	verifyCanary(t, r.dir, base, "2026-11-hotfix-1", signer)
+	gs := githubtest.New(t, "o", "r")
+	gs.SetPR(githubtest.PR{Number: 5, Author: "sre-platform", HeadSHA: head, BaseRef: "main"})
+	gs.AddReview(5, githubtest.Review{User: "sre-lead", State: "APPROVED", CommitID: head, SubmittedAt: now.Add(-time.Hour)})
+	gs.AddReview(5, githubtest.Review{User: "sre-oncall", State: "APPROVED", CommitID: head, SubmittedAt: now.Add(-time.Hour)})
+	svc := tokenService(t, gs, r.dir)
+	svc.TrustedKeys = [][]byte{pub}
+	for _, tt := range []struct {
+		name              string
+		author, committer string
+		state             string
+		approvers         []string
+	}{
+		{"not on GitHub yet", "", "", "success", []string{"sre-lead", "sre-oncall"}},
+		{"pushed by the author", "sre-platform", "sre-platform", "success", []string{"sre-lead", "sre-oncall"}},
+		{"pushed by an approver", "sre-platform", "sre-oncall", "failure", []string{"sre-lead"}},
+		{"web edit by an approver", "sre-oncall", "web-flow", "failure", []string{"sre-lead"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			gs.Lock()
+			delete(gs.Commits, head)
+			gs.Unlock()
+			if tt.author != "" {
+				gs.SetCommit(head, tt.author, tt.committer)
+			}
+			out, err := svc.GatePR(context.Background(), github.PRRef{Owner: "o", Repo: "r", Number: 5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.State != tt.state || !cmp.Equal(out.Result.Approvers, tt.approvers) {
+				t.Fatalf("state %s approvers %v, want %s %v", out.State, out.Result.Approvers, tt.state, tt.approvers)
+			}
+		})
+	}
+}

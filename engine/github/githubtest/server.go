@@ -59,6 +59,18 @@ type Comment struct {
 	Edits int
 }
 
+// CommitUsers are the GitHub accounts linked to a commit.
+type CommitUsers struct {
+	Author, Committer string
+}
+
+// SetCommit records the GitHub logins of a commit's author and committer.
+func (s *Server) SetCommit(sha, author, committer string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.Commits[sha] = CommitUsers{Author: author, Committer: committer}
+}
+
 // CheckRun is a created check run.
 type CheckRun struct {
 	Name, HeadSHA, Status, Conclusion, Title, Summary string
@@ -89,6 +101,9 @@ type Server struct {
 	Now func() time.Time
 	// PerPage, when set, caps the page size of lists (to test paging).
 	PerPage int
+	// Commits maps a commit SHA to the GitHub logins of its author and
+	// committer; an unknown commit is 422, as GitHub answers.
+	Commits map[string]CommitUsers
 
 	mu          sync.Mutex
 	PRs         map[int]*PR
@@ -110,7 +125,7 @@ type Server struct {
 // New starts a server for owner/repo; it is closed when the test ends.
 func New(t testing.TB, owner, repo string) *Server {
 	s := &Server{Owner: owner, Repo: repo, PRs: map[int]*PR{}, Reviews: map[int][]Review{}, Permissions: map[string]string{},
-		Requests: map[string]int{}, tokens: map[string]time.Time{}, nextID: 1000, Now: time.Now}
+		Requests: map[string]int{}, Commits: map[string]CommitUsers{}, tokens: map[string]time.Time{}, nextID: 1000, Now: time.Now}
 	s.Server = httptest.NewServer(s.routes())
 	t.Cleanup(s.Close)
 	return s
@@ -219,6 +234,7 @@ func (s *Server) routes() http.Handler {
 	add("POST", repo+"/check-runs", s.createCheckRun, false)
 	add("POST", repo+"/statuses/{sha}", s.createStatus, false)
 	add("GET", repo+"/collaborators/{user}/permission", s.permission, false)
+	add("GET", repo+"/commits/{sha}", s.getCommit, false)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"message": "Not Found: " + r.Method + " " + r.URL.Path})
 	})
@@ -468,4 +484,20 @@ func (s *Server) permission(_ http.ResponseWriter, r *http.Request) (int, any) {
 		return http.StatusNotFound, map[string]string{"message": "Not Found"}
 	}
 	return http.StatusOK, map[string]any{"permission": p, "user": user(u)}
+}
+
+func (s *Server) getCommit(_ http.ResponseWriter, r *http.Request) (int, any) {
+	sha := r.PathValue("sha")
+	c, ok := s.Commits[sha]
+	if !ok {
+		return http.StatusUnprocessableEntity, map[string]string{"message": "No commit found for SHA: " + sha}
+	}
+	v := map[string]any{"sha": sha, "commit": map[string]any{"message": "commit"}}
+	if c.Author != "" {
+		v["author"] = user(c.Author)
+	}
+	if c.Committer != "" {
+		v["committer"] = user(c.Committer)
+	}
+	return http.StatusOK, v
 }
