@@ -22,7 +22,7 @@ import (
 
 // promotion is a repository with a pilot promotion on a branch; it returns
 // the repository, the base and the head commit.
-func promotion(t *testing.T) (*gitRepo, string, string) {
+func promotion(t testing.TB) (*gitRepo, string, string) {
 	r := newGitRepo(t)
 	base := r.git("rev-parse", "HEAD")
 	r.git("checkout", "-q", "-b", "promote-pilot")

@@ -42,11 +42,11 @@ var now = time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
 // with fixed commit dates so that commit ids (and so the comments) are
 // reproducible.
 type gitRepo struct {
-	t   *testing.T
+	t   testing.TB
 	dir string
 }
 
-func newGitRepo(t *testing.T) *gitRepo {
+func newGitRepo(t testing.TB) *gitRepo {
 	t.Helper()
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git not on PATH")
@@ -154,7 +154,7 @@ func (h *hints) all() []github.Hint {
 	return append([]github.Hint(nil), h.got...)
 }
 
-func readReports(t *testing.T) func(context.Context) ([]*inventory.Report, error) {
+func readReports(t testing.TB) func(context.Context) ([]*inventory.Report, error) {
 	return func(ctx context.Context) ([]*inventory.Report, error) {
 		var out []*inventory.Report
 		dec := &inventory.Decoder{Cache: inventory.NewSetCache()}

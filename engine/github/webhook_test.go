@@ -47,7 +47,7 @@ func (r *recorder) got() []github.Event {
 	return append([]github.Event(nil), r.events...)
 }
 
-func payload(t *testing.T, rel string) []byte {
+func payload(t testing.TB, rel string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(fixture.Shared(t, "github-webhooks/"+rel))
 	if err != nil {
