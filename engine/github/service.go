@@ -99,7 +99,12 @@ type Service struct {
 	// Checks reports with a check run (GitHub App); false means a commit
 	// status with the same context name (a token without App identity).
 	Checks bool
-	Git    GitSource
+	// InconclusiveFails makes an inconclusive result a failing check run
+	// instead of a neutral one: GitHub counts neutral as passing for a
+	// required check, so neutral lets a change with missing evidence merge.
+	// (A commit status is pending when inconclusive either way.)
+	InconclusiveFails bool
+	Git               GitSource
 	// Evaluator is shared across evaluations; nil means a new one.
 	Evaluator *change.Evaluator
 	// TrustedKeys are public keys (PEM) trusted for evidence records in
@@ -389,6 +394,8 @@ func (s *Service) UpsertComment(ctx context.Context, owner, repo string, number 
 
 // Conclusion maps a result to a check run conclusion: success, failure,
 // or neutral for inconclusive. A change that could not be evaluated fails.
+// Note that branch protection treats neutral like success; see
+// Service.InconclusiveFails.
 func Conclusion(res *change.Result) string {
 	if res == nil {
 		return "failure"
@@ -422,6 +429,9 @@ func (s *Service) SetCheck(ctx context.Context, owner, repo, sha string, res *ch
 	title := Summary(res)
 	if s.Checks {
 		c := Conclusion(res)
+		if c == "neutral" && s.InconclusiveFails {
+			c = "failure"
+		}
 		_, _, err := s.Client.Checks.CreateCheckRun(ctx, owner, repo, gh.CreateCheckRunOptions{
 			Name: CheckName, HeadSHA: sha, Status: gh.String("completed"), Conclusion: gh.String(c),
 			CompletedAt: &gh.Timestamp{Time: s.now()},

@@ -123,6 +123,10 @@ func TestStatusFallbackAndInconclusive(t *testing.T) {
 	if out, err = svc.GatePR(context.Background(), github.PRRef{Owner: "o", Repo: "r", Number: 7}); err != nil || out.State != "neutral" || out.CommentCreated {
 		t.Fatalf("checks: state %v created %v err %v", out.State, out.CommentCreated, err)
 	}
+	svc.InconclusiveFails = true
+	if out, err = svc.GatePR(context.Background(), github.PRRef{Owner: "o", Repo: "r", Number: 7}); err != nil || out.State != "failure" {
+		t.Fatalf("checks, inconclusive fails: state %v err %v", out.State, err)
+	}
 }
 
 // TestPagedListsAreReadToTheEnd: the marker comment and the approvals sit
