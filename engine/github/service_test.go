@@ -16,6 +16,7 @@ import (
 
 	"github.com/patchbay/patchbay/engine/github"
 	"github.com/patchbay/patchbay/engine/github/githubtest"
+	"github.com/patchbay/patchbay/engine/gitrepo"
 	"github.com/patchbay/patchbay/engine/store"
 	"github.com/patchbay/patchbay/engine/store/storetest"
 )
@@ -362,5 +363,34 @@ func TestApprovalByLastPusherDoesNotCount(t *testing.T) {
 				t.Fatalf("state %s approvers %v, want %s %v", out.State, out.Result.Approvers, tt.state, tt.approvers)
 			}
 		})
+	}
+}
+
+// TestMirrorGitFetchesPullRefs: the server's mirror of the patch repository
+// sees a pull request head that only refs/pull/N/head points to (a fork's
+// branch), and fetches again for the next evaluation.
+func TestMirrorGitFetchesPullRefs(t *testing.T) {
+	r, _, head := promotion(t)
+	r.git("update-ref", "refs/pull/6/head", head)
+	r.git("branch", "-q", "-D", "promote-pilot")
+	gs := githubtest.New(t, "o", "r")
+	gs.SetPR(githubtest.PR{Number: 6, Author: "sre-platform", HeadSHA: head, BaseRef: "main"})
+	svc := tokenService(t, gs, "")
+	svc.Git = github.MirrorGit{Remote: gitrepo.Remote{URL: r.dir, CacheDir: t.TempDir()}}
+	out, err := svc.GatePR(context.Background(), github.PRRef{Owner: "o", Repo: "r", Number: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Result.HeadCommit != head || out.State != "failure" {
+		t.Fatalf("head %s state %s", out.Result.HeadCommit, out.State)
+	}
+	// A new push to the pull request is fetched on the next evaluation.
+	r.git("checkout", "-q", head)
+	next := r.edit("rings/pilot.cue", "reboot:", "// why\n\treboot:", "pilot: say why")
+	r.git("update-ref", "refs/pull/6/head", next)
+	r.git("checkout", "-q", "main")
+	gs.SetPR(githubtest.PR{Number: 6, Author: "sre-platform", HeadSHA: next, BaseRef: "main"})
+	if out, err = svc.GatePR(context.Background(), github.PRRef{Owner: "o", Repo: "r", Number: 6}); err != nil || out.Result.HeadCommit != next {
+		t.Fatalf("after a push: %v", err)
 	}
 }
