@@ -38,7 +38,7 @@ bench:
 
 ## bench-gate: one gate decision (prepared query) against `opa bench` on the same policies and input
 bench-gate:
-	bash scripts/bench-gate.sh
+	bash .ci/bench-gate
 
 check: lint test
 

@@ -6,13 +6,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
-	"github.com/patchbay/patchbay/engine/audit"
-	"github.com/patchbay/patchbay/engine/gitrepo"
 	"github.com/spf13/cobra"
+
+	"github.com/patchbay/patchbay/engine/audit"
+	"github.com/patchbay/patchbay/engine/baseline"
+	"github.com/patchbay/patchbay/engine/gitrepo"
 )
 
 func (a *app) newAuditCmd() *cobra.Command {
@@ -42,8 +46,10 @@ func (a *app) loadSigner(ctx context.Context, ref string) (*audit.Signer, error)
 	return audit.SignerFromPEM(pemBytes, []byte(a.getenv(envKeyPassword)))
 }
 
-// loadTrustedKeys reads the --key files.
-func loadTrustedKeys(paths []string) ([]audit.TrustedKey, error) {
+// loadTrustedKeys reads the --key files and adds the keys the patch
+// repository at dir lists in config.trustedKeys (at HEAD), when dir holds a
+// valid one.
+func (a *app) loadTrustedKeys(ctx context.Context, dir string, paths []string) ([]audit.TrustedKey, error) {
 	var pems [][]byte
 	for _, p := range paths {
 		b, err := os.ReadFile(p)
@@ -52,11 +58,48 @@ func loadTrustedKeys(paths []string) ([]audit.TrustedKey, error) {
 		}
 		pems = append(pems, b)
 	}
+	pems = append(pems, a.configKeys(ctx, dir)...)
 	keys, err := audit.ParseTrustedKeys(pems...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	return keys, nil
+}
+
+// configKeys returns config.trustedKeys of the patch repository at HEAD of
+// the Git repository at dir, or nothing (with a note) when there is none.
+func (a *app) configKeys(ctx context.Context, dir string) [][]byte {
+	repo, err := gitrepo.Open(dir)
+	if err != nil {
+		return nil
+	}
+	defer repo.Close()
+	head, err := repo.Resolve("HEAD")
+	if err != nil {
+		return nil
+	}
+	tree, err := repo.TreeFS(head)
+	if err != nil {
+		return nil
+	}
+	if _, err := fs.Stat(tree, "patchbay.cue"); err != nil {
+		return nil
+	}
+	model, err := baseline.Load(ctx, tree, baseline.Options{Now: a.now()})
+	if err != nil {
+		fmt.Fprintf(a.stderr, "note: config.trustedKeys not read: the patch repository at HEAD does not validate (%v)\n", firstLine(err))
+		return nil
+	}
+	var out [][]byte
+	names := make([]string, 0, len(model.Config.TrustedKeys))
+	for name := range model.Config.TrustedKeys {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		out = append(out, []byte(model.Config.TrustedKeys[name].PublicKey))
+	}
+	return out
 }
 
 func (a *app) newAuditRecordCmd() *cobra.Command {
@@ -152,7 +195,8 @@ func (a *app) newAuditVerifyCmd() *cobra.Command {
 		Use:   "verify -C DIR --key PUB...",
 		Short: "Verify every record's signature and the whole chain",
 		Long: `Verify checks every record under refs/notes/patchbay: its DSSE signature
-against the trusted public keys (--key, repeatable), its place in the hash
+against the trusted public keys (--key, repeatable, and config.trustedKeys of
+the patch repository at HEAD), its place in the hash
 chain, that it sits on the commit it is about and that the chain ends at the
 head the notes ref names. Nothing is skipped: an unsigned record, a key not
 trusted, or no trusted key at all fails.
@@ -167,12 +211,12 @@ Examples:
   patchbay audit verify --key ci.pub --key server.pub --format json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			trusted, err := loadTrustedKeys(keys)
+			trusted, err := a.loadTrustedKeys(cmd.Context(), dir, keys)
 			if err != nil {
 				return err
 			}
 			if len(trusted) == 0 {
-				return fmt.Errorf("%w: %w: pass the trusted public keys with --key", errVerification, audit.ErrNoTrustedKeys)
+				return fmt.Errorf("%w: %w: pass the trusted public keys with --key or list them in config.trustedKeys", errVerification, audit.ErrNoTrustedKeys)
 			}
 			repo, err := gitrepo.Open(dir)
 			if err != nil {

@@ -103,7 +103,7 @@ Examples:
 			if out == "" {
 				return usageError("--out FILE is required")
 			}
-			trusted, err := loadTrustedKeys(keys)
+			trusted, err := a.loadTrustedKeys(cmd.Context(), dir, keys)
 			if err != nil {
 				return err
 			}
@@ -121,7 +121,7 @@ Examples:
 			if len(trusted) > 0 {
 				problems = audit.VerifyLog(log, trusted)
 			}
-			changes, err := audit.Trail(ctx, repo, log, audit.TrailOptions{Branch: branch})
+			changes, err := audit.Trail(ctx, repo, log, audit.TrailOptions{Branch: branch, Subjects: true})
 			if err != nil {
 				return err
 			}
@@ -270,10 +270,20 @@ var bundleHTML string
 func writeBundleHTML(w io.Writer, b *bundle) error {
 	t, err := template.New("bundle").Funcs(template.FuncMap{
 		"short": func(s string) string {
-			if len(s) > 12 {
-				return s[:12]
+			prefix := ""
+			if rest, ok := strings.CutPrefix(s, "sha256:"); ok {
+				prefix, s = "sha256:", rest
 			}
-			return s
+			if len(s) > 12 {
+				s = s[:12]
+			}
+			return prefix + s
+		},
+		"plural": func(n int, word string) string {
+			if n == 1 {
+				return fmt.Sprintf("%d %s", n, word)
+			}
+			return fmt.Sprintf("%d %ss", n, word)
 		},
 		"date":      func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 		"join":      strings.Join,

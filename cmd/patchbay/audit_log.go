@@ -50,11 +50,7 @@ Examples:
 				return err
 			}
 			defer repo.Close()
-			log, err := audit.Read(cmd.Context(), repo)
-			if err != nil {
-				return err
-			}
-			changes, err := audit.Trail(cmd.Context(), repo, log, audit.TrailOptions{Branch: branch, Since: from, Ring: ring, All: all})
+			changes, err := audit.Trail(cmd.Context(), repo, nil, audit.TrailOptions{Branch: branch, Since: from, Ring: ring, All: all, Subjects: format == "json"})
 			if err != nil {
 				return err
 			}

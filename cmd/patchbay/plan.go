@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -72,7 +73,7 @@ Exit status: 0, or with --exit-code 0 compliant and 1 not; 2 usage.`,
 		}
 		start := time.Now()
 		var reports []*inventory.Report
-		dec := &inventory.Decoder{Cache: inventory.NewSetCache()}
+		dec := &inventory.Decoder{Cache: inventory.NewSetCache(), Workers: runtime.GOMAXPROCS(0)}
 		if err := inventory.ReadPath(cmd.Context(), inv, dec, func(r *inventory.Report) error {
 			reports = append(reports, r)
 			return nil

@@ -43,8 +43,12 @@ Built-in files are shown under policies/, repository files under policy/.
 Repository policies must be in packages under patchbay (e.g.
 package patchbay.repo.ticket); their tests may import the built-in ones.
 
-Exit status: 0 all tests pass, 1 a test failed or a policy does not compile,
-2 usage.`,
+After the tests, the policies are also prepared as the gate prepares them,
+so that a policy the gate would refuse (a package outside patchbay or in a
+built-in package, a nondeterministic built-in) fails here too.
+
+Exit status: 0 all tests pass and the gate can use the policies, 1 a test
+failed or a policy does not compile or cannot be used, 2 usage.`,
 		Example: `  patchbay policy test
   patchbay policy test -C examples/quickstart
   patchbay policy test --format json`,
@@ -88,6 +92,15 @@ Exit status: 0 all tests pass, 1 a test failed or a policy does not compile,
 		}
 		if sum.Total == 0 {
 			return fmt.Errorf("no Rego tests found")
+		}
+		// Tests passing is not enough: the gate must be able to use the
+		// policies (packages, capabilities, reporting rules).
+		eng, err := gate.New(cmd.Context(), gate.Bundle{Files: append(files, repo...)})
+		if err != nil {
+			return err
+		}
+		if err := eng.Err(); err != nil {
+			return fmt.Errorf("the gate cannot use these policies: %w", err)
 		}
 		if sum.Pass+sum.Skip != sum.Total {
 			return errFindings

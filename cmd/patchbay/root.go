@@ -91,6 +91,8 @@ Exit codes:
 		a.newAuditCmd(),
 		a.newKeysCmd(),
 		a.newPolicyCmd(),
+		a.newServeCmd(),
+		a.newTokenCmd(),
 		a.newGitHubCmd(),
 	)
 	for _, c := range root.Commands() {

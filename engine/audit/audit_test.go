@@ -8,6 +8,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -421,7 +422,13 @@ func TestVerifyRefusesWithoutKeys(t *testing.T) {
 
 func TestWriteRejectsInvalidPredicate(t *testing.T) {
 	f := build(t)
-	_, err := f.w.Write(context.Background(), hash(t, f.m1), &RingVerified{Ring: "canary", BaselineDigest: "md5:x", SuccessRate: 2})
+	// A ring verification of m1 cannot be attached to m2.
+	_, err := f.w.Write(context.Background(), hash(t, f.m2), &RingVerified{Ring: "canary", BaselineID: "b1", BaselineDigest: bdigest,
+		Commit: f.m1, SuccessRate: 1, HostsTotal: 1, HostsSucceeded: 1, VerifiedAt: t0})
+	if !errors.Is(err, ErrInvalidPredicate) || !strings.Contains(err.Error(), "it is about commit "+f.m1) {
+		t.Errorf("wrong commit: err = %v", err)
+	}
+	_, err = f.w.Write(context.Background(), hash(t, f.m1), &RingVerified{Ring: "canary", BaselineDigest: "md5:x", SuccessRate: 2})
 	if !errors.Is(err, ErrInvalidPredicate) {
 		t.Fatalf("err = %v", err)
 	}
@@ -464,6 +471,42 @@ func TestKMSRef(t *testing.T) {
 				if _, err := LoadKMSSigner(context.Background(), tt.ref); !errors.Is(err, ErrKMSNotCompiled) {
 					t.Errorf("LoadKMSSigner: err = %v, want ErrKMSNotCompiled", err)
 				}
+			}
+		})
+	}
+}
+
+// TestDecodeEnvelopeFastPath checks that the fast path agrees with
+// encoding/json, and that lines it cannot vouch for take the standard path.
+func TestDecodeEnvelopeFastPath(t *testing.T) {
+	signer, _ := newKey(t)
+	line, err := signer.sign([]byte(`{"_type":"x"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		line string
+	}{
+		{"canonical", string(line)},
+		{"repeated payload key", strings.TrimSuffix(string(line), "}") + `,"payload":"QkJC"}`},
+		{"repeated payloadType", strings.TrimSuffix(string(line), "}") + `,"payloadType":"text/plain"}`},
+		{"escaped payload", strings.Replace(string(line), `"payload":"`, `"payload":"\u0041`, 1)},
+		{"other key order", `{"payload":"QUFB","payloadType":"application/vnd.in-toto+json","signatures":[]}`},
+		{"truncated", string(line[:60])},
+		{"truncated after payload", string(line[:bytes.Index(line, []byte(`","signatures"`))+1])},
+		{"not json", "looks fine to me"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var want, got Envelope
+			wantErr := json.Unmarshal([]byte(tt.line), &want)
+			gotErr := decodeEnvelope([]byte(tt.line), &got)
+			if (wantErr == nil) != (gotErr == nil) {
+				t.Fatalf("error: encoding/json %v, decodeEnvelope %v", wantErr, gotErr)
+			}
+			if diff := cmp.Diff(want, got); wantErr == nil && diff != "" {
+				t.Errorf("(-encoding/json +decodeEnvelope):\n%s", diff)
 			}
 		})
 	}

@@ -407,3 +407,13 @@ func (p *ExceptionGranted) Validate() error {
 	c.when("grantedAt", p.GrantedAt)
 	return c.err()
 }
+
+// aboutCommit is implemented by predicates that name the commit they are
+// about; Writer.Write refuses to attach them to another commit.
+type aboutCommit interface {
+	aboutCommit() string
+}
+
+func (p *GateDecision) aboutCommit() string { return p.HeadSHA }
+func (p *ChangeMerged) aboutCommit() string { return p.MergeCommit }
+func (p *RingVerified) aboutCommit() string { return p.Commit }

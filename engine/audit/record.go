@@ -100,6 +100,9 @@ func (w *Writer) write(ctx context.Context, commit gitrepo.Hash, p Predicate) (*
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
+	if a, ok := p.(aboutCommit); ok && a.aboutCommit() != commit.String() {
+		return nil, fmt.Errorf("%w: %s: it is about commit %s, not %s", ErrInvalidPredicate, p.Kind(), a.aboutCommit(), commit)
+	}
 	if _, err := w.Repo.Commit(commit); err != nil {
 		return nil, fmt.Errorf("write %s record: %w", p.Kind(), err)
 	}
@@ -328,7 +331,7 @@ func (r *Record) Subject() string {
 // not returned, so that verification can report them in place.
 func decodeLine(commit string, n int, line []byte) *Record {
 	rec := &Record{Commit: commit, Line: n, Raw: line, Digest: Digest(line)}
-	if err := json.Unmarshal(line, &rec.Envelope); err != nil || rec.Envelope.PayloadType == "" {
+	if err := decodeEnvelope(line, &rec.Envelope); err != nil || rec.Envelope.PayloadType == "" {
 		rec.Problem = "not a DSSE envelope"
 		return rec
 	}
@@ -369,6 +372,37 @@ func decodeLine(commit string, n int, line []byte) *Record {
 	return rec
 }
 
+// canonicalPrefix is how every envelope patchbay writes begins.
+var canonicalPrefix = []byte(`{"payloadType":"` + PayloadType + `","payload":"`)
+
+// decodeEnvelope decodes an envelope line. Lines in patchbay's own
+// canonical encoding take a fast path that skips scanning the long base64
+// payload twice; it yields exactly what encoding/json would, and anything
+// else (another key order, escapes, a repeated key) takes the standard path.
+func decodeEnvelope(line []byte, env *Envelope) error {
+	if rest, ok := bytes.CutPrefix(line, canonicalPrefix); ok {
+		if end := bytes.IndexByte(rest, '"'); end >= 0 && end+1 < len(rest) && rest[end+1] == ',' && isBase64(rest[:end]) {
+			var tail Envelope
+			tailJSON := append([]byte{'{'}, rest[end+2:]...) // skip `",`
+			if json.Unmarshal(tailJSON, &tail) == nil && tail.PayloadType == "" && tail.Payload == "" {
+				*env = Envelope{PayloadType: PayloadType, Payload: string(rest[:end]), Signatures: tail.Signatures}
+				return nil
+			}
+		}
+	}
+	*env = Envelope{}
+	return json.Unmarshal(line, env)
+}
+
+func isBase64(b []byte) bool {
+	for _, c := range b {
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/' || c == '=') {
+			return false
+		}
+	}
+	return true
+}
+
 // Log is every record of a repository, as read (not yet verified).
 type Log struct {
 	// Records in chain order (by seq; undecodable ones last).
@@ -384,9 +418,31 @@ type Log struct {
 
 // Read reads every record under refs/notes/patchbay without verifying it.
 func Read(ctx context.Context, repo *gitrepo.Repo) (*Log, error) {
+	return read(ctx, repo, nil)
+}
+
+// ReadFor reads, without verifying them, only the records on the given
+// commits; Head is filled as by Read. Log.Records is then not the whole
+// chain: use it for display, never for verification.
+func ReadFor(ctx context.Context, repo *gitrepo.Repo, commits []gitrepo.Hash) (*Log, error) {
+	want := make(map[gitrepo.Hash]bool, len(commits))
+	for _, c := range commits {
+		want[c] = true
+	}
+	return read(ctx, repo, want)
+}
+
+func read(ctx context.Context, repo *gitrepo.Repo, want map[gitrepo.Hash]bool) (*Log, error) {
 	notes, err := repo.Notes(gitrepo.NotesRef)
 	if err != nil {
 		return nil, fmt.Errorf("read audit records: %w", err)
+	}
+	if want != nil {
+		for c := range notes {
+			if !want[c] {
+				delete(notes, c)
+			}
+		}
 	}
 	tip, err := repo.NotesTip(gitrepo.NotesRef)
 	if err != nil {
@@ -394,33 +450,49 @@ func Read(ctx context.Context, repo *gitrepo.Repo) (*Log, error) {
 	}
 	log := &Log{ByCommit: make(map[string][]*Record, len(notes))}
 	log.Head, log.HeadOK = parseHead(tip)
-	// Blobs are read and lines decoded in parallel.
+	// Blobs are read one by one (go-git's object store is not safe for
+	// concurrent use) while other goroutines decode the lines of the blobs
+	// already read.
 	type note struct {
 		commit string
 		data   []byte
 		recs   []*Record
 	}
 	all := make([]*note, 0, len(notes))
-	hashes := make([]gitrepo.Hash, 0, len(notes))
-	for commit, blob := range notes {
-		all = append(all, &note{commit: commit.String()})
-		hashes = append(hashes, blob)
-	}
-	blobs, err := repo.Blobs(ctx, hashes)
-	if err != nil {
-		return nil, fmt.Errorf("read audit records: %w", err)
-	}
-	for i, b := range blobs {
-		all[i].data = b
-	}
-	parallel(len(all), func(i int) {
-		n := all[i]
-		for j, line := range bytes.Split(n.data, []byte("\n")) {
-			if len(bytes.TrimSpace(line)) > 0 {
-				n.recs = append(n.recs, decodeLine(n.commit, j+1, line))
+	work := make(chan *note, 256)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range work {
+				for j, line := range bytes.Split(n.data, []byte("\n")) {
+					if len(bytes.TrimSpace(line)) > 0 {
+						n.recs = append(n.recs, decodeLine(n.commit, j+1, line))
+					}
+				}
 			}
+		}()
+	}
+	var readErr error
+	for commit, blob := range notes {
+		if readErr = ctx.Err(); readErr != nil {
+			break
 		}
-	})
+		data, err := repo.Blob(blob)
+		if err != nil {
+			readErr = fmt.Errorf("read audit records: %w", err)
+			break
+		}
+		n := &note{commit: commit.String(), data: data}
+		all = append(all, n)
+		work <- n
+	}
+	close(work)
+	wg.Wait()
+	if readErr != nil {
+		return nil, readErr
+	}
 	for _, n := range all {
 		log.Records = append(log.Records, n.recs...)
 		log.ByCommit[n.commit] = n.recs

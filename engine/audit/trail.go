@@ -3,7 +3,6 @@ package audit
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -19,8 +18,9 @@ import (
 type Change struct {
 	Commit string    `json:"commit"`
 	Time   time.Time `json:"time"`
-	// Subject is the first line of the commit message.
-	Subject string `json:"subject"`
+	// Subject is the first line of the commit message (see
+	// TrailOptions.Subjects).
+	Subject string `json:"subject,omitempty"`
 	// Merge is true for merge commits.
 	Merge bool `json:"merge"`
 	// PR and Author come from the change.merged record, else from GitHub's
@@ -72,13 +72,20 @@ type TrailOptions struct {
 	Ring string
 	// All includes commits that are neither merges nor carry records.
 	All bool
+	// Subjects fills Change.Subject, which costs decoding every commit;
+	// without it a commit is decoded only when no change.merged record
+	// names its pull request.
+	Subjects bool
 }
 
 var mergeMsgRE = regexp.MustCompile(`^Merge pull request #(\d+) from ([^/\s]+)/`)
 
 // Trail walks the first-parent history of the main branch, newest first,
-// and joins each merge with its records from log. It stops early at
-// opts.Since. It does not verify the records; call Verify for that.
+// and joins each merge with its records: those on the merge commit and, for
+// the gate decision, those on the pull request's head (its second parent).
+// It stops early at opts.Since. With a nil log it reads only the notes of
+// the commits it visits (what 'audit log' does); pass a log from Read to
+// reuse one. It does not verify the records; call Verify for that.
 func Trail(ctx context.Context, repo *gitrepo.Repo, log *Log, opts TrailOptions) ([]Change, error) {
 	branch := opts.Branch
 	if branch == "" {
@@ -88,75 +95,91 @@ func Trail(ctx context.Context, repo *gitrepo.Repo, log *Log, opts TrailOptions)
 	if err != nil {
 		return nil, fmt.Errorf("audit trail: branch %s: %w", branch, err)
 	}
-	gateByHead := map[string]*Record{}
-	gateByPR := map[int]*Record{}
-	for _, r := range log.Of(KindGateDecision) {
-		p, err := r.Decode()
-		if err != nil {
-			continue
-		}
-		g := p.(*GateDecision)
-		gateByHead[g.HeadSHA] = r // chain order: the latest wins
-		gateByPR[g.PR] = r
-	}
-	var out []Change
+	var nodes []*gitrepo.Node
 	err = repo.FirstParent(ctx, head, func(n *gitrepo.Node) error {
 		if !opts.Since.IsZero() && n.Time.Before(opts.Since) {
 			return gitrepo.ErrStop
 		}
-		h := n.Hash.String()
-		recs := log.ByCommit[h]
-		merge := len(n.Parents) > 1
-		if !merge && len(recs) == 0 && !opts.All {
-			return nil
-		}
-		c, err := n.Commit()
-		if err != nil {
-			return err
-		}
-		ch := Change{Commit: h, Time: n.Time.UTC(), Subject: c.Subject(), Merge: merge, Approvers: []string{}}
-		if m := mergeMsgRE.FindStringSubmatch(c.Message); m != nil {
-			ch.PR, _ = strconv.Atoi(m[1])
-			ch.Author = m[2]
-		}
-		var gate *Record
-		if merge {
-			ch.Head = n.Parents[1].String()
-			ch.Records = append(ch.Records, log.ByCommit[ch.Head]...)
-			gate = gateByHead[ch.Head]
-		}
-		ch.Records = append(ch.Records, recs...)
-		if err := ch.fill(recs); err != nil {
-			return err
-		}
-		if gate == nil && ch.PR > 0 {
-			gate = gateByPR[ch.PR]
-		}
-		if gate != nil {
-			p, _ := gate.Decode()
-			ch.Gate = p.(*GateDecision)
-			if !slices.Contains(ch.Records, gate) {
-				ch.Records = append(ch.Records, gate)
-			}
-			if ch.Merged == nil {
-				ch.Approvers = append([]string{}, ch.Gate.Approvers...)
-			}
-		}
-		slices.SortStableFunc(ch.Records, func(a, b *Record) int { return cmp.Compare(a.Chain.Seq, b.Chain.Seq) })
-		if opts.Ring != "" && !ch.filterRing(opts.Ring) {
-			return nil
-		}
-		out = append(out, ch)
+		nodes = append(nodes, n)
 		return nil
 	})
-	if err != nil && !errors.Is(err, gitrepo.ErrStop) {
+	if err != nil {
 		return nil, fmt.Errorf("audit trail: %w", err)
+	}
+	if log == nil {
+		want := make([]gitrepo.Hash, 0, 2*len(nodes))
+		for _, n := range nodes {
+			want = append(want, n.Hash)
+			if len(n.Parents) > 1 {
+				want = append(want, n.Parents[1])
+			}
+		}
+		if log, err = ReadFor(ctx, repo, want); err != nil {
+			return nil, err
+		}
+	}
+	var out []Change
+	for _, n := range nodes {
+		ch, ok, err := change(n, log, opts)
+		if err != nil {
+			return nil, fmt.Errorf("audit trail: %w", err)
+		}
+		if ok {
+			out = append(out, ch)
+		}
 	}
 	return out, nil
 }
 
+// change assembles one commit's Change; ok is false when opts filter it out.
+func change(n *gitrepo.Node, log *Log, opts TrailOptions) (Change, bool, error) {
+	h := n.Hash.String()
+	recs := log.ByCommit[h]
+	merge := len(n.Parents) > 1
+	if !merge && len(recs) == 0 && !opts.All {
+		return Change{}, false, nil
+	}
+	ch := Change{Commit: h, Time: n.Time.UTC(), Merge: merge, Approvers: []string{}}
+	if opts.Subjects || !hasKind(recs, KindChangeMerged) {
+		c, err := n.Commit()
+		if err != nil {
+			return Change{}, false, err
+		}
+		ch.Subject = c.Subject()
+		if m := mergeMsgRE.FindStringSubmatch(c.Message); m != nil {
+			ch.PR, _ = strconv.Atoi(m[1])
+			ch.Author = m[2]
+		}
+	}
+	var gate *Record
+	if merge {
+		ch.Head = n.Parents[1].String()
+		for _, r := range log.ByCommit[ch.Head] {
+			ch.Records = append(ch.Records, r)
+			if r.Kind == KindGateDecision {
+				gate = r // chain order within a note: the latest wins
+			}
+		}
+	}
+	ch.Records = append(ch.Records, recs...)
+	ch.fill(recs)
+	if gate != nil {
+		if p, err := gate.Decode(); err == nil {
+			ch.Gate = p.(*GateDecision)
+			if ch.Merged == nil {
+				ch.Approvers = append([]string{}, ch.Gate.Approvers...)
+			}
+		}
+	}
+	slices.SortStableFunc(ch.Records, func(a, b *Record) int { return cmp.Compare(a.Chain.Seq, b.Chain.Seq) })
+	if opts.Ring != "" && !ch.filterRing(opts.Ring) {
+		return Change{}, false, nil
+	}
+	return ch, true, nil
+}
+
 // fill joins the records on the change's own commit.
-func (ch *Change) fill(recs []*Record) error {
+func (ch *Change) fill(recs []*Record) {
 	byID := map[string]int{}
 	for _, r := range recs {
 		p, err := r.Decode()
@@ -196,7 +219,6 @@ func (ch *Change) fill(recs []*Record) error {
 			ch.Exceptions = append(ch.Exceptions, *p)
 		}
 	}
-	return nil
 }
 
 // filterRing keeps only ring's rollouts and verifications and reports
@@ -205,4 +227,13 @@ func (ch *Change) filterRing(ring string) bool {
 	ch.Rollouts = slices.DeleteFunc(ch.Rollouts, func(r Rollout) bool { return r.Ring != ring })
 	ch.Verifications = slices.DeleteFunc(ch.Verifications, func(v RingVerified) bool { return v.Ring != ring })
 	return len(ch.Rollouts) > 0 || len(ch.Verifications) > 0
+}
+
+func hasKind(recs []*Record, k Kind) bool {
+	for _, r := range recs {
+		if r.Kind == k {
+			return true
+		}
+	}
+	return false
 }

@@ -121,6 +121,8 @@ func VerifyLog(log *Log, keys []TrustedKey) []Problem {
 		}
 		if s := r.Subject(); s != r.Commit {
 			add(r, ReasonWrongSubject, "the record is about commit %s but is attached to %s", short(s), short(r.Commit))
+		} else if a, ok := r.pred.(aboutCommit); ok && a.aboutCommit() != s {
+			add(r, ReasonWrongSubject, "its predicate names commit %s but its subject is %s", short(a.aboutCommit()), short(s))
 		}
 		if other, dup := bySeq[r.Chain.Seq]; dup {
 			add(r, ReasonFork, "%s also claims seq %d", other.Where(), r.Chain.Seq)

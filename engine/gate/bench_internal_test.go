@@ -25,7 +25,7 @@ func BenchmarkEvalOnly(b *testing.B) {
 	if err != nil || e.Err() != nil {
 		b.Fatal(err, e.Err())
 	}
-	// The same input as BenchmarkDecide and scripts/bench-gate.sh.
+	// The same input as BenchmarkDecide and .ci/bench-gate.
 	raw, err := os.ReadFile(filepath.Join("testdata", "promotion-input.json"))
 	if err != nil {
 		b.Fatal(err)

@@ -16,14 +16,14 @@ import (
 var update = flag.Bool("update", false, "rewrite testdata/promotion-input.json and testdata/builtin-query.txt")
 
 // TestBuiltinQueryFile keeps testdata/builtin-query.txt (the query that
-// scripts/bench-gate.sh gives to `opa bench`) equal to the built-in
+// .ci/bench-gate gives to `opa bench`) equal to the built-in
 // engine's prepared query. Refresh it with -update.
 func TestBuiltinQueryFile(t *testing.T) {
 	golden(t, "builtin-query.txt", []byte(builtin(t).Query()+"\n"))
 }
 
 // TestPromotionInputFile keeps testdata/promotion-input.json (the input
-// that scripts/bench-gate.sh gives to `opa bench`) equal to the canonical
+// that .ci/bench-gate gives to `opa bench`) equal to the canonical
 // JSON of the benchmark's input. Refresh it with -update.
 func TestPromotionInputFile(t *testing.T) {
 	got, err := json.MarshalIndent(gate.Canonical(promotion()), "", "  ")
@@ -52,7 +52,7 @@ func golden(t *testing.T, name string, got []byte) {
 
 // BenchmarkDecide is one gate decision with the prepared query on a
 // passing promotion (every rule evaluated, nothing short-circuited).
-// scripts/bench-gate.sh compares it with `opa bench` on the same input.
+// .ci/bench-gate compares it with `opa bench` on the same input.
 func BenchmarkDecide(b *testing.B) {
 	eng := builtin(b)
 	in := promotion()
@@ -84,7 +84,7 @@ func BenchmarkNew(b *testing.B) {
 
 // BenchmarkDecideTimedLikeOPABench is BenchmarkDecide timed the way
 // `opa bench` times its evaluations: the timer runs only around each call
-// (StartTimer/StopTimer per iteration), so that scripts/bench-gate.sh
+// (StartTimer/StopTimer per iteration), so that .ci/bench-gate
 // compares like with like. With -benchmem, StopTimer reads the memory
 // statistics each iteration, outside the timed region.
 func BenchmarkDecideTimedLikeOPABench(b *testing.B) {

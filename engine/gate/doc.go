@@ -23,7 +23,9 @@
 // # Fail closed
 //
 // A policy that does not parse or compile, a repository policy outside a
-// package under patchbay, a bundle without any deny rule, a reporting rule
+// package under patchbay or inside a built-in package, a bundle without any
+// deny rule or without the built-in policies, a policy using a
+// nondeterministic built-in (time.now_ns, http.send, ...), a reporting rule
 // without a result, a malformed finding or an evaluation error: the
 // decision is fail with the reason in Decision.Errors. Missing evidence
 // (a missing message, no deny) is inconclusive. Only a decision in which
@@ -88,7 +90,7 @@
 //	    "files": ["rings/pilot.cue", ...]
 //	  },
 //	  "pr": {"number": 42, "author": "<login>", "last_pusher": "<login>",
-//	         "labels": ["emergency", ...], "head_sha": "<sha>"},
+//	         "labels": ["emergency", ...], "head_sha": "<sha>"},   // head_sha == head.commit
 //	  "reviews": [                                     // GitHub API shape
 //	    {"user": {"login": "<login>"}, "state": "APPROVED|CHANGES_REQUESTED|COMMENTED|DISMISSED",
 //	     "commit_id": "<sha>", "submitted_at": "RFC 3339"}

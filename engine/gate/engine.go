@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -87,7 +88,8 @@ type Engine struct {
 // judged: the built-in policies and the repository's policy/*.rego there.
 //
 // A bundle that cannot be used — a parse or compile error, a package
-// outside patchbay, no reporting rule or no deny rule — still yields an
+// outside patchbay, a repository file in a built-in package, no reporting
+// rule or no deny rule, a built-in reporting rule missing — still yields an
 // Engine: its Decide always fails, with the reason in Decision.Errors, and
 // Err returns it. New returns an error only when ctx ends.
 func New(ctx context.Context, b Bundle) (*Engine, error) {
@@ -128,10 +130,7 @@ func New(ctx context.Context, b Bundle) (*Engine, error) {
 			return e, nil
 		}
 		for _, r := range m.Rules {
-			name := r.Head.Name.String()
-			if len(r.Head.Reference) > 0 {
-				name = r.Head.Reference[0].String()
-			}
+			name := ruleName(r)
 			k := strings.Join(pkg, ".") + "." + name
 			if !isKind(name) || seen[k] {
 				continue
@@ -150,6 +149,10 @@ func New(ctx context.Context, b Bundle) (*Engine, error) {
 	})
 	if len(e.rules) == 0 || !hasDeny(e.rules) {
 		e.brokenBy = fmt.Errorf("%w: the bundle has no deny rule in a package under patchbay", ErrNoRules)
+		return e, nil
+	}
+	if err := requireBuiltin(seen); err != nil {
+		e.brokenBy = err
 		return e, nil
 	}
 	body := make(ast.Body, 0, len(e.rules))
@@ -192,6 +195,47 @@ func (e *Engine) Files() []FileDigest { return e.files }
 // Rules returns the number of reporting rules (deny, warn, missing per
 // package) the engine evaluates.
 func (e *Engine) Rules() int { return len(e.rules) }
+
+// requireBuiltin fails unless every reporting rule of the built-in
+// policies is among the bundle's (seen, keyed "package.kind"): a bundle
+// that forgot the built-in policies would otherwise pass on repository
+// policies alone.
+func requireBuiltin(seen map[string]bool) error {
+	files, err := Builtin()
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for _, f := range files {
+		if f.IsTest() {
+			continue
+		}
+		m, err := ast.ParseModuleWithOpts(f.Path, string(f.Content), ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			return fmt.Errorf("%w: built-in %w", ErrPolicy, err)
+		}
+		pkg := strings.TrimPrefix(m.Package.Path.String(), "data.")
+		for _, r := range m.Rules {
+			name := ruleName(r)
+			if k := pkg + "." + name; isKind(name) && !seen[k] && !slices.Contains(missing, k) {
+				missing = append(missing, k)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: the bundle lacks the built-in policies (%s); build it with WithBuiltin", ErrPolicy, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// ruleName is the first name of a rule's head: "deny" for
+// "deny contains x if ...".
+func ruleName(r *ast.Rule) string {
+	if len(r.Head.Reference) > 0 {
+		return r.Head.Reference[0].String()
+	}
+	return r.Head.Name.String()
+}
 
 // isKind reports whether name is a reporting rule's name.
 func isKind(name string) bool {
@@ -246,6 +290,9 @@ func packagePath(m *ast.Module) ([]string, error) {
 // error makes it fail; it passes only when every reporting rule produced a
 // result and none denied. Decide returns an error only when ctx ends.
 func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
+	if err := ctx.Err(); err != nil {
+		return Decision{}, fmt.Errorf("decide: %w", err)
+	}
 	d := Decision{
 		Deny: []Finding{}, Warn: []Finding{}, Missing: []Finding{}, Errors: []string{},
 		Manifest: Manifest{BundleDigest: e.digest, Files: e.files},

@@ -3,6 +3,7 @@ package gate_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -196,6 +197,19 @@ func TestDecide(t *testing.T) {
 				"ring pilot: baseline 2026-12 succeeded in ring canary at rate 0.97, below that ring's threshold 1"}},
 		},
 		{
+			name:   "evidence for another digest",
+			change: func(in *gate.Input) { in.Evidence[0].BaselineDigest = "sha256:other" },
+			want:   gate.Fail,
+			wantDeny: []msg{{"promotion.evidence.digest",
+				"ring pilot: the verification records of baseline 2026-12 in ring canary are for another digest than sha256:d12"}},
+		},
+		{
+			name:     "unknown ring",
+			change:   func(in *gate.Input) { in.Change.RingsMoved[0].Ring = "staging" },
+			want:     gate.Fail,
+			wantDeny: []msg{{"promotion.ring.unknown", "ring staging is not a ring of the base commit"}},
+		},
+		{
 			name: "soak not reached",
 			change: func(in *gate.Input) {
 				in.Evidence[0].SoakHours, in.Evidence[0].VerifiedAt = 2, now.Add(-22*time.Hour)
@@ -229,6 +243,38 @@ func TestDecide(t *testing.T) {
 			want: gate.Fail,
 			wantDeny: []msg{{"baseline.immutable",
 				"baseline 2026-10 is pinned by prod at the base commit and must not change (digest sha256:a at base, sha256:b at head)"}},
+		},
+		{
+			name: "pinned baseline removed",
+			change: func(in *gate.Input) {
+				in.Change.Baselines = []gate.BaselineChange{{ID: "2026-10", Status: "removed", BaseDigest: "sha256:a"}}
+			},
+			want:     gate.Fail,
+			wantDeny: []msg{{"baseline.immutable", "baseline 2026-10 is pinned by prod at the base commit and must not be removed"}},
+		},
+		{
+			name: "hold without reason and pinned version blocked",
+			change: func(in *gate.Input) {
+				in.Change.Baselines = []gate.BaselineChange{{ID: "2027-01", Status: "added", HeadDigest: "sha256:b", Rules: []gate.RuleSummary{
+					{Stream: "debian-12", Kind: "package", Name: "openssl", Hold: true},
+					{Stream: "debian-12", Kind: "source", Name: "curl", Pin: "7.88.1-10", Block: []string{"7.88.1-10"}},
+				}}}
+			},
+			want: gate.Fail,
+			wantDeny: []msg{
+				{"baseline.hold.reason", "baseline 2027-01: debian-12 package openssl is held without a reason"},
+				{"baseline.pin.blocked", "baseline 2027-01: debian-12 source curl pins 7.88.1-10, which it also blocks"},
+			},
+		},
+		{
+			name: "floor removed without allowDowngrade",
+			change: func(in *gate.Input) {
+				f := &in.Change.RingsMoved[0].Floors[0]
+				f.NewMin, f.Cmp = "", -1
+			},
+			want: gate.Fail,
+			wantDeny: []msg{{"baseline.floor.lowered",
+				"ring pilot: baseline 2026-12 removes the floor 3.0.15-1~deb12u1 of debian-12 package openssl without allowDowngrade"}},
 		},
 		{
 			name: "floor lowered without allowDowngrade",
@@ -299,6 +345,18 @@ func TestDecide(t *testing.T) {
 			want:   gate.Fail,
 			wantDeny: []msg{{"exception.too_long",
 				"exception billing-openssl lasts 91 days (from 2026-11-20 to 2027-02-19); the maximum is 90"}},
+		},
+		{
+			name: "exception without owner and reason, with invalid expiry",
+			change: func(in *gate.Input) {
+				withException(in, func(e *gate.ExceptionChange) { e.Owner, e.Reason, e.Expires = "", "", "2027-02-30" })
+			},
+			want: gate.Fail,
+			wantDeny: []msg{
+				{"exception.expires.invalid", `exception billing-openssl has no valid expiry date (got "2027-02-30")`},
+				{"exception.owner", "exception billing-openssl has no owner"},
+				{"exception.reason", "exception billing-openssl has no reason"},
+			},
 		},
 		{
 			name:   "KEV exception without security approval",
@@ -374,6 +432,11 @@ func TestDecideBrokenBundles(t *testing.T) {
 			name:      "only tests",
 			files:     []gate.File{{Path: "policy/x_test.rego", Content: []byte("package patchbay.x_test\n\ntest_x if true\n")}},
 			wantError: "no policy rules to evaluate",
+		},
+		{
+			name:      "repository policies without the built-in ones",
+			files:     []gate.File{{Path: "policy/x.rego", Content: []byte("package patchbay.x\n\ndeny contains \"x\" if false\n")}},
+			wantError: "policy error: the bundle lacks the built-in policies (patchbay.approvals.deny, patchbay.approvals.warn, patchbay.baseline.deny, patchbay.exception.deny, patchbay.promotion.deny, patchbay.promotion.missing, patchbay.promotion.warn); build it with WithBuiltin",
 		},
 		{
 			name:      "repository policy does not parse",
@@ -532,5 +595,13 @@ func TestDecideDeterministic(t *testing.T) {
 	}
 	if other.Manifest.InputDigest == first.Manifest.InputDigest {
 		t.Error("input digest did not change with the input")
+	}
+}
+
+func TestDecideCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := builtin(t).Decide(ctx, promotion()); !errors.Is(err, context.Canceled) {
+		t.Errorf("Decide on a cancelled context: %v, want context.Canceled", err)
 	}
 }

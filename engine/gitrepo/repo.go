@@ -74,12 +74,10 @@ type Repo struct {
 // Pack files are kept open between reads (reopening one per object costs
 // more than decoding it); call Close when done.
 func Open(dir string) (*Repo, error) {
-	// A bare repository (HEAD and no .git) is opened as is: detecting .git
-	// would walk up the parents and miss it.
-	_, headErr := os.Stat(filepath.Join(dir, "HEAD"))
-	_, dotGitErr := os.Stat(filepath.Join(dir, ".git"))
-	bare := headErr == nil && dotGitErr != nil
-	r, err := git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{DetectDotGit: !bare, EnableDotGitCommonDir: true})
+	r, err := git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{DetectDotGit: true, EnableDotGitCommonDir: true})
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		r, err = git.PlainOpen(dir) // a bare repository
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open repository %s: %w", dir, err)
 	}

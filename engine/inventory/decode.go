@@ -29,6 +29,10 @@ type Decoder struct {
 	// MaxPackages is the longest package list accepted; 0 means
 	// DefaultMaxPackages.
 	MaxPackages int
+	// Workers, when above 1, makes ReadPath decode JSON-lines files with
+	// that many goroutines (each with its own Decoder sharing Cache); the
+	// reports still reach the callback in line order.
+	Workers int
 
 	raw   []rawPackage
 	arena []byte

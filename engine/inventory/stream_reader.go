@@ -143,6 +143,9 @@ func readFile(ctx context.Context, path string, dec *Decoder, fn func(*Report) e
 		}
 		return fn(r)
 	}
+	if dec.Workers > 1 {
+		return readLinesParallel(ctx, f, path, dec, dec.Workers, fn)
+	}
 	rd := NewReader(f, path, dec)
 	for {
 		if err := ctx.Err(); err != nil {

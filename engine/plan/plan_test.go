@@ -96,11 +96,9 @@ func TestRuleStates(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rule := tt.rule
 			rules := map[string]*baseline.Rule{names[tt.name]: &rule}
-			repo := testRepo(nil, nil)
+			repo := testRepo(nil, rules)
 			if tt.kind == "package" {
 				repo = testRepo(rules, nil)
-			} else {
-				repo = testRepo(nil, rules)
 			}
 			p := Compute(Input{Repo: repo, Reports: []*inventory.Report{report(t, "h1", canary, base...)}, Now: now}, Options{})
 			res := p.Hosts[0].Results

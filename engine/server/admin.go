@@ -1,9 +1,12 @@
 package server
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -60,9 +63,42 @@ func (s *Server) fleetPlan(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ") // as `patchbay plan --format json` writes it
-	return encodeOrLog(s, enc.Encode(p))
+	return encodeOrLog(s, writePlan(w, p))
+}
+
+// writePlan writes p as `patchbay plan --format json` does (compact), one
+// host at a time: a 100,000-host plan is hundreds of megabytes of JSON, and
+// encoding it whole would hold all of it in memory.
+func writePlan(w io.Writer, p *plan.Plan) error {
+	skel := *p
+	skel.Hosts = []plan.Host{}
+	b, err := json.Marshal(&skel)
+	if err != nil {
+		return err
+	}
+	head, tail, ok := bytes.Cut(b, []byte(`"hosts":[]`))
+	if !ok {
+		return errors.New("write plan: no hosts field")
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.Write(head)
+	bw.WriteString(`"hosts":[`)
+	for i := range p.Hosts {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		hb, err := json.Marshal(&p.Hosts[i])
+		if err != nil {
+			return err
+		}
+		if _, err := bw.Write(hb); err != nil {
+			return err
+		}
+	}
+	bw.WriteByte(']')
+	bw.Write(tail)
+	bw.WriteByte('\n')
+	return bw.Flush()
 }
 
 func encodeOrLog(s *Server, err error) error {

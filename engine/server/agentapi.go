@@ -172,9 +172,7 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) error {
 			s.plans.put(store.PlanSnapshot{HostID: h.ID, ComputedAt: m.now, BaselineDigest: ph.BaselineDigest, Data: data})
 		}
 		if ph.Ring != h.Ring {
-			if err := s.st.SetHostRing(ctx, h.ID, ph.Ring); err != nil {
-				s.log.Warn("set host ring", "host", h.ID, "err", err)
-			}
+			s.plans.setRing(h.ID, ph.Ring)
 		}
 	}
 	writeJSON(w, http.StatusOK, ack)

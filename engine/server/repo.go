@@ -133,6 +133,9 @@ func NewReloader(src Source, log *slog.Logger, now func() time.Time) *Reloader {
 	if now == nil {
 		now = time.Now
 	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &Reloader{src: src, log: log, now: now}
 }
 

@@ -74,6 +74,7 @@ type planWriter struct {
 
 	mu      sync.Mutex
 	pending map[string]store.PlanSnapshot
+	rings   map[string]string
 	kick    chan struct{}
 	done    chan struct{}
 	stopped chan struct{}
@@ -83,7 +84,7 @@ type planWriter struct {
 const planBatch = 512
 
 func newPlanWriter(st *store.Store, log *slog.Logger, every time.Duration) *planWriter {
-	w := &planWriter{st: st, log: log, every: every, pending: map[string]store.PlanSnapshot{},
+	w := &planWriter{st: st, log: log, every: every, pending: map[string]store.PlanSnapshot{}, rings: map[string]string{},
 		kick: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
 	go w.loop()
 	return w
@@ -100,6 +101,13 @@ func (w *planWriter) put(p store.PlanSnapshot) {
 		default:
 		}
 	}
+}
+
+// setRing queues a host's new ring (written with the next batch).
+func (w *planWriter) setRing(host, ring string) {
+	w.mu.Lock()
+	w.rings[host] = ring
+	w.mu.Unlock()
 }
 
 func (w *planWriter) loop() {
@@ -120,7 +128,7 @@ func (w *planWriter) loop() {
 
 func (w *planWriter) flush() {
 	w.mu.Lock()
-	if len(w.pending) == 0 {
+	if len(w.pending) == 0 && len(w.rings) == 0 {
 		w.mu.Unlock()
 		return
 	}
@@ -128,10 +136,19 @@ func (w *planWriter) flush() {
 	for _, p := range w.pending {
 		batch = append(batch, p)
 	}
-	w.pending = map[string]store.PlanSnapshot{}
+	rings := w.rings
+	w.pending, w.rings = map[string]store.PlanSnapshot{}, map[string]string{}
 	w.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if len(rings) > 0 {
+		if err := w.st.SetHostRings(ctx, rings); err != nil && !errors.Is(err, store.ErrClosed) {
+			w.log.Error("write host rings", "hosts", len(rings), "err", err)
+		}
+	}
+	if len(batch) == 0 {
+		return
+	}
 	if _, err := w.st.PutPlans(ctx, batch); err != nil && !errors.Is(err, store.ErrClosed) {
 		w.log.Error("write plan snapshots", "hosts", len(batch), "err", err)
 	}

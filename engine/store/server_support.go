@@ -61,3 +61,22 @@ func (s *Store) PutPlans(ctx context.Context, ps []PlanSnapshot) (int, error) {
 	}
 	return n, nil
 }
+
+// SetHostRings sets the ring of several hosts in one transaction (the
+// server learns a host's ring from its plan, after the report). Hosts that
+// no longer exist are skipped.
+func (s *Store) SetHostRings(ctx context.Context, rings map[string]string) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		st, err := tx.PrepareContext(ctx, s.q("UPDATE hosts SET ring = ? WHERE id = ?"))
+		if err != nil {
+			return fmt.Errorf("set host rings: %w", err)
+		}
+		defer st.Close()
+		for id, ring := range rings {
+			if _, err := st.ExecContext(ctx, ring, id); err != nil {
+				return fmt.Errorf("set host ring %s: %w", id, err)
+			}
+		}
+		return nil
+	})
+}

@@ -39,41 +39,51 @@ const (
 )
 
 // apkToken is one token of an apk version: its type, the suffix value for
-// apkSuffix, the number for digit tokens and the raw text.
+// apkSuffix, the number for digit tokens and the raw text, and the rest of
+// the version after it.
 type apkToken struct {
 	kind   int
 	suffix int
 	number uint64
 	value  string
+	rest   string
 }
 
-// apkFirst reads the leading number; rest is what follows it.
-func apkFirst(s string) (t apkToken, rest string) {
+// first reads the leading number of s.
+func (t *apkToken) first(s string) {
 	t.kind = apkInitialDigit
-	return apkDigits(t, s)
+	t.digits(s)
 }
 
-// apkDigits reads a run of digits into t. Like apk_blob_pull_uint the
-// number wraps at 2^64. No digits at all makes the token invalid.
-func apkDigits(t apkToken, s string) (apkToken, string) {
+// digits reads a run of digits from s. Like apk_blob_pull_uint the number
+// wraps at 2^64. No digits at all makes the token invalid.
+func (t *apkToken) digits(s string) {
 	i := 0
 	var n uint64
 	for i < len(s) && isDigit(s[i]) {
 		n = n*10 + uint64(s[i]-'0')
 		i++
 	}
-	t.number, t.value = n, s[:i]
+	t.number, t.value, t.rest = n, s[:i], s[i:]
 	if i == 0 {
 		t.kind = apkInvalid
 	}
-	return t, s[i:]
 }
 
-// apkSpan returns the longest prefix of s whose bytes satisfy ok. Like
-// apk_blob_spn it lets every byte >= 0x80 through.
-func apkSpan(s string, ok func(byte) bool) int {
+// spanLower and spanHex return the length of the longest prefix of s made
+// of a-z, or of 0-9a-f. Like apk_blob_spn they let every byte >= 0x80
+// through.
+func spanLower(s string) int {
 	i := 0
-	for i < len(s) && (s[i] >= 0x80 || ok(s[i])) {
+	for i < len(s) && (s[i] >= 0x80 || isLower(s[i])) {
+		i++
+	}
+	return i
+}
+
+func spanHex(s string) int {
+	i := 0
+	for i < len(s) && (s[i] >= 0x80 || isLowerHex(s[i])) {
 		i++
 	}
 	return i
@@ -108,19 +118,20 @@ func apkSuffixValue(s string) int {
 	return apkSufInvalid
 }
 
-// apkNext reads the token after t from s, checking that it may follow t.
-func apkNext(t apkToken, s string) (apkToken, string) {
+// next reads the token after t, checking that it may follow t.
+func (t *apkToken) next() {
+	s := t.rest
 	if s == "" {
 		t.kind = apkEnd
-		return t, s
+		return
 	}
 	switch c := s[0]; {
 	case isLower(c):
 		if t.kind > apkDigit {
 			break
 		}
-		t.kind, t.value = apkLetter, s[:1]
-		return t, s[1:]
+		t.kind, t.value, t.rest = apkLetter, s[:1], s[1:]
+		return
 	case c == '.' || isDigit(c):
 		if c == '.' {
 			if t.kind > apkDigit {
@@ -134,41 +145,44 @@ func apkNext(t apkToken, s string) (apkToken, string) {
 		case apkSuffix:
 			t.kind = apkSuffixNo
 		default:
-			t.kind = apkInvalid
-			return t, s
+			t.kind, t.rest = apkInvalid, s
+			return
 		}
-		return apkDigits(t, s)
+		t.digits(s)
+		return
 	case c == '_':
 		if t.kind > apkSuffixNo {
 			break
 		}
-		n := 1 + apkSpan(s[1:], isLower)
-		t.value, s = s[1:n], s[n:]
+		n := 1 + spanLower(s[1:])
+		t.value, t.rest = s[1:n], s[n:]
 		if t.suffix = apkSuffixValue(t.value); t.suffix == apkSufInvalid {
-			break
+			t.kind = apkInvalid
+			return
 		}
 		t.kind = apkSuffix
-		return t, s
+		return
 	case c == '~':
 		if t.kind >= apkCommitHash {
 			break
 		}
-		n := 1 + apkSpan(s[1:], isLowerHex)
-		t.value, s = s[1:n], s[n:]
+		n := 1 + spanHex(s[1:])
+		t.value, t.rest = s[1:n], s[n:]
 		if t.value == "" {
-			break
+			t.kind = apkInvalid
+			return
 		}
 		t.kind = apkCommitHash
-		return t, s
+		return
 	case c == '-':
 		if t.kind >= apkRevisionNo || !strings.HasPrefix(s, "-r") {
 			break
 		}
 		t.kind = apkRevisionNo
-		return apkDigits(t, s[2:])
+		t.digits(s[2:])
+		return
 	}
 	t.kind = apkInvalid
-	return t, s
 }
 
 // apkTokenCmp is token_cmp for two tokens of the same type.
@@ -199,28 +213,95 @@ func apkTokenCmp(a, b *apkToken) int {
 	return 0
 }
 
-// apkValidFrom finishes reading a version from token t and rest and
-// reports whether it ends well.
-func apkValidFrom(t apkToken, rest string) bool {
-	for t.kind < apkEnd {
-		t, rest = apkNext(t, rest)
+// apkValidFrom reports whether the version goes on validly after token t:
+// apk_version_validate's verdict, read by a byte loop that only tracks
+// token types.
+func apkValidFrom(t *apkToken) bool {
+	kind, s := t.kind, t.rest
+	if kind >= apkEnd {
+		return kind == apkEnd
 	}
-	return t.kind == apkEnd
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case isLower(c):
+			if kind > apkDigit {
+				return false
+			}
+			kind = apkLetter
+			i++
+		case c == '.':
+			if kind > apkDigit {
+				return false
+			}
+			j := i + 1
+			for j < len(s) && isDigit(s[j]) {
+				j++
+			}
+			if j == i+1 {
+				return false
+			}
+			kind, i = apkDigit, j
+		case isDigit(c):
+			// Digits are read whole, so one can only start a
+			// suffix number here.
+			if kind != apkSuffix {
+				return false
+			}
+			for i < len(s) && isDigit(s[i]) {
+				i++
+			}
+			kind = apkSuffixNo
+		case c == '_':
+			if kind > apkSuffixNo {
+				return false
+			}
+			n := spanLower(s[i+1:])
+			if apkSuffixValue(s[i+1:i+1+n]) == apkSufInvalid {
+				return false
+			}
+			kind, i = apkSuffix, i+1+n
+		case c == '~':
+			if kind >= apkCommitHash {
+				return false
+			}
+			n := spanHex(s[i+1:])
+			if n == 0 {
+				return false
+			}
+			kind, i = apkCommitHash, i+1+n
+		case c == '-':
+			if kind >= apkRevisionNo || i+1 >= len(s) || s[i+1] != 'r' {
+				return false
+			}
+			j := i + 2
+			for j < len(s) && isDigit(s[j]) {
+				j++
+			}
+			if j == i+2 {
+				return false
+			}
+			kind, i = apkRevisionNo, j
+		default:
+			return false
+		}
+	}
+	return true
 }
 
-// apkCompare is apk_version_compare_fuzzy plus the validity of both sides,
-// read in the same pass.
+// apkCompare is apk_version_compare_fuzzy plus the validity of both sides.
 func apkCompare(a, b string, fuzzy bool) (r int, validA, validB bool) {
-	ta, ra := apkFirst(a)
-	tb, rb := apkFirst(b)
+	var ta, tb apkToken
+	ta.first(a)
+	tb.first(b)
 	for ta.kind == tb.kind && ta.kind < apkEnd {
 		if c := apkTokenCmp(&ta, &tb); c != 0 {
-			return c, apkValidFrom(ta, ra), apkValidFrom(tb, rb)
+			return c, apkValidFrom(&ta), apkValidFrom(&tb)
 		}
-		ta, ra = apkNext(ta, ra)
-		tb, rb = apkNext(tb, rb)
+		ta.next()
+		tb.next()
 	}
-	validA, validB = apkValidFrom(ta, ra), apkValidFrom(tb, rb)
+	validA, validB = apkValidFrom(&ta), apkValidFrom(&tb)
 	switch {
 	case ta.kind == tb.kind:
 		return 0, validA, validB
@@ -285,11 +366,12 @@ func CompareAPKFuzzy(a, b string) int {
 // ValidateAPK reports whether apk-tools 3 accepts v (apk_version_validate):
 // nil or a *SyntaxError.
 func ValidateAPK(v string) error {
-	t, rest := apkFirst(v)
-	from := rest
+	var t apkToken
+	t.first(v)
+	from := t.rest
 	for t.kind < apkEnd {
-		from = rest
-		t, rest = apkNext(t, rest)
+		from = t.rest
+		t.next()
 	}
 	if t.kind == apkEnd {
 		return nil

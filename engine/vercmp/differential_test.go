@@ -63,19 +63,19 @@ func diffCases() []diffCase {
 			"dpkg-version/dpkg-Dpkg_Version.t.sorted-pairs.tsv",
 			"dpkg-version/dpkg-t-version.c.compare.tsv",
 			"dpkg-version/dpkg-oracle.bookworm-Packages.2000pairs.tsv",
-		}, CompareDeb, libDeb, ValidateDeb, 250, noExplanation},
+		}, CompareDeb, libDeb, ValidateDeb, 200, noExplanation},
 		{RPM, []string{
 			"rpm-version/rpm-rpmvercmp.at.tsv",
 			"rpm-version/rpm-rpmvercmp.at.oddities-disabled.tsv",
 			"rpm-version/rpm-evr-objects.tsv",
 			"rpm-version/rpm-oracle.go-rpmdb-evr.1000pairs.tsv",
 			"inventories/rpm/rpm-evr-corpus.txt",
-		}, CompareRPM, libRPM, ValidateRPM, 250, noExplanation},
+		}, CompareRPM, libRPM, ValidateRPM, 200, noExplanation},
 		{APK, []string{
 			"apk-version/apk-version.data.compare.tsv",
 			"apk-version/apk-oracle.secdb-versions.1000pairs.tsv",
 			"apk-version/osvdev-alpine-secdb-valid_versions.txt",
-		}, CompareAPK, libAPK, ValidateAPK, 250, explainAPK},
+		}, CompareAPK, libAPK, ValidateAPK, 200, explainAPK},
 	}
 }
 

@@ -66,6 +66,10 @@ func FuzzCompareAPK(f *testing.F) {
 	f.Fuzz(func(t *testing.T, a, b, c string) {
 		err := ValidateAPK(a)
 		_ = CompareAPKFuzzy(a, b)
+		// The comparison's own validity check agrees with Validate.
+		if _, va, vb := apkCompare(a, b, false); va != (err == nil) || vb != (ValidateAPK(b) == nil) {
+			t.Fatalf("apkCompare(%q, %q) validity %v, %v; ValidateAPK says %v, %v", a, b, va, vb, err, ValidateAPK(b))
+		}
 		// A valid version sorts before every invalid one.
 		if err == nil && ValidateAPK(b) != nil && CompareAPK(a, b) != -1 {
 			t.Fatalf("valid %q does not sort before invalid %q", a, b)
@@ -106,4 +110,70 @@ func TestNUL(t *testing.T) {
 			t.Errorf("%s: Validate accepts a NUL byte", eco)
 		}
 	}
+}
+
+// compareRPMPlain is CompareRPM without its fast paths: split both EVRs,
+// then compare epoch, version and release, as rpmverCmp does.
+func compareRPMPlain(a, b string) int {
+	ha, hb := lastByte(a, '-'), lastByte(b, '-')
+	ea, va, ra := splitRPMAt(a, ha)
+	eb, vb, rb := splitRPMAt(b, hb)
+	if c := rpmvercmp(ea, eb); c != 0 {
+		return c
+	}
+	if c := rpmvercmp(va, vb); c != 0 {
+		return c
+	}
+	switch {
+	case ha >= 0 && hb >= 0:
+		return rpmvercmp(ra, rb)
+	case ha >= 0:
+		return 1
+	case hb >= 0:
+		return -1
+	}
+	return 0
+}
+
+// fastPathSeeds are versions that steer the fast paths into their corners:
+// signs and zeros in epochs, several '-', '-' right after the epoch,
+// whitespace, the same upstream with different revisions.
+func fastPathSeeds() [][2]string {
+	return [][2]string{
+		{"-0:1.0-1", "-0:1.0-2"}, {"-0:1-2-3", "0:1-2-3"}, {"+1:1.0-1", "1:1.0-1"}, {"1:-1", "1:-2"},
+		{"1.0-1-2", "1.0-1-3"}, {"1.0-1", "1.0-1-1"}, {"1.0", "0:1.0"}, {"1.0-1", "0:1.0-1"},
+		{" 1.0-1", "1.0-1 "}, {"01:1.0", "1:1.0"}, {"1.0-1", "1.0.1-1"}, {"1.0~rc1-1", "1.0-1"},
+		{"2:1.0-1", "10:1.0-1"}, {"1.0-1~", "1.0-1"}, {"1-", "1"}, {":1", "0:1"}, {"1:", "1:0"},
+	}
+}
+
+// FuzzDebFastPaths checks CompareDeb against the plain split-then-compare
+// of dpkg's dpkg_version_compare.
+func FuzzDebFastPaths(f *testing.F) {
+	for _, s := range fastPathSeeds() {
+		f.Add(s[0], s[1])
+	}
+	for _, r := range readTSV(f, "dpkg-version/dpkg-oracle.bookworm-Packages.2000pairs.tsv", false) {
+		f.Add(r[0], r[1])
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if got, want := CompareDeb(a, b), compareDebParts(splitDeb(a), splitDeb(b)); got != want {
+			t.Fatalf("CompareDeb(%q, %q) = %d, plain comparison %d", a, b, got, want)
+		}
+	})
+}
+
+// FuzzRPMFastPaths checks CompareRPM against compareRPMPlain.
+func FuzzRPMFastPaths(f *testing.F) {
+	for _, s := range fastPathSeeds() {
+		f.Add(s[0], s[1])
+	}
+	for _, r := range readTSV(f, "rpm-version/rpm-oracle.go-rpmdb-evr.1000pairs.tsv", false) {
+		f.Add(r[0], r[1])
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if got, want := CompareRPM(a, b), compareRPMPlain(a, b); got != want {
+			t.Fatalf("CompareRPM(%q, %q) = %d, plain comparison %d", a, b, got, want)
+		}
+	})
 }

@@ -26,76 +26,99 @@ func CompareRPM(a, b string) int {
 	if a == b {
 		return 0
 	}
-	// Fast path: when the last '-' of both lies in their common prefix,
-	// epoch and version are the same and only the releases differ.
-	if h, ok := commonLastHyphen(a, b); ok {
-		return rpmvercmp(a[h+1:], b[h+1:])
+	// Fast path: compare epochs, then the rest up to the first '-', which
+	// decides most pairs without looking for where the releases start.
+	ea, sa := rpmEpochPrefix(a)
+	eb, sb := rpmEpochPrefix(b)
+	if ea != eb {
+		if c := rpmvercmp(ea, eb); c != 0 {
+			return c
+		}
 	}
-	ea, va, ra, hasRA := splitRPM(a)
-	eb, vb, rb, hasRB := splitRPM(b)
-	if c := rpmvercmp(ea, eb); c != 0 {
-		return c
+	if r, ok := rpmvercmpStop(a[sa:], b[sb:], true); ok {
+		return r
 	}
+	ha, hb := lastByte(a, '-'), lastByte(b, '-')
+	// The last '-' of both lies in their common prefix: only the
+	// releases differ.
+	if ha == hb && ha > 0 && ha < commonPrefix(a, b, 0) {
+		return rpmvercmp(a[ha+1:], b[ha+1:])
+	}
+	_, va, ra := splitRPMAt(a, ha)
+	_, vb, rb := splitRPMAt(b, hb)
 	if c := rpmvercmp(va, vb); c != 0 {
 		return c
 	}
 	switch {
-	case hasRA && hasRB:
+	case ha >= 0 && hb >= 0:
 		return rpmvercmp(ra, rb)
-	case hasRA:
+	case ha >= 0:
 		return 1
-	case hasRB:
+	case hb >= 0:
 		return -1
 	}
 	return 0
 }
 
-// splitRPM is rpm's parseEVR: the epoch is a leading run of digits ended by
-// ':' (empty means "0"); the release follows the last '-' after it.
-func splitRPM(evr string) (epoch, version, release string, hasRelease bool) {
+// rpmEpochPrefix returns the epoch of an EVR ("0" when it has none) and
+// where its version starts, as splitRPMAt does.
+func rpmEpochPrefix(evr string) (epoch string, start int) {
 	s := 0
 	for s < len(evr) && isDigit(evr[s]) {
 		s++
 	}
-	epoch, version = "0", evr
+	if s < len(evr) && evr[s] == ':' {
+		if s == 0 {
+			return "0", 1
+		}
+		return evr[:s], s + 1
+	}
+	return "0", 0
+}
+
+// splitRPMAt is rpm's parseEVR for a string whose last '-' is at h (or
+// h < 0): the epoch is a leading run of digits ended by ':' (empty means
+// "0"); the release follows the last '-'. No digit run reaches a '-', so
+// h always lies after the epoch.
+func splitRPMAt(evr string, h int) (epoch, version, release string) {
+	s := 0
+	for s < len(evr) && isDigit(evr[s]) {
+		s++
+	}
+	epoch, start := "0", 0
 	if s < len(evr) && evr[s] == ':' {
 		if s > 0 {
 			epoch = evr[:s]
 		}
-		version = evr[s+1:]
+		start = s + 1
 	}
-	if i := strings.LastIndexByte(version, '-'); i >= 0 {
-		return epoch, version[:i], version[i+1:], true
+	if h >= 0 {
+		return epoch, evr[start:h], evr[h+1:]
 	}
-	return epoch, version, "", false
-}
-
-// commonLastHyphen returns the index of the last '-' of a and b when it is
-// the same in both and the strings agree up to it.
-func commonLastHyphen(a, b string) (int, bool) {
-	k, n := 0, min(len(a), len(b))
-	for k < n && a[k] == b[k] {
-		k++
-	}
-	if strings.IndexByte(a[k:], '-') >= 0 || strings.IndexByte(b[k:], '-') >= 0 {
-		return 0, false
-	}
-	h := strings.LastIndexByte(a[:k], '-')
-	return h, h > 0
+	return epoch, evr[start:], ""
 }
 
 func isAlnum(c byte) bool { return isDigit(c) || isAlpha(c) }
 
 // rpmvercmp is rpm's segment-wise comparison of two version strings.
 func rpmvercmp(a, b string) int {
+	r, _ := rpmvercmpStop(a, b, false)
+	return r
+}
+
+// rpmvercmpStop is rpmvercmp. With stop set it gives up (ok false) as soon
+// as it meets a '-' in either string: run over whole EVRs after their
+// epochs, every decision it does make lies before the first '-' of both,
+// so inside both versions, and is the version comparison's.
+func rpmvercmpStop(a, b string, stop bool) (r int, ok bool) {
 	// Skip the common prefix, backing up to the start of a segment: up
 	// to there both strings were scanned in step with equal results.
-	k, n := 0, min(len(a), len(b))
-	for k < n && a[k] == b[k] {
-		k++
+	k := commonPrefix(a, b, 0)
+	if stop && k > 0 && strings.IndexByte(a[:k], '-') >= 0 {
+		return 0, false
 	}
 	if k == len(a) && k == len(b) {
-		return 0
+		return 0, true
 	}
 	for k > 0 && isAlnum(a[k-1]) {
 		k--
@@ -103,9 +126,15 @@ func rpmvercmp(a, b string) int {
 	i, j := k, k
 	for i < len(a) || j < len(b) {
 		for i < len(a) && !isAlnum(a[i]) && a[i] != '~' && a[i] != '^' {
+			if stop && a[i] == '-' {
+				return 0, false
+			}
 			i++
 		}
 		for j < len(b) && !isAlnum(b[j]) && b[j] != '~' && b[j] != '^' {
+			if stop && b[j] == '-' {
+				return 0, false
+			}
 			j++
 		}
 		ca, cb := byte(0), byte(0)
@@ -118,10 +147,10 @@ func rpmvercmp(a, b string) int {
 		// '~' sorts before everything else.
 		if ca == '~' || cb == '~' {
 			if ca != '~' {
-				return 1
+				return 1, true
 			}
 			if cb != '~' {
-				return -1
+				return -1, true
 			}
 			i++
 			j++
@@ -130,16 +159,16 @@ func rpmvercmp(a, b string) int {
 		// '^' sorts after the end of the string, before anything else.
 		if ca == '^' || cb == '^' {
 			if ca == 0 {
-				return -1
+				return -1, true
 			}
 			if cb == 0 {
-				return 1
+				return 1, true
 			}
 			if ca != '^' {
-				return 1
+				return 1, true
 			}
 			if cb != '^' {
-				return -1
+				return -1, true
 			}
 			i++
 			j++
@@ -168,9 +197,9 @@ func rpmvercmp(a, b string) int {
 		// Segments of different types: numeric is newer than alpha.
 		if j == sj {
 			if isNum {
-				return 1
+				return 1, true
 			}
-			return -1
+			return -1, true
 		}
 		if isNum {
 			for si < i && a[si] == '0' {
@@ -181,22 +210,22 @@ func rpmvercmp(a, b string) int {
 			}
 			if la, lb := i-si, j-sj; la != lb {
 				if la > lb {
-					return 1
+					return 1, true
 				}
-				return -1
+				return -1, true
 			}
 		}
 		if c := compareBytes(a[si:i], b[sj:j]); c != 0 {
-			return c
+			return c, true
 		}
 	}
 	switch {
 	case i >= len(a) && j >= len(b):
-		return 0
+		return 0, true
 	case i >= len(a):
-		return -1
+		return -1, true
 	}
-	return 1
+	return 1, true
 }
 
 // ValidateRPM reports whether v is a well-formed [epoch:]version[-release]:

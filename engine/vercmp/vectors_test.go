@@ -99,8 +99,8 @@ func TestDebParseVectors(t *testing.T) {
 				if err != nil {
 					t.Fatalf("ValidateDeb(%q) = %v, want nil", in, err)
 				}
-				epoch, upstream, revision := splitDeb(in)
-				got := []string{strconv.Itoa(epoch), upstream, revision}
+				p := splitDeb(in)
+				got := []string{strconv.Itoa(p.epoch), p.upstream, p.revision}
 				if diff := cmp.Diff([]string{r[2], r[3], r[4]}, got); diff != "" {
 					t.Errorf("splitDeb(%q) (-want +got):\n%s", in, diff)
 				}
@@ -332,5 +332,19 @@ func TestAPKToolsData(t *testing.T) {
 	}
 	if n < 780 {
 		t.Errorf("read %d test lines, want the file's 780 or so", n)
+	}
+}
+
+// TestDebRank checks the rank table against dpkg's order() as debOrder
+// writes it: same order for every pair of bytes.
+func TestDebRank(t *testing.T) {
+	for x := 0; x < 256; x++ {
+		for y := 0; y < 256; y++ {
+			want := sign(debOrder(byte(x)) - debOrder(byte(y)))
+			got := sign(int(debRank[x]) - int(debRank[y]))
+			if got != want {
+				t.Fatalf("bytes %#x, %#x: rank order %d, order() %d", x, y, got, want)
+			}
+		}
 	}
 }

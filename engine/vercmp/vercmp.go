@@ -84,3 +84,19 @@ func sign(n int) int {
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 func isAlpha(c byte) bool { c |= 0x20; return c >= 'a' && c <= 'z' }
+
+// lastByte is strings.LastIndexByte for versions, which rarely hold c more
+// than once: two vectorised forward searches beat a byte loop from the end.
+func lastByte(s string, c byte) int {
+	i := strings.IndexByte(s, c)
+	if i < 0 {
+		return -1
+	}
+	for {
+		j := strings.IndexByte(s[i+1:], c)
+		if j < 0 {
+			return i
+		}
+		i += 1 + j
+	}
+}

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/patchbay/patchbay/engine/gitrepo"
+	"github.com/patchbay/patchbay/engine/server"
+	"github.com/patchbay/patchbay/engine/store"
+)
+
+// defaultDB is the store used when --db is not given.
+const defaultDB = "sqlite://./patchbay.db"
+
+func (a *app) newServeCmd() *cobra.Command {
+	var (
+		dir, repoURL, branch, db, listen, cacheDir string
+		interval                                   time.Duration
+		rateLimit                                  float64
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the patchbay server (agent and admin API)",
+		Long: `Serve runs the HTTP API agents and admins talk to (/api/v1, described in
+engine/api/openapi.yaml), with /healthz, /readyz and /metrics.
+
+The patch repository is read at the head of its main branch: with -C DIR, the
+head commit of --branch when DIR is the top of a Git repository, else the
+directory as it is; with --repo URL, a clone fetched every --interval. It is
+reloaded when it changes; a revision that does not load is logged and shown
+in /readyz, and the last good one stays in use.
+
+--db is sqlite://PATH (created when missing) or postgres://... . Logs are
+JSON on stderr unless stderr is a terminal. SIGTERM or Ctrl-C shuts down
+gracefully: requests in flight finish, then pending plan snapshots are
+written.`,
+		Example: `  patchbay serve -C examples/quickstart
+  patchbay serve -C /srv/patches --db postgres://patchbay@db/patchbay --listen :8080
+  patchbay serve --repo https://github.com/acme/patches.git --interval 1m`,
+		Args: noArgs,
+	}
+	addRepoFlag(cmd, &dir)
+	cmd.Flags().StringVar(&repoURL, "repo", "", "patch repository URL to clone and fetch (instead of -C)")
+	cmd.Flags().StringVar(&branch, "branch", "main", "branch whose head is served (Git sources)")
+	cmd.Flags().StringVar(&db, "db", defaultDB, "store: sqlite://PATH or postgres://...")
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "address to listen on")
+	cmd.Flags().DurationVar(&interval, "interval", 30*time.Second, "how often the patch repository is checked for changes")
+	cmd.Flags().StringVar(&cacheDir, "cache-dir", ".patchbay-cache", "where --repo clones are kept")
+	cmd.Flags().Float64Var(&rateLimit, "rate", server.DefaultRate, "requests per second per host (token bucket; negative: no limit)")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if interval <= 0 {
+			return usageError("--interval must be positive")
+		}
+		ctx := cmd.Context()
+		log := newLogger(a.stderr)
+		src, closeSrc, err := a.source(ctx, cmd, dir, repoURL, branch, cacheDir)
+		if err != nil {
+			return err
+		}
+		defer closeSrc()
+		st, err := store.Open(ctx, db, store.Options{})
+		if err != nil {
+			return fmt.Errorf("open store: %w", err)
+		}
+		defer st.Close()
+		rl := server.NewReloader(src, log, a.now)
+		if err := rl.Check(ctx); err != nil {
+			fmt.Fprintf(a.stderr, "patchbay: warning: the patch repository does not load yet (%v); serving, /readyz is 503 until it does\n", firstLine(err))
+		}
+		srv, err := server.New(server.Config{Store: st, Models: rl, Logger: log, Now: a.now, Rate: rateLimit})
+		if err != nil {
+			return err
+		}
+		ln, err := net.Listen("tcp", listen)
+		if err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+		go rl.Run(ctx, interval)
+		url := "http://" + ln.Addr().String()
+		fmt.Fprintf(a.stderr, `patchbay serving %s on %s (store %s)
+Create an enrollment token (printed once), then enroll hosts:
+  patchbay token create --enroll --db %s
+  patchbay-agent enroll --server %s --token TOKEN --state-dir ./agent-state
+  patchbay-agent run --once --executor dry-run --state-dir ./agent-state
+Admin token for GET /api/v1/plan and /api/v1/hosts:
+  patchbay token create --admin --name ops --db %s
+`, src, url, st.Backend(), db, url, db)
+		log.Info("serving", "addr", ln.Addr().String(), "store", st.Backend(), "source", src.String())
+		err = srv.Serve(ctx, ln, 30*time.Second)
+		log.Info("stopped")
+		return err
+	}
+	return cmd
+}
+
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
+}
+
+// newLogger logs JSON unless w is a terminal.
+func newLogger(w io.Writer) *slog.Logger {
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return slog.New(slog.NewTextHandler(w, nil))
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+// source picks the patch repository source from -C / --repo.
+func (a *app) source(ctx context.Context, cmd *cobra.Command, dir, repoURL, branch, cacheDir string) (server.Source, func(), error) {
+	if repoURL != "" {
+		if cmd.Flags().Changed("dir") {
+			return nil, nil, usageError("-C and --repo exclude each other")
+		}
+		r, err := gitrepo.CloneOrFetch(ctx, gitrepo.Remote{URL: repoURL, CacheDir: cacheDir})
+		if err != nil {
+			return nil, nil, err
+		}
+		return server.GitSource{Repo: r, Branch: branch, Remote: "origin", Name: repoURL}, func() { r.Close() }, nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".git")); err == nil {
+		r, err := gitrepo.Open(dir)
+		if err != nil {
+			return nil, nil, err
+		}
+		return server.GitSource{Repo: r, Branch: branch, Name: dir}, func() { r.Close() }, nil
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return nil, nil, usageError("-C %s: not a directory", dir)
+	}
+	return server.DirSource{Dir: dir}, func() {}, nil
+}
+
+func (a *app) newTokenCmd() *cobra.Command {
+	token := &cobra.Command{Use: "token", Short: "Create enrollment and admin tokens", Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() }}
+	var (
+		db, name    string
+		enroll, adm bool
+		uses        int
+		ttl         time.Duration
+	)
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create a token (printed once; only its hash is stored)",
+		Long: `Create writes a new token's hash to the store and prints the token once.
+
+--enroll makes an enrollment token: agents exchange it for their own host
+token (patchbay-agent enroll); it works --uses times until --ttl passes.
+--admin --name N makes an admin token for GET /api/v1/plan and /api/v1/hosts.`,
+		Example: `  patchbay token create --enroll --uses 50 --ttl 24h
+  patchbay token create --admin --name ops --db postgres://patchbay@db/patchbay`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if enroll == adm {
+				return usageError("give exactly one of --enroll and --admin")
+			}
+			if adm && name == "" {
+				return usageError("--admin needs --name")
+			}
+			if uses <= 0 || ttl <= 0 {
+				return usageError("--uses and --ttl must be positive")
+			}
+			st, err := store.Open(cmd.Context(), db, store.Options{Now: a.now})
+			if err != nil {
+				return fmt.Errorf("open store: %w", err)
+			}
+			defer st.Close()
+			tok, err := store.NewToken()
+			if err != nil {
+				return err
+			}
+			if enroll {
+				exp := a.now().Add(ttl).UTC()
+				if err := st.CreateEnrollmentToken(cmd.Context(), tok, exp, uses); err != nil {
+					return err
+				}
+				fmt.Fprintln(a.stdout, tok)
+				fmt.Fprintf(a.stderr, "enrollment token: %d use(s), expires %s; shown once\n", uses, exp.Format(time.RFC3339))
+				return nil
+			}
+			if err := st.CreateAdminToken(cmd.Context(), name, tok); err != nil {
+				if errors.Is(err, store.ErrConflict) {
+					return fmt.Errorf("an admin token named %q exists", name)
+				}
+				return err
+			}
+			fmt.Fprintln(a.stdout, tok)
+			fmt.Fprintf(a.stderr, "admin token %q; shown once\n", name)
+			return nil
+		},
+	}
+	create.Flags().StringVar(&db, "db", defaultDB, "store: sqlite://PATH or postgres://...")
+	create.Flags().BoolVar(&enroll, "enroll", false, "create an enrollment token")
+	create.Flags().BoolVar(&adm, "admin", false, "create an admin token")
+	create.Flags().StringVar(&name, "name", "", "admin token name")
+	create.Flags().IntVar(&uses, "uses", 1, "how many hosts may enroll with the token")
+	create.Flags().DurationVar(&ttl, "ttl", 24*time.Hour, "how long the enrollment token is valid")
+	create.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %v", errUsage, err) })
+	token.AddCommand(create)
+	return token
+}

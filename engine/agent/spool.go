@@ -1,0 +1,83 @@
+package agent
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/patchbay/patchbay/engine/api"
+)
+
+// Spool keeps results on disk until the server acknowledges them: one file
+// per results request, named by the first action id, written atomically
+// before the first delivery attempt and removed after the server's 200. A
+// file that was delivered but not removed (a crash in between) is delivered
+// again and the server answers duplicate: results are recorded exactly
+// once.
+type Spool struct{ Dir string }
+
+func (s Spool) dir() string { return filepath.Join(s.Dir, "spool") }
+
+// Put stores req and returns its file name.
+func (s Spool) Put(req api.ResultsRequest) (string, error) {
+	if err := os.MkdirAll(s.dir(), 0o700); err != nil {
+		return "", fmt.Errorf("spool: %w", err)
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		return "", err
+	}
+	name := filepath.Join(s.dir(), req.Results[0].ActionID+".json")
+	return name, writeFileAtomic(name, b, 0o600)
+}
+
+// Pending returns the spooled requests by file name.
+func (s Spool) Pending() (map[string]api.ResultsRequest, error) {
+	ents, err := os.ReadDir(s.dir())
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	out := map[string]api.ResultsRequest{}
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		name := filepath.Join(s.dir(), e.Name())
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("spool: %w", err)
+		}
+		var req api.ResultsRequest
+		if err := json.Unmarshal(b, &req); err != nil || len(req.Results) == 0 {
+			// A torn file cannot exist (atomic writes); a foreign one is set aside.
+			_ = os.Rename(name, name+".bad")
+			continue
+		}
+		out[name] = req
+	}
+	return out, nil
+}
+
+// Names returns the spooled file names in order.
+func names(m map[string]api.ResultsRequest) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Done removes a delivered file.
+func (s Spool) Done(name string) error {
+	if err := os.Remove(name); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("spool: %w", err)
+	}
+	return nil
+}
