@@ -3,6 +3,7 @@ package server_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"regexp"
 	"sort"
 	"strings"
@@ -193,6 +194,8 @@ func asList(v any) []any { l, _ := v.([]any); return l }
 func TestOpenAPIRoutes(t *testing.T) {
 	e := newEnv(t)
 	sp := loadSpec(t)
+	// The webhook is mounted by serve when a GitHub secret is configured.
+	e.srv.MountGitHubWebhook(http.NotFoundHandler())
 	served := map[string]bool{}
 	for _, r := range e.srv.Routes() {
 		served[r.Method+" "+r.Pattern] = true
