@@ -17,6 +17,12 @@ const (
 	// envGitHubAPIURL is the REST API URL, set by GitHub Actions (GitHub
 	// Enterprise Server: https://HOST/api/v3).
 	envGitHubAPIURL = "GITHUB_API_URL"
+	// envGitHubWebhookSecret is the webhook secret of patchbay serve's
+	// POST /webhooks/github (or --github-webhook-secret-file).
+	envGitHubWebhookSecret = "PATCHBAY_GITHUB_WEBHOOK_SECRET"
+	// envGitHubServeToken is the API token patchbay serve uses when it
+	// runs without a GitHub App (or --github-token-file).
+	envGitHubServeToken = "PATCHBAY_GITHUB_TOKEN"
 )
 
 func osGetenv(k string) string { return os.Getenv(k) }

@@ -58,6 +58,7 @@ written.`,
 	cmd.Flags().DurationVar(&interval, "interval", 30*time.Second, "how often the patch repository is checked for changes")
 	cmd.Flags().StringVar(&cacheDir, "cache-dir", ".patchbay-cache", "where --repo clones are kept")
 	cmd.Flags().Float64Var(&rateLimit, "rate", server.DefaultRate, "requests per second per host (token bucket; negative: no limit)")
+	gh := addGitHubServeFlags(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if interval <= 0 {
 			return usageError("--interval must be positive")
@@ -80,6 +81,9 @@ written.`,
 		}
 		srv, err := server.New(server.Config{Store: st, Models: rl, Logger: log, Now: a.now, Rate: rateLimit})
 		if err != nil {
+			return err
+		}
+		if err := gh.mount(cmd, a, srv, st, log, dir, repoURL, cacheDir); err != nil {
 			return err
 		}
 		ln, err := net.Listen("tcp", listen)
