@@ -83,7 +83,7 @@ written.`,
 		if err != nil {
 			return err
 		}
-		if err := gh.mount(cmd, a, srv, st, log, dir, repoURL, cacheDir); err != nil {
+		if err := gh.mount(cmd, a, srv, st, log, dir, repoURL, branch, cacheDir); err != nil {
 			return err
 		}
 		ln, err := net.Listen("tcp", listen)

@@ -18,11 +18,11 @@ import (
 // githubServeFlags are patchbay serve's GitHub flags: the webhook endpoint
 // is mounted only with a secret.
 type githubServeFlags struct {
-	secretFile, appKey, tokenFile, apiURL, signKey, mainBranch string
-	appID, installationID                                      int64
-	maxBody                                                    int64
-	inconclusiveFails                                          bool
-	trust                                                      []string
+	secretFile, appKey, tokenFile, apiURL, signKey string
+	appID, installationID                          int64
+	maxBody                                        int64
+	inconclusiveFails                              bool
+	trust                                          []string
 }
 
 func addGitHubServeFlags(cmd *cobra.Command) *githubServeFlags {
@@ -66,7 +66,7 @@ func readSecret(file, env string, a *app) (string, error) {
 // mount builds the GitHub service and mounts the webhook on srv. Without
 // any GitHub setting it does nothing; GitHub settings without a secret are
 // a usage error: the endpoint never runs unsigned.
-func (f *githubServeFlags) mount(cmd *cobra.Command, a *app, srv *server.Server, st *store.Store, log *slog.Logger, dir, repoURL, cacheDir string) error {
+func (f *githubServeFlags) mount(cmd *cobra.Command, a *app, srv *server.Server, st *store.Store, log *slog.Logger, dir, repoURL, branch, cacheDir string) error {
 	if !f.used(cmd, a) {
 		return nil
 	}
@@ -81,7 +81,7 @@ func (f *githubServeFlags) mount(cmd *cobra.Command, a *app, srv *server.Server,
 		return usageError("--github-max-body must be between 1 and %d", github.MaxBodyBytesLimit)
 	}
 	cfg := github.ServerConfig{Secret: []byte(secret), MaxBodyBytes: f.maxBody, APIURL: f.apiURL, AppID: f.appID, InstallationID: f.installationID,
-		InconclusiveFails: f.inconclusiveFails, Deliveries: st, Logger: log, Now: a.now}
+		InconclusiveFails: f.inconclusiveFails, MainBranch: branch, Deliveries: st, Logger: log, Now: a.now}
 	if f.appKey != "" {
 		if cfg.AppKeyPEM, err = os.ReadFile(f.appKey); err != nil {
 			return fmt.Errorf("--github-app-key: %w", err)
