@@ -2,6 +2,8 @@ package github
 
 import (
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/patchbay/patchbay/engine/change"
@@ -67,15 +69,37 @@ func CommentMarkdown(in CommentInput) string {
 	return bound(b.String())
 }
 
+// approvalsShort parses the built-in promotion.approvals.insufficient
+// message; any other wording is shown as the policy wrote it.
+var approvalsShort = regexp.MustCompile(`^ring (\S+): (\d+) of (\d+) required approvals from (.+) on head commit ([0-9a-f]+) \(counted: (.*)\)$`)
+
 // Missing lists what still stands between the change and a pass: each
 // deny and each missing piece of evidence, in the policies' own words
 // (they name the ring, the group and the commit), and evaluation errors.
+// A shortfall of approvals is said as what is needed: "ring pilot needs 2
+// more approvals from group sre on commit 52745c4".
 func Missing(d gate.Decision) []string {
 	var out []string
 	for _, e := range d.Errors {
 		out = append(out, "policy evaluation error: "+e)
 	}
 	for _, f := range d.Deny {
+		if m := approvalsShort.FindStringSubmatch(f.Msg); f.ID == "promotion.approvals.insufficient" && m != nil {
+			got, _ := strconv.Atoi(m[2])
+			want, _ := strconv.Atoi(m[3])
+			if n := want - got; n > 0 {
+				noun := "approvals"
+				if n == 1 {
+					noun = "approval"
+				}
+				group := "group"
+				if strings.Contains(m[4], ", ") {
+					group = "groups"
+				}
+				out = append(out, fmt.Sprintf("ring %s needs %d more %s from %s %s on commit %s (counted: %s)", m[1], n, noun, group, m[4], shortSHA(m[5]), m[6]))
+				continue
+			}
+		}
 		out = append(out, f.Msg)
 	}
 	for _, f := range d.Missing {

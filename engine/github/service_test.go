@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/patchbay/patchbay/engine/gate"
 	"github.com/patchbay/patchbay/engine/github"
 	"github.com/patchbay/patchbay/engine/github/githubtest"
 	"github.com/patchbay/patchbay/engine/gitrepo"
@@ -392,5 +393,29 @@ func TestMirrorGitFetchesPullRefs(t *testing.T) {
 	gs.SetPR(githubtest.PR{Number: 6, Author: "sre-platform", HeadSHA: next, BaseRef: "main"})
 	if out, err = svc.GatePR(context.Background(), github.PRRef{Owner: "o", Repo: "r", Number: 6}); err != nil || out.Result.HeadCommit != next {
 		t.Fatalf("after a push: %v", err)
+	}
+}
+
+func TestMissingSaysWhatIsNeeded(t *testing.T) {
+	d := gate.Decision{
+		Errors: []string{"policy/x.rego:3: rego_parse_error"},
+		Deny: []gate.Finding{
+			{ID: "promotion.approvals.insufficient", Msg: "ring pilot: 1 of 2 required approvals from sre on head commit c0ffee00c0ff (counted: alice)"},
+			{ID: "promotion.approvals.insufficient", Msg: "ring prod: 0 of 2 required approvals from sre, security on head commit c0ffee00c0ff (counted: none)"},
+			{ID: "promotion.approvals.insufficient", Msg: "a repository's own wording"},
+			{ID: "promotion.freeze", Msg: "ring prod is frozen until 2027-01-04 (year-end change freeze)"},
+		},
+		Missing: []gate.Finding{{ID: "promotion.evidence.missing", Msg: "ring canary has no verification of 2026-11-hotfix-1"}},
+	}
+	want := []string{
+		"policy evaluation error: policy/x.rego:3: rego_parse_error",
+		"ring pilot needs 1 more approval from group sre on commit c0ffee0 (counted: alice)",
+		"ring prod needs 2 more approvals from groups sre, security on commit c0ffee0 (counted: none)",
+		"a repository's own wording",
+		"ring prod is frozen until 2027-01-04 (year-end change freeze)",
+		"ring canary has no verification of 2026-11-hotfix-1",
+	}
+	if diff := cmp.Diff(want, github.Missing(d)); diff != "" {
+		t.Fatalf("Missing (-want +got):\n%s", diff)
 	}
 }
