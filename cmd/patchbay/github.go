@@ -195,6 +195,7 @@ Exit status: 0 pass, 1 fail, 3 inconclusive, 2 usage.`,
 				strconv.FormatInt(out.CommentID, 10), verb)
 		}
 		if out.Result == nil {
+			fmt.Fprintln(a.stderr, out.EvalErr)
 			return errFindings
 		}
 		switch out.Result.Decision.Result {
