@@ -23,6 +23,10 @@ const (
 	// envGitHubServeToken is the API token patchbay serve uses when it
 	// runs without a GitHub App (or --github-token-file).
 	envGitHubServeToken = "PATCHBAY_GITHUB_TOKEN"
+	// envServer is the patchbay server URL of the rollout commands.
+	envServer = "PATCHBAY_SERVER"
+	// envToken is the admin token of the rollout commands.
+	envToken = "PATCHBAY_TOKEN"
 )
 
 func osGetenv(k string) string { return os.Getenv(k) }

@@ -58,6 +58,7 @@ written.`,
 	cmd.Flags().DurationVar(&interval, "interval", 30*time.Second, "how often the patch repository is checked for changes")
 	cmd.Flags().StringVar(&cacheDir, "cache-dir", ".patchbay-cache", "where --repo clones are kept")
 	cmd.Flags().Float64Var(&rateLimit, "rate", server.DefaultRate, "requests per second per host (token bucket; negative: no limit)")
+	rf := addRolloutServeFlags(cmd)
 	gh := addGitHubServeFlags(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if interval <= 0 {
@@ -79,11 +80,22 @@ written.`,
 		if err := rl.Check(ctx); err != nil {
 			fmt.Fprintf(a.stderr, "patchbay: warning: the patch repository does not load yet (%v); serving, /readyz is 503 until it does\n", firstLine(err))
 		}
-		srv, err := server.New(server.Config{Store: st, Models: rl, Logger: log, Now: a.now, Rate: rateLimit})
+		cfg := server.Config{Store: st, Models: rl, Logger: log, Now: a.now, Rate: rateLimit}
+		sr, err := a.serveRollouts(ctx, rf, src, branch, st, log)
 		if err != nil {
 			return err
 		}
-		if err := gh.mount(cmd, a, srv, st, log, dir, repoURL, branch, cacheDir); err != nil {
+		if sr != nil {
+			cfg.Assigner = sr.Controller
+		}
+		srv, err := server.New(cfg)
+		if err != nil {
+			return err
+		}
+		if sr != nil {
+			sr.Attach(ctx, srv)
+		}
+		if err := gh.mount(cmd, a, srv, sr, st, log, dir, repoURL, branch, cacheDir); err != nil {
 			return err
 		}
 		ln, err := net.Listen("tcp", listen)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/patchbay/patchbay/engine/github"
 	"github.com/patchbay/patchbay/engine/gitrepo"
+	"github.com/patchbay/patchbay/engine/rollout"
 	"github.com/patchbay/patchbay/engine/server"
 	"github.com/patchbay/patchbay/engine/store"
 )
@@ -66,7 +68,7 @@ func readSecret(file, env string, a *app) (string, error) {
 // mount builds the GitHub service and mounts the webhook on srv. Without
 // any GitHub setting it does nothing; GitHub settings without a secret are
 // a usage error: the endpoint never runs unsigned.
-func (f *githubServeFlags) mount(cmd *cobra.Command, a *app, srv *server.Server, st *store.Store, log *slog.Logger, dir, repoURL, branch, cacheDir string) error {
+func (f *githubServeFlags) mount(cmd *cobra.Command, a *app, srv *server.Server, sr *servedRollouts, st *store.Store, log *slog.Logger, dir, repoURL, branch, cacheDir string) error {
 	if !f.used(cmd, a) {
 		return nil
 	}
@@ -81,7 +83,11 @@ func (f *githubServeFlags) mount(cmd *cobra.Command, a *app, srv *server.Server,
 		return usageError("--github-max-body must be between 1 and %d", github.MaxBodyBytesLimit)
 	}
 	cfg := github.ServerConfig{Secret: []byte(secret), MaxBodyBytes: f.maxBody, APIURL: f.apiURL, AppID: f.appID, InstallationID: f.installationID,
-		InconclusiveFails: f.inconclusiveFails, MainBranch: branch, Deliveries: st, Logger: log, Now: a.now}
+		InconclusiveFails: f.inconclusiveFails, MainBranch: branch, Deliveries: st, Logger: log, Now: a.now,
+		Reports: srv.Reports}
+	if sr != nil {
+		cfg.Rollout = rolloutHinter{sr.Controller}
+	}
 	if f.appKey != "" {
 		if cfg.AppKeyPEM, err = os.ReadFile(f.appKey); err != nil {
 			return fmt.Errorf("--github-app-key: %w", err)
@@ -115,4 +121,11 @@ func (f *githubServeFlags) mount(cmd *cobra.Command, a *app, srv *server.Server,
 	srv.MountGitHubWebhook(hook)
 	log.Info("github webhook mounted", "path", server.WebhookPath, "app", f.appID != 0)
 	return nil
+}
+
+// rolloutHinter passes the webhook's hints to the rollout controller.
+type rolloutHinter struct{ c *rollout.Controller }
+
+func (h rolloutHinter) Hint(ctx context.Context, x github.Hint) error {
+	return h.c.Hint(ctx, rollout.Hint(x))
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/patchbay/patchbay/engine/github"
 	"github.com/patchbay/patchbay/engine/github/githubtest"
+	"github.com/patchbay/patchbay/engine/store"
 )
 
 // TestServeGitHubWebhook starts `patchbay serve` with a webhook secret and a
@@ -98,9 +99,31 @@ func TestServeGitHubWebhook(t *testing.T) {
 	if len(cs) != 1 || !strings.HasPrefix(cs[0].Body, github.Marker) || len(st) != 1 || st[0].State != "failure" || st[0].SHA != head {
 		t.Fatalf("comments %d, statuses %+v", len(cs), st)
 	}
+
+	// Merged: the hint reaches the rollout controller, which records it.
+	gitIn(t, repo, "merge", "-q", "--no-ff", "-m", "Merge pull request #2", "promote")
+	merge := gitIn(t, repo, "rev-parse", "HEAD")
+	gs.SetPR(githubtest.PR{Number: 2, Author: "sre-platform", HeadSHA: head, BaseRef: "main", State: "closed", Merged: true, MergeCommitSHA: merge})
+	closed, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "testdata", "github-webhooks", "octokit", "pull_request.closed.payload.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body = bytes.Replace(closed, []byte(`"merged": false`), []byte(`"merged": true`), 1)
+	if code := post(github.Sign(secret, body), "d-3"); code != http.StatusOK {
+		t.Fatalf("merged delivery: %d, want 200\n%s", code, stderr.String())
+	}
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("serve exited %d:\n%s", code, stderr.String())
+	}
+	sto, err := store.Open(context.Background(), "sqlite://"+filepath.Join(dir, "patchbay.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sto.Close()
+	hint, err := sto.Mark(context.Background(), "hint:"+merge)
+	if err != nil || !strings.Contains(hint, `"PR":2`) || !strings.Contains(hint, head) {
+		t.Fatalf("rollout hint mark %q, %v", hint, err)
 	}
 }
 

@@ -138,6 +138,15 @@ type Assignment struct {
 	GeneratedAt    time.Time `json:"generatedAt"`
 	// Actions are to be applied in order; empty when nothing is due.
 	Actions []Action `json:"actions"`
+	// RolloutID names the rollout that released the actions (rollout
+	// controller only).
+	RolloutID string `json:"rolloutId,omitempty"`
+	// Hold says why nothing is due although the host is not compliant
+	// (waiting for its wave, outside the maintenance window, halted...).
+	Hold string `json:"hold,omitempty"`
+	// NotBefore, with Hold, is the earliest time asking again can help
+	// (the next window opening).
+	NotBefore *time.Time `json:"notBefore,omitempty"`
 }
 
 // Outcomes of an action.

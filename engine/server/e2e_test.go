@@ -15,7 +15,6 @@ import (
 	"github.com/patchbay/patchbay/engine/api"
 	"github.com/patchbay/patchbay/engine/plan"
 	"github.com/patchbay/patchbay/engine/server"
-	"github.com/patchbay/patchbay/engine/store"
 )
 
 var fastRetry = agent.Retry{Attempts: 20, Base: 5 * time.Millisecond, Max: 100 * time.Millisecond}
@@ -176,7 +175,7 @@ func (f *failResults) RoundTrip(r *http.Request) (*http.Response, error) {
 // report the server acknowledged is in the store afterwards.
 func TestRestartLosesNoAcknowledgedReport(t *testing.T) {
 	e := newEnv(t)
-	reps, raw := quickstart(t)
+	reps, _ := quickstart(t)
 	toks := map[string]string{}
 	for id := range reps {
 		toks[id] = e.enroll(id, nil)
@@ -209,7 +208,6 @@ func TestRestartLosesNoAcknowledgedReport(t *testing.T) {
 			}
 		})
 	}
-	_ = raw
 	time.Sleep(time.Second)
 	mu.Lock()
 	e.ts.CloseClientConnections()
@@ -236,5 +234,4 @@ func TestRestartLosesNoAcknowledgedReport(t *testing.T) {
 			t.Errorf("%s: newest acknowledged report %d, stored %+v (%v)", host, want, rs, err)
 		}
 	}
-	_ = store.ErrNotFound
 }

@@ -156,10 +156,16 @@ func testConformance(t *testing.T, newURL func(testing.TB) string) {
 	t.Run("deliveries", func(t *testing.T) { t.Parallel(); testDeliveries(t, newURL) })
 	t.Run("rollouts", func(t *testing.T) { t.Parallel(); testRollouts(t, newURL) })
 	t.Run("lease", func(t *testing.T) { t.Parallel(); testLease(t, newURL) })
+	t.Run("controller", func(t *testing.T) { t.Parallel(); testController(t, newURL) })
 }
 
 func testMigrations(t *testing.T, newURL func(testing.TB) string) {
 	ctx := context.Background()
+	ms, err := loadMigrations(BackendSQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest := ms[len(ms)-1].version
 	u := newURL(t)
 	const replicas = 8
 	stores := make([]*Store, replicas)
@@ -177,17 +183,17 @@ func testMigrations(t *testing.T, newURL func(testing.TB) string) {
 	}
 	for i, s := range stores {
 		v, err := s.SchemaVersion(ctx)
-		if err != nil || v != 1 {
-			t.Errorf("replica %d: SchemaVersion = %d, %v; want 1", i, v, err)
+		if err != nil || v != latest {
+			t.Errorf("replica %d: SchemaVersion = %d, %v; want %d", i, v, err, latest)
 		}
 	}
 	var n int
-	if err := stores[0].r.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations").Scan(&n); err != nil || n != 1 {
-		t.Errorf("schema_migrations rows = %d, %v; want 1", n, err)
+	if err := stores[0].r.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations").Scan(&n); err != nil || n != len(ms) {
+		t.Errorf("schema_migrations rows = %d, %v; want %d", n, err, len(ms))
 	}
 	// Reopening an up-to-date database applies nothing and works.
 	s := mustOpen(t, u, Options{})
-	if v, err := s.SchemaVersion(ctx); err != nil || v != 1 {
+	if v, err := s.SchemaVersion(ctx); err != nil || v != latest {
 		t.Errorf("reopen: SchemaVersion = %d, %v", v, err)
 	}
 	// A database from a newer binary is refused.

@@ -1,0 +1,248 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/patchbay/patchbay/engine/audit"
+	"github.com/patchbay/patchbay/engine/store"
+)
+
+// advanceAll advances every open rollout.
+func (c *Controller) advanceAll(ctx context.Context, f store.Fence) error {
+	all, err := c.st.Rollouts(ctx, "")
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, r := range all {
+		if !isOpen(r.State) {
+			continue
+		}
+		if err := c.advance(ctx, f, r); err != nil {
+			if errors.Is(err, store.ErrLeaseLost) {
+				return err
+			}
+			if !errors.Is(err, store.ErrConflict) { // an admin moved it meanwhile: next tick
+				errs = append(errs, fmt.Errorf("rollout %s: %w", r.ID, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// advance finishes the hosts of r whose steps are all recorded (or whose
+// wave timed out), then decides r's next transition.
+func (c *Controller) advance(ctx context.Context, f store.Fence, r store.Rollout) error {
+	now := c.o.Now().UTC()
+	if r.State != StateCompleted {
+		if err := c.finishHosts(ctx, f, r, now); err != nil {
+			return err
+		}
+	}
+	prog, err := c.st.RolloutProgressOf(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	d := decodeDetail(prog.Detail)
+	switch r.State {
+	case StateRunning:
+		return c.advanceRunning(ctx, f, r, prog, d, now)
+	case StateCompleted:
+		return c.verify(ctx, f, r, prog, d, now)
+	}
+	return nil
+}
+
+func (c *Controller) finishHosts(ctx context.Context, f store.Fence, r store.Rollout, now time.Time) error {
+	tally, err := c.st.RolloutStepTally(ctx, r.ID, r.BaselineDigest, HostRunning, stepFailed)
+	if err != nil {
+		return err
+	}
+	var fin []store.HostFinish
+	for _, h := range tally {
+		switch {
+		case h.Failed > 0 && h.Recorded >= h.Actions, h.Failed > 0 && r.State != StateRunning:
+			fin = append(fin, store.HostFinish{RolloutID: r.ID, HostID: h.HostID, From: HostRunning, State: HostFailed, At: h.LastAt})
+		case h.Recorded >= h.Actions:
+			fin = append(fin, store.HostFinish{RolloutID: r.ID, HostID: h.HostID, From: HostRunning, State: HostSucceeded, At: h.LastAt})
+		case r.State == StateRunning && now.Sub(h.StartedAt) > c.o.WaveTimeout:
+			fin = append(fin, store.HostFinish{RolloutID: r.ID, HostID: h.HostID, From: HostRunning, State: HostTimedOut, At: now})
+		}
+	}
+	if len(fin) == 0 {
+		return nil
+	}
+	_, err = c.apply(ctx, f, store.RolloutChange{Finish: fin})
+	return err
+}
+
+// failures returns r's failed and timed-out hosts minus those forgiven by
+// the last resume.
+func (c *Controller) failures(ctx context.Context, id string, counts map[string]int) int {
+	n := counts[HostFailed] + counts[HostTimedOut]
+	if v, err := c.st.Mark(ctx, markResume+id); err == nil {
+		if base, err := strconv.Atoi(v); err == nil {
+			n -= base
+		}
+	}
+	return n
+}
+
+func (c *Controller) advanceRunning(ctx context.Context, f store.Fence, r store.Rollout, prog store.RolloutProgress, d detail, now time.Time) error {
+	counts, err := c.st.RolloutHostCounts(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	ch := store.RolloutChange{States: []store.StateChange{}}
+	if fails := c.failures(ctx, r.ID, counts); fails > d.MaxErrors {
+		d.Hold = fmt.Sprintf("halted: %d failed hosts exceed maxErrors %d", fails, d.MaxErrors)
+		wc, err := c.st.WaveCounts(ctx, r.ID, prog.Wave)
+		if err != nil {
+			return err
+		}
+		if counts[HostRunning] == 0 {
+			d.WaveEnded = true // the halt record is this wave's end record
+		}
+		ch.States = append(ch.States, store.StateChange{ID: r.ID, From: StateRunning, To: StateHalted})
+		ch.Events = append(ch.Events, event(r.ID, "controller", r.Commit, waveRecord(r, max(1, prog.Wave), wc, true, now), now))
+		prog.Detail = d.encode()
+		ch.Progress = []store.RolloutProgress{prog}
+		c.log.Warn("rollout: halted", "rollout", r.ID, "failures", fails, "maxErrors", d.MaxErrors)
+		_, err = c.apply(ctx, f, ch)
+		return err
+	}
+	if counts[HostRunning] > 0 {
+		return nil
+	}
+	// The current wave is over.
+	if prog.Wave > 0 && !d.WaveEnded {
+		wc, err := c.st.WaveCounts(ctx, r.ID, prog.Wave)
+		if err != nil {
+			return err
+		}
+		ch.Events = append(ch.Events, event(r.ID, "controller", r.Commit, waveRecord(r, prog.Wave, wc, false, now), now))
+		d.WaveEnded = true
+	}
+	if counts[HostPending] == 0 {
+		total := counts[HostSucceeded] + counts[HostFailed] + counts[HostTimedOut] + counts[HostCancelled]
+		failed := counts[HostFailed] + counts[HostTimedOut]
+		rate := 1.0
+		if d.RingHosts > 0 {
+			rate = float64(d.RingHosts-failed) / float64(d.RingHosts)
+		}
+		threshold := 0.0
+		if m, err := c.modelAt(ctx, r.Commit); err == nil && m.Ring(r.Ring) != nil {
+			threshold = m.Ring(r.Ring).SuccessThreshold
+		}
+		outcome, to := "succeeded", StateCompleted
+		if rate < threshold {
+			outcome, to = "failed", StateFailed
+		}
+		_ = total
+		d.Hold, d.CompletedAt, d.SuccessRate = "", now, rate
+		ch.States = append(ch.States, store.StateChange{ID: r.ID, From: StateRunning, To: to})
+		ch.Events = append(ch.Events, event(r.ID, "controller", r.Commit, finished(r, outcome, counts, now), now))
+		prog.Detail = d.encode()
+		ch.Progress = []store.RolloutProgress{prog}
+		c.log.Info("rollout: finished", "rollout", r.ID, "outcome", outcome, "successRate", rate)
+		_, err = c.apply(ctx, f, ch)
+		return err
+	}
+	// Start the next wave if the ring's schedule allows.
+	hold := "ring not in the model"
+	if m, err := c.modelAt(ctx, r.Commit); err == nil && m.Ring(r.Ring) != nil {
+		hold = ScheduleAt(m.Ring(r.Ring), now).Hold()
+	}
+	if hold != "" {
+		if d.Hold != hold || len(ch.Events) > 0 {
+			d.Hold = hold
+			prog.Detail = d.encode()
+			ch.Progress = []store.RolloutProgress{prog}
+			_, err = c.apply(ctx, f, ch)
+		}
+		return err
+	}
+	n := min(d.MaxConcurrency, counts[HostPending])
+	prog.Wave++
+	prog.WaveStartedAt = now
+	d.WaveEnded, d.Hold = false, ""
+	prog.Detail = d.encode()
+	ch.Progress = []store.RolloutProgress{prog}
+	ch.Waves = []store.WaveStart{{RolloutID: r.ID, Wave: prog.Wave, N: n, From: HostPending, To: HostRunning, At: now}}
+	if _, err := c.apply(ctx, f, ch); err != nil {
+		return err
+	}
+	c.log.Info("rollout: wave started", "rollout", r.ID, "wave", prog.Wave, "hosts", n)
+	return nil
+}
+
+func waveRecord(r store.Rollout, wave int, wc map[string]int, halted bool, now time.Time) *audit.RolloutWave {
+	total := 0
+	for _, n := range wc {
+		total += n
+	}
+	return &audit.RolloutWave{RolloutID: r.ID, Ring: r.Ring, BaselineID: r.BaselineID, BaselineDigest: r.BaselineDigest,
+		Wave: wave, HostsTotal: total, HostsSucceeded: wc[HostSucceeded], HostsFailed: wc[HostFailed] + wc[HostTimedOut],
+		Halted: halted, FinishedAt: now}
+}
+
+// verify writes ring.verified once the ring has soaked: every host that
+// succeeded has been compliant for at least the ring's soak (measured from
+// the last host to become compliant, or from completion when none had
+// work).
+func (c *Controller) verify(ctx context.Context, f store.Fence, r store.Rollout, prog store.RolloutProgress, d detail, now time.Time) error {
+	m, err := c.modelAt(ctx, r.Commit)
+	if err != nil || m.Ring(r.Ring) == nil {
+		return err
+	}
+	ring := m.Ring(r.Ring)
+	hosts, err := c.st.RolloutHosts(ctx, r.ID, HostSucceeded)
+	if err != nil {
+		return err
+	}
+	since := d.CompletedAt
+	var hostHours float64
+	for _, h := range hosts {
+		if h.FinishedAt.After(since) || since.IsZero() {
+			since = h.FinishedAt
+		}
+	}
+	for _, h := range hosts {
+		hostHours += now.Sub(h.FinishedAt).Hours()
+	}
+	if since.IsZero() {
+		since = r.CreatedAt
+	}
+	soaked := now.Sub(since)
+	if soaked < time.Duration(ring.Soak) {
+		want := fmt.Sprintf("soaking until %s", since.Add(time.Duration(ring.Soak)).UTC().Format(time.RFC3339))
+		if d.Hold != want {
+			d.Hold = want
+			prog.Detail = d.encode()
+			_, err = c.apply(ctx, f, store.RolloutChange{Progress: []store.RolloutProgress{prog}})
+		}
+		return err
+	}
+	counts, err := c.st.RolloutHostCounts(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	failed := counts[HostFailed] + counts[HostTimedOut]
+	total := max(d.RingHosts, failed)
+	v := &audit.RingVerified{Ring: r.Ring, BaselineID: r.BaselineID, BaselineDigest: r.BaselineDigest, Commit: r.Commit,
+		SuccessRate: d.SuccessRate, HostsTotal: total, HostsSucceeded: total - failed, HostsFailed: failed,
+		SoakHours: soaked.Hours(), VerifiedAt: now}
+	d.Hold = ""
+	prog.Detail = d.encode()
+	c.log.Info("rollout: ring verified", "rollout", r.ID, "ring", r.Ring, "soakHours", v.SoakHours, "hostHours", hostHours)
+	_, err = c.apply(ctx, f, store.RolloutChange{
+		States:   []store.StateChange{{ID: r.ID, From: StateCompleted, To: StateVerified}},
+		Progress: []store.RolloutProgress{prog},
+		Events:   []store.RolloutEvent{event(r.ID, "controller", r.Commit, v, now)},
+	})
+	return err
+}

@@ -1,0 +1,129 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/patchbay/patchbay/engine/api"
+	"github.com/patchbay/patchbay/engine/plan"
+	"github.com/patchbay/patchbay/engine/store"
+)
+
+// Hold reasons of an assignment without actions.
+const (
+	HoldNoRollout = "no active rollout for this host"
+	HoldWave      = "waiting for its wave"
+	HoldFinished  = "finished in this rollout"
+	HoldNoReport  = "no report yet"
+)
+
+// Assignment is the rollout-aware assignment of host (it implements the
+// server's Assigner): the host's plan actions only while the host is in
+// the running wave of a running rollout of its ring, the ring's window is
+// open long enough for the actions and no freeze applies. Actions whose
+// result is already recorded are left out. Otherwise the assignment is
+// empty and Hold says why.
+func (c *Controller) Assignment(ctx context.Context, host store.Host) (api.Assignment, error) {
+	now := c.o.Now().UTC()
+	out := api.Assignment{HostID: host.ID, Status: "UNKNOWN", GeneratedAt: now, Actions: []api.Action{}}
+	var ph *plan.Host
+	if c.planner != nil {
+		var err error
+		if ph, err = c.planner.HostPlan(ctx, host); err != nil {
+			return out, err
+		}
+	}
+	if ph != nil {
+		out.Status, out.Ring, out.Baseline, out.BaselineDigest, out.PackageSetHash = string(ph.Status), ph.Ring, ph.Baseline, ph.BaselineDigest, ph.PackageSet
+	}
+	r, rh, err := c.st.HostRollout(ctx, host.ID, activeStates)
+	if errors.Is(err, store.ErrNotFound) {
+		out.Hold = HoldNoRollout
+		return out, nil
+	}
+	if err != nil {
+		return out, err
+	}
+	out.RolloutID = r.ID
+	switch {
+	case r.State != StateRunning:
+		out.Hold = "rollout " + r.State
+		return out, nil
+	case rh.State == HostPending:
+		out.Hold = HoldWave
+		return out, nil
+	case rh.State != HostRunning:
+		out.Hold = HoldFinished
+		return out, nil
+	case ph == nil:
+		out.Hold = HoldNoReport
+		return out, nil
+	case ph.BaselineDigest != r.BaselineDigest:
+		out.Hold = fmt.Sprintf("the server's model pins %s for this host, the rollout %s", short(ph.BaselineDigest), short(r.BaselineDigest))
+		return out, nil
+	}
+	m, err := c.modelAt(ctx, r.Commit)
+	if err != nil {
+		return out, err
+	}
+	ring := m.Ring(r.Ring)
+	if ring == nil {
+		out.Hold = "ring not in the rollout's model"
+		return out, nil
+	}
+	var actions []api.Action
+	var need time.Duration
+	for _, a := range ph.Actions {
+		wa := convertAction(host.ID, r.BaselineDigest, a)
+		if _, err := c.st.Step(ctx, store.StepKey{HostID: host.ID, BaselineDigest: r.BaselineDigest, Action: wa.Key}); err == nil {
+			continue // already recorded: never assigned again
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return out, err
+		}
+		actions = append(actions, wa)
+		if a.Kind == plan.Reboot {
+			need += c.o.RebootEstimate
+		} else {
+			need += c.o.ActionEstimate
+		}
+	}
+	if ph.RebootRequired { // a reboot is pending already: reserve time for it
+		need += c.o.RebootEstimate
+	}
+	s := ScheduleAt(ring, now)
+	if h := s.Hold(); h != "" {
+		out.Hold = h
+		if !s.NextOpen.IsZero() {
+			t := s.NextOpen.UTC()
+			out.NotBefore = &t
+		}
+		return out, nil
+	}
+	if !s.Closes.IsZero() && now.Add(need).After(s.Closes) && len(actions) > 0 {
+		out.Hold = fmt.Sprintf("the window closes at %s, before the estimated %s of work ends", s.Closes.UTC().Format(time.RFC3339), need)
+		if next := ScheduleAt(ring, s.Closes.Add(time.Second)); !next.NextOpen.IsZero() {
+			t := next.NextOpen.UTC()
+			out.NotBefore = &t
+		}
+		return out, nil
+	}
+	if actions == nil {
+		actions = []api.Action{}
+	}
+	out.Actions = actions
+	return out, nil
+}
+
+// convertAction turns a plan action into a wire action with its key and id
+// (the same conversion as the server's PlanAssigner).
+func convertAction(hostID, digest string, a plan.Action) api.Action {
+	key := api.ActionKey(string(a.Kind), a.Package, a.Version, a.Min, a.MinSource, a.Avoid)
+	rules := a.Rules
+	if rules == nil {
+		rules = []string{}
+	}
+	return api.Action{ID: api.ActionID(hostID, digest, key), Kind: string(a.Kind), Key: key, Package: a.Package,
+		Version: a.Version, Min: a.Min, MinSource: a.MinSource, Avoid: a.Avoid, Rules: rules, Reason: a.Reason}
+}

@@ -1,0 +1,75 @@
+// Package rollout owns the execution of merged changes: it turns a new
+// commit on the main branch into one rollout per ring whose pinned baseline
+// changed, releases the ring's non-compliant hosts in waves bounded by the
+// ring's maxConcurrency, inside its maintenance windows and outside its
+// freezes, halts when failures exceed maxErrors, and — once the ring has
+// soaked — writes the signed ring.verified record that the next
+// promotion's gate reads as evidence.
+//
+// # State machine
+//
+// A rollout is in one of these states (store.Rollout.State):
+//
+//	running    waves are being released; hosts of the current wave get work
+//	paused     an admin paused it: no host starts (patchbay rollout pause)
+//	halted     failures exceeded maxErrors: no host starts until resume or abort
+//	completed  every host finished and the success rate met successThreshold;
+//	           the ring is soaking
+//	verified   the soak passed; ring.verified was written (terminal)
+//	failed     every host finished but the success rate is below
+//	           successThreshold (terminal)
+//	aborted    an admin aborted it (terminal)
+//	superseded a newer merge moved the same ring on (terminal)
+//
+// Transitions, and the audit record each one writes:
+//
+//	(new commit)          → running     change.merged (once per commit), rollout.started
+//	running  → running    (a wave ends) rollout.wave
+//	running  → halted     (failures > maxErrors)       rollout.wave{halted: true}
+//	running  → paused     (admin)                      rollout.wave{halted: true}
+//	paused, halted → running (admin resume)            rollout.wave{halted: false}
+//	running  → completed  (no host left)               rollout.finished{succeeded}
+//	running  → failed     (no host left, below threshold) rollout.finished{failed}
+//	completed → verified  (soak passed)                ring.verified
+//	running, paused, halted → aborted (admin)          rollout.finished{cancelled}
+//	running, paused, halted, completed → superseded    rollout.finished{cancelled}
+//
+// The audit package's record kinds are used unchanged: pause and resume are
+// rollout.wave records for the current wave with halted true and false.
+// Resume raises the error budget: failures counted before the resume do
+// not count against maxErrors again.
+//
+// A rollout's hosts (store.RolloutHost) move pending → running (assigned to
+// a wave) → succeeded | failed | timedout, or pending → cancelled when the
+// rollout is aborted or superseded. A host is finished when a step result
+// is recorded for every action it was expected to run (the step table's
+// idempotency key is host, baseline digest, action: a redelivered result
+// changes nothing); it failed when any result failed; it timed out when its
+// wave ran longer than Options.WaveTimeout.
+//
+// # Exactly once, crashes and several replicas
+//
+// Every controller write is one store transaction (store.Store.Apply)
+// under the controller lease's fencing token: a deposed leader's late write
+// is refused. Each transition inserts its audit record into an outbox
+// table in the same transaction; the leader writes outbox entries to the
+// Git notes and marks them written. Rollout ids are ring + commit, so a
+// commit processed twice (a crash before the processed-commit cursor moved)
+// creates nothing twice. A controller that restarts reads everything from
+// the store and continues; finished hosts are never assigned again, and
+// actions with a recorded result are left out of assignments.
+//
+// Git notes are not in the store's transaction, so before writing the
+// first outbox entry of its term a new leader checks that the trail does
+// not already hold an equal record about the same commit (a predecessor
+// that wrote the note and was deposed before marking the entry; it marks
+// each entry before writing the next, so only the first can be affected). One residual window remains: two
+// leaders whose terms overlap in time (the old one's lease expired while
+// its note write was in flight) can both write the record.
+//
+// # Imports
+//
+// rollout imports engine/store, plan, baseline, audit, gitrepo, inventory
+// and api (wire types of assignments and rollout views). It must not
+// import server, github or cmd, and it never reads the environment.
+package rollout

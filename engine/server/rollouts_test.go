@@ -1,0 +1,154 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/patchbay/patchbay/engine/api"
+	"github.com/patchbay/patchbay/engine/gitrepo"
+	"github.com/patchbay/patchbay/engine/gitrepo/gitrepotest"
+	"github.com/patchbay/patchbay/engine/internal/fixture"
+	"github.com/patchbay/patchbay/engine/inventory"
+	"github.com/patchbay/patchbay/engine/plan"
+	"github.com/patchbay/patchbay/engine/rollout"
+	"github.com/patchbay/patchbay/engine/server"
+	"github.com/patchbay/patchbay/engine/store"
+)
+
+// TestRolloutEndpoints serves a real rollout controller: the canary
+// promotion of the quickstart starts a rollout whose waves the agent API
+// follows (assignments carry the rollout id or a hold), and the admin
+// endpoints list, show, pause, resume and abort it; every answer is checked
+// against openapi.yaml.
+func TestRolloutEndpoints(t *testing.T) {
+	ctx := context.Background()
+	g := gitrepotest.New(t)
+	src := fixture.Path(t, "examples/quickstart")
+	files := map[string]string{}
+	if err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.Contains(p, "inventory") {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		b, err := os.ReadFile(p)
+		files[filepath.ToSlash(rel)] = string(b)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	canary := files["rings/canary.cue"]
+	files["rings/canary.cue"] = strings.Replace(canary, `baseline: "2026-11-hotfix-1"`, `baseline: "2026-11"`, 1)
+	g.Commit("canary on 2026-11", files)
+	repo, err := gitrepo.Open(g.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+
+	var srv *server.Server
+	var ctl *rollout.Controller
+	e := newEnv(t, func(cfg *server.Config) {
+		var err error
+		ctl, err = rollout.New(rollout.Config{Store: cfg.Store, Repo: repo,
+			Inventory: rollout.InventoryFunc(func(ctx context.Context) ([]*inventory.Report, error) { return srv.Reports(ctx) }),
+			Planner:   rollout.PlannerFunc(func(ctx context.Context, h store.Host) (*plan.Host, error) { return srv.HostPlan(ctx, h) }),
+			Options:   rollout.Options{Now: clock, Holder: "test"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Assigner = ctl
+	})
+	srv = e.srv
+	srv.EnableRollouts(ctl)
+	_, raw := quickstart(t)
+	tokens := map[string]string{}
+	for _, id := range []string{"deb12-canary-02", "ubuntu-canary-01", "alpine-canary-01", "rhel9-canary-01", "deb12-pilot-01"} {
+		tokens[id] = e.enroll(id, nil)
+		if code, body := e.do("PUT", "/api/v1/hosts/"+id+"/report", tokens[id], api.MediaReport, raw[id]); code != 200 {
+			t.Fatalf("report %s: %d %s", id, code, body)
+		}
+	}
+	if err := ctl.Step(ctx); err != nil { // adopt
+		t.Fatal(err)
+	}
+	merge, _ := g.MergePR(7, "sre-platform", "promote-canary", map[string]string{"rings/canary.cue": canary})
+	if err := ctl.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	id := "canary-" + merge[:12]
+
+	code, body := e.do("GET", "/api/v1/rollouts", e.adminTok, "", nil)
+	l := decodeAs[api.RolloutList](t, body)
+	if code != 200 || len(l.Rollouts) != 1 || l.Rollouts[0].ID != id || l.Rollouts[0].Hosts.Total != 4 || l.Rollouts[0].Hosts.Running != 2 {
+		t.Fatalf("list: %d %s", code, body)
+	}
+	// Two hosts are in wave 1 (maxConcurrency 2), two wait for theirs; the
+	// pilot host has no rollout.
+	holds := map[string]int{}
+	for host, tok := range tokens {
+		_, body := e.do("GET", "/api/v1/hosts/"+host+"/assignment", tok, "", nil)
+		a := decodeAs[api.Assignment](t, body)
+		switch {
+		case len(a.Actions) > 0 && a.RolloutID == id:
+			holds["work"]++
+		default:
+			holds[a.Hold]++
+		}
+	}
+	if want := map[string]int{"work": 2, rollout.HoldWave: 2, rollout.HoldNoRollout: 1}; !equalCounts(holds, want) {
+		t.Errorf("assignments: %v, want %v", holds, want)
+	}
+	for _, tt := range []struct {
+		name, method, path, token string
+		want                      int
+		state                     string
+	}{
+		{"show", "GET", "/api/v1/rollouts/" + id, e.adminTok, 200, "running"},
+		{"no token", "GET", "/api/v1/rollouts", "", 401, ""},
+		{"host token", "GET", "/api/v1/rollouts", tokens["deb12-pilot-01"], 401, ""},
+		{"unknown", "GET", "/api/v1/rollouts/canary-nope", e.adminTok, 404, ""},
+		{"pause", "POST", "/api/v1/rollouts/" + id + "/pause", e.adminTok, 200, "paused"},
+		{"pause twice", "POST", "/api/v1/rollouts/" + id + "/pause", e.adminTok, 409, ""},
+		{"resume", "POST", "/api/v1/rollouts/" + id + "/resume", e.adminTok, 200, "running"},
+		{"abort", "POST", "/api/v1/rollouts/" + id + "/abort", e.adminTok, 200, "aborted"},
+		{"resume aborted", "POST", "/api/v1/rollouts/" + id + "/resume", e.adminTok, 409, ""},
+	} {
+		var reqBody []byte
+		ctype := ""
+		if tt.method == "POST" {
+			reqBody, _ = json.Marshal(api.RolloutAction{Reason: "test"})
+			ctype = "application/json"
+		}
+		code, body := e.do(tt.method, tt.path, tt.token, ctype, reqBody)
+		if code != tt.want {
+			t.Errorf("%s: %d %s, want %d", tt.name, code, body, tt.want)
+			continue
+		}
+		if tt.state != "" {
+			if v := decodeAs[api.Rollout](t, body); v.State != tt.state {
+				t.Errorf("%s: state %s, want %s", tt.name, v.State, tt.state)
+			}
+		}
+	}
+	_, body = e.do("GET", "/api/v1/rollouts/"+id, e.adminTok, "", nil)
+	if v := decodeAs[api.Rollout](t, body); v.Hosts.Cancelled != 2 || len(v.Events) < 4 {
+		t.Errorf("after abort: %+v", v)
+	}
+}
+
+func equalCounts(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
