@@ -95,6 +95,7 @@ Exit codes:
 		a.newPolicyCmd(),
 		a.newServeCmd(),
 		a.newTokenCmd(),
+		a.newGitHubCmd(),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())

@@ -3,6 +3,7 @@ package server_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"regexp"
 	"sort"
 	"strings"
@@ -193,6 +194,8 @@ func TestOpenAPIRoutes(t *testing.T) {
 	e := newEnv(t)
 	e.srv.EnableRollouts(nil) // the rollout admin endpoints, as patchbay serve adds them
 	sp := loadSpec(t)
+	// The webhook is mounted by serve when a GitHub secret is configured.
+	e.srv.MountGitHubWebhook(http.NotFoundHandler())
 	served := map[string]bool{}
 	for _, r := range e.srv.Routes() {
 		served[r.Method+" "+r.Pattern] = true
