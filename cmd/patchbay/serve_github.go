@@ -23,7 +23,7 @@ type githubServeFlags struct {
 	secretFile, appKey, tokenFile, apiURL, signKey string
 	appID, installationID                          int64
 	maxBody                                        int64
-	inconclusiveFails                              bool
+	inconclusiveNeutral                            bool
 	trust                                          []string
 }
 
@@ -39,14 +39,14 @@ func addGitHubServeFlags(cmd *cobra.Command) *githubServeFlags {
 	fl.Int64Var(&f.maxBody, "github-max-body", github.DefaultMaxBodyBytes, "largest webhook body accepted, in bytes (at most 25 MB)")
 	fl.StringVar(&f.signKey, "github-sign-key", "", "signing key (file or KMS URI) for gate.decision records")
 	fl.StringArrayVar(&f.trust, "github-trust", nil, "public key (PEM file) trusted for evidence records, besides config.trustedKeys")
-	fl.BoolVar(&f.inconclusiveFails, "github-inconclusive-fails", false, "report inconclusive as a failing check run instead of neutral")
+	fl.BoolVar(&f.inconclusiveNeutral, "github-inconclusive-neutral", false, "report an inconclusive gate as a neutral check run (GitHub counts neutral as passing!) instead of a failing one")
 	return f
 }
 
 // used reports whether any GitHub setting was given.
 func (f *githubServeFlags) used(cmd *cobra.Command, a *app) bool {
 	for _, name := range []string{"github-webhook-secret-file", "github-app-id", "github-installation-id", "github-app-key", "github-token-file",
-		"github-api-url", "github-max-body", "github-sign-key", "github-trust", "github-inconclusive-fails"} {
+		"github-api-url", "github-max-body", "github-sign-key", "github-trust", "github-inconclusive-neutral"} {
 		if cmd.Flags().Changed(name) {
 			return true
 		}
@@ -83,7 +83,7 @@ func (f *githubServeFlags) mount(cmd *cobra.Command, a *app, srv *server.Server,
 		return usageError("--github-max-body must be between 1 and %d", github.MaxBodyBytesLimit)
 	}
 	cfg := github.ServerConfig{Secret: []byte(secret), MaxBodyBytes: f.maxBody, APIURL: f.apiURL, AppID: f.appID, InstallationID: f.installationID,
-		InconclusiveFails: f.inconclusiveFails, MainBranch: branch, Deliveries: st, Logger: log, Now: a.now,
+		InconclusiveNeutral: f.inconclusiveNeutral, MainBranch: branch, Deliveries: st, Logger: log, Now: a.now,
 		Reports: srv.Reports}
 	if sr != nil {
 		cfg.Rollout = rolloutHinter{sr.Controller}

@@ -99,11 +99,12 @@ type Service struct {
 	// Checks reports with a check run (GitHub App); false means a commit
 	// status with the same context name (a token without App identity).
 	Checks bool
-	// InconclusiveFails makes an inconclusive result a failing check run
-	// instead of a neutral one: GitHub counts neutral as passing for a
-	// required check, so neutral lets a change with missing evidence merge.
-	// (A commit status is pending when inconclusive either way.)
-	InconclusiveFails bool
+	// InconclusiveNeutral reports an inconclusive result as a neutral check
+	// run. The default reports it as failure: GitHub counts neutral as
+	// passing for a required check, so neutral would let a change with
+	// missing evidence merge (fail closed). A commit status is pending when
+	// inconclusive either way.
+	InconclusiveNeutral bool
 	Git               GitSource
 	// Evaluator is shared across evaluations; nil means a new one.
 	Evaluator *change.Evaluator
@@ -395,7 +396,7 @@ func (s *Service) UpsertComment(ctx context.Context, owner, repo string, number 
 // Conclusion maps a result to a check run conclusion: success, failure,
 // or neutral for inconclusive. A change that could not be evaluated fails.
 // Note that branch protection treats neutral like success; see
-// Service.InconclusiveFails.
+// Service.InconclusiveNeutral.
 func Conclusion(res *change.Result) string {
 	if res == nil {
 		return "failure"
@@ -429,7 +430,7 @@ func (s *Service) SetCheck(ctx context.Context, owner, repo, sha string, res *ch
 	title := Summary(res)
 	if s.Checks {
 		c := Conclusion(res)
-		if c == "neutral" && s.InconclusiveFails {
+		if c == "neutral" && !s.InconclusiveNeutral {
 			c = "failure"
 		}
 		_, _, err := s.Client.Checks.CreateCheckRun(ctx, owner, repo, gh.CreateCheckRunOptions{

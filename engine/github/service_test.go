@@ -121,13 +121,15 @@ func TestStatusFallbackAndInconclusive(t *testing.T) {
 	if !strings.Contains(out.Body, "### What is missing") {
 		t.Fatalf("comment has no missing list:\n%s", out.Body)
 	}
+	// With a check run, inconclusive fails by default (a neutral required
+	// check would let the change merge); neutral only when asked for.
 	svc.Checks = true
-	if out, err = svc.GatePR(context.Background(), github.PRRef{Owner: "o", Repo: "r", Number: 7}); err != nil || out.State != "neutral" || out.CommentCreated {
+	if out, err = svc.GatePR(context.Background(), github.PRRef{Owner: "o", Repo: "r", Number: 7}); err != nil || out.State != "failure" || out.CommentCreated {
 		t.Fatalf("checks: state %v created %v err %v", out.State, out.CommentCreated, err)
 	}
-	svc.InconclusiveFails = true
-	if out, err = svc.GatePR(context.Background(), github.PRRef{Owner: "o", Repo: "r", Number: 7}); err != nil || out.State != "failure" {
-		t.Fatalf("checks, inconclusive fails: state %v err %v", out.State, err)
+	svc.InconclusiveNeutral = true
+	if out, err = svc.GatePR(context.Background(), github.PRRef{Owner: "o", Repo: "r", Number: 7}); err != nil || out.State != "neutral" {
+		t.Fatalf("checks, inconclusive neutral: state %v err %v", out.State, err)
 	}
 }
 

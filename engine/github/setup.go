@@ -29,9 +29,10 @@ type ServerConfig struct {
 	InstallationID int64
 	AppKeyPEM      []byte
 	Token          string
-	// InconclusiveFails reports inconclusive as a failing check run
+	// InconclusiveNeutral reports inconclusive as a neutral check run
+	// instead of a failing one (see Service.InconclusiveNeutral)
 	// instead of a neutral one (which branch protection lets through).
-	InconclusiveFails bool
+	InconclusiveNeutral bool
 	// Git gives the pull requests' commits (MirrorGit for a server).
 	Git GitSource
 	// TrustedKeys, Signer, PushRemote, Reports and Rollout are as in
@@ -78,7 +79,7 @@ func NewServerWebhook(cfg ServerConfig) (*Webhook, *Service, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	svc := &Service{Client: client, Checks: checks, InconclusiveFails: cfg.InconclusiveFails, Git: cfg.Git, Evaluator: change.NewEvaluator(), TrustedKeys: cfg.TrustedKeys,
+	svc := &Service{Client: client, Checks: checks, InconclusiveNeutral: cfg.InconclusiveNeutral, Git: cfg.Git, Evaluator: change.NewEvaluator(), TrustedKeys: cfg.TrustedKeys,
 		Reports: cfg.Reports, Signer: cfg.Signer, PushRemote: cfg.PushRemote, Rollout: cfg.Rollout, Now: cfg.Now, Logger: cfg.Logger}
 	hook, err := NewWebhook(WebhookConfig{Secret: cfg.Secret, MaxBodyBytes: cfg.MaxBodyBytes, MainBranch: cfg.MainBranch,
 		Deliveries: cfg.Deliveries, Processor: svc, Logger: cfg.Logger})
