@@ -105,7 +105,7 @@ type Service struct {
 	// missing evidence merge (fail closed). A commit status is pending when
 	// inconclusive either way.
 	InconclusiveNeutral bool
-	Git               GitSource
+	Git                 GitSource
 	// Evaluator is shared across evaluations; nil means a new one.
 	Evaluator *change.Evaluator
 	// TrustedKeys are public keys (PEM) trusted for evidence records in
