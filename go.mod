@@ -20,11 +20,15 @@ require (
 require golang.org/x/time v0.16.0
 
 require (
+	github.com/google/go-querystring v1.1.0 // indirect
 	golang.org/x/exp v0.0.0-20260908205506-85c1c2202aba // indirect
 	golang.org/x/oauth2 v0.37.0 // indirect
 )
 
-require golang.org/x/term v0.47.0
+require (
+	github.com/google/go-github/v60 v60.0.0
+	golang.org/x/term v0.47.0
+)
 
 require (
 	dario.cat/mergo v1.0.0 // indirect

@@ -139,7 +139,7 @@ func rowOf(c audit.Change) row {
 	}
 	var vs []string
 	for _, v := range c.Verifications {
-		vs = append(vs, fmt.Sprintf("%s %.0f%% soak %gh", v.Ring, v.SuccessRate*100, v.SoakHours))
+		vs = append(vs, fmt.Sprintf("%s %.0f%% soak %.1fh", v.Ring, v.SuccessRate*100, v.SoakHours))
 	}
 	if len(vs) > 0 {
 		r.verified = strings.Join(vs, "; ")

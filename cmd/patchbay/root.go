@@ -87,6 +87,7 @@ Exit codes:
 		a.newGateCmd(),
 		a.newRolloutCmd(),
 		a.newDevCmd(),
+		a.newDemoCmd(),
 		a.newVercmpCmd(),
 		a.newInventoryCmd(),
 		a.newAuditCmd(),
@@ -94,6 +95,7 @@ Exit codes:
 		a.newPolicyCmd(),
 		a.newServeCmd(),
 		a.newTokenCmd(),
+		a.newGitHubCmd(),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())

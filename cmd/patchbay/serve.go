@@ -59,6 +59,7 @@ written.`,
 	cmd.Flags().StringVar(&cacheDir, "cache-dir", ".patchbay-cache", "where --repo clones are kept")
 	cmd.Flags().Float64Var(&rateLimit, "rate", server.DefaultRate, "requests per second per host (token bucket; negative: no limit)")
 	rf := addRolloutServeFlags(cmd)
+	gh := addGitHubServeFlags(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if interval <= 0 {
 			return usageError("--interval must be positive")
@@ -96,6 +97,12 @@ written.`,
 		}
 		if sr != nil {
 			sr.Attach(ctx, srv)
+			srv.EnableDashboard(sr.Controller)
+		} else {
+			srv.EnableDashboard(nil)
+		}
+		if err := gh.mount(cmd, a, srv, sr, st, log, dir, repoURL, branch, cacheDir); err != nil {
+			return err
 		}
 		ln, err := net.Listen("tcp", listen)
 		if err != nil {

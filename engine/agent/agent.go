@@ -90,8 +90,10 @@ func (a *Agent) Deliver(ctx context.Context) error {
 		if errors.As(err, &ae) && ae.Status == 400 {
 			// The server will never take it (e.g. a malformed result):
 			// keep it for inspection, but stop resending it.
-			a.log().Error("results refused; set aside", "file", name, "err", err)
-			_ = a.Spool.Done(name)
+			a.log().Error("results refused; set aside as .rejected", "file", name, "err", err)
+			if err := a.Spool.Reject(name); err != nil {
+				return err
+			}
 			continue
 		}
 		if err != nil {

@@ -64,7 +64,7 @@ func (s Spool) Pending() (map[string]api.ResultsRequest, error) {
 	return out, nil
 }
 
-// Names returns the spooled file names in order.
+// names returns the spooled file names in order.
 func names(m map[string]api.ResultsRequest) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
@@ -77,6 +77,15 @@ func names(m map[string]api.ResultsRequest) []string {
 // Done removes a delivered file.
 func (s Spool) Done(name string) error {
 	if err := os.Remove(name); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("spool: %w", err)
+	}
+	return nil
+}
+
+// Reject renames a file the server refused to name.json.rejected: it is
+// kept for inspection and no longer delivered.
+func (s Spool) Reject(name string) error {
+	if err := os.Rename(name, name+".rejected"); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
 	return nil

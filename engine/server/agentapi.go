@@ -142,10 +142,6 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) error {
 	rec := store.ReportRecord{HostID: h.ID, ReceivedAt: s.now().UTC(), CollectedAt: rep.CollectedAt, Stream: rep.Stream,
 		Hostname: rep.Hostname, Arch: rep.Arch, Kernel: rep.Kernel, AgentVersion: rep.AgentVersion, Labels: rep.Labels,
 		RebootRequired: rep.RebootRequired, PackageSetHash: rep.Packages.Hash(), PackageSet: setData}
-	if full && setData == nil {
-		// The set is in memory, so it was stored when it was first seen.
-		rec.PackageSet = nil
-	}
 	res, err := s.st.SaveReport(ctx, rec)
 	if errors.Is(err, store.ErrPackageSetMissing) {
 		s.m.needPackages.Add(1)

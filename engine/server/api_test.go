@@ -2,9 +2,11 @@ package server_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -37,6 +39,7 @@ func TestEnroll(t *testing.T) {
 		{"host token is not an enrollment token", "", string(ok), 401, api.CodeUnauthorized},
 		{"malformed", e.enrollTok, `{"hostId":`, 400, api.CodeBadRequest},
 		{"unknown field", e.enrollTok, `{"hostId":"a","x":1}`, 400, api.CodeBadRequest},
+		{"wrong type", e.enrollTok, `{"hostId":5}`, 400, api.CodeBadRequest},
 		{"bad host id", e.enrollTok, `{"hostId":"-bad id"}`, 422, api.CodeInvalidReport},
 		{"oversized", e.enrollTok, `{"hostId":"a","hostname":"` + strings.Repeat("a", 70<<10) + `"}`, 413, api.CodeTooLarge},
 		{"happy", e.enrollTok, string(ok), 201, ""},
@@ -49,8 +52,12 @@ func TestEnroll(t *testing.T) {
 				t.Fatalf("status %d, want %d: %s", code, tt.want, body)
 			}
 			if tt.wantCode != "" {
-				if got := decodeAs[api.Error](t, body).Code; got != tt.wantCode {
-					t.Errorf("code %q, want %q", got, tt.wantCode)
+				er := decodeAs[api.Error](t, body)
+				if er.Code != tt.wantCode {
+					t.Errorf("code %q, want %q", er.Code, tt.wantCode)
+				}
+				if strings.Contains(er.Message, "Go ") || strings.Contains(er.Message, "api.") || strings.Contains(er.Message, "struct") {
+					t.Errorf("message leaks Go internals: %s", er.Message)
 				}
 				return
 			}
@@ -270,6 +277,23 @@ func TestAdmin(t *testing.T) {
 	want, _ := json.Marshal(fp)
 	if !bytes.Equal(bytes.TrimSpace(body), want) {
 		t.Errorf("GET /api/v1/plan differs from json.Marshal of the plan (%d vs %d bytes)", len(body), len(want))
+	}
+	// Compressed when asked for, the same bytes.
+	req, _ := http.NewRequest("GET", e.ts.URL+"/api/v1/plan", nil)
+	req.Header.Set("Authorization", "Bearer "+e.adminTok)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(resp.Body)
+	if err != nil || resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("gzip plan: %v, Content-Encoding %q", err, resp.Header.Get("Content-Encoding"))
+	}
+	unz, err := io.ReadAll(zr)
+	resp.Body.Close()
+	if err != nil || !bytes.Equal(unz, body) {
+		t.Errorf("gzip plan differs from the plain one (%v)", err)
 	}
 	var p struct {
 		Hosts []struct{ ID, Status string }

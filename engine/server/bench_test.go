@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/patchbay/patchbay/engine/agent"
 	"github.com/patchbay/patchbay/engine/api"
@@ -46,7 +49,7 @@ func benchStores() map[string]func(b *testing.B) string {
 		return "sqlite://" + filepath.Join(b.TempDir(), "bench.db")
 	}}
 	if pg := os.Getenv("PATCHBAY_TEST_POSTGRES"); pg != "" {
-		urls["postgres"] = func(*testing.B) string { return pg }
+		urls["postgres"] = func(b *testing.B) string { return pgSchema(b, pg) }
 	}
 	return urls
 }
@@ -57,9 +60,6 @@ func newBenchEnv(b *testing.B, url string, hosts int) *benchEnv {
 	st, err := store.Open(ctx, url, store.Options{Now: clock})
 	if err != nil {
 		b.Fatal(err)
-	}
-	if st.Backend() == store.BackendPostgres {
-		resetPostgres(b, st, url)
 	}
 	rl := server.NewReloader(server.DirSource{Dir: fixture.Path(b, "examples/quickstart")}, nil, clock)
 	if err := rl.Check(ctx); err != nil {
@@ -95,24 +95,40 @@ func newBenchEnv(b *testing.B, url string, hosts int) *benchEnv {
 	return e
 }
 
-// resetPostgres empties the benchmark's PostgreSQL database.
-func resetPostgres(b *testing.B, st *store.Store, url string) {
+// pgSchema creates a schema of its own for one benchmark run, dropped at
+// the end, and returns base with search_path pointing at it: nothing else
+// in the database is touched.
+func pgSchema(b *testing.B, base string) string {
 	b.Helper()
-	for after := ""; ; {
-		hs, err := st.Hosts(context.Background(), store.HostFilter{After: after, Limit: 10000})
+	ctx := context.Background()
+	schema := fmt.Sprintf("pb_bench_%d", time.Now().UnixNano())
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		b.Fatalf("connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, base)
 		if err != nil {
-			b.Fatal(err)
-		}
-		for _, h := range hs {
-			if err := st.DeleteHost(context.Background(), h.ID); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if len(hs) < 10000 {
+			b.Errorf("drop schema: %v", err)
 			return
 		}
-		after = hs[len(hs)-1].ID
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			b.Errorf("drop schema: %v", err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		b.Fatal(err)
 	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 func (e *benchEnv) client() *http.Client {

@@ -3,7 +3,6 @@ package server
 import (
 	"fmt"
 	"io"
-	"math"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -133,5 +132,4 @@ func (m *metrics) write(w io.Writer, sets int, hosts int64) {
 		m.mu.Unlock()
 		h.write(w, "patchbay_http_request_duration_seconds", fmt.Sprintf("route=%q,code=\"%d\"", k.route, k.code))
 	}
-	_ = math.Inf
 }

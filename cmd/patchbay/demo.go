@@ -1,0 +1,611 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/patchbay/patchbay/engine/agent"
+	"github.com/patchbay/patchbay/engine/agent/agenttest"
+	"github.com/patchbay/patchbay/engine/api"
+	"github.com/patchbay/patchbay/engine/audit"
+	"github.com/patchbay/patchbay/engine/baseline"
+	"github.com/patchbay/patchbay/engine/change"
+	"github.com/patchbay/patchbay/engine/fleet"
+	"github.com/patchbay/patchbay/engine/gate"
+	"github.com/patchbay/patchbay/engine/gitrepo"
+	"github.com/patchbay/patchbay/engine/inventory"
+	"github.com/patchbay/patchbay/engine/plan"
+	"github.com/patchbay/patchbay/engine/render"
+	"github.com/patchbay/patchbay/engine/rollout"
+	"github.com/patchbay/patchbay/engine/server"
+	"github.com/patchbay/patchbay/engine/store"
+	"github.com/patchbay/patchbay/examples"
+)
+
+func (a *app) newDemoCmd() *cobra.Command {
+	var (
+		hosts     int
+		dir       string
+		serveAddr string
+		serve     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run the whole story on embedded defaults: PR, gate, rollout, evidence, audit",
+		Long: `Demo runs patchbay's whole story in one process, with nothing to install:
+
+  1. a patch repository: a real Git repository made from examples/quickstart,
+     with canary still on baseline 2026-11 and a fresh signing key trusted
+  2. the server on SQLite, with the rollout controller
+  3. a simulated fleet of --hosts agents (SIMULATED package managers over
+     package lists derived from real ones; nothing on this machine changes)
+     that enroll and report
+  4. pull request #1 promotes the hotfix 2026-11-hotfix-1 to canary: the gate
+     decides, the decision is signed into the audit trail, the PR is merged
+  5. the controller rolls canary out in waves of maxConcurrency; the agents
+     apply their assignments and report the post-state
+  6. the simulated clock moves past canary's soak: a signed ring.verified
+     record lands in Git notes
+  7. pull request #2 promotes the hotfix to pilot: the gate reads canary's
+     verified evidence and passes
+  8. the audit log, and a verification of the whole signed chain
+
+It prints progress as it goes. With --serve the server keeps running at the
+end (Ctrl-C stops it) so you can query it. The simulated clock starts at the
+real time; only soak time is skipped.`,
+		Example: `  patchbay demo
+  patchbay demo --hosts 500 --dir ./demo --serve`,
+		Args: noArgs,
+	}
+	cmd.Flags().IntVar(&hosts, "hosts", 300, "simulated hosts")
+	cmd.Flags().StringVar(&dir, "dir", "", "where to create the patch repository and database (default: a new temporary directory)")
+	cmd.Flags().BoolVar(&serve, "serve", false, "keep the server running at the end")
+	cmd.Flags().StringVar(&serveAddr, "listen", "127.0.0.1:0", "server address")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if hosts < 10 || hosts > 5000 {
+			return usageError("--hosts must be between 10 and 5000")
+		}
+		if dir == "" {
+			d, err := os.MkdirTemp("", "patchbay-demo-")
+			if err != nil {
+				return err
+			}
+			dir = d
+		} else if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		d := &demo{a: a, w: a.stdout, dir: dir, hosts: hosts, start: time.Now()}
+		d.clock.base = a.now()
+		return d.run(cmd.Context(), serveAddr, serve)
+	}
+	return cmd
+}
+
+// demoClock is real time plus a skip the demo advances to pass soak time.
+type demoClock struct {
+	base time.Time
+	skip atomic.Int64
+	real time.Time
+}
+
+func (c *demoClock) now() time.Time {
+	return c.base.Add(time.Since(c.real) + time.Duration(c.skip.Load()))
+}
+
+type demo struct {
+	a     *app
+	w     io.Writer
+	dir   string
+	hosts int
+	start time.Time
+	clock demoClock
+
+	repo    *gitrepo.Repo
+	repoDir string
+	models  *server.Reloader
+	signer  *audit.Signer
+	who     gitrepo.Signature
+	st      *store.Store
+	srv     *server.Server
+	ctl     *rollout.Controller
+	url     string
+	admin   string
+	agents  []*agent.Agent
+	eval    *change.Evaluator
+	step    int
+}
+
+const demoSteps = 8
+
+func (d *demo) say(format string, args ...any) {
+	fmt.Fprintf(d.w, "        "+format+"\n", args...)
+}
+
+func (d *demo) begin(title string) {
+	d.step++
+	fmt.Fprintf(d.w, "\n[%d/%d] %s  (%.1fs)\n", d.step, demoSteps, title, time.Since(d.start).Seconds())
+}
+
+func (d *demo) run(ctx context.Context, listen string, keep bool) error {
+	d.clock.real = time.Now()
+	d.who = gitrepo.Signature{Name: "sre-platform", Email: "sre-platform@example.invalid"}
+	d.eval = change.NewEvaluator()
+	fmt.Fprintf(d.w, "patchbay demo — everything runs in this process; the fleet is SIMULATED (no package on this machine changes)\nworking directory: %s\n", d.dir)
+
+	d.begin("patch repository: a Git repository from examples/quickstart")
+	if err := d.makeRepo(ctx); err != nil {
+		return err
+	}
+	defer d.repo.Close()
+
+	d.begin("server on SQLite with the rollout controller")
+	srvCtx, stopServer := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServer()
+	serveDone, err := d.startServer(srvCtx, listen)
+	if err != nil {
+		return err
+	}
+	defer d.st.Close()
+
+	d.begin(fmt.Sprintf("a simulated fleet of %d hosts enrolls and reports", d.hosts))
+	if err := d.startFleet(ctx); err != nil {
+		return err
+	}
+	if err := d.printPlan(ctx); err != nil {
+		return err
+	}
+
+	d.begin("pull request #1: promote 2026-11-hotfix-1 to canary")
+	if _, err := d.pullRequest(ctx, 1, "canary", "sre-platform/canary-hotfix", []string{"sre-lead"}, true); err != nil {
+		return err
+	}
+
+	d.begin("the controller rolls canary out; agents apply their assignments")
+	r, err := d.rollOut(ctx, "canary")
+	if err != nil {
+		return err
+	}
+
+	d.begin("canary soaks; the controller verifies the ring")
+	if err := d.soak(ctx, r, "pilot"); err != nil {
+		return err
+	}
+
+	d.begin("pull request #2: promote 2026-11-hotfix-1 to pilot")
+	res, err := d.pullRequest(ctx, 2, "pilot", "sre-platform/pilot-hotfix", []string{"sre-lead", "sre-oncall"}, true)
+	if err != nil {
+		return err
+	}
+	if res.Decision.Result != gate.Pass {
+		return fmt.Errorf("demo: the pilot promotion should pass with canary's evidence, got %s", res.Decision.Result)
+	}
+	if err := d.ctl.Step(ctx); err != nil && !errors.Is(err, rollout.ErrNotLeader) {
+		return err
+	}
+	if list, err := d.ctl.List(ctx); err == nil {
+		for _, r := range list.Rollouts {
+			if r.Ring == "pilot" && r.BaselineID == "2026-11-hotfix-1" {
+				hold := r.Hold
+				if hold == "" {
+					hold = "releasing wave 1"
+				}
+				d.say("pilot rollout %s created for %d of %d hosts: %s", r.ID, r.Hosts.Total, r.RingHosts, hold)
+			}
+		}
+	}
+
+	d.begin("the audit trail")
+	if err := d.audit(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(d.w, "\ndone in %.1fs. The repository, database and signing key are in %s\n", time.Since(d.start).Seconds(), d.dir)
+	fmt.Fprintf(d.w, "try: patchbay audit log -C %s\n     patchbay plan -C %s --inventory %s\n", d.repoDir, d.repoDir, filepath.Join(d.repoDir, "inventory"))
+	if keep {
+		fmt.Fprintf(d.w, "\nthe server keeps running at %s (Ctrl-C stops it)\n  dashboard: open %s/ and sign in with the admin token %s\n  API:       curl -H 'Authorization: Bearer %s' %s/api/v1/rollouts\n", d.url, d.url, d.admin, d.admin, d.url)
+		<-ctx.Done()
+	}
+	stopServer()
+	<-serveDone
+	return nil
+}
+
+// makeRepo writes the quickstart into a new Git repository, with canary
+// pinning 2026-11 (so that the demo can promote the hotfix) and a fresh
+// signing key listed in config.trustedKeys.
+func (d *demo) makeRepo(ctx context.Context) error {
+	qs, err := fs.Sub(examples.Quickstart, "quickstart")
+	if err != nil {
+		return err
+	}
+	d.repoDir = filepath.Join(d.dir, "patches")
+	if _, err := os.Stat(d.repoDir); err == nil {
+		return fmt.Errorf("demo: %s exists; choose an empty --dir", d.repoDir)
+	}
+	if err := os.CopyFS(d.repoDir, qs); err != nil {
+		return err
+	}
+	priv, pub, err := audit.GenerateKeyPair(nil)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(d.dir, "demo.key"), priv, 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(d.dir, "demo.pub"), pub, 0o644); err != nil {
+		return err
+	}
+	if d.signer, err = audit.SignerFromPEM(priv, nil); err != nil {
+		return err
+	}
+	if err := editFile(filepath.Join(d.repoDir, "rings", "canary.cue"), `baseline: "2026-11-hotfix-1"`, `baseline: "2026-11"`); err != nil {
+		return err
+	}
+	cfg := fmt.Sprintf("\n// The demo's signing key: records it signed count as evidence.\nconfig: trustedKeys: demo: publicKey: \"\"\"\n%s\"\"\"\n", pub)
+	if err := appendFile(filepath.Join(d.repoDir, "patchbay.cue"), cfg); err != nil {
+		return err
+	}
+	if _, err := baseline.LoadDir(ctx, d.repoDir, baseline.Options{Now: d.clock.now()}); err != nil {
+		return fmt.Errorf("demo: the repository does not validate: %w", err)
+	}
+	if d.repo, err = gitrepo.Init(d.repoDir, "main"); err != nil {
+		return err
+	}
+	d.who.When = d.clock.now()
+	h, err := d.repo.CommitAll("Import the quickstart patch repository", d.who)
+	if err != nil {
+		return err
+	}
+	d.say("%s: commit %s — rings canary=2026-11, pilot=2026-11, prod=2026-10; signing key %s", d.repoDir, h.String()[:12], filepath.Join(d.dir, "demo.key"))
+	return nil
+}
+
+func (d *demo) startServer(ctx context.Context, listen string) (<-chan struct{}, error) {
+	var err error
+	db := "sqlite://" + filepath.Join(d.dir, "patchbay.db")
+	if d.st, err = store.Open(ctx, db, store.Options{Now: d.clock.now}); err != nil {
+		return nil, err
+	}
+	src := server.GitSource{Repo: d.repo, Branch: "main", Name: d.repoDir}
+	rl := server.NewReloader(src, nil, d.clock.now)
+	if err := rl.Check(ctx); err != nil {
+		return nil, err
+	}
+	d.models = rl
+	go rl.Run(ctx, time.Second)
+	var srv *server.Server
+	ctl, err := rollout.New(rollout.Config{Store: d.st, Repo: d.repo, Signer: d.signer,
+		Inventory: rollout.InventoryFunc(func(ctx context.Context) ([]*inventory.Report, error) { return srv.Reports(ctx) }),
+		Planner:   rollout.PlannerFunc(func(ctx context.Context, h store.Host) (*plan.Host, error) { return srv.HostPlan(ctx, h) }),
+		Options:   rollout.Options{Now: d.clock.now, Tick: 200 * time.Millisecond, Committer: gitrepo.Signature{Name: "patchbay", Email: "patchbay@localhost"}}})
+	if err != nil {
+		return nil, err
+	}
+	d.ctl = ctl
+	if srv, err = server.New(server.Config{Store: d.st, Models: rl, Assigner: ctl, Now: d.clock.now, Rate: -1}); err != nil {
+		return nil, err
+	}
+	d.srv = srv
+	srv.EnableRollouts(ctl)
+	srv.EnableDashboard(ctl)
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, err
+	}
+	d.url = "http://" + ln.Addr().String()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ctx, ln, 5*time.Second)
+	}()
+	d.admin, err = store.NewToken()
+	if err != nil {
+		return nil, err
+	}
+	if err := d.st.CreateAdminToken(ctx, "demo", d.admin); err != nil {
+		return nil, err
+	}
+	d.say("listening on %s (store %s)", d.url, db)
+	return done, nil
+}
+
+// startFleet generates the hosts, enrolls one agent per host over HTTP and
+// lets each report once.
+func (d *demo) startFleet(ctx context.Context) error {
+	model, err := baseline.LoadDir(ctx, d.repoDir, baseline.Options{Now: d.clock.now()})
+	if err != nil {
+		return err
+	}
+	_, seeds, err := d.a.fleetSources(ctx, d.repoDir, d.clock.now())
+	if err != nil {
+		return err
+	}
+	opts := fleet.DefaultOptions(d.hosts, max(d.hosts/10, 4), d.clock.now())
+	opts.StaleFraction, opts.UnassignedFraction = 0, 0
+	reports, err := fleet.Generate(model, seeds, opts)
+	if err != nil {
+		return err
+	}
+	enroll, err := store.NewToken()
+	if err != nil {
+		return err
+	}
+	if err := d.st.CreateEnrollmentToken(ctx, enroll, d.clock.now().Add(time.Hour), d.hosts); err != nil {
+		return err
+	}
+	retry := agent.Retry{Attempts: 10, Base: 10 * time.Millisecond, Max: 200 * time.Millisecond}
+	d.agents = make([]*agent.Agent, len(reports))
+	err = d.parallel(ctx, len(reports), func(i int) error {
+		r := reports[i]
+		c := &agent.Client{Server: d.url, Token: enroll, Retry: retry}
+		resp, err := c.Enroll(ctx, api.EnrollRequest{HostID: r.HostID, Hostname: r.Hostname, Stream: r.Stream, Arch: r.Arch, Labels: r.Labels})
+		if err != nil {
+			return fmt.Errorf("enroll %s: %w", r.HostID, err)
+		}
+		c.Token = resp.Token
+		sim := agenttest.New(r, d.clock.now)
+		d.agents[i] = &agent.Agent{Client: c, HostID: r.HostID, Collector: sim, Executor: sim,
+			Spool: agent.Spool{Dir: filepath.Join(d.dir, "agents", r.HostID)}, Now: d.clock.now, Out: io.Discard}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := d.round(ctx); err != nil {
+		return err
+	}
+	d.say("%d agents enrolled and reported (simulated package managers, %d distinct package sets)", len(d.agents), opts.DistinctSets)
+	return nil
+}
+
+// round runs every agent once: report, fetch the assignment, apply it,
+// report the post-state and the results. It returns the actions applied.
+func (d *demo) round(ctx context.Context) (int, error) {
+	var applied atomic.Int64
+	err := d.parallel(ctx, len(d.agents), func(i int) error {
+		out, err := d.agents[i].RunOnce(ctx)
+		applied.Add(int64(len(out.Results)))
+		return err
+	})
+	return int(applied.Load()), err
+}
+
+// parallel runs fn(0..n-1) on 16 goroutines and returns the first error.
+func (d *demo) parallel(ctx context.Context, n int, fn func(int) error) error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	next := atomic.Int64{}
+	for range 16 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				if err := fn(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
+}
+
+func (d *demo) printPlan(ctx context.Context) error {
+	p, err := d.srv.FleetPlan(ctx, plan.Options{})
+	if err != nil {
+		return err
+	}
+	for _, r := range p.Rings {
+		d.say("ring %-6s %4d hosts, %5.1f%% compliant", r.Name, r.Hosts, r.CompliancePercent)
+	}
+	return nil
+}
+
+// pullRequest commits a promotion of ring to 2026-11-hotfix-1 on a branch,
+// has reviewers approve its head, asks the gate (with the base commit's
+// policies and evidence from the audit trail), records the decision and,
+// when it passes, merges the pull request.
+func (d *demo) pullRequest(ctx context.Context, n int, ring, branch string, reviewers []string, merge bool) (*change.Result, error) {
+	base, err := d.repo.Resolve("main")
+	if err != nil {
+		return nil, err
+	}
+	if err := editFile(filepath.Join(d.repoDir, "rings", ring+".cue"), `baseline: "2026-11"`, `baseline: "2026-11-hotfix-1"`); err != nil {
+		return nil, err
+	}
+	d.who.When = d.clock.now()
+	head, err := d.repo.CommitAll(fmt.Sprintf("Promote 2026-11-hotfix-1 to %s", ring), d.who)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.repo.Branch(path.Base(branch), head); err != nil {
+		return nil, err
+	}
+	if err := d.repo.Branch("main", base); err != nil {
+		return nil, err
+	}
+	pr := gate.PullRequest{Number: n, Author: "sre-platform", LastPusher: "sre-platform", HeadSHA: head.String()}
+	var reviews []gate.Review
+	for i, login := range reviewers {
+		reviews = append(reviews, gate.Review{User: gate.User{Login: login}, State: "APPROVED", CommitID: head.String(), SubmittedAt: d.clock.now().Add(time.Duration(i) * time.Second)})
+	}
+	d.say("PR #%d by sre-platform: rings/%s.cue 2026-11 → 2026-11-hotfix-1 (head %s), approved by %s", n, ring, head.String()[:12], strings.Join(reviewers, ", "))
+	res, err := d.eval.Evaluate(ctx, change.Request{Repo: d.repo, Base: base.String(), Head: head.String(), PR: pr, Reviews: reviews, Now: d.clock.now()})
+	if err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	if err := render.GateText(&b, res.Decision, res.Approvers, res.EvidenceSource); err != nil {
+		return nil, err
+	}
+	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+		d.say("%s", line)
+	}
+	w := &audit.Writer{Repo: d.repo, Signer: d.signer, Committer: gitrepo.Signature{Name: "patchbay", Email: "patchbay@localhost"}, Now: d.clock.now}
+	if _, err := w.Write(ctx, head, &audit.GateDecision{Result: string(res.Decision.Result), Denies: ids(res.Decision.Deny), Warns: ids(res.Decision.Warn),
+		PolicyBundleDigest: res.Decision.Manifest.BundleDigest, InputDigest: res.Decision.Manifest.InputDigest, PR: n,
+		HeadSHA: head.String(), BaseSHA: base.String(), Approvers: res.Approvers, DecidedAt: d.clock.now()}); err != nil {
+		return nil, err
+	}
+	if !merge || res.Decision.Result != gate.Pass {
+		return res, nil
+	}
+	d.who.When = d.clock.now()
+	m, err := d.repo.Merge(head, fmt.Sprintf("Merge pull request #%d from %s\n\nPromote 2026-11-hotfix-1 to %s", n, branch, ring), d.who)
+	if err != nil {
+		return nil, err
+	}
+	d.say("merged as %s; the controller is told (the webhook's hint)", m.String()[:12])
+	if err := d.models.Check(ctx); err != nil {
+		return nil, err
+	}
+	return res, d.ctl.Hint(ctx, rollout.Hint{Commit: m.String(), PR: n, HeadSHA: head.String(), Author: "sre-platform", Approvers: res.Approvers})
+}
+
+// rollOut ticks the controller and runs agent rounds until the ring's
+// rollout of the hotfix ends.
+func (d *demo) rollOut(ctx context.Context, ring string) (api.Rollout, error) {
+	deadline := time.Now().Add(90 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		if err := d.ctl.Step(ctx); err != nil && !errors.Is(err, rollout.ErrNotLeader) {
+			return api.Rollout{}, err
+		}
+		list, err := d.ctl.List(ctx)
+		if err != nil {
+			return api.Rollout{}, err
+		}
+		var r *api.Rollout
+		for i := range list.Rollouts {
+			if x := list.Rollouts[i]; x.Ring == ring && x.BaselineID == "2026-11-hotfix-1" {
+				r = &list.Rollouts[i]
+			}
+		}
+		if r != nil {
+			line := fmt.Sprintf("rollout %s %-9s wave %d (≤%d hosts): %d succeeded, %d failed, %d pending of %d", r.ID, r.State, r.Wave, r.MaxConcurrency,
+				r.Hosts.Succeeded, r.Hosts.Failed, r.Hosts.Pending+r.Hosts.Running, r.Hosts.Total)
+			if line != last {
+				d.say("%s", line)
+				last = line
+			}
+			switch r.State {
+			case rollout.StateCompleted, rollout.StateVerified:
+				return *r, nil
+			case rollout.StateHalted, rollout.StateFailed, rollout.StateAborted, rollout.StateSuperseded:
+				return *r, fmt.Errorf("demo: rollout %s %s", r.ID, r.State)
+			}
+		}
+		if _, err := d.round(ctx); err != nil {
+			return api.Rollout{}, err
+		}
+	}
+	return api.Rollout{}, fmt.Errorf("demo: the %s rollout did not finish in 90 s", ring)
+}
+
+// soak moves the simulated clock past the ring's soak and ticks the
+// controller until it writes the ring.verified record; then, if the next
+// ring requires a longer soak in this one (the gate's rule), it lets that
+// much more time pass too.
+func (d *demo) soak(ctx context.Context, r api.Rollout, next string) error {
+	model, err := baseline.LoadDir(ctx, d.repoDir, baseline.Options{Now: d.clock.now()})
+	if err != nil {
+		return err
+	}
+	s := time.Duration(model.Ring(r.Ring).Soak)
+	d.clock.skip.Add(int64(s + time.Minute))
+	d.say("simulated clock moved %s ahead (ring %s soak); agents keep reporting", s, r.Ring)
+	for range 50 {
+		if _, err := d.round(ctx); err != nil {
+			return err
+		}
+		if err := d.ctl.Step(ctx); err != nil && !errors.Is(err, rollout.ErrNotLeader) {
+			return err
+		}
+		log, err := audit.Read(ctx, d.repo)
+		if err != nil {
+			return err
+		}
+		for _, rec := range log.Of(audit.KindRingVerified) {
+			p, err := rec.Decode()
+			if err != nil {
+				return err
+			}
+			if v := p.(*audit.RingVerified); v.Ring == r.Ring && v.BaselineID == r.BaselineID {
+				d.say("ring.verified: %s ran %s on %d/%d hosts (%.0f%%), soaked %.1fh — signed, in refs/notes/patchbay on %s",
+					v.Ring, v.BaselineID, v.HostsSucceeded, v.HostsTotal, v.SuccessRate*100, v.SoakHours, v.Commit[:12])
+				need := time.Duration(model.Ring(next).Soak) - time.Duration(v.SoakHours*float64(time.Hour))
+				if need > 0 {
+					d.clock.skip.Add(int64(need + time.Minute))
+					d.say("ring %s requires %s of soak in %s: simulated clock moved another %s", next, time.Duration(model.Ring(next).Soak), r.Ring, need.Round(time.Minute))
+				}
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("demo: no ring.verified record for %s after its soak", r.Ring)
+}
+
+func (d *demo) audit(ctx context.Context) error {
+	var b strings.Builder
+	a := *d.a
+	a.stdout = &b
+	if code := a.run(ctx, []string{"audit", "log", "-C", d.repoDir}); code != 0 {
+		return fmt.Errorf("demo: audit log exited %d", code)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+		d.say("%s", line)
+	}
+	b.Reset()
+	if code := a.run(ctx, []string{"audit", "verify", "-C", d.repoDir}); code != 0 {
+		return fmt.Errorf("demo: audit verify exited %d: %s", code, b.String())
+	}
+	d.say("%s", strings.TrimSpace(b.String()))
+	return nil
+}
+
+func editFile(p, old, new string) error {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(string(b), old) {
+		return fmt.Errorf("demo: %s has no %s", p, old)
+	}
+	return os.WriteFile(p, []byte(strings.Replace(string(b), old, new, 1)), 0o644)
+}
+
+func appendFile(p, s string) error {
+	f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(s); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
