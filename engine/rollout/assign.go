@@ -127,3 +127,18 @@ func convertAction(hostID, digest string, a plan.Action) api.Action {
 	return api.Action{ID: api.ActionID(hostID, digest, key), Kind: string(a.Kind), Key: key, Package: a.Package,
 		Version: a.Version, Min: a.Min, MinSource: a.MinSource, Avoid: a.Avoid, Rules: rules, Reason: a.Reason}
 }
+
+// RolloutOf names the newest rollout that covers host with baseline
+// digest (the server records the host's step results under it); ok is
+// false when there is none.
+func (c *Controller) RolloutOf(ctx context.Context, hostID, digest string) (string, bool, error) {
+	r, _, err := c.st.HostRollout(ctx, hostID, []string{StateRunning, StatePaused, StateHalted, StateCompleted, StateVerified,
+		StateFailed, StateAborted, StateSuperseded})
+	if errors.Is(err, store.ErrNotFound) {
+		return "", false, nil
+	}
+	if err != nil || r.BaselineDigest != digest {
+		return "", false, err
+	}
+	return r.ID, true, nil
+}

@@ -268,7 +268,7 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := api.ResultsResponse{Statuses: make([]string, 0, len(req.Results))}
 	for _, res := range req.Results {
-		rid, err := s.implicitRollout(r.Context(), h, res.BaselineDigest)
+		rid, err := s.resultRollout(r.Context(), h, res.BaselineDigest)
 		if err != nil {
 			return err
 		}

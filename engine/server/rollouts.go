@@ -111,3 +111,24 @@ func (s *Server) Reports(ctx context.Context) ([]*inventory.Report, error) {
 		after = hosts[len(hosts)-1].ID
 	}
 }
+
+// RolloutResolver is implemented by an Assigner that knows which rollout
+// released a host's actions for a baseline digest (the rollout
+// controller); results are then recorded under that rollout instead of the
+// implicit one.
+type RolloutResolver interface {
+	RolloutOf(ctx context.Context, hostID, baselineDigest string) (id string, ok bool, err error)
+}
+
+func (s *Server) resultRollout(ctx context.Context, h store.Host, digest string) (string, error) {
+	if rr, ok := s.assigner.(RolloutResolver); ok {
+		id, found, err := rr.RolloutOf(ctx, h.ID, digest)
+		if err != nil {
+			return "", err
+		}
+		if found {
+			return id, nil
+		}
+	}
+	return s.implicitRollout(ctx, h, digest)
+}

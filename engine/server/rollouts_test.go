@@ -103,6 +103,26 @@ func TestRolloutEndpoints(t *testing.T) {
 	if want := map[string]int{"work": 2, rollout.HoldWave: 2, rollout.HoldNoRollout: 1}; !equalCounts(holds, want) {
 		t.Errorf("assignments: %v, want %v", holds, want)
 	}
+	// A wave host's results are recorded under the rollout.
+	running, err := e.st.RolloutHosts(ctx, id, rollout.HostRunning)
+	if err != nil || len(running) == 0 {
+		t.Fatalf("running hosts: %v, %v", running, err)
+	}
+	host := running[0].HostID
+	_, body = e.do("GET", "/api/v1/hosts/"+host+"/assignment", tokens[host], "", nil)
+	a := decodeAs[api.Assignment](t, body)
+	var rr api.ResultsRequest
+	for _, act := range a.Actions {
+		rr.Results = append(rr.Results, api.ActionResult{ActionID: act.ID, BaselineDigest: a.BaselineDigest, Key: act.Key,
+			Outcome: api.OutcomeSucceeded, StartedAt: testNow, FinishedAt: testNow})
+	}
+	b, _ := json.Marshal(rr)
+	if code, body := e.do("POST", "/api/v1/hosts/"+host+"/results", tokens[host], "application/json", b); code != 200 {
+		t.Fatalf("results: %d %s", code, body)
+	}
+	if steps, err := e.st.Steps(ctx, id); err != nil || len(steps) != len(a.Actions) {
+		t.Errorf("steps under %s: %d, %v; want %d", id, len(steps), err, len(a.Actions))
+	}
 	for _, tt := range []struct {
 		name, method, path, token string
 		want                      int
