@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/patchbay/patchbay/engine/audit"
+	"github.com/patchbay/patchbay/engine/plan"
 	"github.com/patchbay/patchbay/engine/store"
 )
 
@@ -38,6 +39,12 @@ func (c *Controller) advanceAll(ctx context.Context, f store.Fence) error {
 // wave timed out), then decides r's next transition.
 func (c *Controller) advance(ctx context.Context, f store.Fence, r store.Rollout) error {
 	now := c.o.Now().UTC()
+	if r.State == StateRunning && c.o.JoinEvery > 0 && c.inv != nil && now.Sub(c.joined[r.ID]) >= c.o.JoinEvery {
+		if err := c.join(ctx, f, r); err != nil {
+			return err
+		}
+		c.joined[r.ID] = now
+	}
 	if r.State != StateCompleted {
 		if err := c.finishHosts(ctx, f, r, now); err != nil {
 			return err
@@ -244,5 +251,49 @@ func (c *Controller) verify(ctx context.Context, f store.Fence, r store.Rollout,
 		Progress: []store.RolloutProgress{prog},
 		Events:   []store.RolloutEvent{event(r.ID, "controller", r.Commit, v, now)},
 	})
+	return err
+}
+
+// join adds to a running rollout the ring's non-compliant hosts it does
+// not cover yet (hosts that reported after it started, or that fell out of
+// compliance), as pending hosts after the others.
+func (c *Controller) join(ctx context.Context, f store.Fence, r store.Rollout) error {
+	m, err := c.modelAt(ctx, r.Commit)
+	if err != nil || m.Ring(r.Ring) == nil {
+		return err
+	}
+	reports, err := c.inv.Reports(ctx)
+	if err != nil {
+		return fmt.Errorf("reports: %w", err)
+	}
+	have, err := c.st.RolloutHosts(ctx, r.ID, "")
+	if err != nil {
+		return err
+	}
+	known := make(map[string]bool, len(have))
+	seq := 0
+	for _, h := range have {
+		known[h.HostID] = true
+		seq = max(seq, h.Seq)
+	}
+	p := plan.Compute(plan.Input{Repo: m, Reports: reports, Now: c.o.Now().UTC()}, plan.Options{Ring: r.Ring})
+	var add []store.RolloutHost
+	for _, ph := range p.Hosts {
+		if ph.Ring != r.Ring || known[ph.ID] || ph.Status == plan.Compliant || len(ph.Actions) == 0 {
+			continue
+		}
+		seq++
+		add = append(add, store.RolloutHost{RolloutID: r.ID, HostID: ph.ID, Seq: seq, Actions: len(ph.Actions), State: HostPending})
+	}
+	if len(add) == 0 {
+		return nil
+	}
+	prog, err := c.st.RolloutProgressOf(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	prog.HostsTotal += len(add)
+	c.log.Info("rollout: hosts joined", "rollout", r.ID, "hosts", len(add))
+	_, err = c.apply(ctx, f, store.RolloutChange{Hosts: add, Progress: []store.RolloutProgress{prog}})
 	return err
 }

@@ -69,6 +69,7 @@ const (
 	DefaultActionEstimate = 5 * time.Minute
 	DefaultRebootEstimate = 15 * time.Minute
 	DefaultMaxCommits     = 100
+	DefaultJoinEvery      = time.Minute
 )
 
 // Options tune a Controller. The zero value means the defaults.
@@ -95,6 +96,11 @@ type Options struct {
 	// before its window closes gets none.
 	ActionEstimate time.Duration
 	RebootEstimate time.Duration
+	// JoinEvery is how often a running rollout looks for ring hosts that
+	// reported after it started (or fell out of compliance) and adds the
+	// non-compliant ones as pending hosts. Zero means DefaultJoinEvery; a
+	// negative value disables joining.
+	JoinEvery time.Duration
 	// MaxCommits bounds how many new first-parent commits one tick
 	// processes (oldest first); the rest wait for the next tick.
 	MaxCommits int
@@ -133,6 +139,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.RebootEstimate <= 0 {
 		o.RebootEstimate = DefaultRebootEstimate
+	}
+	if o.JoinEvery == 0 {
+		o.JoinEvery = DefaultJoinEvery
 	}
 	if o.MaxCommits <= 0 {
 		o.MaxCommits = DefaultMaxCommits
@@ -185,6 +194,9 @@ type Controller struct {
 	errs   map[string]error // commit → load error
 
 	writes atomic.Int64
+	// joined is when each running rollout last looked for new hosts
+	// (leader-local; under stepMu).
+	joined map[string]time.Time
 	// checkedTerm is the fencing token of the term whose first outbox
 	// entry was checked against the trail (drain runs under stepMu).
 	checkedTerm int64
@@ -201,7 +213,8 @@ func New(cfg Config) (*Controller, error) {
 	}
 	o := cfg.Options.withDefaults()
 	c := &Controller{st: cfg.Store, repo: cfg.Repo, inv: cfg.Inventory, planner: cfg.Planner, o: o, log: o.Logger,
-		models: map[string]*baseline.Repository{}, errs: map[string]error{}, wake: make(chan struct{}, 1)}
+		models: map[string]*baseline.Repository{}, errs: map[string]error{}, wake: make(chan struct{}, 1),
+		joined: map[string]time.Time{}}
 	if cfg.Signer != nil {
 		c.aw = &audit.Writer{Repo: cfg.Repo, Signer: cfg.Signer, Committer: o.Committer, Now: o.Now}
 	}

@@ -615,6 +615,7 @@ func TestSupersede(t *testing.T) {
 	first := canaryRollout(t, ctx, c)
 	e.step(ctx, c)
 	e.agents(ctx, c, nil)
+	e.clk.Advance(time.Minute) // the lists are newest first
 	e.git.MergePR(8, "sre-platform", "back-to-2026-11", map[string]string{
 		"rings/canary.cue": e.file("rings/canary.cue", `baseline: "2026-11-hotfix-1"`, `baseline: "2026-11"`)})
 	e.step(ctx, c)
@@ -784,4 +785,37 @@ func TestMergeFacts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLateJoiner adds a canary host that reports after the rollout
+// started: within JoinEvery it becomes a pending host of the rollout and
+// gets its actions in a later wave.
+func TestLateJoiner(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, "sqlite://"+filepath.Join(t.TempDir(), "patchbay.db"))
+	c := e.controller("a", nil)
+	e.step(ctx, c)
+	e.mergeCanary()
+	e.step(ctx, c)
+	id := canaryRollout(t, ctx, c)
+	before, _ := c.Show(ctx, id)
+	late := readReport(t, fixture.Path(t, "examples/quickstart/inventory/deb12-canary-02.json"))
+	late.HostID, late.Labels = "canary-late", map[string]string{"ring": "canary"}
+	e.mu.Lock()
+	e.reports[late.HostID] = late
+	e.mu.Unlock()
+	got := false
+	for range 20 {
+		e.clk.Advance(time.Minute)
+		e.step(ctx, c)
+		if slices.Contains(e.agents(ctx, c, nil), "canary-late") {
+			got = true
+		}
+	}
+	after, _ := c.Show(ctx, id)
+	if !got || after.Hosts.Total != before.Hosts.Total+1 || after.State != rollout.StateCompleted {
+		t.Errorf("late joiner: got work %t; hosts %d → %d; state %s", got, before.Hosts.Total, after.Hosts.Total, after.State)
+	}
+	e.noDuplicates(ctx)
 }
