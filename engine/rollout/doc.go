@@ -39,6 +39,10 @@
 // Resume raises the error budget: failures counted before the resume do
 // not count against maxErrors again.
 //
+// A rollout covers the ring's hosts that are not compliant with its
+// baseline when it starts; while it runs, hosts that report later (or fall
+// out of compliance) join it as pending hosts (Options.JoinEvery).
+//
 // A rollout's hosts (store.RolloutHost) move pending → running (assigned to
 // a wave) → succeeded | failed | timedout, or pending → cancelled when the
 // rollout is aborted or superseded. A host is finished when a step result
