@@ -72,7 +72,7 @@ func (c *Controller) finishHosts(ctx context.Context, f store.Fence, r store.Rol
 	var fin []store.HostFinish
 	for _, h := range tally {
 		switch {
-		case h.Failed > 0 && h.Recorded >= h.Actions, h.Failed > 0 && r.State != StateRunning:
+		case h.Failed > 0: // one failed action fails the host; it need not report the rest
 			fin = append(fin, store.HostFinish{RolloutID: r.ID, HostID: h.HostID, From: HostRunning, State: HostFailed, At: h.LastAt})
 		case h.Recorded >= h.Actions:
 			fin = append(fin, store.HostFinish{RolloutID: r.ID, HostID: h.HostID, From: HostRunning, State: HostSucceeded, At: h.LastAt})
@@ -211,12 +211,15 @@ func (c *Controller) verify(ctx context.Context, f store.Fence, r store.Rollout,
 	if err != nil {
 		return err
 	}
-	since := d.CompletedAt
+	var since time.Time // when the last host became compliant
 	var hostHours float64
 	for _, h := range hosts {
-		if h.FinishedAt.After(since) || since.IsZero() {
+		if h.FinishedAt.After(since) {
 			since = h.FinishedAt
 		}
+	}
+	if since.IsZero() {
+		since = d.CompletedAt
 	}
 	for _, h := range hosts {
 		hostHours += now.Sub(h.FinishedAt).Hours()

@@ -48,7 +48,7 @@
 // rollout is aborted or superseded. A host is finished when a step result
 // is recorded for every action it was expected to run (the step table's
 // idempotency key is host, baseline digest, action: a redelivered result
-// changes nothing); it failed when any result failed; it timed out when its
+// changes nothing); it failed as soon as one result failed; it timed out when its
 // wave ran longer than Options.WaveTimeout.
 //
 // # Exactly once, crashes and several replicas
