@@ -1,7 +1,11 @@
 // Package store owns the patchbay server's persistence: hosts and their
 // tokens, package sets stored once per distinct set hash, bounded report
 // history, plan snapshots, enrollment and admin tokens, webhook delivery ids,
-// rollouts with idempotent host steps, and leader leases with fencing tokens.
+// rollouts with idempotent host steps, the rollout controller's state
+// (per-rollout progress, hosts with their wave and outcome, an outbox of
+// transitions still to be audited, named marks such as the processed-commit
+// cursor; all written through Apply, one transaction checked against a
+// fencing token), and leader leases with fencing tokens.
 //
 // One API, two backends behind the concrete *Store: SQLite (modernc.org/sqlite,
 // no cgo; the default, embedded) and PostgreSQL (github.com/jackc/pgx/v5 through
