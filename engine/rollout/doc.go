@@ -6,6 +6,35 @@
 // soaked — writes the signed ring.verified record that the next
 // promotion's gate reads as evidence.
 //
+// # Trigger
+//
+// The controller polls the main branch and processes new first-parent
+// commits oldest first (a cursor in the store). A ring whose pinned
+// baseline (id or digest) differs from its last rollout — or, for a ring
+// that never had one, from the commit's first parent — gets one rollout
+// bound to that commit and digest; the first start adopts the head as it
+// is. A commit that does not validate starts nothing and is listed
+// (Controller.List). Hint (from the GitHub integration) only wakes the
+// controller early and supplies the pull request's facts for change.merged;
+// without it they come from the newest gate.decision on the merged head,
+// else from the merge message.
+//
+// # Windows and estimates
+//
+// A wave starts, and a host gets actions, only inside its ring's
+// maintenance window (ScheduleAt; time zone aware, no windows = always
+// open) and never on a freeze date. A host whose actions (ActionEstimate
+// each, RebootEstimate for a reboot) would not end before the window
+// closes gets none; its assignment's hold and notBefore say why and when.
+//
+// # Driving it
+//
+// Run ticks every Options.Tick on every replica; the one holding the store
+// lease is the leader. Step runs exactly one tick, and Options.Now injects
+// the clock, so tests and demos drive rollouts deterministically and fast.
+// Assignment (the server's Assigner), List, Show, Pause, Resume, Abort and
+// Hint work on any replica.
+//
 // # State machine
 //
 // A rollout is in one of these states (store.Rollout.State):
