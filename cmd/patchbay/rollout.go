@@ -218,15 +218,14 @@ Examples:
 			}
 			return renderRollout(a.stdout, r, a.now())
 		}
-		return a.watchRollout(cmd.Context(), r, get, interval, f)
+		return a.watchRollout(cmd.Context(), r, get, interval, f, isTerminal(a.stdout))
 	}
 	return cmd
 }
 
 // watchRollout polls until the rollout leaves the running, paused and
-// halted states.
-func (a *app) watchRollout(ctx context.Context, r api.Rollout, get func() (api.Rollout, error), interval time.Duration, format string) error {
-	tty := isTerminal(a.stdout)
+// halted states. On a terminal (tty) it redraws the view in place.
+func (a *app) watchRollout(ctx context.Context, r api.Rollout, get func() (api.Rollout, error), interval time.Duration, format string, tty bool) error {
 	last := ""
 	lines := 0
 	for {
