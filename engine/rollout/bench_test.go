@@ -200,9 +200,15 @@ func BenchmarkRolloutStart(b *testing.B) {
 		b.StopTimer()
 		l, err := st.Rollouts(ctx, "prod")
 		if err != nil || len(l) != i+1 {
-			b.Fatalf("prod rollouts: %d, %v", len(l), err)
+			b.Fatalf("iteration %d: prod rollouts: %d, %v", i, len(l), err)
 		}
-		p, err := st.RolloutProgressOf(ctx, l[0].ID)
+		var open store.Rollout
+		for _, r := range l {
+			if r.State == StateRunning {
+				open = r
+			}
+		}
+		p, err := st.RolloutProgressOf(ctx, open.ID)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -127,9 +127,12 @@ func (c *Controller) processCommit(ctx context.Context, f store.Fence, h gitrepo
 	if err != nil {
 		return err
 	}
-	last := map[string]store.Rollout{} // ring → newest controller rollout
+	// ring → its open rollout (at most one), else its newest one; the open
+	// one wins even when creation times tie (a frozen test clock).
+	last := map[string]store.Rollout{}
 	for _, r := range all {
-		if _, ok := last[r.Ring]; !ok && isControllerState(r.State) {
+		cur, ok := last[r.Ring]
+		if isControllerState(r.State) && (!ok || (isOpen(r.State) && !isOpen(cur.State))) {
 			last[r.Ring] = r
 		}
 	}
@@ -208,6 +211,9 @@ func (c *Controller) processCommit(ctx context.Context, f store.Fence, h gitrepo
 			return fmt.Errorf("process %s: %w (another writer moved a rollout; retried next tick)", short(commit), err)
 		}
 		return fmt.Errorf("process %s: %w", short(commit), err)
+	}
+	for _, id := range created {
+		c.joined[id] = now // planned just now: no joining before JoinEvery
 	}
 	return nil
 }
