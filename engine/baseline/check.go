@@ -87,7 +87,7 @@ func (l *loader) checkRule(p string, eco vercmp.Ecosystem, r *Rule) {
 			return
 		}
 		if err := vercmp.Validate(eco, v); err != nil {
-			l.errAt(p+"."+field, "invalid %s version %q: %v", eco, v, err)
+			l.errAt(p+"."+field, "%v", err)
 		}
 	}
 	check("min", r.Min)
