@@ -3,13 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io/fs"
+	"runtime"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/patchbay/patchbay/engine/baseline"
+	"github.com/patchbay/patchbay/engine/change"
 	"github.com/patchbay/patchbay/engine/gitrepo"
 	"github.com/patchbay/patchbay/engine/inventory"
 	"github.com/patchbay/patchbay/engine/plan"
@@ -69,70 +71,35 @@ Exit status: 0 ok, 1 the head commit is invalid or an error, 2 usage.`,
 	return cmd
 }
 
-// changeModels holds both sides of a change.
-type changeModels struct {
-	repo             *gitrepo.Repo
-	baseRev, headRev gitrepo.Hash
-	base, head       *baseline.Repository
-	changed          []string
-}
-
-// loadChange opens the Git repository at dir and loads the patch repository
-// at both revisions.
-func (a *app) loadChange(ctx context.Context, dir, base, head string, now time.Time) (*changeModels, error) {
+func (a *app) effect(ctx context.Context, dir, base, head, inv string, now time.Time) (*plan.Effect, error) {
 	repo, err := gitrepo.Open(dir)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w (diff and gate read a Git repository)", dir, err)
+		return nil, fmt.Errorf("open %s: %w (diff reads a Git repository)", dir, err)
 	}
-	m := &changeModels{repo: repo}
-	if m.baseRev, err = repo.Resolve(base); err != nil {
-		return nil, usageError("--base %q: %v", base, err)
-	}
-	if m.headRev, err = repo.Resolve(head); err != nil {
-		return nil, usageError("--head %q: %v", head, err)
-	}
-	load := func(rev gitrepo.Hash, side string) (*baseline.Repository, error) {
-		tree, err := repo.TreeFS(rev)
-		if err != nil {
-			return nil, err
-		}
-		r, err := baseline.Load(ctx, fs.FS(tree), baseline.Options{Now: now})
-		if verrs, ok := err.(baseline.Errors); ok {
-			for _, e := range verrs {
-				fmt.Fprintf(a.stderr, "%s (at %s %s)\n", e.String(), side, rev.String()[:12])
-			}
-			return nil, fmt.Errorf("the patch repository at %s %s is invalid (%d problems)", side, rev.String()[:12], len(verrs))
-		}
-		return r, err
-	}
-	if m.base, err = load(m.baseRev, "base"); err != nil {
-		return nil, err
-	}
-	if m.head, err = load(m.headRev, "head"); err != nil {
-		return nil, err
-	}
-	if m.changed, err = repo.ChangedPaths(ctx, m.baseRev, m.headRev); err != nil {
-		return nil, err
-	}
-	return m, nil
-}
-
-func (a *app) effect(ctx context.Context, dir, base, head, inv string, now time.Time) (*plan.Effect, error) {
-	m, err := a.loadChange(ctx, dir, base, head, now)
-	if err != nil {
-		return nil, err
-	}
-	defer m.repo.Close()
-	in := plan.EffectInput{Base: m.base, Head: m.head, BaseRev: m.baseRev.String(), HeadRev: m.headRev.String(), ChangedFiles: m.changed, Now: now}
+	defer repo.Close()
+	req := change.Request{Repo: repo, Base: base, Head: head, Now: now}
 	if inv != "" {
-		dec := &inventory.Decoder{Cache: inventory.NewSetCache()}
+		dec := &inventory.Decoder{Cache: inventory.NewSetCache(), Workers: runtime.GOMAXPROCS(0)}
 		if err := inventory.ReadPath(ctx, inv, dec, func(r *inventory.Report) error {
-			in.Reports = append(in.Reports, r)
+			req.Reports = append(req.Reports, r)
 			return nil
 		}); err != nil {
 			return nil, err
 		}
-		in.IncludePlanDelta = true
 	}
-	return plan.ComputeEffect(in), nil
+	res, err := change.Load(ctx, req)
+	var side *change.SideError
+	if errors.As(err, &side) {
+		for _, e := range side.Errors {
+			fmt.Fprintf(a.stderr, "%s (at %s %s)\n", e.String(), side.Side, side.Commit[:12])
+		}
+		return nil, err
+	}
+	if err != nil {
+		if strings.HasPrefix(err.Error(), "resolve ") {
+			return nil, usageError("%v", err)
+		}
+		return nil, err
+	}
+	return res.Effect, nil
 }

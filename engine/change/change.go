@@ -99,8 +99,10 @@ type Evaluator struct {
 // NewEvaluator returns an Evaluator with an empty engine cache.
 func NewEvaluator() *Evaluator { return &Evaluator{engines: map[string]*gate.Engine{}} }
 
-// Evaluate loads both sides, computes the effect and decides.
-func (ev *Evaluator) Evaluate(ctx context.Context, req Request) (*Result, error) {
+// Load resolves both revisions, loads the patch repository at each (a
+// *SideError when one does not validate) and computes the effect — and,
+// with req.Reports, the per-ring plan delta. It does not decide.
+func Load(ctx context.Context, req Request) (*Result, error) {
 	res := &Result{}
 	baseRev, err := req.Repo.Resolve(req.Base)
 	if err != nil {
@@ -123,7 +125,15 @@ func (ev *Evaluator) Evaluate(ctx context.Context, req Request) (*Result, error)
 	}
 	res.Effect = plan.ComputeEffect(plan.EffectInput{Base: res.Base, Head: res.Head, BaseRev: res.BaseCommit, HeadRev: res.HeadCommit,
 		ChangedFiles: changed, Reports: req.Reports, Now: req.Now, IncludePlanDelta: len(req.Reports) > 0})
+	return res, nil
+}
 
+// Evaluate loads both sides, computes the effect and decides.
+func (ev *Evaluator) Evaluate(ctx context.Context, req Request) (*Result, error) {
+	res, err := Load(ctx, req)
+	if err != nil {
+		return nil, err
+	}
 	evidence := req.Evidence
 	res.EvidenceSource = "given"
 	if evidence == nil {
