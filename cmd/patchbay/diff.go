@@ -88,11 +88,7 @@ func (a *app) effect(ctx context.Context, dir, base, head, inv string, now time.
 		}
 	}
 	res, err := change.Load(ctx, req)
-	var side *change.SideError
-	if errors.As(err, &side) {
-		for _, e := range side.Errors {
-			fmt.Fprintf(a.stderr, "%s (at %s %s)\n", e.String(), side.Side, side.Commit[:12])
-		}
+	if a.printSideErrors(err) {
 		return nil, err
 	}
 	if err != nil {
@@ -102,4 +98,18 @@ func (a *app) effect(ctx context.Context, dir, base, head, inv string, now time.
 		return nil, err
 	}
 	return res.Effect, nil
+}
+
+// printSideErrors lists the problems of a base or head commit that does not
+// validate, one per line with the side and commit, and reports whether err
+// was such an error.
+func (a *app) printSideErrors(err error) bool {
+	var side *change.SideError
+	if !errors.As(err, &side) {
+		return false
+	}
+	for _, e := range side.Errors {
+		fmt.Fprintf(a.stderr, "%s (at %s %s)\n", e.String(), side.Side, side.Commit[:12])
+	}
+	return true
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -104,13 +103,7 @@ Exit status: 0 pass, 1 fail, 3 inconclusive, 2 usage.`,
 		defer repo.Close()
 		req.Repo = repo
 		res, err := change.NewEvaluator().Evaluate(cmd.Context(), req)
-		var side *change.SideError
-		if errors.As(err, &side) {
-			for _, e := range side.Errors {
-				fmt.Fprintf(a.stderr, "%s (at %s)\n", e.String(), side.Side)
-			}
-			return err
-		}
+		a.printSideErrors(err)
 		if err != nil {
 			return err
 		}
