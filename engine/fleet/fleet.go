@@ -54,8 +54,28 @@ var streamShare = map[string]int{"debian-12": 50, "ubuntu-24.04": 20, "rhel-9": 
 // for the repository's rings in the proportions 5% first ring, 20% second,
 // the rest last, using each ring's label selector.
 func Generate(repo *baseline.Repository, seeds []*inventory.Report, opts Options) ([]*inventory.Report, error) {
+	out := make([]*inventory.Report, 0, max(opts.Hosts, 0))
+	err := generate(repo, seeds, opts, func(r *inventory.Report) { out = append(out, r) })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// GenerateFleet is Generate into a compact fleet, sorted by host ID: the
+// same hosts without a million *Report values.
+func GenerateFleet(repo *baseline.Repository, seeds []*inventory.Report, opts Options) (*inventory.Fleet, error) {
+	f := inventory.NewFleet(max(opts.Hosts, 0))
+	if err := generate(repo, seeds, opts, f.Add); err != nil {
+		return nil, err
+	}
+	f.Sort()
+	return f, nil
+}
+
+func generate(repo *baseline.Repository, seeds []*inventory.Report, opts Options, emit func(*inventory.Report)) error {
 	if opts.Hosts <= 0 || opts.DistinctSets <= 0 {
-		return nil, fmt.Errorf("generate fleet: hosts and distinct sets must be positive")
+		return fmt.Errorf("generate fleet: hosts and distinct sets must be positive")
 	}
 	rng := rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15))
 	var streams []*inventory.Report
@@ -72,25 +92,26 @@ func Generate(repo *baseline.Repository, seeds []*inventory.Report, opts Options
 		weights = append(weights, w)
 	}
 	if len(streams) == 0 {
-		return nil, fmt.Errorf("generate fleet: no seed report has a stream declared in the repository")
+		return fmt.Errorf("generate fleet: no seed report has a stream declared in the repository")
 	}
 	sort.SliceStable(streams, func(i, j int) bool { return streams[i].Stream < streams[j].Stream })
 
+	// The sets share one cache, so they share their packages' storage.
+	cache := inventory.NewSetCache()
 	sets := make([]*inventory.Report, opts.DistinctSets) // a template report per set
 	for i := range sets {
 		seed := streams[pick(rng, weights)]
 		set, err := variant(repo, seed, opts.Packages, i, rng)
 		if err != nil {
-			return nil, fmt.Errorf("generate fleet: %w", err)
+			return fmt.Errorf("generate fleet: %w", err)
 		}
 		tmpl := *seed
-		tmpl.Packages = set
+		tmpl.Packages = cache.Intern(set)
 		sets[i] = &tmpl
 	}
 
 	labels := ringLabels(repo)
-	out := make([]*inventory.Report, opts.Hosts)
-	for i := range out {
+	for i := range opts.Hosts {
 		t := sets[i%len(sets)]
 		r := *t
 		r.HostID = fmt.Sprintf("%s-%06d", strings.SplitN(t.Stream, "-", 2)[0], i)
@@ -115,9 +136,9 @@ func Generate(repo *baseline.Repository, seeds []*inventory.Report, opts Options
 				r.Labels[k] = v
 			}
 		}
-		out[i] = &r
+		emit(&r)
 	}
-	return out, nil
+	return nil
 }
 
 // ringLabels returns each ring's label selector, in promotion order.

@@ -48,8 +48,8 @@ func (r *Report) wire() wireReport {
 		AgentVersion: r.AgentVersion, PackageSetHash: r.Packages.Hash(),
 		Packages: make([]wirePackage, 0, r.Packages.Len()),
 	}
-	for _, p := range r.Packages.Packages() {
-		w.Packages = append(w.Packages, wirePackage(p))
+	for i := range r.Packages.Len() {
+		w.Packages = append(w.Packages, wirePackage(r.Packages.At(i)))
 	}
 	return w
 }

@@ -17,10 +17,70 @@ import (
 // PackageSet is an immutable, validated, sorted list of installed packages
 // of one ecosystem, with its package-set hash. Reports with the same hash
 // may share one PackageSet (see SetCache); nothing may modify it.
+//
+// It is compact: the packages are a sorted array of small integer ids into a
+// [Table] of distinct packages whose strings are interned. A set made by
+// NewPackageSet has a table of its own; SetCache.Intern moves a set into
+// the cache's table for its ecosystem, so that 10,000 sets of 2,000
+// packages cost 4 bytes per package and one copy of each distinct package.
 type PackageSet struct {
 	eco  vercmp.Ecosystem
 	hash string
-	pkgs []Package
+	tab  *Table
+	// view is the table's packages as they were when the set was made; it
+	// holds every id in ids, and the table only appends.
+	view []Package
+	ids  []uint32
+}
+
+// Table holds the distinct packages of one ecosystem that package sets refer
+// to by id, with the strings of their fields interned. Ids are dense, start
+// at 0 and are never reused. A Table only grows and is safe for concurrent
+// use.
+type Table struct {
+	mu    sync.Mutex
+	pkgs  []Package
+	index map[Package]uint32
+	strs  map[string]string
+}
+
+func newTable() *Table {
+	return &Table{index: make(map[Package]uint32), strs: make(map[string]string)}
+}
+
+// Len returns the number of distinct packages in the table.
+func (t *Table) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.pkgs)
+}
+
+// intern returns the ids of pkgs (resolving new ones) and a view of the
+// table that holds them all.
+func (t *Table) intern(pkgs []Package, ids []uint32) ([]Package, []uint32) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := range pkgs {
+		id, ok := t.index[pkgs[i]]
+		if !ok {
+			p := Package{Name: t.str(pkgs[i].Name), Version: t.str(pkgs[i].Version), Arch: t.str(pkgs[i].Arch),
+				SourceName: t.str(pkgs[i].SourceName), SourceVersion: t.str(pkgs[i].SourceVersion)}
+			id = uint32(len(t.pkgs))
+			t.pkgs = append(t.pkgs, p)
+			t.index[p] = id
+		}
+		ids[i] = id
+	}
+	return t.pkgs[:len(t.pkgs):len(t.pkgs)], ids
+}
+
+func (t *Table) str(s string) string {
+	if v, ok := t.strs[s]; ok {
+		return v
+	}
+	s = strings.Clone(s) // let the decoder's buffer go
+	t.strs[s] = s
+	return s
 }
 
 // NewPackageSet validates pkgs for the ecosystem, resolves empty source
@@ -84,11 +144,16 @@ func newPackageSet(eco vercmp.Ecosystem, pkgs []Package) (*PackageSet, error) {
 		}
 	}
 	h := newSetHasher(eco)
+	ids := make([]uint32, len(pkgs))
 	for i := range pkgs {
 		p := &pkgs[i]
 		hashAdd(h, p.Name, p.Version, p.Arch, p.SourceName, p.SourceVersion)
+		ids[i] = uint32(i)
 	}
-	return &PackageSet{eco: eco, hash: h.sum(), pkgs: slices.Clip(pkgs)}, nil
+	// The set's own table: its sorted packages, ids 0..n-1. SetCache.Intern
+	// moves it into a shared one.
+	pkgs = slices.Clip(pkgs)
+	return &PackageSet{eco: eco, hash: h.sum(), tab: &Table{pkgs: pkgs}, view: pkgs, ids: ids}, nil
 }
 
 // Ecosystem returns the set's ecosystem.
@@ -98,24 +163,56 @@ func (s *PackageSet) Ecosystem() vercmp.Ecosystem { return s.eco }
 func (s *PackageSet) Hash() string { return s.hash }
 
 // Len returns the number of packages.
-func (s *PackageSet) Len() int { return len(s.pkgs) }
+func (s *PackageSet) Len() int { return len(s.ids) }
 
-// Packages returns the sorted packages. The slice is shared: callers must
-// not modify it.
-func (s *PackageSet) Packages() []Package { return s.pkgs }
+// At returns the i-th package in sort order.
+func (s *PackageSet) At(i int) Package { return s.view[s.ids[i]] }
+
+// Table returns the table the set's ids index. Sets interned by one
+// SetCache share the table of their ecosystem.
+func (s *PackageSet) Table() *Table { return s.tab }
+
+// IDs returns the sorted packages as ids into Table; package id's fields
+// are At(i) for ids[i]. The slice is shared: callers must not modify it.
+func (s *PackageSet) IDs() []uint32 { return s.ids }
+
+// Package returns the package with the given id of the set's table; the id
+// must be one of IDs.
+func (s *PackageSet) Package(id uint32) Package { return s.view[id] }
+
+// Packages returns the sorted packages in a new slice the caller owns.
+// Prefer Len and At, which do not allocate.
+func (s *PackageSet) Packages() []Package {
+	out := make([]Package, len(s.ids))
+	for i, id := range s.ids {
+		out[i] = s.view[id]
+	}
+	return out
+}
 
 // Find returns the installed packages named name (one per arch and version,
-// sorted), or nil. The slice is shared: callers must not modify it.
+// sorted), or nil.
 func (s *PackageSet) Find(name string) []Package {
-	i, _ := slices.BinarySearchFunc(s.pkgs, name, func(p Package, n string) int { return cmp.Compare(p.Name, n) })
-	j := i
-	for j < len(s.pkgs) && s.pkgs[j].Name == name {
-		j++
-	}
+	i, j := s.FindRange(name)
 	if i == j {
 		return nil
 	}
-	return s.pkgs[i:j:j]
+	out := make([]Package, j-i)
+	for k := i; k < j; k++ {
+		out[k-i] = s.view[s.ids[k]]
+	}
+	return out
+}
+
+// FindRange returns the positions [i, j) of the packages named name; i == j
+// when there is none.
+func (s *PackageSet) FindRange(name string) (int, int) {
+	i, _ := slices.BinarySearchFunc(s.ids, name, func(id uint32, n string) int { return cmp.Compare(s.view[id].Name, n) })
+	j := i
+	for j < len(s.ids) && s.view[s.ids[j]].Name == name {
+		j++
+	}
+	return i, j
 }
 
 // comparePackages orders packages by name, arch, version as bytes.
@@ -154,37 +251,50 @@ func (h *setHasher) sumBytes(dst []byte) []byte {
 func (h *setHasher) sum() string { return string(h.sumBytes(nil)) }
 
 // SetCache interns package sets by hash so that reports with the same
-// packages share one PackageSet, and interns the strings of new sets so that
-// sets differing in a few packages share the rest of their strings. It is
-// safe for concurrent use. It never forgets: make one per planning run or
-// per server process.
+// packages share one PackageSet, and moves new sets into one Table per
+// ecosystem so that sets differing in a few packages share the rest. It is
+// safe for concurrent use: the hash index and each ecosystem's table have
+// their own locks, and interning a new set's packages holds only its
+// table's. It never forgets: make one per planning run or per server
+// process.
 type SetCache struct {
-	mu   sync.Mutex
-	sets map[string]*PackageSet
-	strs map[string]string
+	mu     sync.Mutex
+	sets   map[string]*PackageSet
+	tables map[vercmp.Ecosystem]*Table
 }
 
 // NewSetCache returns an empty cache.
 func NewSetCache() *SetCache {
-	return &SetCache{sets: make(map[string]*PackageSet), strs: make(map[string]string)}
+	return &SetCache{sets: make(map[string]*PackageSet), tables: make(map[vercmp.Ecosystem]*Table)}
 }
 
 // Intern returns the cached set with s's hash, or caches s and returns it.
-// Caching replaces s's strings with equal ones already held by the cache, so
-// pass a set that no other goroutine reads yet (as NewPackageSet returns it).
+// Caching moves s into the cache's table, so pass a set that no other
+// goroutine reads yet (as NewPackageSet returns it).
 func (c *SetCache) Intern(s *PackageSet) *PackageSet {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if old, ok := c.sets[s.hash]; ok {
+		c.mu.Unlock()
 		return old
 	}
-	for i := range s.pkgs {
-		p := &s.pkgs[i]
-		p.Name = c.str(p.Name)
-		p.Version = c.str(p.Version)
-		p.Arch = c.str(p.Arch)
-		p.SourceName = c.str(p.SourceName)
-		p.SourceVersion = c.str(p.SourceVersion)
+	t := c.tables[s.eco]
+	if t == nil {
+		t = newTable()
+		c.tables[s.eco] = t
+	}
+	c.mu.Unlock()
+
+	pkgs := s.view // a set of its own: ids are 0..n-1
+	if s.tab.index != nil {
+		pkgs = s.Packages()
+	}
+	s.view, s.ids = t.intern(pkgs, s.ids)
+	s.tab = t
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.sets[s.hash]; ok { // another goroutine won
+		return old
 	}
 	c.sets[s.hash] = s
 	return s
@@ -195,15 +305,6 @@ func (c *SetCache) lookup(hash []byte) *PackageSet {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.sets[string(hash)]
-}
-
-func (c *SetCache) str(s string) string {
-	if v, ok := c.strs[s]; ok {
-		return v
-	}
-	s = strings.Clone(s) // let the decoder's buffer go
-	c.strs[s] = s
-	return s
 }
 
 // Len returns the number of distinct package sets cached.
@@ -229,4 +330,21 @@ func hashAdd[T string | []byte](h *setHasher, name, version, arch, srcName, srcV
 	h.buf = append(h.buf, '\t')
 	h.buf = append(h.buf, srcVersion...)
 	h.buf = append(h.buf, '\n')
+}
+
+// Equal reports whether two sets have the same ecosystem and packages, in
+// whichever tables they are held (go-cmp uses it).
+func (s *PackageSet) Equal(o *PackageSet) bool {
+	if s == nil || o == nil {
+		return s == o
+	}
+	if s.eco != o.eco || s.hash != o.hash || len(s.ids) != len(o.ids) {
+		return false
+	}
+	for i := range s.ids {
+		if s.At(i) != o.At(i) {
+			return false
+		}
+	}
+	return true
 }

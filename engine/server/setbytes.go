@@ -20,14 +20,15 @@ const setHeader = "patchbay-packages-v1 "
 // encodeSet returns the canonical bytes of s.
 func encodeSet(s *inventory.PackageSet) []byte {
 	n := len(setHeader) + 8
-	for _, p := range s.Packages() {
+	pkgs := s.Packages()
+	for _, p := range pkgs {
 		n += len(p.Name) + len(p.Version) + len(p.Arch) + len(p.SourceName) + len(p.SourceVersion) + 5
 	}
 	b := make([]byte, 0, n)
 	b = append(b, setHeader...)
 	b = append(b, s.Ecosystem()...)
 	b = append(b, '\n')
-	for _, p := range s.Packages() {
+	for _, p := range pkgs {
 		b = append(b, p.Name...)
 		b = append(b, '\t')
 		b = append(b, p.Version...)
