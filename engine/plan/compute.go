@@ -27,6 +27,13 @@ type setKey struct {
 	host string
 }
 
+// fastKey finds a computation by the shared set's identity before its hash.
+type fastKey struct {
+	set    *inventory.PackageSet
+	stream string
+	ring   *baseline.Ring
+}
+
 // setEval is the part of a host's plan that depends only on its package
 // set, stream and ring. It is shared and never modified.
 type setEval struct {
@@ -42,6 +49,9 @@ type job struct {
 	eco    vercmp.Ecosystem
 	set    *inventory.PackageSet
 	ev     *setEval
+	// overlays memoises the host-specific part by reboot flag and the
+	// exceptions covering the host (see overlayKey).
+	overlays map[string]*overlaid
 }
 
 // Compute builds the plan. It never fails: problems with hosts are states.
@@ -54,25 +64,40 @@ func Compute(in Input, opts Options) *Plan {
 			p.Baselines = append(p.Baselines, BaselineInfo{Ring: r.Name, ID: b.ID, Digest: b.Digest})
 		}
 	}
+	f := in.Fleet
+	if f == nil {
+		f = inventory.FleetOf(in.Reports)
+	}
 
-	reports := make([]*inventory.Report, 0, len(in.Reports))
-	for _, r := range in.Reports {
-		if opts.Host == "" || r.HostID == opts.Host {
-			reports = append(reports, r)
+	// The hosts in ID order; a sorted fleet (as Fleet.Sort leaves it) is
+	// not sorted again.
+	order := make([]int32, 0, f.Len())
+	for i := range f.Len() {
+		if opts.Host == "" || f.HostID(i) == opts.Host {
+			order = append(order, int32(i))
 		}
 	}
-	slices.SortStableFunc(reports, func(a, b *inventory.Report) int { return cmp.Compare(a.HostID, b.HostID) })
+	if !slices.IsSortedFunc(order, func(a, b int32) int { return cmp.Compare(f.HostID(int(a)), f.HostID(int(b))) }) {
+		slices.SortStableFunc(order, func(a, b int32) int { return cmp.Compare(f.HostID(int(a)), f.HostID(int(b))) })
+	}
 
 	// Assign hosts to rings and collect the distinct computations.
-	jobs := map[setKey]*job{}
-	keys := make([]setKey, len(reports))
-	hosts := make([]Host, 0, len(reports))
-	for _, r := range reports {
+	as := newAssigner(repo, f)
+	byHash := map[setKey]*job{}
+	byPtr := map[fastKey]*job{}
+	var jobs []*job
+	hostJobs := make([]*job, 0, len(order))
+	hostIdx := make([]int32, 0, len(order))
+	hosts := make([]Host, 0, len(order))
+	for _, i32 := range order {
+		i := int(i32)
+		set := f.Packages(i)
+		stream := f.Stream(i)
 		h := Host{
-			ID: r.HostID, Hostname: r.Hostname, Stream: r.Stream, ReportedAt: r.CollectedAt.UTC(),
-			RebootRequired: r.RebootRequired, PackageSet: r.Packages.Hash(),
+			ID: f.HostID(i), Hostname: f.Hostname(i), Stream: stream, ReportedAt: f.CollectedAt(i).UTC(),
+			RebootRequired: f.RebootRequired(i), PackageSet: set.Hash(),
 		}
-		ring, candidates := assign(repo, r)
+		ring, candidates := as.assign(i)
 		switch {
 		case len(candidates) > 1:
 			h.Status, h.Candidates = Ambiguous, candidates
@@ -84,39 +109,46 @@ func Compute(in Input, opts Options) *Plan {
 		if opts.Ring != "" && h.Ring != opts.Ring {
 			continue
 		}
-		eco, declared := repo.Ecosystem(r.Stream)
+		var j *job
 		if h.Ring != "" {
+			eco, declared := repo.Ecosystem(stream)
 			base := repo.Baselines[ring.Baseline]
 			h.Baseline, h.BaselineDigest = base.ID, base.Digest
 			switch {
 			case !declared:
 				h.Status = UnknownStream
-			case base.Streams[r.Stream] == nil:
+			case base.Streams[stream] == nil:
 				h.Status = Uncovered
+			case opts.NoDedupe:
+				j = &job{stream: stream, ring: ring, base: base, eco: eco, set: set}
+				jobs = append(jobs, j)
 			default:
-				k := setKey{hash: r.Packages.Hash(), stream: r.Stream, ring: ring.Name}
-				if opts.NoDedupe {
-					k.host = r.HostID
-				}
-				keys[len(hosts)] = k
-				if jobs[k] == nil {
-					jobs[k] = &job{stream: r.Stream, ring: ring, base: base, eco: eco, set: r.Packages}
+				fk := fastKey{set: set, stream: stream, ring: ring}
+				if j = byPtr[fk]; j == nil {
+					k := setKey{hash: set.Hash(), stream: stream, ring: ring.Name}
+					if j = byHash[k]; j == nil {
+						j = &job{stream: stream, ring: ring, base: base, eco: eco, set: set}
+						byHash[k] = j
+						jobs = append(jobs, j)
+					}
+					byPtr[fk] = j
 				}
 			}
 		}
 		hosts = append(hosts, h)
+		hostJobs = append(hostJobs, j)
+		hostIdx = append(hostIdx, i32)
 	}
-	keys = keys[:len(hosts)]
 
 	runJobs(jobs, now, repo.Config.SLA, opts.Workers)
 
 	staleAfter := time.Duration(repo.Config.Reports.StaleAfter)
-	for i := range hosts {
-		h := &hosts[i]
-		j := jobs[keys[i]]
-		if j != nil && keys[i] != (setKey{}) {
-			r := reportByID(reports, h.ID)
-			overlay(h, j, repo, r, now)
+	ov := newOverlayer(repo, now)
+	for k := range hosts {
+		h := &hosts[k]
+		if j := hostJobs[k]; j != nil {
+			o := ov.apply(h, j, f.RebootRequired(int(hostIdx[k])))
+			h.Results, h.Actions, h.Status, h.Risk, h.NextDeadline = o.results, o.actions, o.status, o.risk, o.next
 		}
 		if h.Results == nil {
 			h.Results = []Result{}
@@ -135,20 +167,52 @@ func Compute(in Input, opts Options) *Plan {
 	return p
 }
 
-// reportByID finds a report in the sorted slice.
-func reportByID(reports []*inventory.Report, id string) *inventory.Report {
-	i, _ := slices.BinarySearchFunc(reports, id, func(r *inventory.Report, id string) int { return cmp.Compare(r.HostID, id) })
-	return reports[i]
+// assigner finds hosts' rings, remembering the answer per label set.
+type assigner struct {
+	repo   *baseline.Repository
+	f      *inventory.Fleet
+	byHost map[string]*baseline.Ring
+	memo   []assignment
 }
 
-// assign finds the host's ring: exact host ids first, then labels. It
-// returns the candidate ring names when labels select more than one.
-func assign(repo *baseline.Repository, r *inventory.Report) (*baseline.Ring, []string) {
+type assignment struct {
+	done       bool
+	ring       *baseline.Ring
+	candidates []string
+}
+
+func newAssigner(repo *baseline.Repository, f *inventory.Fleet) *assigner {
+	a := &assigner{repo: repo, f: f, byHost: map[string]*baseline.Ring{}, memo: make([]assignment, f.LabelSets())}
 	for _, ring := range repo.Rings {
-		if slices.Contains(ring.Selector.Hosts, r.HostID) {
-			return ring, nil
+		for _, h := range ring.Selector.Hosts {
+			if _, ok := a.byHost[h]; !ok {
+				a.byHost[h] = ring
+			}
 		}
 	}
+	return a
+}
+
+// assign finds host i's ring: exact host ids first, then labels. It
+// returns the candidate ring names when labels select more than one. The
+// candidates slice is shared by the hosts with the same labels.
+func (a *assigner) assign(i int) (*baseline.Ring, []string) {
+	if len(a.byHost) > 0 {
+		if r := a.byHost[a.f.HostID(i)]; r != nil {
+			return r, nil
+		}
+	}
+	m := &a.memo[a.f.LabelSet(i)]
+	if !m.done {
+		m.ring, m.candidates = assignByLabels(a.repo, a.f.Labels(i))
+		m.done = true
+	}
+	return m.ring, m.candidates
+}
+
+// assignByLabels finds the one ring whose label selector matches, or
+// the candidate ring names when several do.
+func assignByLabels(repo *baseline.Repository, labels map[string]string) (*baseline.Ring, []string) {
 	var match []*baseline.Ring
 	for _, ring := range repo.Rings {
 		if len(ring.Selector.Labels) == 0 {
@@ -156,7 +220,7 @@ func assign(repo *baseline.Repository, r *inventory.Report) (*baseline.Ring, []s
 		}
 		ok := true
 		for k, v := range ring.Selector.Labels {
-			if r.Labels[k] != v {
+			if labels[k] != v {
 				ok = false
 				break
 			}
@@ -179,18 +243,20 @@ func assign(repo *baseline.Repository, r *inventory.Report) (*baseline.Ring, []s
 }
 
 // runJobs evaluates the distinct computations on a bounded worker pool.
-func runJobs(jobs map[setKey]*job, now time.Time, sla baseline.SLA, workers int) {
+// Each worker keeps its own memo.
+func runJobs(jobs []*job, now time.Time, sla baseline.SLA, workers int) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	ch := make(chan *job)
+	ch := make(chan *job, 64)
 	var wg sync.WaitGroup
 	for range min(workers, max(len(jobs), 1)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			m := newMemo()
 			for j := range ch {
-				j.ev = evalSet(j, now, sla)
+				j.ev = evalSet(j, now, sla, m)
 			}
 		}()
 	}
@@ -201,35 +267,142 @@ func runJobs(jobs map[setKey]*job, now time.Time, sla baseline.SLA, workers int)
 	wg.Wait()
 }
 
+// memo remembers, across the sets one worker evaluates, what depends only
+// on a rule and a package of a shared table: the observation (version
+// comparisons) per (rule, package id), which source rule a package id
+// falls under, a stream's sorted rule names, and a rule's deadline.
+type memo struct {
+	obs       map[obsKey]Observed
+	sources   map[srcKey]*srcIndex
+	names     map[*baseline.StreamRules][2][]string
+	deadlines map[dlKey]dl
+}
+
+type obsKey struct {
+	rule   *baseline.Rule
+	tab    *inventory.Table
+	id     uint32
+	source bool
+}
+
+type srcKey struct {
+	sr  *baseline.StreamRules
+	tab *inventory.Table
+}
+
+// srcIndex maps package ids to the source rule they fall under: 0 not yet
+// known, -1 none, k+1 the k-th name of the sorted source rules.
+type srcIndex struct {
+	rule []int32
+}
+
+type dlKey struct {
+	b                  *baseline.Baseline
+	stream, kind, name string
+}
+
+type dl struct {
+	deadline time.Time
+	by       string
+}
+
+func newMemo() *memo {
+	return &memo{obs: map[obsKey]Observed{}, sources: map[srcKey]*srcIndex{},
+		names: map[*baseline.StreamRules][2][]string{}, deadlines: map[dlKey]dl{}}
+}
+
+func (m *memo) ruleNames(sr *baseline.StreamRules) (pkgs, srcs []string) {
+	n, ok := m.names[sr]
+	if !ok {
+		n = [2][]string{sortedKeys(sr.Packages), sortedKeys(sr.Sources)}
+		m.names[sr] = n
+	}
+	return n[0], n[1]
+}
+
+// observe is observe, remembered per (rule, package id): source rules
+// compare the package's source version, package rules its version.
+func (m *memo) observe(eco vercmp.Ecosystem, r *baseline.Rule, set *inventory.PackageSet, id uint32, source bool) Observed {
+	k := obsKey{rule: r, tab: set.Table(), id: id, source: source}
+	if o, ok := m.obs[k]; ok {
+		return o
+	}
+	p := set.Package(id)
+	v := p.Version
+	if source {
+		v = p.SourceVersion
+	}
+	o := observe(eco, r, p, v)
+	m.obs[k] = o
+	return o
+}
+
+// sourceRule returns the index into srcNames of the source rule package id
+// falls under, or -1.
+func (m *memo) sourceRule(sr *baseline.StreamRules, srcNames []string, set *inventory.PackageSet, id uint32) int {
+	k := srcKey{sr: sr, tab: set.Table()}
+	x := m.sources[k]
+	if x == nil {
+		x = &srcIndex{}
+		m.sources[k] = x
+	}
+	if int(id) >= len(x.rule) {
+		x.rule = append(x.rule, make([]int32, int(id)+1-len(x.rule)+1024)...)
+	}
+	if v := x.rule[id]; v != 0 {
+		return int(v) - 1
+	}
+	v := int32(-1)
+	if i, ok := slices.BinarySearch(srcNames, set.Package(id).SourceName); ok {
+		v = int32(i)
+	}
+	x.rule[id] = v + 1
+	return int(v)
+}
+
 // evalSet judges every rule of the baseline's stream on one package set.
-func evalSet(j *job, now time.Time, sla baseline.SLA) *setEval {
+func evalSet(j *job, now time.Time, sla baseline.SLA, m *memo) *setEval {
 	sr := j.base.Streams[j.stream]
-	results := make([]Result, 0, len(sr.Packages)+len(sr.Sources))
-	for _, name := range sortedKeys(sr.Packages) {
+	set := j.set
+	ids := set.IDs()
+	pkgNames, srcNames := m.ruleNames(sr)
+	results := make([]Result, 0, len(pkgNames)+len(srcNames))
+	for _, name := range pkgNames {
 		r := sr.Packages[name]
 		var obs []Observed
-		for _, p := range j.set.Find(name) {
-			obs = append(obs, observe(j.eco, r, p, p.Version))
+		lo, hi := set.FindRange(name)
+		for k := lo; k < hi; k++ {
+			obs = append(obs, m.observe(j.eco, r, set, ids[k], false))
 		}
 		results = append(results, judge(ruleOf("package", name, r), r, obs))
 	}
-	if len(sr.Sources) > 0 {
-		bySource := make(map[string][]Observed, len(sr.Sources))
-		for _, p := range j.set.Packages() {
-			if r, ok := sr.Sources[p.SourceName]; ok {
-				bySource[p.SourceName] = append(bySource[p.SourceName], observe(j.eco, r, p, p.SourceVersion))
+	if len(srcNames) > 0 {
+		bySource := make([][]Observed, len(srcNames))
+		for _, id := range ids {
+			if k := m.sourceRule(sr, srcNames, set, id); k >= 0 {
+				bySource[k] = append(bySource[k], m.observe(j.eco, sr.Sources[srcNames[k]], set, id, true))
 			}
 		}
-		for _, name := range sortedKeys(sr.Sources) {
+		for k, name := range srcNames {
 			r := sr.Sources[name]
-			results = append(results, judge(ruleOf("source", name, r), r, bySource[name]))
+			results = append(results, judge(ruleOf("source", name, r), r, bySource[k]))
 		}
 	}
 	slices.SortStableFunc(results, func(a, b Result) int {
 		return cmp.Or(cmp.Compare(a.Rule.Name, b.Rule.Name), cmp.Compare(a.Rule.Kind, b.Rule.Kind))
 	})
 	for i := range results {
-		deadline(&results[i], j.base, now, sla)
+		res := &results[i]
+		k := dlKey{b: j.base, stream: j.stream, kind: res.Rule.Kind, name: res.Rule.Name}
+		d, ok := m.deadlines[k]
+		if !ok {
+			deadline(res, j.base, now, sla)
+			m.deadlines[k] = dl{deadline: res.Deadline, by: res.DeadlineBy}
+			continue
+		}
+		res.Deadline, res.DeadlineBy = d.deadline, d.by
+		res.Overdue = now.After(res.Deadline)
+		res.Risk = risk(res.Rule, res.Overdue, res.State == BlockedVersion)
 	}
 	return &setEval{results: results, actions: actions(results, j.ring, j.eco)}
 }
@@ -350,7 +523,17 @@ func deadline(res *Result, b *baseline.Baseline, now time.Time, sla baseline.SLA
 }
 
 func risk(r Rule, overdue, blocked bool) int {
-	score := map[string]int{"critical": 40, "high": 30, "medium": 20, "low": 10}[r.Severity]
+	score := 0
+	switch r.Severity {
+	case "critical":
+		score = 40
+	case "high":
+		score = 30
+	case "medium":
+		score = 20
+	case "low":
+		score = 10
+	}
 	if r.KEV {
 		score += 25
 	}

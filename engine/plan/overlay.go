@@ -2,19 +2,88 @@ package plan
 
 import (
 	"cmp"
+	"encoding/binary"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/patchbay/patchbay/engine/baseline"
-	"github.com/patchbay/patchbay/engine/inventory"
 	"github.com/patchbay/patchbay/engine/vercmp"
 )
+
+// overlaid is a host's results after its overlay, with what follows from
+// them. Hosts with the same computation, reboot flag and covering
+// exceptions share one.
+type overlaid struct {
+	results []Result
+	actions []Action
+	status  HostStatus
+	risk    int
+	next    time.Time
+}
+
+// overlayer applies host-specific facts, remembering the outcome per
+// computation by overlayKey.
+type overlayer struct {
+	repo    *baseline.Repository
+	now     time.Time
+	active  []*baseline.Exception
+	listed  []map[string]bool // per active exception, its hosts (nil: every host)
+	key     []byte
+	covered []*baseline.Exception
+}
+
+func newOverlayer(repo *baseline.Repository, now time.Time) *overlayer {
+	o := &overlayer{repo: repo, now: now}
+	for _, e := range repo.Exceptions {
+		if !e.Active(now) {
+			continue
+		}
+		o.active = append(o.active, e)
+		var hosts map[string]bool
+		if len(e.Hosts) > 0 {
+			hosts = make(map[string]bool, len(e.Hosts))
+			for _, h := range e.Hosts {
+				hosts[h] = true
+			}
+		}
+		o.listed = append(o.listed, hosts)
+	}
+	return o
+}
+
+// apply returns the overlaid results of host h computed by j. The key is
+// the reboot flag and the indexes of the active exceptions covering h.
+func (o *overlayer) apply(h *Host, j *job, reboot bool) *overlaid {
+	o.key = o.key[:0]
+	o.covered = o.covered[:0]
+	if reboot {
+		o.key = append(o.key, 1)
+	} else {
+		o.key = append(o.key, 0)
+	}
+	for i, e := range o.active {
+		if e.Stream != h.Stream || e.Ring != "" && e.Ring != h.Ring || o.listed[i] != nil && !o.listed[i][h.ID] {
+			continue
+		}
+		o.key = binary.AppendUvarint(o.key, uint64(i))
+		o.covered = append(o.covered, e)
+	}
+	if out := j.overlays[string(o.key)]; out != nil {
+		return out
+	}
+	out := overlay(j, reboot, o.covered)
+	if j.overlays == nil {
+		j.overlays = map[string]*overlaid{}
+	}
+	j.overlays[string(o.key)] = out
+	return out
+}
 
 // overlay applies what is specific to one host to its shared computation: a
 // pending reboot and the exceptions that cover it. The shared results are
 // copied before any change.
-func overlay(h *Host, j *job, repo *baseline.Repository, r *inventory.Report, now time.Time) {
+func overlay(j *job, reboot bool, covering []*baseline.Exception) *overlaid {
 	results := j.ev.results
 	changed := false
 	edit := func() {
@@ -23,7 +92,7 @@ func overlay(h *Host, j *job, repo *baseline.Repository, r *inventory.Report, no
 			changed = true
 		}
 	}
-	if r.RebootRequired {
+	if reboot {
 		for i := range results {
 			if (results[i].State == Installed || results[i].State == InstalledOther) && results[i].Rule.Reboot {
 				edit()
@@ -32,10 +101,7 @@ func overlay(h *Host, j *job, repo *baseline.Repository, r *inventory.Report, no
 			}
 		}
 	}
-	for _, e := range repo.Exceptions {
-		if !covers(e, h, now) {
-			continue
-		}
+	for _, e := range covering {
 		for i := range results {
 			res := &results[i]
 			if res.State.Compliant() || !waives(e, res.Rule) {
@@ -48,34 +114,21 @@ func overlay(h *Host, j *job, repo *baseline.Repository, r *inventory.Report, no
 			res.Evidence += "; waived by exception " + e.ID + " until " + string(e.Expires)
 		}
 	}
-	h.Results = results
+	out := &overlaid{results: results, actions: j.ev.actions, status: Compliant}
 	if changed {
-		h.Actions = actions(results, j.ring, j.eco)
-	} else {
-		h.Actions = j.ev.actions
+		out.actions = actions(results, j.ring, j.eco)
 	}
-	h.Status = Compliant
 	for _, res := range results {
 		if res.State.Compliant() {
 			continue
 		}
-		h.Status = NonCompliant
-		h.Risk = max(h.Risk, res.Risk)
-		if h.NextDeadline.IsZero() || res.Deadline.Before(h.NextDeadline) {
-			h.NextDeadline = res.Deadline
+		out.status = NonCompliant
+		out.risk = max(out.risk, res.Risk)
+		if out.next.IsZero() || res.Deadline.Before(out.next) {
+			out.next = res.Deadline
 		}
 	}
-}
-
-// covers reports whether an active exception applies to the host.
-func covers(e *baseline.Exception, h *Host, now time.Time) bool {
-	if !e.Active(now) || e.Stream != h.Stream {
-		return false
-	}
-	if e.Ring != "" && e.Ring != h.Ring {
-		return false
-	}
-	return len(e.Hosts) == 0 || slices.Contains(e.Hosts, h.ID)
+	return out
 }
 
 // waives reports whether the exception names the rule.

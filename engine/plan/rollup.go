@@ -8,6 +8,11 @@ import (
 )
 
 // rollUp computes the ring, stream and fleet roll-ups and the findings.
+//
+// Hosts that share one results slice (the same computation and overlay)
+// and the same ring, stream and baseline count the same, so results are
+// counted once per such group and multiplied by its hosts; only statuses,
+// reboots and sample hosts are counted per host.
 func (p *Plan) rollUp(repo *baseline.Repository) {
 	fleet := newRollUp("fleet")
 	rings := map[string]*RollUp{}
@@ -23,60 +28,126 @@ func (p *Plan) rollUp(repo *baseline.Repository) {
 		state State
 	}
 	findings := map[fstate]*Finding{}
+	type gkey struct {
+		results                         *Result
+		n                               int
+		ring, stream, baseline, digest string
+	}
+	type group struct {
+		hosts     int
+		results   []Result
+		targets   []*RollUp
+		findings  []*Finding
+		saturated bool
+	}
+	groups := map[gkey]*group{}
+	var order []*group
+	type counts struct {
+		byStatus [len(HostStatuses)]int
+		hosts    int
+		reboot   int
+	}
+	per := map[*RollUp]*counts{}
+	count := func(t *RollUp) *counts {
+		c := per[t]
+		if c == nil {
+			c = &counts{}
+			per[t] = c
+		}
+		return c
+	}
+	var last struct {
+		ring, stream string
+		targets      []*RollUp
+		counts       []*counts
+	}
 	for i := range p.Hosts {
 		h := &p.Hosts[i]
-		targets := []*RollUp{fleet}
-		if r := rings[h.Ring]; r != nil {
-			targets = append(targets, r)
-		}
-		s := streams[h.Stream]
-		if s == nil {
-			s = newRollUp(h.Stream)
-			streams[h.Stream] = s
-		}
-		targets = append(targets, s)
-		reboot := len(h.Actions) > 0 && h.Actions[len(h.Actions)-1].Kind == Reboot
-		for _, t := range targets {
-			t.Hosts++
-			t.ByStatus[h.Status]++
-			if reboot {
-				t.RebootNeeded++
+		if last.targets == nil || h.Ring != last.ring || h.Stream != last.stream {
+			targets := []*RollUp{fleet}
+			if r := rings[h.Ring]; r != nil {
+				targets = append(targets, r)
 			}
-		}
-		for _, res := range h.Results {
-			open := !res.State.Compliant()
+			s := streams[h.Stream]
+			if s == nil {
+				s = newRollUp(h.Stream)
+				streams[h.Stream] = s
+			}
+			targets = append(targets, s)
+			last.ring, last.stream, last.targets = h.Ring, h.Stream, targets
+			last.counts = last.counts[:0]
 			for _, t := range targets {
-				t.ByState[res.State]++
-				if open && res.Overdue {
-					t.Overdue++
+				last.counts = append(last.counts, count(t))
+			}
+		}
+		reboot := len(h.Actions) > 0 && h.Actions[len(h.Actions)-1].Kind == Reboot
+		st := statusIndex(h.Status)
+		for _, c := range last.counts {
+			c.hosts++
+			c.byStatus[st]++
+			if reboot {
+				c.reboot++
+			}
+		}
+		if len(h.Results) == 0 {
+			continue
+		}
+		k := gkey{&h.Results[0], len(h.Results), h.Ring, h.Stream, h.Baseline, h.BaselineDigest}
+		g := groups[k]
+		if g == nil {
+			g = &group{results: h.Results, targets: last.targets}
+			for _, res := range h.Results {
+				if res.State.Compliant() {
+					continue
 				}
+				fk := fstate{fkey{h.Baseline, h.Stream, res.Rule.Kind, res.Rule.Name}, res.State}
+				f := findings[fk]
+				if f == nil {
+					f = &Finding{Baseline: h.Baseline, BaselineDigest: h.BaselineDigest, Stream: h.Stream, Rule: res.Rule,
+						State: res.State, Deadline: res.Deadline, DeadlineBy: res.DeadlineBy, Overdue: res.Overdue, Risk: res.Risk, SampleHosts: []string{}}
+					findings[fk] = f
+				}
+				g.findings = append(g.findings, f)
 			}
-			if !open {
-				continue
-			}
-			k := fstate{fkey{h.Baseline, h.Stream, res.Rule.Kind, res.Rule.Name}, res.State}
-			f := findings[k]
-			if f == nil {
-				f = &Finding{Baseline: h.Baseline, BaselineDigest: h.BaselineDigest, Stream: h.Stream, Rule: res.Rule,
-					State: res.State, Deadline: res.Deadline, DeadlineBy: res.DeadlineBy, Overdue: res.Overdue, Risk: res.Risk, SampleHosts: []string{}}
-				findings[k] = f
-			}
-			f.Hosts++
-			if len(f.SampleHosts) < sampleHosts {
-				f.SampleHosts = append(f.SampleHosts, h.ID)
+			groups[k] = g
+			order = append(order, g)
+		}
+		g.hosts++
+		if !g.saturated {
+			g.saturated = true
+			for _, f := range g.findings {
+				if len(f.SampleHosts) < sampleHosts {
+					f.SampleHosts = append(f.SampleHosts, h.ID)
+				}
+				g.saturated = g.saturated && len(f.SampleHosts) >= sampleHosts
 			}
 		}
 	}
-	// Top missing per roll-up, from the findings of its hosts.
-	for i := range p.Hosts {
-		h := &p.Hosts[i]
-		for _, res := range h.Results {
-			if res.State != Missing && res.State != BlockedVersion {
-				continue
+	for t, c := range per {
+		t.Hosts += c.hosts
+		t.RebootNeeded += c.reboot
+		for i, n := range c.byStatus {
+			if n > 0 {
+				t.ByStatus[HostStatuses[i]] += n
 			}
-			for _, t := range []*RollUp{fleet, rings[h.Ring], streams[h.Stream]} {
-				if t != nil {
-					t.missing(res.Rule.Ref())
+		}
+	}
+	for _, g := range order {
+		for _, f := range g.findings {
+			f.Hosts += g.hosts
+		}
+		for _, res := range g.results {
+			open := !res.State.Compliant()
+			for _, t := range g.targets {
+				t.ByState[res.State] += g.hosts
+				if open && res.Overdue {
+					t.Overdue += g.hosts
+				}
+			}
+			// Top missing per roll-up, from the findings of its hosts.
+			if res.State == Missing || res.State == BlockedVersion {
+				for _, t := range g.targets {
+					t.missing(res.Rule.Ref(), g.hosts)
 				}
 			}
 		}
@@ -147,12 +218,22 @@ func newRollUp(name string) *RollUp {
 	return &RollUp{Name: name, ByStatus: map[HostStatus]int{}, ByState: map[State]int{}, TopMissing: []PackageCount{}}
 }
 
-func (r *RollUp) missing(rule string) {
+func (r *RollUp) missing(rule string, hosts int) {
 	for i := range r.TopMissing {
 		if r.TopMissing[i].Rule == rule {
-			r.TopMissing[i].Hosts++
+			r.TopMissing[i].Hosts += hosts
 			return
 		}
 	}
-	r.TopMissing = append(r.TopMissing, PackageCount{Rule: rule, Hosts: 1})
+	r.TopMissing = append(r.TopMissing, PackageCount{Rule: rule, Hosts: hosts})
+}
+
+// statusIndex is s's index in HostStatuses.
+func statusIndex(s HostStatus) int {
+	for i, x := range HostStatuses {
+		if x == s {
+			return i
+		}
+	}
+	panic("plan: unknown host status " + string(s))
 }

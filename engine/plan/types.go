@@ -64,6 +64,10 @@ var HostStatuses = [...]HostStatus{Compliant, NonCompliant, Stale, Uncovered, Un
 type Input struct {
 	Repo    *baseline.Repository
 	Reports []*inventory.Report
+	// Fleet, when set, is used instead of Reports: the same hosts held as
+	// a struct of arrays (see inventory.Fleet), for fleets of a million
+	// hosts. A fleet sorted by host ID (Fleet.Sort) is not sorted again.
+	Fleet *inventory.Fleet
 	// Now judges staleness, exception expiry and overdue deadlines.
 	Now time.Time
 }
