@@ -29,8 +29,8 @@ func (p *Plan) rollUp(repo *baseline.Repository) {
 	}
 	findings := map[fstate]*Finding{}
 	type gkey struct {
-		results                         *Result
-		n                               int
+		results                        *Result
+		n                              int
 		ring, stream, baseline, digest string
 	}
 	type group struct {
