@@ -20,6 +20,10 @@ import (
 // for concurrent use, building is not. The values it returns are shared:
 // callers must not modify them.
 type Fleet struct {
+	// reports, when set, holds the hosts instead of the slices below
+	// (FleetOf).
+	reports []*Report
+
 	ids, hostnames []string
 	stream, eco    []uint32 // into strs
 	arch, kernel   []uint32
@@ -46,19 +50,18 @@ func NewFleet(n int) *Fleet {
 	}
 }
 
-// FleetOf holds reports as a Fleet. Label maps are kept as they are (not
-// interned), so it costs one pass and a few slices.
+// FleetOf presents reports as a Fleet without copying them: it costs
+// nothing, and saves nothing. Each report counts as its own label set.
 func FleetOf(reports []*Report) *Fleet {
-	f := NewFleet(len(reports))
-	for _, r := range reports {
-		f.add(r, uint32(len(f.labelSets)))
-		f.labelSets = append(f.labelSets, r.Labels)
-	}
-	return f
+	return &Fleet{reports: reports}
 }
 
-// Add appends a report. Equal label sets are stored once.
+// Add appends a report. Equal label sets are stored once. Add on a fleet
+// made by FleetOf panics.
 func (f *Fleet) Add(r *Report) {
+	if f.reports != nil {
+		panic("inventory: Add on a Fleet made by FleetOf")
+	}
 	f.add(r, f.labelSet(r.Labels))
 }
 
@@ -111,6 +114,13 @@ func (f *Fleet) labelSet(m map[string]string) uint32 {
 // Sort orders the hosts by host ID (stably), the order a plan lists them
 // in, so that planning need not sort them again.
 func (f *Fleet) Sort() {
+	if f.reports != nil {
+		if !slices.IsSortedFunc(f.reports, compareHostID) {
+			f.reports = slices.Clone(f.reports)
+			slices.SortStableFunc(f.reports, compareHostID)
+		}
+		return
+	}
 	if slices.IsSorted(f.ids) {
 		return
 	}
@@ -140,39 +150,95 @@ func permute[T any](s []T, idx []int) []T {
 	return out
 }
 
+func compareHostID(a, b *Report) int { return cmp.Compare(a.HostID, b.HostID) }
+
 // Len returns the number of hosts.
-func (f *Fleet) Len() int { return len(f.ids) }
+func (f *Fleet) Len() int {
+	if f.reports != nil {
+		return len(f.reports)
+	}
+	return len(f.ids)
+}
 
 // HostID returns host i's ID.
-func (f *Fleet) HostID(i int) string { return f.ids[i] }
+func (f *Fleet) HostID(i int) string {
+	if f.reports != nil {
+		return f.reports[i].HostID
+	}
+	return f.ids[i]
+}
 
 // Hostname returns host i's name.
-func (f *Fleet) Hostname(i int) string { return f.hostnames[i] }
+func (f *Fleet) Hostname(i int) string {
+	if f.reports != nil {
+		return f.reports[i].Hostname
+	}
+	return f.hostnames[i]
+}
 
 // Stream returns host i's stream.
-func (f *Fleet) Stream(i int) string { return f.strs[f.stream[i]] }
+func (f *Fleet) Stream(i int) string {
+	if f.reports != nil {
+		return f.reports[i].Stream
+	}
+	return f.strs[f.stream[i]]
+}
 
 // Labels returns host i's labels (shared).
-func (f *Fleet) Labels(i int) map[string]string { return f.labelSets[f.labels[i]] }
+func (f *Fleet) Labels(i int) map[string]string {
+	if f.reports != nil {
+		return f.reports[i].Labels
+	}
+	return f.labelSets[f.labels[i]]
+}
 
 // LabelSet returns the index of host i's label set: hosts with the same
-// index have the same labels.
-func (f *Fleet) LabelSet(i int) int { return int(f.labels[i]) }
+// index have the same labels (hosts with equal labels may have different
+// indexes).
+func (f *Fleet) LabelSet(i int) int {
+	if f.reports != nil {
+		return i
+	}
+	return int(f.labels[i])
+}
 
-// LabelSets returns the number of label sets.
-func (f *Fleet) LabelSets() int { return len(f.labelSets) }
+// LabelSets returns the number of label set indexes.
+func (f *Fleet) LabelSets() int {
+	if f.reports != nil {
+		return len(f.reports)
+	}
+	return len(f.labelSets)
+}
 
 // CollectedAt returns when host i's report was collected.
-func (f *Fleet) CollectedAt(i int) time.Time { return f.collected[i] }
+func (f *Fleet) CollectedAt(i int) time.Time {
+	if f.reports != nil {
+		return f.reports[i].CollectedAt
+	}
+	return f.collected[i]
+}
 
 // RebootRequired reports whether host i must reboot.
-func (f *Fleet) RebootRequired(i int) bool { return f.reboot[i] }
+func (f *Fleet) RebootRequired(i int) bool {
+	if f.reports != nil {
+		return f.reports[i].RebootRequired
+	}
+	return f.reboot[i]
+}
 
 // Packages returns host i's package set (shared).
-func (f *Fleet) Packages(i int) *PackageSet { return f.sets[i] }
+func (f *Fleet) Packages(i int) *PackageSet {
+	if f.reports != nil {
+		return f.reports[i].Packages
+	}
+	return f.sets[i]
+}
 
 // Report returns host i as a Report. Its labels and package set are shared.
 func (f *Fleet) Report(i int) *Report {
+	if f.reports != nil {
+		return f.reports[i]
+	}
 	return &Report{
 		HostID: f.ids[i], Hostname: f.hostnames[i], Stream: f.strs[f.stream[i]],
 		Ecosystem: vercmp.Ecosystem(f.strs[f.eco[i]]), Labels: f.labelSets[f.labels[i]],

@@ -77,8 +77,12 @@ func Compute(in Input, opts Options) *Plan {
 			order = append(order, int32(i))
 		}
 	}
-	if !slices.IsSortedFunc(order, func(a, b int32) int { return cmp.Compare(f.HostID(int(a)), f.HostID(int(b))) }) {
-		slices.SortStableFunc(order, func(a, b int32) int { return cmp.Compare(f.HostID(int(a)), f.HostID(int(b))) })
+	// Equal IDs keep their input order (the index breaks the tie).
+	byID := func(a, b int32) int {
+		return cmp.Or(cmp.Compare(f.HostID(int(a)), f.HostID(int(b))), cmp.Compare(a, b))
+	}
+	if !slices.IsSortedFunc(order, byID) {
+		slices.SortFunc(order, byID)
 	}
 
 	// Assign hosts to rings and collect the distinct computations.
@@ -93,10 +97,10 @@ func Compute(in Input, opts Options) *Plan {
 		i := int(i32)
 		set := f.Packages(i)
 		stream := f.Stream(i)
-		h := Host{
-			ID: f.HostID(i), Hostname: f.Hostname(i), Stream: stream, ReportedAt: f.CollectedAt(i).UTC(),
-			RebootRequired: f.RebootRequired(i), PackageSet: set.Hash(),
-		}
+		hosts = append(hosts, Host{})
+		h := &hosts[len(hosts)-1]
+		h.ID, h.Hostname, h.Stream, h.ReportedAt = f.HostID(i), f.Hostname(i), stream, f.CollectedAt(i).UTC()
+		h.RebootRequired, h.PackageSet = f.RebootRequired(i), set.Hash()
 		ring, candidates := as.assign(i)
 		switch {
 		case len(candidates) > 1:
@@ -107,6 +111,7 @@ func Compute(in Input, opts Options) *Plan {
 			h.Ring = ring.Name
 		}
 		if opts.Ring != "" && h.Ring != opts.Ring {
+			hosts = hosts[:len(hosts)-1]
 			continue
 		}
 		var j *job
@@ -135,7 +140,6 @@ func Compute(in Input, opts Options) *Plan {
 				}
 			}
 		}
-		hosts = append(hosts, h)
 		hostJobs = append(hostJobs, j)
 		hostIdx = append(hostIdx, i32)
 	}
@@ -169,10 +173,16 @@ func Compute(in Input, opts Options) *Plan {
 
 // assigner finds hosts' rings, remembering the answer per label set.
 type assigner struct {
-	repo   *baseline.Repository
+	sel    []selector
 	f      *inventory.Fleet
 	byHost map[string]*baseline.Ring
 	memo   []assignment
+}
+
+// selector is a ring's label selector as a list.
+type selector struct {
+	ring   *baseline.Ring
+	labels [][2]string
 }
 
 type assignment struct {
@@ -182,7 +192,17 @@ type assignment struct {
 }
 
 func newAssigner(repo *baseline.Repository, f *inventory.Fleet) *assigner {
-	a := &assigner{repo: repo, f: f, byHost: map[string]*baseline.Ring{}, memo: make([]assignment, f.LabelSets())}
+	a := &assigner{f: f, byHost: map[string]*baseline.Ring{}, memo: make([]assignment, f.LabelSets())}
+	for _, ring := range repo.Rings {
+		if len(ring.Selector.Labels) == 0 {
+			continue
+		}
+		sel := selector{ring: ring}
+		for _, k := range sortedKeys(ring.Selector.Labels) {
+			sel.labels = append(sel.labels, [2]string{k, ring.Selector.Labels[k]})
+		}
+		a.sel = append(a.sel, sel)
+	}
 	for _, ring := range repo.Rings {
 		for _, h := range ring.Selector.Hosts {
 			if _, ok := a.byHost[h]; !ok {
@@ -204,7 +224,7 @@ func (a *assigner) assign(i int) (*baseline.Ring, []string) {
 	}
 	m := &a.memo[a.f.LabelSet(i)]
 	if !m.done {
-		m.ring, m.candidates = assignByLabels(a.repo, a.f.Labels(i))
+		m.ring, m.candidates = assignByLabels(a.sel, a.f.Labels(i))
 		m.done = true
 	}
 	return m.ring, m.candidates
@@ -212,22 +232,31 @@ func (a *assigner) assign(i int) (*baseline.Ring, []string) {
 
 // assignByLabels finds the one ring whose label selector matches, or
 // the candidate ring names when several do.
-func assignByLabels(repo *baseline.Repository, labels map[string]string) (*baseline.Ring, []string) {
+func assignByLabels(sel []selector, labels map[string]string) (*baseline.Ring, []string) {
+	var first *baseline.Ring
 	var match []*baseline.Ring
-	for _, ring := range repo.Rings {
-		if len(ring.Selector.Labels) == 0 {
-			continue
-		}
+	for _, s := range sel {
 		ok := true
-		for k, v := range ring.Selector.Labels {
-			if labels[k] != v {
+		for _, kv := range s.labels {
+			if labels[kv[0]] != kv[1] {
 				ok = false
 				break
 			}
 		}
-		if ok {
-			match = append(match, ring)
+		if !ok {
+			continue
 		}
+		if first == nil {
+			first = s.ring
+			continue
+		}
+		if match == nil {
+			match = append(match, first)
+		}
+		match = append(match, s.ring)
+	}
+	if match == nil {
+		return first, nil
 	}
 	switch len(match) {
 	case 0:
@@ -337,20 +366,28 @@ func (m *memo) observe(eco vercmp.Ecosystem, r *baseline.Rule, set *inventory.Pa
 	return o
 }
 
-// sourceRule returns the index into srcNames of the source rule package id
-// falls under, or -1.
-func (m *memo) sourceRule(sr *baseline.StreamRules, srcNames []string, set *inventory.PackageSet, id uint32) int {
+// sourceIndex returns the source-rule index of the stream's rules over the
+// set's table.
+func (m *memo) sourceIndex(sr *baseline.StreamRules, set *inventory.PackageSet) *srcIndex {
 	k := srcKey{sr: sr, tab: set.Table()}
 	x := m.sources[k]
 	if x == nil {
 		x = &srcIndex{}
 		m.sources[k] = x
 	}
+	return x
+}
+
+// sourceRule returns the index into srcNames of the source rule package id
+// falls under, or -1.
+func (x *srcIndex) sourceRule(srcNames []string, set *inventory.PackageSet, id uint32) int {
+	if int(id) < len(x.rule) {
+		if v := x.rule[id]; v != 0 {
+			return int(v) - 1
+		}
+	}
 	if int(id) >= len(x.rule) {
 		x.rule = append(x.rule, make([]int32, int(id)+1-len(x.rule)+1024)...)
-	}
-	if v := x.rule[id]; v != 0 {
-		return int(v) - 1
 	}
 	v := int32(-1)
 	if i, ok := slices.BinarySearch(srcNames, set.Package(id).SourceName); ok {
@@ -378,8 +415,9 @@ func evalSet(j *job, now time.Time, sla baseline.SLA, m *memo) *setEval {
 	}
 	if len(srcNames) > 0 {
 		bySource := make([][]Observed, len(srcNames))
+		x := m.sourceIndex(sr, set)
 		for _, id := range ids {
-			if k := m.sourceRule(sr, srcNames, set, id); k >= 0 {
+			if k := x.sourceRule(srcNames, set, id); k >= 0 {
 				bySource[k] = append(bySource[k], m.observe(j.eco, sr.Sources[srcNames[k]], set, id, true))
 			}
 		}

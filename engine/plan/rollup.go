@@ -34,6 +34,7 @@ func (p *Plan) rollUp(repo *baseline.Repository) {
 		ring, stream, baseline, digest string
 	}
 	type group struct {
+		key       gkey
 		hosts     int
 		results   []Result
 		targets   []*RollUp
@@ -41,6 +42,14 @@ func (p *Plan) rollUp(repo *baseline.Repository) {
 		saturated bool
 	}
 	groups := map[gkey]*group{}
+	// byResults finds a group by its results slice alone: a computation's
+	// results belong to one ring and stream, so the full key is checked
+	// only when that slice was first seen with another ring or stream.
+	type rkey struct {
+		results *Result
+		n       int
+	}
+	byResults := map[rkey]*group{}
 	var order []*group
 	type counts struct {
 		byStatus [len(HostStatuses)]int
@@ -92,10 +101,15 @@ func (p *Plan) rollUp(repo *baseline.Repository) {
 		if len(h.Results) == 0 {
 			continue
 		}
-		k := gkey{&h.Results[0], len(h.Results), h.Ring, h.Stream, h.Baseline, h.BaselineDigest}
-		g := groups[k]
+		rk := rkey{&h.Results[0], len(h.Results)}
+		g := byResults[rk]
+		if g == nil || g.key.ring != h.Ring || g.key.stream != h.Stream || g.key.baseline != h.Baseline || g.key.digest != h.BaselineDigest {
+			g = groups[gkey{rk.results, rk.n, h.Ring, h.Stream, h.Baseline, h.BaselineDigest}]
+		}
 		if g == nil {
-			g = &group{results: h.Results, targets: last.targets}
+			k := gkey{rk.results, rk.n, h.Ring, h.Stream, h.Baseline, h.BaselineDigest}
+			g = &group{key: k, results: h.Results, targets: last.targets}
+			byResults[rk] = g
 			for _, res := range h.Results {
 				if res.State.Compliant() {
 					continue
