@@ -320,7 +320,7 @@ type srcKey struct {
 }
 
 // srcIndex maps package ids to the source rule they fall under: 0 not yet
-// known, -1 none, k+1 the k-th name of the sorted source rules.
+// known, 1 none, k+2 the k-th name of the sorted source rules.
 type srcIndex struct {
 	rule []int32
 }
@@ -383,7 +383,7 @@ func (m *memo) sourceIndex(sr *baseline.StreamRules, set *inventory.PackageSet) 
 func (x *srcIndex) sourceRule(srcNames []string, set *inventory.PackageSet, id uint32) int {
 	if int(id) < len(x.rule) {
 		if v := x.rule[id]; v != 0 {
-			return int(v) - 1
+			return int(v) - 2
 		}
 	}
 	if int(id) >= len(x.rule) {
@@ -393,7 +393,7 @@ func (x *srcIndex) sourceRule(srcNames []string, set *inventory.PackageSet, id u
 	if i, ok := slices.BinarySearch(srcNames, set.Package(id).SourceName); ok {
 		v = int32(i)
 	}
-	x.rule[id] = v + 1
+	x.rule[id] = v + 2
 	return int(v)
 }
 
