@@ -349,9 +349,19 @@ func (d *Decoder) packageSet(eco vercmp.Ecosystem) (*PackageSet, error) {
 		return nil, &FieldError{Path: "packages", Msg: "empty: a report lists at least one installed package"}
 	}
 	if d.Cache != nil && d.rawTokens() {
+		// One pass: the hash is computed once, a cached set is shared,
+		// and a new one is built from the bytes straight into the
+		// cache's table (only packages it does not hold yet are
+		// validated and copied).
 		var sum [80]byte
-		if set := d.Cache.lookup(d.rawHash(eco, sum[:0])); set != nil {
+		hash := d.rawHash(eco, sum[:0])
+		if set := d.Cache.lookup(hash); set != nil {
 			return set, nil
+		}
+		if len(d.raw) <= d.maxPackages() && len(d.raw) <= DefaultMaxPackages {
+			if set := d.Cache.internRaw(eco, hash, d.raw, d.perm); set != nil {
+				return set, nil
+			}
 		}
 	}
 	pkgs := materialize(d.raw)

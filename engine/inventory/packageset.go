@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"bytes"
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
@@ -41,11 +42,78 @@ type Table struct {
 	mu    sync.Mutex
 	pkgs  []Package
 	index map[Package]uint32
+	// lines finds a package by its canonical hash line, straight from the
+	// decoder's bytes (see internRaw).
+	lines map[string]uint32
 	strs  map[string]string
+	line  []byte
 }
 
 func newTable() *Table {
-	return &Table{index: make(map[Package]uint32), strs: make(map[string]string)}
+	return &Table{index: make(map[Package]uint32), lines: make(map[string]uint32), strs: make(map[string]string)}
+}
+
+// internRaw resolves decoded packages, taken in perm order (sorted by
+// name, arch, version), to ids: a package the table holds was validated
+// when it was added, so only new ones are validated (and only they
+// allocate strings). It returns false, having added nothing for this set,
+// when a package is invalid or two are duplicates; the caller then takes
+// the full path, which says why.
+func (t *Table) internRaw(eco vercmp.Ecosystem, raw []rawPackage, perm []int32, ids []uint32) ([]Package, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	type added struct {
+		k    int
+		line string
+		p    Package
+	}
+	var fresh []added
+	for k, i := range perm {
+		f := &raw[i].f
+		if k > 0 {
+			g := &raw[perm[k-1]].f
+			if bytes.Equal(f[0], g[0]) && bytes.Equal(f[2], g[2]) && bytes.Equal(f[1], g[1]) {
+				return nil, false
+			}
+		}
+		t.line = appendLine(t.line[:0], f)
+		if id, ok := t.lines[string(t.line)]; ok {
+			ids[k] = id
+			continue
+		}
+		p := Package{Name: string(f[0]), Version: string(f[1]), Arch: string(f[2]), SourceName: string(f[3]), SourceVersion: string(f[4])}
+		var errs fieldErrors
+		validatePackage(&errs, eco, 0, &p)
+		if errs.err() != nil {
+			return nil, false
+		}
+		fresh = append(fresh, added{k: k, line: string(t.line), p: p})
+	}
+	for _, a := range fresh {
+		id, ok := t.index[a.p]
+		if !ok {
+			p := Package{Name: t.str(a.p.Name), Version: t.str(a.p.Version), Arch: t.str(a.p.Arch),
+				SourceName: t.str(a.p.SourceName), SourceVersion: t.str(a.p.SourceVersion)}
+			id = uint32(len(t.pkgs))
+			t.pkgs = append(t.pkgs, p)
+			t.index[p] = id
+		}
+		t.lines[a.line] = id
+		ids[a.k] = id
+	}
+	return t.pkgs[:len(t.pkgs):len(t.pkgs)], true
+}
+
+// appendLine appends a package's canonical line (as hashed) without its
+// newline.
+func appendLine(dst []byte, f *[5][]byte) []byte {
+	for k, v := range f {
+		if k > 0 {
+			dst = append(dst, '\t')
+		}
+		dst = append(dst, v...)
+	}
+	return dst
 }
 
 // Len returns the number of distinct packages in the table.
@@ -294,6 +362,40 @@ func (c *SetCache) Intern(s *PackageSet) *PackageSet {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old, ok := c.sets[s.hash]; ok { // another goroutine won
+		return old
+	}
+	c.sets[s.hash] = s
+	return s
+}
+
+// internRaw makes and caches the set of the decoded packages whose hash
+// (computed over them in perm order) is given, in one pass over them. It
+// returns nil when the packages need the full path (invalid or
+// duplicated).
+func (c *SetCache) internRaw(eco vercmp.Ecosystem, hash []byte, raw []rawPackage, perm []int32) *PackageSet {
+	if err := validEcosystem(eco); err != nil {
+		return nil
+	}
+	c.mu.Lock()
+	if old, ok := c.sets[string(hash)]; ok {
+		c.mu.Unlock()
+		return old
+	}
+	t := c.tables[eco]
+	if t == nil {
+		t = newTable()
+		c.tables[eco] = t
+	}
+	c.mu.Unlock()
+	ids := make([]uint32, len(perm))
+	view, ok := t.internRaw(eco, raw, perm, ids)
+	if !ok {
+		return nil
+	}
+	s := &PackageSet{eco: eco, hash: string(hash), tab: t, view: view, ids: ids}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.sets[s.hash]; ok {
 		return old
 	}
 	c.sets[s.hash] = s

@@ -97,7 +97,7 @@ func Compute(in Input, opts Options) *Plan {
 		i := int(i32)
 		set := f.Packages(i)
 		stream := f.Stream(i)
-		hosts = append(hosts, Host{})
+		hosts = hosts[:len(hosts)+1] // zeroed by make; no copy, no write barriers
 		h := &hosts[len(hosts)-1]
 		h.ID, h.Hostname, h.Stream, h.ReportedAt = f.HostID(i), f.Hostname(i), stream, f.CollectedAt(i).UTC()
 		h.RebootRequired, h.PackageSet = f.RebootRequired(i), set.Hash()
@@ -111,6 +111,7 @@ func Compute(in Input, opts Options) *Plan {
 			h.Ring = ring.Name
 		}
 		if opts.Ring != "" && h.Ring != opts.Ring {
+			*h = Host{} // the next host reuses the slot
 			hosts = hosts[:len(hosts)-1]
 			continue
 		}

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -128,4 +129,32 @@ func stripStats(b []byte) []byte {
 		return b
 	}
 	return b[:i]
+}
+
+// TestRingFilterKeepsHosts proves Options.Ring keeps exactly the full
+// plan's hosts of that ring, each unchanged (the filtered hosts' slots are
+// reused, so nothing of a dropped host may leak into the next).
+func TestRingFilterKeepsHosts(t *testing.T) {
+	repo, reports := goldenFleet(t, 600, 30, 200)
+	for i, r := range reports {
+		if i%4 == 0 { // selected by pilot and prod: AMBIGUOUS, with candidates
+			r.Labels = map[string]string{"ring": "pilot", "env": "production"}
+		}
+	}
+	full := Compute(Input{Repo: repo, Reports: reports, Now: now}, Options{})
+	for _, ring := range []string{"canary", "pilot", "prod"} {
+		var want []Host
+		for _, h := range full.Hosts {
+			if h.Ring == ring {
+				want = append(want, h)
+			}
+		}
+		got := Compute(Input{Repo: repo, Reports: reports, Now: now}, Options{Ring: ring}).Hosts
+		if ring == "pilot" && !slices.ContainsFunc(full.Hosts, func(h Host) bool { return h.Status == Ambiguous }) {
+			t.Fatal("no AMBIGUOUS host in the fleet")
+		}
+		if len(want) == 0 || !bytes.Equal(planJSON(t, &Plan{Hosts: want}), planJSON(t, &Plan{Hosts: got})) {
+			t.Errorf("ring %s: the filtered plan's %d hosts differ from the full plan's %d", ring, len(got), len(want))
+		}
+	}
 }
