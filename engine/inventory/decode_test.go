@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -291,5 +292,69 @@ func TestDecodeCacheNoForgery(t *testing.T) {
 		`{"name":"a","version":"1","arch":"all","sourceName":"a","sourceVersion":"1\nb\t2\tall\tb\t2"}]}`
 	if r, err := d.Decode([]byte(forged)); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("got %v, %v; want the forged report refused", r, err)
+	}
+}
+
+// TestDecodeCachedDistinct decodes reports that differ in one package each
+// through one cached Decoder (the one-pass path that builds a new set from
+// the bytes into the cache's table) and without a cache: every set must be
+// equal, with the same hash, and the cached ones must share one table.
+// Invalid and duplicated packages must be refused by the cached decoder with
+// the same error as by the plain one.
+func TestDecodeCachedDistinct(t *testing.T) {
+	base := realReport(t, 400)
+	cached := Decoder{Cache: NewSetCache()}
+	var tab *Table
+	for i := range 20 {
+		pkgs := base.Packages.Packages()
+		pkgs[i*7].Version += "+b" + itoa(i+1) // a binary-only rebuild: a new package
+		slices.Reverse(pkgs)                   // unsorted input takes the sorting path
+		set, err := NewPackageSet(base.Ecosystem, pkgs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := *base
+		r.Packages = set
+		data := marshal(t, &r)
+		want, err := Decode(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := cached.Decode(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.Packages.Equal(want.Packages) || got.Packages.Hash() != set.Hash() {
+			t.Fatalf("report %d: the cached decoder's set differs", i)
+		}
+		if tab == nil {
+			tab = got.Packages.Table()
+		} else if got.Packages.Table() != tab {
+			t.Fatalf("report %d: not in the cache's table", i)
+		}
+		if again, _ := cached.Decode(data); again.Packages != got.Packages {
+			t.Fatalf("report %d: decoded twice, not shared", i)
+		}
+	}
+	if n := tab.Len(); n != 400+20 {
+		t.Errorf("table holds %d packages, want 420 (400 shared, 20 rebuilds)", n)
+	}
+
+	good := string(marshal(t, base))
+	for _, tc := range []struct{ name, from, to string }{
+		{"bad version", `"version":"` + base.Packages.At(3).Version + `"`, `"version":"1:"`},
+		{"duplicate", `"name":"` + base.Packages.At(5).Name + `"`, `"name":"` + base.Packages.At(4).Name + `"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := []byte(strings.Replace(good, tc.from, tc.to, 1))
+			if string(data) == good {
+				t.Fatal("the replacement did not apply")
+			}
+			_, want := Decode(data)
+			_, got := cached.Decode(data)
+			if want == nil || got == nil || got.Error() != want.Error() {
+				t.Fatalf("cached decoder: %v; plain decoder: %v", got, want)
+			}
+		})
 	}
 }
