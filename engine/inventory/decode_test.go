@@ -343,7 +343,7 @@ func TestDecodeCachedDistinct(t *testing.T) {
 	good := string(marshal(t, base))
 	for _, tc := range []struct{ name, from, to string }{
 		{"bad version", `"version":"` + base.Packages.At(3).Version + `"`, `"version":"1:"`},
-		{"duplicate", `"name":"` + base.Packages.At(5).Name + `"`, `"name":"` + base.Packages.At(4).Name + `"`},
+		{"duplicate", wireJSON(t, base.Packages.At(5)), wireJSON(t, base.Packages.At(4))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data := []byte(strings.Replace(good, tc.from, tc.to, 1))
@@ -357,4 +357,12 @@ func TestDecodeCachedDistinct(t *testing.T) {
 			}
 		})
 	}
+}
+
+func wireJSON(t *testing.T, p Package) string {
+	b, err := json.Marshal(wirePackage(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
