@@ -308,7 +308,7 @@ func TestDecodeCachedDistinct(t *testing.T) {
 	for i := range 20 {
 		pkgs := base.Packages.Packages()
 		pkgs[i*7].Version += "+b" + itoa(i+1) // a binary-only rebuild: a new package
-		slices.Reverse(pkgs)                   // unsorted input takes the sorting path
+		slices.Reverse(pkgs)                  // unsorted input takes the sorting path
 		set, err := NewPackageSet(base.Ecosystem, pkgs)
 		if err != nil {
 			t.Fatal(err)
