@@ -58,6 +58,26 @@ type Report struct {
 	AgentVersion   string
 }
 
+// The statements of SaveReport, prepared once per writer connection on
+// SQLite (see stmtCache).
+const (
+	qInsertSet = `INSERT INTO package_sets (hash, data, encoding, size, created_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (hash) DO NOTHING`
+	qHostSet    = "SELECT COALESCE(set_hash, '') FROM hosts WHERE id = ?"
+	qUpdateHost = `UPDATE hosts SET stream = ?, hostname = ?, arch = ?, kernel = ?, agent_version = ?,
+		reboot_required = ?, set_hash = ?, last_report_at = ?, labels = COALESCE(?, labels) WHERE id = ?`
+	qInsertReport = `INSERT INTO reports (host_id, received_at, collected_at, set_hash, set_changed,
+		reboot_required, kernel, agent_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
+	qPruneReports = `DELETE FROM reports WHERE host_id = ? AND NOT set_changed AND id <
+		(SELECT id FROM reports WHERE host_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`
+	qSavepoint  = "SAVEPOINT report"
+	qRollbackTo = "ROLLBACK TO report"
+	qRelease    = "RELEASE report"
+)
+
+// saveReportQueries are the queries the SQLite writer prepares when it opens.
+var saveReportQueries = []string{qInsertSet, qHostSet, qUpdateHost, qInsertReport, qPruneReports, qSavepoint, qRollbackTo, qRelease}
+
 // SaveReport stores rec durably: the package set (when new), the host's
 // current state and a history row, plus pruning of the host's history to
 // Options.ReportRetention reports (reports that changed the set are kept),
@@ -102,7 +122,7 @@ func (s *Store) SaveReport(ctx context.Context, rec ReportRecord) (SaveResult, e
 		var res SaveResult
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
 			var err error
-			res, err = s.saveReportTx(ctx, tx, rec, row, alive)
+			res, err = s.saveReportTx(ctx, s.writeTx(tx), rec, row, alive)
 			return err
 		})
 		if err != nil {
@@ -131,8 +151,7 @@ func (s *Store) saveReportTx(ctx context.Context, ex execer, rec ReportRecord, s
 	var res SaveResult
 	now := dbTime(s.now())
 	if set != nil {
-		r, err := ex.ExecContext(ctx, s.q(`INSERT INTO package_sets (hash, data, encoding, size, created_at) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (hash) DO NOTHING`), rec.PackageSetHash, set.data, set.encoding, set.size, now)
+		r, err := ex.ExecContext(ctx, s.q(qInsertSet), rec.PackageSetHash, set.data, set.encoding, set.size, now)
 		if err != nil {
 			return res, fmt.Errorf("save report %s: package set: %w", rec.HostID, err)
 		}
@@ -143,7 +162,7 @@ func (s *Store) saveReportTx(ctx context.Context, ex execer, rec ReportRecord, s
 		}
 	}
 	var prev string
-	err := ex.QueryRowContext(ctx, s.q("SELECT COALESCE(set_hash, '') FROM hosts WHERE id = ?"+s.forUpdate()), rec.HostID).Scan(&prev)
+	err := ex.QueryRowContext(ctx, s.q(qHostSet+s.forUpdate()), rec.HostID).Scan(&prev)
 	if errors.Is(err, sql.ErrNoRows) {
 		return res, fmt.Errorf("save report: host %s: %w", rec.HostID, ErrNotFound)
 	}
@@ -159,8 +178,7 @@ func (s *Store) saveReportTx(ctx context.Context, ex execer, rec ReportRecord, s
 		}
 		labels = sql.NullString{String: l, Valid: true}
 	}
-	_, err = ex.ExecContext(ctx, s.q(`UPDATE hosts SET stream = ?, hostname = ?, arch = ?, kernel = ?, agent_version = ?,
-		reboot_required = ?, set_hash = ?, last_report_at = ?, labels = COALESCE(?, labels) WHERE id = ?`),
+	_, err = ex.ExecContext(ctx, s.q(qUpdateHost),
 		rec.Stream, rec.Hostname, rec.Arch, rec.Kernel, rec.AgentVersion, rec.RebootRequired, rec.PackageSetHash,
 		dbTime(rec.ReceivedAt), labels, rec.HostID)
 	if isForeignKey(err) {
@@ -172,8 +190,7 @@ func (s *Store) saveReportTx(ctx context.Context, ex execer, rec ReportRecord, s
 	if err := alive("host-updated"); err != nil {
 		return res, fmt.Errorf("save report %s: %w", rec.HostID, err)
 	}
-	err = ex.QueryRowContext(ctx, s.q(`INSERT INTO reports (host_id, received_at, collected_at, set_hash, set_changed,
-		reboot_required, kernel, agent_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+	err = ex.QueryRowContext(ctx, s.q(qInsertReport),
 		rec.HostID, dbTime(rec.ReceivedAt), dbTime(rec.CollectedAt), rec.PackageSetHash, res.SetChanged,
 		rec.RebootRequired, rec.Kernel, rec.AgentVersion).Scan(&res.ReportID)
 	if err != nil {
@@ -184,8 +201,7 @@ func (s *Store) saveReportTx(ctx context.Context, ex execer, rec ReportRecord, s
 	}
 	// Keep the newest N reports and every set change: delete the older
 	// unchanged ones below the N-th newest id.
-	_, err = ex.ExecContext(ctx, s.q(`DELETE FROM reports WHERE host_id = ? AND NOT set_changed AND id <
-		(SELECT id FROM reports WHERE host_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`),
+	_, err = ex.ExecContext(ctx, s.q(qPruneReports),
 		rec.HostID, rec.HostID, s.opts.ReportRetention-1)
 	if err != nil {
 		return res, fmt.Errorf("save report %s: prune history: %w", rec.HostID, err)
@@ -263,26 +279,27 @@ func (s *Store) runBatch(batch []*saveReq) {
 		finish(fmt.Errorf("save report: begin: %w", err))
 		return
 	}
+	ex := s.writeTx(tx)
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			r.err = fmt.Errorf("save report %s: %w", r.rec.HostID, err)
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT report"); err != nil {
+		if _, err := ex.ExecContext(ctx, qSavepoint); err != nil {
 			_ = tx.Rollback()
 			finish(fmt.Errorf("save report: savepoint: %w", err))
 			return
 		}
-		r.res, r.err = s.saveReportTx(ctx, tx, r.rec, r.set, r.alive)
+		r.res, r.err = s.saveReportTx(ctx, ex, r.rec, r.set, r.alive)
 		if r.err != nil {
 			r.res = SaveResult{}
-			if _, err := tx.ExecContext(ctx, "ROLLBACK TO report"); err != nil {
+			if _, err := ex.ExecContext(ctx, qRollbackTo); err != nil {
 				_ = tx.Rollback()
 				finish(fmt.Errorf("save report: rollback to savepoint: %w", err))
 				return
 			}
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE report"); err != nil {
+		if _, err := ex.ExecContext(ctx, qRelease); err != nil {
 			_ = tx.Rollback()
 			finish(fmt.Errorf("save report: release savepoint: %w", err))
 			return

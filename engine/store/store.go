@@ -116,6 +116,9 @@ type Store struct {
 	flaters     sync.Pool
 	compressSem chan struct{}
 
+	// stmts holds the writer's prepared statements (SQLite only).
+	stmts *stmtCache
+
 	// hook, when set by tests in this package, runs between the
 	// statements of SaveReport; it lets a test cancel mid-transaction.
 	hook func(stage string)
@@ -147,6 +150,12 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if s.backend == BackendSQLite {
+		if s.stmts, err = newStmtCache(ctx, s.w, saveReportQueries); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+	}
 	s.startWriter()
 	return s, nil
 }
@@ -161,6 +170,9 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closing)
 		s.writerWG.Wait()
+		if s.stmts != nil {
+			s.stmts.close()
+		}
 		err = s.w.Close()
 		if s.r != s.w {
 			err = errors.Join(err, s.r.Close())
