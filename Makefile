@@ -4,7 +4,7 @@ STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 PKGS          ?= ./...
 BENCHTIME     ?= 1s
 
-.PHONY: all build test lint fmt-check vet staticcheck toolchain-check bench bench-gate check clean
+.PHONY: all build test lint fmt-check vet staticcheck toolchain-check bench bench-plan1m bench-gate check clean
 
 all: build
 
@@ -35,6 +35,10 @@ toolchain-check:
 ## bench: every benchmark, with allocations
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) $(PKGS)
+
+## bench-plan1m: the 1,000,000-host plan (about 1 GiB and a few minutes to generate), opt-in
+bench-plan1m:
+	$(GO) test -run='^$$' -bench='BenchmarkPlan1M|BenchmarkPlanScale' -benchtime=2x -timeout=60m ./engine/plan -args -plan1m
 
 ## bench-gate: one gate decision (prepared query) against `opa bench` on the same policies and input
 bench-gate:

@@ -153,3 +153,37 @@ func BenchmarkFleetHeap(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecodeDistinct is the bulk path of `patchbay plan --inventory
+// fleet.jsonl` on a fleet whose hosts all differ: 100 reports of 2,000
+// packages, each differing from the others in one package, decoded through
+// one Decoder and a fresh SetCache per round (so every set is new and goes
+// through the one-pass build into the cache's table).
+func BenchmarkDecodeDistinct(b *testing.B) {
+	base := realReport(b, 2000)
+	var lines [][]byte
+	size := 0
+	for i := range 100 {
+		pkgs := base.Packages.Packages()
+		pkgs[(i*37)%len(pkgs)].Version += "+b" + itoa(i+1)
+		set, err := NewPackageSet(base.Ecosystem, pkgs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := *base
+		r.HostID = "host-" + itoa(i)
+		r.Packages = set
+		lines = append(lines, marshal(b, &r))
+		size += len(lines[i])
+	}
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	for b.Loop() {
+		d := Decoder{Cache: NewSetCache()}
+		for _, l := range lines {
+			if _, err := d.Decode(l); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
