@@ -1,10 +1,16 @@
 package plan
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/patchbay/patchbay/engine/baseline"
 	"github.com/patchbay/patchbay/engine/fleet"
@@ -47,12 +53,17 @@ func BenchmarkCompute(b *testing.B) {
 		b.Run(fmt.Sprintf("hosts=%d/sets=%d/packages=%d", c.hosts, c.sets, c.packages), func(b *testing.B) {
 			repo, reports := genFleet(b, c.hosts, c.sets, c.packages)
 			runtime.GC()
+			resetPeakRSS()
+			cpu0 := cpuTime()
 			b.ResetTimer()
 			var p *Plan
 			for b.Loop() {
+				p = nil
 				p = Compute(Input{Repo: repo, Reports: reports, Now: now}, Options{})
 			}
 			b.StopTimer()
+			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1e3/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MiB")
 			var ms runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&ms)
@@ -79,4 +90,39 @@ func BenchmarkComputeSplit(b *testing.B) {
 			p.rollUp(repo)
 		}
 	})
+}
+
+func heapLive() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// resetPeakRSS resets the kernel's resident-set high-water mark (Linux);
+// elsewhere the peak is the process's.
+func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+// peakRSS returns VmHWM in bytes, or 0 where /proc is not there.
+func peakRSS() uint64 {
+	fh, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer fh.Close()
+	sc := bufio.NewScanner(fh)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
