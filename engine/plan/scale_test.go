@@ -91,4 +91,3 @@ func benchPlan(b *testing.B, hosts, sets, packages int) {
 	runtime.KeepAlive(f)
 	runtime.KeepAlive(p)
 }
-
