@@ -203,6 +203,10 @@ type RingVerified struct {
 	HostsTotal     int     `json:"hostsTotal"`
 	HostsSucceeded int     `json:"hostsSucceeded"`
 	HostsFailed    int     `json:"hostsFailed"`
+	// HostsChanged is how many hosts the rollout actually changed (had
+	// work to do and succeeded); the gate wants at least the ring's
+	// minHosts. Absent in older records, where HostsSucceeded stands in.
+	HostsChanged int `json:"hostsChanged,omitempty"`
 	// SoakHours is the soak time measured since the rollout finished.
 	SoakHours float64 `json:"soakHours"`
 	// VerifiedAt is when the verification was made.

@@ -16,6 +16,7 @@ package change
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -244,9 +245,18 @@ func ReadEvidence(ctx context.Context, repo *gitrepo.Repo, cfg *baseline.Reposit
 		}
 		v := p.(*audit.RingVerified)
 		out = append(out, gate.Evidence{Ring: v.Ring, Baseline: v.BaselineID, BaselineDigest: v.BaselineDigest, Commit: v.Commit,
-			SuccessRate: v.SuccessRate, SoakHours: v.SoakHours, VerifiedAt: v.VerifiedAt})
+			SuccessRate: v.SuccessRate, SoakHours: v.SoakHours, VerifiedAt: v.VerifiedAt, HostsTotal: v.HostsTotal, HostsChanged: hostsChanged(v)})
 	}
 	return out, fmt.Sprintf("audit trail: %d verified ring.verified records", len(out)), nil
+}
+
+// hostsChanged is the record's HostsChanged, or for a record written
+// before that field existed its HostsSucceeded.
+func hostsChanged(v *audit.RingVerified) int {
+	if v.HostsChanged > 0 {
+		return v.HostsChanged
+	}
+	return v.HostsSucceeded
 }
 
 // BuildInput converts the models and the effect into the gate's input. The
@@ -260,7 +270,7 @@ func BuildInput(base, head *baseline.Repository, e *plan.Effect, pr gate.PullReq
 	}
 	for _, r := range base.Rings {
 		g := gate.Ring{Name: r.Name, Baseline: r.Baseline, SoakHours: time.Duration(r.Soak).Hours(), SuccessThreshold: r.SuccessThreshold,
-			Approvals: gate.Approvals{Required: r.Approvals.Required, Groups: r.Approvals.Groups}}
+			Approvals: gate.Approvals{Required: r.Approvals.Required, Groups: r.Approvals.Groups}, MinHosts: max(r.MinHosts, 1)}
 		for _, f := range r.Freeze {
 			g.Freeze = append(g.Freeze, gate.Freeze{From: string(f.From), To: string(f.To), Reason: f.Reason})
 		}
@@ -310,6 +320,8 @@ func BuildInput(base, head *baseline.Repository, e *plan.Effect, pr gate.PullReq
 		add(id, "removed")
 	}
 	in.Change.Files = e.ChangedFiles
+	in.Change.Classes = Classify(base, head, e.ChangedFiles)
+	in.Change.EffectDigest = e.Digest
 	return gate.Canonical(in)
 }
 
@@ -390,6 +402,12 @@ func Approvers(reviews []gate.Review, pr gate.PullRequest) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+func sameJSON(a, b any) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(ja) == string(jb)
 }
 
 func sortedKeys[V any](m map[string]V) []string {
