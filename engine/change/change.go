@@ -114,10 +114,13 @@ func Load(ctx context.Context, req Request) (*Result, error) {
 		return nil, fmt.Errorf("resolve head %q: %w", req.Head, err)
 	}
 	res.BaseCommit, res.HeadCommit = baseRev.String(), headRev.String()
-	if res.Base, err = load(ctx, req.Repo, baseRev, "base", req.Now); err != nil {
+	// The base is judged with its now-dependent checks as findings (an
+	// exception that expired there must not block the pull request that
+	// fixes it); the head is judged strictly.
+	if res.Base, err = load(ctx, req.Repo, baseRev, "base", baseline.Options{Now: req.Now, ExpiryAsFinding: true}); err != nil {
 		return nil, err
 	}
-	if res.Head, err = load(ctx, req.Repo, headRev, "head", req.Now); err != nil {
+	if res.Head, err = load(ctx, req.Repo, headRev, "head", baseline.Options{Now: req.Now}); err != nil {
 		return nil, err
 	}
 	changed, err := req.Repo.ChangedPaths(ctx, baseRev, headRev)
@@ -157,6 +160,13 @@ func (ev *Evaluator) Evaluate(ctx context.Context, req Request) (*Result, error)
 	if res.Decision, err = eng.Decide(ctx, res.Input); err != nil {
 		return nil, fmt.Errorf("decide: %w", err)
 	}
+	// The base was loaded with its now-dependent checks as findings: say
+	// them, so that the pull request that renews or removes an expired
+	// exception can pass and everyone sees why it is needed.
+	for _, f := range res.Base.TimeFindings {
+		res.Decision.Warn = append(res.Decision.Warn, gate.Finding{ID: "base.exception.expired", Package: "patchbay.change",
+			Msg: "at the base commit: " + f.String() + " (it no longer counts)"})
+	}
 	return res, nil
 }
 
@@ -195,12 +205,12 @@ func bundleKey(b gate.Bundle) string {
 	return baseline.Digest(s)
 }
 
-func load(ctx context.Context, repo *gitrepo.Repo, rev gitrepo.Hash, side string, now time.Time) (*baseline.Repository, error) {
+func load(ctx context.Context, repo *gitrepo.Repo, rev gitrepo.Hash, side string, opts baseline.Options) (*baseline.Repository, error) {
 	tree, err := repo.TreeFS(rev)
 	if err != nil {
 		return nil, fmt.Errorf("read %s %s: %w", side, short(rev.String()), err)
 	}
-	r, err := baseline.Load(ctx, fs.FS(tree), baseline.Options{Now: now})
+	r, err := baseline.Load(ctx, fs.FS(tree), opts)
 	var verrs baseline.Errors
 	if errors.As(err, &verrs) {
 		return nil, &SideError{Side: side, Commit: rev.String(), Errors: verrs}
