@@ -160,7 +160,8 @@ func (a *app) recordDecision(cmd *cobra.Command, repo *gitrepo.Repo, key string,
 	}
 	p := &audit.GateDecision{Result: string(res.Decision.Result), Denies: ids(res.Decision.Deny), Warns: ids(res.Decision.Warn),
 		PolicyBundleDigest: res.Decision.Manifest.BundleDigest, InputDigest: res.Decision.Manifest.InputDigest,
-		PR: pr.Number, HeadSHA: res.HeadCommit, BaseSHA: res.BaseCommit, Approvers: res.Approvers, DecidedAt: now}
+		PR: pr.Number, HeadSHA: res.HeadCommit, BaseSHA: res.BaseCommit, BaseRef: pr.BaseRef, EffectDigest: res.Effect.Digest,
+		Approvers: res.Approvers, DecidedAt: now}
 	w := &audit.Writer{Repo: repo, Signer: signer, Committer: gitrepo.Signature{Name: "patchbay", Email: "patchbay@localhost"}, Now: a.now}
 	rec, err := w.Write(cmd.Context(), head, p)
 	if err != nil {
@@ -191,39 +192,51 @@ func readJSON(path string, v any) error {
 }
 
 // readPR reads patchbay's pull request shape or GitHub's API object.
+// Labels are plain strings or GitHub's label objects ({"name": ...}).
 func readPR(path string) (gate.PullRequest, error) {
+	// Not embedding gate.PullRequest: its tagged "labels" ([]string) would
+	// win over a field here and refuse GitHub's label objects.
 	var raw struct {
-		gate.PullRequest
-		User   *gate.User `json:"user"`
-		Labels []json.RawMessage
-		Head   *struct {
+		Number     int               `json:"number"`
+		Author     string            `json:"author"`
+		LastPusher string            `json:"last_pusher"`
+		HeadSHA    string            `json:"head_sha"`
+		BaseRef    string            `json:"base_ref"`
+		Labels     []json.RawMessage `json:"labels"`
+		User       *gate.User        `json:"user"`
+		Head       *struct {
 			SHA string `json:"sha"`
 		} `json:"head"`
+		Base *struct {
+			Ref string `json:"ref"`
+		} `json:"base"`
 	}
 	if err := readJSON(path, &raw); err != nil {
 		return gate.PullRequest{}, err
 	}
-	pr := raw.PullRequest
+	pr := gate.PullRequest{Number: raw.Number, Author: raw.Author, LastPusher: raw.LastPusher, HeadSHA: raw.HeadSHA, BaseRef: raw.BaseRef}
 	if raw.User != nil && pr.Author == "" {
 		pr.Author = raw.User.Login
 	}
 	if raw.Head != nil && pr.HeadSHA == "" {
 		pr.HeadSHA = raw.Head.SHA
 	}
-	pr.Labels = nil
-	for _, l := range raw.Labels {
+	if raw.Base != nil && pr.BaseRef == "" {
+		pr.BaseRef = raw.Base.Ref
+	}
+	for i, l := range raw.Labels {
 		var s string
 		if json.Unmarshal(l, &s) == nil {
 			pr.Labels = append(pr.Labels, s)
 			continue
 		}
 		var o struct {
-			Name string `json:"name"`
+			Name *string `json:"name"`
 		}
-		if err := json.Unmarshal(l, &o); err != nil {
-			return pr, fmt.Errorf("%s: labels: want strings or {\"name\": ...}", path)
+		if err := json.Unmarshal(l, &o); err != nil || o.Name == nil {
+			return pr, fmt.Errorf("%s: labels[%d]: want a string or {\"name\": ...}", path, i)
 		}
-		pr.Labels = append(pr.Labels, o.Name)
+		pr.Labels = append(pr.Labels, *o.Name)
 	}
 	return pr, nil
 }

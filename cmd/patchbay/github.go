@@ -58,6 +58,11 @@ then:
     (neutral while inconclusive);
   - with --key, signs a gate.decision record on the head commit (Git notes).
 
+Only pull requests into the protected branch (config.mainBranch of the
+repository's default branch, "main" by default) are gated: any other gets a
+neutral "patchbay/gate (base BRANCH)" check, no comment and no record, and
+the command exits 0.
+
 The token comes from --token or $GITHUB_TOKEN, the repository from --repo or
 $GITHUB_REPOSITORY, the API from --api-url or $GITHUB_API_URL (Enterprise:
 https://HOST/api/v3). A GitHub App authenticates with --app-id,
@@ -168,6 +173,10 @@ Exit status: 0 pass, 1 fail, 3 inconclusive, 2 usage.`,
 				return err
 			}
 			return fmt.Errorf("github comment: %w", err)
+		}
+		if out.Skipped != "" {
+			fmt.Fprintln(a.stdout, out.Skipped)
+			return nil
 		}
 		verb := "edited"
 		if out.CommentCreated {

@@ -115,6 +115,10 @@ type GateDecision struct {
 	HeadSHA string `json:"headSha"`
 	// BaseSHA is the base commit whose policies were evaluated (optional).
 	BaseSHA string `json:"baseSha,omitempty"`
+	// BaseRef is the branch the pull request merges into (optional).
+	BaseRef string `json:"baseRef,omitempty"`
+	// EffectDigest is the digest of what the change does (optional).
+	EffectDigest string `json:"effectDigest,omitempty"`
 	// Approvers are the logins whose approvals counted.
 	Approvers []string `json:"approvers"`
 	// DecidedAt is when the gate decided.
