@@ -127,7 +127,7 @@ type Service struct {
 	// branch (read from that branch, never from the pull request's base).
 	MainBranch string
 	Now        func() time.Time
-	Logger  *slog.Logger
+	Logger     *slog.Logger
 }
 
 // Outcome is what one pull request evaluation did.
