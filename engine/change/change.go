@@ -37,6 +37,9 @@ import (
 // ErrInvalidSide wraps a validation failure of the base or head commit.
 var ErrInvalidSide = errors.New("invalid patch repository")
 
+// ErrEvidence means given evidence is not a verified ring.verified record.
+var ErrEvidence = errors.New("evidence refused")
+
 // SideError is a base or head commit whose patch repository does not
 // validate.
 type SideError struct {
@@ -62,9 +65,15 @@ type Request struct {
 	PR gate.PullRequest
 	// Reviews are the pull request's reviews, as GitHub returns them.
 	Reviews []gate.Review
-	// Evidence, when non-nil, is used as is; otherwise ring.verified records
-	// are read from the audit trail in Repo's notes.
+	// Evidence, when non-nil, is used as is (callers that verified it
+	// themselves, tests); otherwise EvidenceRecords, else the ring.verified
+	// records of the audit trail in Repo's notes.
 	Evidence []gate.Evidence
+	// EvidenceRecords, when non-nil, are signed ring.verified records, one
+	// envelope line each (as stored in a note). Each must verify against
+	// the trusted keys (the base config's plus TrustedKeys), or the
+	// evaluation fails with ErrEvidence: unsigned evidence never counts.
+	EvidenceRecords [][]byte
 	// TrustedKeys are public keys (PEM) trusted in addition to the base
 	// config's trustedKeys when reading evidence from notes.
 	TrustedKeys [][]byte
@@ -140,6 +149,12 @@ func (ev *Evaluator) Evaluate(ctx context.Context, req Request) (*Result, error)
 	}
 	evidence := req.Evidence
 	res.EvidenceSource = "given"
+	if evidence == nil && req.EvidenceRecords != nil {
+		if evidence, err = SignedEvidence(res.Base, req.TrustedKeys, req.EvidenceRecords); err != nil {
+			return nil, err
+		}
+		res.EvidenceSource = fmt.Sprintf("given: %d signed ring.verified records, verified", len(evidence))
+	}
 	if evidence == nil {
 		evidence, res.EvidenceSource, err = ReadEvidence(ctx, req.Repo, res.Base, req.TrustedKeys)
 		if err != nil {
@@ -224,11 +239,7 @@ func load(ctx context.Context, repo *gitrepo.Repo, rev gitrepo.Hash, side string
 // verify, it returns no evidence and says why: unverifiable evidence never
 // counts.
 func ReadEvidence(ctx context.Context, repo *gitrepo.Repo, cfg *baseline.Repository, extra [][]byte) ([]gate.Evidence, string, error) {
-	var pems [][]byte
-	for _, name := range sortedKeys(cfg.Config.TrustedKeys) {
-		pems = append(pems, []byte(cfg.Config.TrustedKeys[name].PublicKey))
-	}
-	pems = append(pems, extra...)
+	pems := trustedPEMs(cfg, extra)
 	log, err := audit.Read(ctx, repo)
 	if err != nil {
 		return nil, "", fmt.Errorf("read audit trail: %w", err)
@@ -258,6 +269,48 @@ func ReadEvidence(ctx context.Context, repo *gitrepo.Repo, cfg *baseline.Reposit
 			SuccessRate: v.SuccessRate, SoakHours: v.SoakHours, VerifiedAt: v.VerifiedAt, HostsTotal: v.HostsTotal, HostsChanged: hostsChanged(v)})
 	}
 	return out, fmt.Sprintf("audit trail: %d verified ring.verified records", len(out)), nil
+}
+
+// trustedPEMs are the base config's trusted keys, then extra.
+func trustedPEMs(cfg *baseline.Repository, extra [][]byte) [][]byte {
+	var pems [][]byte
+	for _, name := range sortedKeys(cfg.Config.TrustedKeys) {
+		pems = append(pems, []byte(cfg.Config.TrustedKeys[name].PublicKey))
+	}
+	return append(pems, extra...)
+}
+
+// SignedEvidence verifies each record line (a DSSE envelope as stored in a
+// note) against the base config's trusted keys plus extra and returns the
+// ring.verified records as evidence. Anything else — unsigned JSON, an
+// unknown key, another kind of record — is refused with ErrEvidence.
+func SignedEvidence(base *baseline.Repository, extra [][]byte, lines [][]byte) ([]gate.Evidence, error) {
+	pems := trustedPEMs(base, extra)
+	if len(pems) == 0 {
+		return nil, fmt.Errorf("%w: no trusted key to verify it with (config.trustedKeys at the base, or --trust)", ErrEvidence)
+	}
+	keys, err := audit.ParseTrustedKeys(pems...)
+	if err != nil {
+		return nil, fmt.Errorf("trusted keys: %w", err)
+	}
+	out := []gate.Evidence{}
+	for i, line := range lines {
+		rec, err := audit.VerifyRecord(line, keys)
+		if err != nil {
+			return nil, fmt.Errorf("%w: record %d: %w (give signed ring.verified records, one envelope per line, as the audit trail stores them)", ErrEvidence, i+1, err)
+		}
+		p, err := rec.Decode()
+		if err != nil {
+			return nil, fmt.Errorf("%w: record %d: %w", ErrEvidence, i+1, err)
+		}
+		v, ok := p.(*audit.RingVerified)
+		if !ok {
+			return nil, fmt.Errorf("%w: record %d is a %s record, not ring.verified", ErrEvidence, i+1, rec.Kind)
+		}
+		out = append(out, gate.Evidence{Ring: v.Ring, Baseline: v.BaselineID, BaselineDigest: v.BaselineDigest, Commit: v.Commit,
+			SuccessRate: v.SuccessRate, SoakHours: v.SoakHours, VerifiedAt: v.VerifiedAt, HostsTotal: v.HostsTotal, HostsChanged: hostsChanged(v)})
+	}
+	return out, nil
 }
 
 // hostsChanged is the record's HostsChanged, or for a record written
