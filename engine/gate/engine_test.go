@@ -323,6 +323,16 @@ func TestDecide(t *testing.T) {
 				"unclassified patchbay.cue: needs an approval from a member of policy-owners on head commit c0ffee00c0ff (counted: none)"}},
 		},
 		{
+			name: "config change without a policy owner",
+			change: func(in *gate.Input) {
+				in.Change.Files = append(in.Change.Files, "patchbay.cue")
+				in.Change.Classes = append(in.Change.Classes, gate.ChangeClass{Class: gate.ClassConfig, Path: "patchbay.cue", Subject: "config", Field: "trusted_keys", Detail: "config trusted_keys changed"})
+			},
+			want: gate.Fail,
+			wantDeny: []msg{{"governance.policy_owner",
+				"config patchbay.cue (config trusted_keys changed): needs an approval from a member of policy-owners on head commit c0ffee00c0ff (counted: none)"}},
+		},
+		{
 			name: "config change with a policy owner",
 			change: func(in *gate.Input) {
 				in.Change.Files = append(in.Change.Files, "patchbay.cue")
@@ -388,6 +398,36 @@ func TestDecide(t *testing.T) {
 				in.Reviews = []gate.Review{approve("sec1"), approve("sec2")}
 			},
 			want: gate.Pass,
+		},
+		{
+			name: "extended exception without security",
+			change: func(in *gate.Input) {
+				withException(in, func(e *gate.ExceptionChange) { e.Status = "changed" })
+				in.Change.Files = []string{"exceptions/billing-openssl.cue"}
+				in.Change.Classes = []gate.ChangeClass{{Class: gate.ClassException, Path: "exceptions/billing-openssl.cue", Subject: "billing-openssl", Direction: "extended", Owner: "billing-team", Detail: "2027-01-15 → 2027-02-15"}}
+			},
+			want: gate.Fail,
+			wantDeny: []msg{{"governance.exception.security",
+				"exception billing-openssl is extended (2027-01-15 → 2027-02-15) and needs an approval from a member of security who is neither its owner billing-team nor the author dave, on head commit c0ffee00c0ff (counted: none)"}},
+		},
+		{
+			name: "exception owned by the security group itself",
+			change: func(in *gate.Input) {
+				withException(in, func(*gate.ExceptionChange) {})
+				in.Change.Files = []string{"exceptions/billing-openssl.cue"}
+				in.Change.Classes = []gate.ChangeClass{{Class: gate.ClassException, Path: "exceptions/billing-openssl.cue", Subject: "billing-openssl", Direction: "added", Owner: "security", Detail: "added"}}
+				in.Reviews = []gate.Review{approve("sec1"), approve("sec2")}
+			},
+			want: gate.Fail,
+			wantDeny: []msg{{"governance.exception.security",
+				"exception billing-openssl is added (added) and needs an approval from a member of security who is neither its owner security nor the author dave, on head commit c0ffee00c0ff (counted: none)"}},
+		},
+		{
+			name:   "evidence claiming changed hosts in a ring of none",
+			change: func(in *gate.Input) { in.Evidence[0].HostsTotal, in.Evidence[0].HostsChanged = 0, 2 },
+			want:   gate.Fail,
+			wantDeny: []msg{{"promotion.evidence.hosts",
+				"ring pilot: the verification record of baseline 2026-12 in ring canary covers 0 hosts and changed 2; ring canary needs at least 1 changed host (a rollout that changed nothing proves nothing)"}},
 		},
 		{
 			name:   "evidence from a rollout over no host",
