@@ -1,7 +1,7 @@
 # Package patchbay.approvals judges the pull request's reviews as a whole:
-# a pending "changes requested" blocks every change, a change to the
-# policies or the repository configuration needs a policy owner, and
-# approvals that do not count are reported.
+# a pending "changes requested" blocks every change, and approvals that
+# do not count are reported. Who must approve which class of change is
+# patchbay.governance's.
 package patchbay.approvals
 
 import data.patchbay.lib
@@ -22,22 +22,6 @@ deny contains {
 } if {
 	input.pr.head_sha != input.head.commit
 }
-
-# deny: policy/ or patchbay.cue changes without a policy owner's approval.
-deny contains {
-	"id": "approvals.policy_owner",
-	"msg": sprintf("the change touches policy/ or patchbay.cue and needs an approval from a member of %s on head commit %s", [input.config.policy_owners, lib.short(input.pr.head_sha)]),
-} if {
-	policy_change
-	count(lib.valid_approvers & lib.members([input.config.policy_owners])) == 0
-}
-
-policy_change if {
-	some f in input.change.files
-	startswith(f, "policy/")
-}
-
-policy_change if "patchbay.cue" in input.change.files
 
 # warn: approvals that do not count, and why.
 warn contains {

@@ -39,15 +39,6 @@ test_latest_review_wins if {
 	count(promotion.deny) == 0 with input as inp2
 }
 
-test_policy_change_needs_policy_owner if {
-	inp := object.union(fixture.promotion, {"change": {"files": ["policy/ticket.rego", "rings/pilot.cue"]}})
-	approvals.deny == {{"id": "approvals.policy_owner", "msg": "the change touches policy/ or patchbay.cue and needs an approval from a member of policy-owners on head commit c0ffee00c0ff"}} with input as inp
-	owned := object.union(inp, {"reviews": array.concat(fixture.promotion.reviews, [fixture.approve("owner")])})
-	count(approvals.deny) == 0 with input as owned
-	config := object.union(fixture.promotion, {"change": {"files": ["patchbay.cue"]}})
-	"approvals.policy_owner" in ids(approvals.deny) with input as config
-}
-
 test_pr_head_must_be_judged_head if {
 	inp := object.union(fixture.promotion, {"head": {"commit": fixture.old}})
 	approvals.deny == {{"id": "approvals.head_mismatch", "msg": "the pull request's head c0ffee00c0ff is not the judged head commit 0ld000000000; approvals cannot bind this change"}} with input as inp

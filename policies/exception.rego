@@ -58,6 +58,17 @@ deny contains {
 	date_ns(e.expires) + day_ns <= lib.now_ns
 }
 
+# deny: an exception granted in the future. Exceptions count only from
+# their grant date; one approved today for a later start would run longer
+# than anyone reviewed (today → expiry), so it is refused.
+deny contains {
+	"id": "exception.granted.future",
+	"msg": sprintf("exception %s is granted on %s, after today %s; grant it when it starts (it does not count before)", [e.id, e.granted, lib.today]),
+} if {
+	some e in changed
+	object.get(e, "granted", "") > lib.today
+}
+
 start(e) := e.granted if object.get(e, "granted", "") != ""
 
 start(e) := lib.today if object.get(e, "granted", "") == ""

@@ -48,3 +48,9 @@ test_kev_needs_security_approval if {
 	approved := object.union(with_exception({"kev": true}), {"reviews": [fixture.approve("sec2")]})
 	count(exception.deny) == 0 with input as approved
 }
+
+test_granted_in_the_future_is_refused if {
+	# a 156-day waiver: granted next month for 89 days would count from
+	# today if a future grant were active; it is refused instead
+	exception.deny == {{"id": "exception.granted.future", "msg": "exception billing-openssl is granted on 2027-01-01, after today 2026-11-26; grant it when it starts (it does not count before)"}} with input as with_exception({"granted": "2027-01-01", "expires": "2027-03-31"})
+}

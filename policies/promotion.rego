@@ -5,6 +5,8 @@
 #     the PREVIOUS ring's successThreshold (the ring that ran it sets the
 #     bar), and B has soaked at least the promoted ring's soak: the record's
 #     soak_hours plus the time since it was verified;
+#   - that record's rollout covered at least one host and changed at
+#     least the previous ring's min_hosts (default 1);
 #   - the ring's required number of distinct approvers from its approver
 #     groups approved the head commit (see patchbay.lib);
 #   - no freeze of the ring covers today (UTC).
@@ -134,6 +136,28 @@ deny contains {
 	prev.baseline == m.to
 	r := record(prev.name, m.to, m.to_digest)
 	r.success_rate < prev.success_threshold
+}
+
+# enough_hosts: the record's rollout covered at least one host and changed
+# at least the previous ring's min_hosts (at least 1).
+enough_hosts(r, prev) if {
+	r.hosts_total >= 1
+	r.hosts_changed >= max([1, object.get(prev, "min_hosts", 1)])
+}
+
+# deny: the record's rollout ran on no host, or changed too few.
+deny contains {
+	"id": "promotion.evidence.hosts",
+	"msg": sprintf("ring %s: the verification record of baseline %s in ring %s covers %d hosts and changed %d; ring %s needs at least %d changed host%s (a rollout that changed nothing proves nothing)", [
+		ring.name, m.to, prev.name, r.hosts_total, r.hosts_changed, prev.name, want, plural,
+	]),
+} if {
+	some [m, ring, prev] in evidence_checked
+	prev.baseline == m.to
+	r := record(prev.name, m.to, m.to_digest)
+	not enough_hosts(r, prev)
+	want := max([1, object.get(prev, "min_hosts", 1)])
+	plural := {true: "s", false: ""}[want != 1]
 }
 
 # soaked_hours is how long the record's baseline has run in its ring.

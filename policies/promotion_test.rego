@@ -103,3 +103,18 @@ test_emergency_without_two_security_approvers if {
 	"promotion.evidence.not_pinned" in ids(promotion.deny) with input as inp
 	"promotion.emergency" in ids(promotion.warn) with input as inp
 }
+
+test_evidence_from_no_host_proves_nothing if {
+	ev := [object.union(fixture.promotion.evidence[0], {"hosts_total": 0, "hosts_changed": 0})]
+	promotion.deny == {{"id": "promotion.evidence.hosts", "msg": "ring pilot: the verification record of baseline 2026-12 in ring canary covers 0 hosts and changed 0; ring canary needs at least 1 changed host (a rollout that changed nothing proves nothing)"}} with input as object.union(fixture.promotion, {"evidence": ev})
+}
+
+test_evidence_needs_min_hosts_changed if {
+	prod := fixture.moved({"ring": "prod", "from": "2026-10", "to": "2026-11", "to_digest": "sha256:d11"})
+	ev := [{"ring": "pilot", "baseline": "2026-11", "baseline_digest": "sha256:d11", "commit": fixture.old, "success_rate": 1, "soak_hours": 200, "verified_at": "2026-11-20T09:00:00Z", "hosts_total": 5, "hosts_changed": 1}]
+	inp := object.union(prod, {"evidence": ev, "reviews": [fixture.approve("alice"), fixture.approve("sec1")]})
+	count(promotion.deny) == 0 with input as inp
+	# pilot wants 3 changed hosts
+	rings := [object.union(r, {"min_hosts": 3}) | some r in fixture.promotion.rings]
+	"promotion.evidence.hosts" in ids(promotion.deny) with input as object.union(inp, {"rings": rings})
+}

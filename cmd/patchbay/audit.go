@@ -47,9 +47,10 @@ func (a *app) loadSigner(ctx context.Context, ref string) (*audit.Signer, error)
 }
 
 // loadTrustedKeys reads the --key files and adds the keys the patch
-// repository at dir lists in config.trustedKeys (at HEAD), when dir holds a
-// valid one.
-func (a *app) loadTrustedKeys(ctx context.Context, dir string, paths []string) ([]audit.TrustedKey, error) {
+// repository at dir lists in config.trustedKeys at trustRef (the protected
+// branch), when that commit holds a valid one. Keys never come from the
+// working tree or HEAD: in CI those are the pull request's.
+func (a *app) loadTrustedKeys(ctx context.Context, dir, trustRef string, paths []string) ([]audit.TrustedKey, error) {
 	var pems [][]byte
 	for _, p := range paths {
 		b, err := os.ReadFile(p)
@@ -58,7 +59,7 @@ func (a *app) loadTrustedKeys(ctx context.Context, dir string, paths []string) (
 		}
 		pems = append(pems, b)
 	}
-	pems = append(pems, a.configKeys(ctx, dir)...)
+	pems = append(pems, a.configKeys(ctx, dir, trustRef)...)
 	keys, err := audit.ParseTrustedKeys(pems...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errUsage, err)
@@ -66,16 +67,39 @@ func (a *app) loadTrustedKeys(ctx context.Context, dir string, paths []string) (
 	return keys, nil
 }
 
-// configKeys returns config.trustedKeys of the patch repository at HEAD of
+// addTrustRefFlag adds --trust-ref, the ref whose config.trustedKeys are
+// trusted.
+func addTrustRefFlag(cmd *cobra.Command, ref *string) {
+	cmd.Flags().StringVar(ref, "trust-ref", "main", "trust config.trustedKeys of this branch or ref (its remote-tracking origin/<ref> first); never the working tree")
+}
+
+// resolveTrustRef resolves a --trust-ref: refs/remotes/origin/REF, then
+// refs/heads/REF, then REF as any revision.
+func resolveTrustRef(repo *gitrepo.Repo, ref string) (gitrepo.Hash, error) {
+	var firstErr error
+	for _, rev := range []string{"refs/remotes/origin/" + ref, "refs/heads/" + ref, ref} {
+		h, err := repo.Resolve(rev)
+		if err == nil {
+			return h, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return gitrepo.Hash{}, firstErr
+}
+
+// configKeys returns config.trustedKeys of the patch repository at ref of
 // the Git repository at dir, or nothing (with a note) when there is none.
-func (a *app) configKeys(ctx context.Context, dir string) [][]byte {
+func (a *app) configKeys(ctx context.Context, dir, ref string) [][]byte {
 	repo, err := gitrepo.Open(dir)
 	if err != nil {
 		return nil
 	}
 	defer repo.Close()
-	head, err := repo.Resolve("HEAD")
+	head, err := resolveTrustRef(repo, ref)
 	if err != nil {
+		fmt.Fprintf(a.stderr, "note: config.trustedKeys not read: --trust-ref %s does not resolve\n", ref)
 		return nil
 	}
 	tree, err := repo.TreeFS(head)
@@ -85,9 +109,9 @@ func (a *app) configKeys(ctx context.Context, dir string) [][]byte {
 	if _, err := fs.Stat(tree, "patchbay.cue"); err != nil {
 		return nil
 	}
-	model, err := baseline.Load(ctx, tree, baseline.Options{Now: a.now()})
+	model, err := baseline.Load(ctx, tree, baseline.Options{Now: a.now(), ExpiryAsFinding: true})
 	if err != nil {
-		fmt.Fprintf(a.stderr, "note: config.trustedKeys not read: the patch repository at HEAD does not validate (%v)\n", firstLine(err))
+		fmt.Fprintf(a.stderr, "note: config.trustedKeys not read: the patch repository at %s does not validate (%v)\n", ref, firstLine(err))
 		return nil
 	}
 	var out [][]byte
@@ -189,14 +213,16 @@ Examples:
 }
 
 func (a *app) newAuditVerifyCmd() *cobra.Command {
-	var dir string
+	var dir, trustRef string
 	var keys []string
 	cmd := &cobra.Command{
 		Use:   "verify -C DIR --key PUB...",
 		Short: "Verify every record's signature and the whole chain",
 		Long: `Verify checks every record under refs/notes/patchbay: its DSSE signature
 against the trusted public keys (--key, repeatable, and config.trustedKeys of
-the patch repository at HEAD), its place in the hash
+the patch repository on the protected branch, --trust-ref, default main:
+origin/main when fetched, else main; never the working tree or HEAD, which
+in CI is the pull request's), its place in the hash
 chain, that it sits on the commit it is about and that the chain ends at the
 head the notes ref names. Nothing is skipped: an unsigned record, a key not
 trusted, or no trusted key at all fails.
@@ -211,7 +237,7 @@ Examples:
   patchbay audit verify --key ci.pub --key server.pub --format json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			trusted, err := a.loadTrustedKeys(cmd.Context(), dir, keys)
+			trusted, err := a.loadTrustedKeys(cmd.Context(), dir, trustRef, keys)
 			if err != nil {
 				return err
 			}
@@ -244,6 +270,7 @@ Examples:
 	}
 	addRepoFlag(cmd, &dir)
 	cmd.Flags().StringArrayVar(&keys, "key", nil, "trusted public key file (PEM); repeatable")
+	addTrustRefFlag(cmd, &trustRef)
 	return cmd
 }
 

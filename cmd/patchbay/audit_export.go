@@ -72,7 +72,7 @@ type bundleRecord struct {
 }
 
 func (a *app) newAuditExportCmd() *cobra.Command {
-	var dir, out, branch string
+	var dir, out, branch, trustRef string
 	var keys []string
 	var fmtFlag *formatFlag
 	cmd := &cobra.Command{
@@ -103,7 +103,7 @@ Examples:
 			if out == "" {
 				return usageError("--out FILE is required")
 			}
-			trusted, err := a.loadTrustedKeys(cmd.Context(), dir, keys)
+			trusted, err := a.loadTrustedKeys(cmd.Context(), dir, trustRef, keys)
 			if err != nil {
 				return err
 			}
@@ -159,6 +159,7 @@ Examples:
 	cmd.Flags().StringVar(&out, "out", "", "file to write the bundle to")
 	cmd.Flags().StringVar(&branch, "branch", "main", "the main branch")
 	cmd.Flags().StringArrayVar(&keys, "key", nil, "trusted public key file (PEM); repeatable")
+	addTrustRefFlag(cmd, &trustRef)
 	return cmd
 }
 

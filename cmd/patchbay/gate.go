@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -33,16 +36,26 @@ rule id and the evaluation manifest (policy bundle digest, rules evaluated,
 input digest).
 
 --pr is the pull request (patchbay's {"number","author","last_pusher",
-"labels","head_sha"} or GitHub's API object), --reviews the reviews as
-GitHub's API lists them (user.login, state, commit_id, submitted_at).
-Without --evidence, ring verification records are read from the audit trail
-in Git notes and count only if the whole chain verifies against the trusted
-keys (config.trustedKeys plus --trust). --record --key KEY signs the decision
-and stores it as a gate.decision record on the head commit.
+"labels","head_sha","base_ref"} or GitHub's API object; labels as strings or
+GitHub's label objects), --reviews the reviews as GitHub's API lists them
+(user.login, state, commit_id, submitted_at). --reviews needs --pr: without
+the author no approval can count. Without --pr no approval counts at all,
+so every change that needs one fails.
 
-Exit status: 0 pass, 1 fail, 3 inconclusive, 2 usage.`,
+Evidence counts only when signed by a trusted key: the base commit's
+config.trustedKeys plus --trust PEM files, which must lie outside the
+checkout (the pull request controls it). Without --evidence, ring.verified
+records are read from the audit trail in Git notes and count only if the
+whole chain verifies; --evidence FILE gives signed ring.verified records,
+one DSSE envelope per line as the notes store them (git notes
+--ref=patchbay show COMMIT) — unsigned JSON is refused (exit 4).
+--record --key KEY signs the decision and stores it as a gate.decision
+record on the head commit.
+
+Exit status: 0 pass, 1 fail, 3 inconclusive, 2 usage, 4 evidence refused.`,
 		Example: `  patchbay gate -C . --base origin/main --pr pr.json --reviews reviews.json
-  patchbay gate -C . --base main --head HEAD --evidence evidence.json --format markdown
+  git notes --ref=patchbay show CANARY_COMMIT > "$RUNNER_TEMP/verified.dsse"
+  patchbay gate -C . --base main --head HEAD --evidence "$RUNNER_TEMP/verified.dsse" --format markdown
   patchbay gate -C . --base main --pr pr.json --reviews reviews.json --record --key patchbay.key`,
 		Args: noArgs,
 	}
@@ -51,8 +64,8 @@ Exit status: 0 pass, 1 fail, 3 inconclusive, 2 usage.`,
 	cmd.Flags().StringVar(&head, "head", "HEAD", "head revision")
 	cmd.Flags().StringVar(&prFile, "pr", "", "pull request JSON file")
 	cmd.Flags().StringVar(&reviewsFile, "reviews", "", "reviews JSON file (GitHub API shape)")
-	cmd.Flags().StringVar(&evidenceFile, "evidence", "", "ring verification records JSON file (default: the audit trail in Git notes)")
-	cmd.Flags().StringArrayVar(&trust, "trust", nil, "public key (PEM file) trusted for evidence records, in addition to config.trustedKeys")
+	cmd.Flags().StringVar(&evidenceFile, "evidence", "", "signed ring.verified records, one envelope per line (default: the audit trail in Git notes)")
+	cmd.Flags().StringArrayVar(&trust, "trust", nil, "public key (PEM file outside the checkout) trusted for evidence records, in addition to the base's config.trustedKeys")
 	cmd.Flags().BoolVar(&record, "record", false, "write the decision as a signed gate.decision record on the head commit")
 	cmd.Flags().StringVar(&signKey, "key", "", "signing key (file or KMS URI) for --record")
 	format := addFormatFlag(cmd, "text", "json", "markdown")
@@ -72,7 +85,13 @@ Exit status: 0 pass, 1 fail, 3 inconclusive, 2 usage.`,
 		if record && signKey == "" {
 			return usageError("--record needs --key, the signing key")
 		}
+		if reviewsFile != "" && prFile == "" {
+			return usageError("--reviews needs --pr: without the pull request's author and last pusher no approval can be counted")
+		}
 		req := change.Request{Base: base, Head: head, Now: t}
+		if prFile == "" {
+			fmt.Fprintln(a.stderr, "note: no --pr: no approval counts, so every change that needs one fails")
+		}
 		if prFile != "" {
 			if req.PR, err = readPR(prFile); err != nil {
 				return err
@@ -84,17 +103,12 @@ Exit status: 0 pass, 1 fail, 3 inconclusive, 2 usage.`,
 			}
 		}
 		if evidenceFile != "" {
-			req.Evidence = []gate.Evidence{}
-			if err := readJSON(evidenceFile, &req.Evidence); err != nil {
+			if req.EvidenceRecords, err = readRecordLines(evidenceFile); err != nil {
 				return err
 			}
 		}
-		for _, p := range trust {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return fmt.Errorf("--trust: %w", err)
-			}
-			req.TrustedKeys = append(req.TrustedKeys, b)
+		if req.TrustedKeys, err = readTrustKeys(dir, trust); err != nil {
+			return err
 		}
 		repo, err := gitrepo.Open(dir)
 		if err != nil {
@@ -104,6 +118,9 @@ Exit status: 0 pass, 1 fail, 3 inconclusive, 2 usage.`,
 		req.Repo = repo
 		res, err := change.NewEvaluator().Evaluate(cmd.Context(), req)
 		a.printSideErrors(err)
+		if errors.Is(err, change.ErrEvidence) {
+			return fmt.Errorf("%w: %w", errVerification, err)
+		}
 		if err != nil {
 			return err
 		}
@@ -112,13 +129,14 @@ Exit status: 0 pass, 1 fail, 3 inconclusive, 2 usage.`,
 			enc := json.NewEncoder(a.stdout)
 			enc.SetIndent("", "  ")
 			err = enc.Encode(struct {
-				Base      string        `json:"base"`
-				Head      string        `json:"head"`
-				Effect    any           `json:"effect"`
-				Decision  gate.Decision `json:"decision"`
-				Approvers []string      `json:"approvers"`
-				Evidence  string        `json:"evidence"`
-			}{res.BaseCommit, res.HeadCommit, res.Effect, res.Decision, res.Approvers, res.EvidenceSource})
+				Base      string             `json:"base"`
+				Head      string             `json:"head"`
+				Effect    any                `json:"effect"`
+				Classes   []gate.ChangeClass `json:"classes"`
+				Decision  gate.Decision      `json:"decision"`
+				Approvers []string           `json:"approvers"`
+				Evidence  string             `json:"evidence"`
+			}{res.BaseCommit, res.HeadCommit, res.Effect, res.Input.Change.Classes, res.Decision, res.Approvers, res.EvidenceSource})
 		case "markdown":
 			if err = render.EffectMarkdown(a.stdout, res.Effect); err == nil {
 				fmt.Fprintln(a.stdout)
@@ -160,7 +178,8 @@ func (a *app) recordDecision(cmd *cobra.Command, repo *gitrepo.Repo, key string,
 	}
 	p := &audit.GateDecision{Result: string(res.Decision.Result), Denies: ids(res.Decision.Deny), Warns: ids(res.Decision.Warn),
 		PolicyBundleDigest: res.Decision.Manifest.BundleDigest, InputDigest: res.Decision.Manifest.InputDigest,
-		PR: pr.Number, HeadSHA: res.HeadCommit, BaseSHA: res.BaseCommit, Approvers: res.Approvers, DecidedAt: now}
+		PR: pr.Number, HeadSHA: res.HeadCommit, BaseSHA: res.BaseCommit, BaseRef: pr.BaseRef, EffectDigest: res.Effect.Digest,
+		Approvers: res.Approvers, DecidedAt: now}
 	w := &audit.Writer{Repo: repo, Signer: signer, Committer: gitrepo.Signature{Name: "patchbay", Email: "patchbay@localhost"}, Now: a.now}
 	rec, err := w.Write(cmd.Context(), head, p)
 	if err != nil {
@@ -178,6 +197,77 @@ func ids(fs []gate.Finding) []string {
 	return out
 }
 
+// readRecordLines reads signed records, one envelope per non-empty line.
+func readRecordLines(path string) ([][]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--evidence: %w", err)
+	}
+	lines := [][]byte{}
+	for _, l := range bytes.Split(b, []byte("\n")) {
+		if l = bytes.TrimSpace(l); len(l) > 0 {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) == 0 {
+		return nil, usageError("--evidence %s holds no record", path)
+	}
+	return lines, nil
+}
+
+// readTrustKeys reads --trust key files. A key inside the checkout at dir
+// is refused: in CI the checkout is the pull request's head, and a pull
+// request must not choose the keys its evidence is checked with.
+func readTrustKeys(dir string, paths []string) ([][]byte, error) {
+	var out [][]byte
+	root := checkoutRoot(dir)
+	for _, p := range paths {
+		if root != "" && within(root, p) {
+			return nil, usageError("--trust %s lies inside the checkout %s, which the pull request controls; copy the key from the base branch to a path outside it (e.g. git show origin/main:keys/ci.pub > \"$RUNNER_TEMP/ci.pub\") or list it in config.trustedKeys", p, root)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("--trust: %w", err)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// checkoutRoot is the directory holding .git at or above dir, or "".
+func checkoutRoot(dir string) string {
+	d, err := filepath.Abs(dir)
+	if err != nil {
+		return ""
+	}
+	if r, err := filepath.EvalSymlinks(d); err == nil {
+		d = r
+	}
+	for {
+		if _, err := os.Lstat(filepath.Join(d, ".git")); err == nil {
+			return d
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return ""
+		}
+		d = parent
+	}
+}
+
+// within reports whether path (symlinks resolved) lies under root.
+func within(root, path string) bool {
+	p, err := filepath.Abs(path)
+	if err != nil {
+		return true
+	}
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		p = r
+	}
+	rel, err := filepath.Rel(root, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
 func readJSON(path string, v any) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -191,39 +281,51 @@ func readJSON(path string, v any) error {
 }
 
 // readPR reads patchbay's pull request shape or GitHub's API object.
+// Labels are plain strings or GitHub's label objects ({"name": ...}).
 func readPR(path string) (gate.PullRequest, error) {
+	// Not embedding gate.PullRequest: its tagged "labels" ([]string) would
+	// win over a field here and refuse GitHub's label objects.
 	var raw struct {
-		gate.PullRequest
-		User   *gate.User `json:"user"`
-		Labels []json.RawMessage
-		Head   *struct {
+		Number     int               `json:"number"`
+		Author     string            `json:"author"`
+		LastPusher string            `json:"last_pusher"`
+		HeadSHA    string            `json:"head_sha"`
+		BaseRef    string            `json:"base_ref"`
+		Labels     []json.RawMessage `json:"labels"`
+		User       *gate.User        `json:"user"`
+		Head       *struct {
 			SHA string `json:"sha"`
 		} `json:"head"`
+		Base *struct {
+			Ref string `json:"ref"`
+		} `json:"base"`
 	}
 	if err := readJSON(path, &raw); err != nil {
 		return gate.PullRequest{}, err
 	}
-	pr := raw.PullRequest
+	pr := gate.PullRequest{Number: raw.Number, Author: raw.Author, LastPusher: raw.LastPusher, HeadSHA: raw.HeadSHA, BaseRef: raw.BaseRef}
 	if raw.User != nil && pr.Author == "" {
 		pr.Author = raw.User.Login
 	}
 	if raw.Head != nil && pr.HeadSHA == "" {
 		pr.HeadSHA = raw.Head.SHA
 	}
-	pr.Labels = nil
-	for _, l := range raw.Labels {
+	if raw.Base != nil && pr.BaseRef == "" {
+		pr.BaseRef = raw.Base.Ref
+	}
+	for i, l := range raw.Labels {
 		var s string
 		if json.Unmarshal(l, &s) == nil {
 			pr.Labels = append(pr.Labels, s)
 			continue
 		}
 		var o struct {
-			Name string `json:"name"`
+			Name *string `json:"name"`
 		}
-		if err := json.Unmarshal(l, &o); err != nil {
-			return pr, fmt.Errorf("%s: labels: want strings or {\"name\": ...}", path)
+		if err := json.Unmarshal(l, &o); err != nil || o.Name == nil {
+			return pr, fmt.Errorf("%s: labels[%d]: want a string or {\"name\": ...}", path, i)
 		}
-		pr.Labels = append(pr.Labels, o.Name)
+		pr.Labels = append(pr.Labels, *o.Name)
 	}
 	return pr, nil
 }

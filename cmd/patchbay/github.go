@@ -58,6 +58,11 @@ then:
     (neutral while inconclusive);
   - with --key, signs a gate.decision record on the head commit (Git notes).
 
+Only pull requests into the protected branch (config.mainBranch of the
+repository's default branch, "main" by default) are gated: any other gets a
+neutral "patchbay/gate (base BRANCH)" check, no comment and no record, and
+the command exits 0.
+
 The token comes from --token or $GITHUB_TOKEN, the repository from --repo or
 $GITHUB_REPOSITORY, the API from --api-url or $GITHUB_API_URL (Enterprise:
 https://HOST/api/v3). A GitHub App authenticates with --app-id,
@@ -82,7 +87,7 @@ Exit status: 0 pass, 1 fail, 3 inconclusive, 2 usage.`,
 	cmd.Flags().StringVar(&appKey, "app-key", "", "GitHub App private key (PEM file)")
 	cmd.Flags().BoolVar(&checks, "checks", false, "report a check run instead of a commit status (needs checks: write)")
 	cmd.Flags().StringVar(&inv, "inventory", "", "host reports for the plan delta (file, JSON lines or directory)")
-	cmd.Flags().StringArrayVar(&trust, "trust", nil, "public key (PEM file) trusted for evidence records, in addition to config.trustedKeys")
+	cmd.Flags().StringArrayVar(&trust, "trust", nil, "public key (PEM file outside the checkout) trusted for evidence records, in addition to the base's config.trustedKeys")
 	cmd.Flags().StringVar(&signKey, "key", "", "signing key (file or KMS URI): write a signed gate.decision record on the head commit")
 	format := addFormatFlag(cmd, "text", "markdown", "json")
 	now := addNowFlag(cmd)
@@ -138,12 +143,8 @@ Exit status: 0 pass, 1 fail, 3 inconclusive, 2 usage.`,
 			return err
 		}
 		svc := &github.Service{Client: client, Checks: checks, Git: github.LocalGit{Dir: dir}, Now: func() time.Time { return t }}
-		for _, p := range trust {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return fmt.Errorf("--trust: %w", err)
-			}
-			svc.TrustedKeys = append(svc.TrustedKeys, b)
+		if svc.TrustedKeys, err = readTrustKeys(dir, trust); err != nil {
+			return err
 		}
 		if signKey != "" {
 			if svc.Signer, err = a.loadSigner(cmd.Context(), signKey); err != nil {
@@ -168,6 +169,10 @@ Exit status: 0 pass, 1 fail, 3 inconclusive, 2 usage.`,
 				return err
 			}
 			return fmt.Errorf("github comment: %w", err)
+		}
+		if out.Skipped != "" {
+			fmt.Fprintln(a.stdout, out.Skipped)
+			return nil
 		}
 		verb := "edited"
 		if out.CommentCreated {

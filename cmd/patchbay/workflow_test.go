@@ -70,3 +70,24 @@ func TestReusableWorkflow(t *testing.T) {
 		t.Error("the quickstart does not use the reusable workflow")
 	}
 }
+
+// TestWorkflowTrustFromBase (issue 12, item 5): the reusable workflow read
+// its trust: key file from the pull request's checkout, so a pull request
+// could bring the key its own evidence is checked with. The key is now
+// read from the base branch's commit into a file outside the checkout.
+func TestWorkflowTrustFromBase(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", ".github", "workflows", "patchbay.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wf := string(b)
+	if strings.Contains(wf, `--trust "$TRUST"`) {
+		t.Error(`the workflow passes --trust "$TRUST", a path in the pull request's checkout`)
+	}
+	if !strings.Contains(wf, `git show "origin/$BASE_REF:$TRUST" > "$RUNNER_TEMP/patchbay-trust.pem"`) {
+		t.Error("the workflow does not read the trusted key from the base branch")
+	}
+	if n := strings.Count(wf, `--trust "$RUNNER_TEMP/patchbay-trust.pem"`); n != 2 {
+		t.Errorf("%d steps pass the base's key, want 2 (gate, github comment)", n)
+	}
+}

@@ -115,6 +115,10 @@ type GateDecision struct {
 	HeadSHA string `json:"headSha"`
 	// BaseSHA is the base commit whose policies were evaluated (optional).
 	BaseSHA string `json:"baseSha,omitempty"`
+	// BaseRef is the branch the pull request merges into (optional).
+	BaseRef string `json:"baseRef,omitempty"`
+	// EffectDigest is the digest of what the change does (optional).
+	EffectDigest string `json:"effectDigest,omitempty"`
 	// Approvers are the logins whose approvals counted.
 	Approvers []string `json:"approvers"`
 	// DecidedAt is when the gate decided.
@@ -203,6 +207,10 @@ type RingVerified struct {
 	HostsTotal     int     `json:"hostsTotal"`
 	HostsSucceeded int     `json:"hostsSucceeded"`
 	HostsFailed    int     `json:"hostsFailed"`
+	// HostsChanged is how many hosts the rollout actually changed (had
+	// work to do and succeeded); the gate wants at least the ring's
+	// minHosts. Absent in older records, where HostsSucceeded stands in.
+	HostsChanged int `json:"hostsChanged,omitempty"`
 	// SoakHours is the soak time measured since the rollout finished.
 	SoakHours float64 `json:"soakHours"`
 	// VerifiedAt is when the verification was made.

@@ -181,8 +181,13 @@ func (l *loader) checkExceptions(repo *Repository) {
 		if gerr != nil || xerr != nil {
 			continue
 		}
-		if !e.Active(l.now) {
-			l.errAt(ep+".expires", "exception expired on %s (now is %s): renew it with a new expiry or remove it", e.Expires, l.now.UTC().Format(time.DateOnly))
+		if !l.now.UTC().Before(expires.AddDate(0, 0, 1)) {
+			msg := fmt.Sprintf("exception expired on %s (now is %s): renew it with a new expiry or remove it", e.Expires, l.now.UTC().Format(time.DateOnly))
+			if l.expiryAsFinding {
+				l.timeFindings = append(l.timeFindings, l.at(l.value.LookupPath(cue.ParsePath(ep+".expires")).Pos(), ep+".expires", msg))
+			} else {
+				l.errAt(ep+".expires", "%s", msg)
+			}
 		}
 		if expires.Before(granted) {
 			l.errAt(ep+".expires", "expires (%s) before it was granted (%s)", e.Expires, e.Granted)

@@ -45,6 +45,13 @@ var folders = map[string]string{"baselines": "baselines", "rings": "rings", "exc
 type Options struct {
 	// Now is the moment exception expiry is judged against. Required.
 	Now time.Time
+	// ExpiryAsFinding reports an expired exception in
+	// Repository.TimeFindings instead of failing the load; the exception
+	// then simply no longer counts (Exception.Active). The gate loads the
+	// base commit this way, so that an exception expiring on the main
+	// branch does not block the pull request that renews or removes it,
+	// and the server keeps serving the model.
+	ExpiryAsFinding bool
 }
 
 // LoadDir loads the patch repository in a directory.
@@ -66,7 +73,7 @@ func Load(ctx context.Context, fsys fs.FS, opts Options) (*Repository, error) {
 	if opts.Now.IsZero() {
 		return nil, errors.New("load patch repository: Options.Now is required")
 	}
-	l := &loader{fsys: fsys, now: opts.Now, entities: map[string]token.Pos{}}
+	l := &loader{fsys: fsys, now: opts.Now, expiryAsFinding: opts.ExpiryAsFinding, entities: map[string]token.Pos{}}
 	if err := l.readFiles(ctx); err != nil {
 		return nil, err
 	}
@@ -77,12 +84,18 @@ func Load(ctx context.Context, fsys fs.FS, opts Options) (*Repository, error) {
 	if repo == nil {
 		return nil, errors.New("load patch repository: evaluation failed without an error (please report this)")
 	}
+	if len(l.timeFindings) > 0 {
+		repo.TimeFindings = sortErrors(l.timeFindings)
+	}
 	return repo, nil
 }
 
 type loader struct {
 	fsys fs.FS
 	now  time.Time
+	// expiryAsFinding and timeFindings: see Options.ExpiryAsFinding.
+	expiryAsFinding bool
+	timeFindings    []Error
 	// cueFiles are the parsed user files.
 	cueFiles []*ast.File
 	policies []File

@@ -261,7 +261,7 @@ baselines: b1: {created: "2026-11-03", summary: "s", streams: {}}
 }
 
 func TestExceptionActive(t *testing.T) {
-	e := &Exception{Expires: "2027-01-31"}
+	e := &Exception{Granted: "2026-11-20", Expires: "2027-01-31"}
 	for _, tt := range []struct {
 		now  string
 		want bool
@@ -269,11 +269,42 @@ func TestExceptionActive(t *testing.T) {
 		{"2027-01-31T23:59:59Z", true},
 		{"2027-02-01T00:00:00Z", false},
 		{"2026-11-26T00:00:00Z", true},
+		{"2026-11-20T00:00:00Z", true},
+		// granted in the future: not active yet (issue 12: a waiver granted
+		// next month must not count today, or it runs longer than maxDays)
+		{"2026-11-19T23:59:59Z", false},
 	} {
 		now, _ := time.Parse(time.RFC3339, tt.now)
 		if got := e.Active(now); got != tt.want {
 			t.Errorf("Active(%s) = %v, want %v", tt.now, got, tt.want)
 		}
+	}
+}
+
+// TestExpiryAsFinding: an expired exception fails a strict load, but with
+// ExpiryAsFinding the model loads, the problem is a time finding with its
+// position, and the exception no longer counts.
+func TestExpiryAsFinding(t *testing.T) {
+	dir := fixture.Path(t, "examples/quickstart")
+	later := time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC)
+	_, err := LoadDir(context.Background(), dir, Options{Now: later})
+	var errs Errors
+	if !errors.As(err, &errs) || !strings.Contains(err.Error(), "exception expired on 2027-02-15") {
+		t.Fatalf("strict load: want the expiry error, got %v", err)
+	}
+	repo, err := LoadDir(context.Background(), dir, Options{Now: later, ExpiryAsFinding: true})
+	if err != nil {
+		t.Fatalf("lenient load: %v", err)
+	}
+	if len(repo.TimeFindings) != 1 || !strings.Contains(repo.TimeFindings[0].String(), "billing-openssl.cue") ||
+		!strings.Contains(repo.TimeFindings[0].String(), "expired on 2027-02-15") {
+		t.Fatalf("time findings = %v", repo.TimeFindings)
+	}
+	if repo.Exceptions[0].Active(later) {
+		t.Error("the expired exception is still active")
+	}
+	if repo, err := LoadDir(context.Background(), dir, Options{Now: testNow, ExpiryAsFinding: true}); err != nil || len(repo.TimeFindings) != 0 {
+		t.Fatalf("before expiry: %v, %v", err, repo.TimeFindings)
 	}
 }
 

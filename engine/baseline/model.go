@@ -23,6 +23,10 @@ type Repository struct {
 	Exceptions []*Exception `json:"exceptions"`
 	// Policies are the repository's own policy/*.rego files, sorted by path.
 	Policies []File `json:"-"`
+	// TimeFindings are the now-dependent problems (an expired exception)
+	// reported instead of failing the load when Options.ExpiryAsFinding is
+	// set; such an exception is in Exceptions but no longer Active.
+	TimeFindings Errors `json:"-"`
 }
 
 // File is a file read from the repository.
@@ -46,6 +50,9 @@ type Config struct {
 	Exceptions struct {
 		MaxDays int `json:"maxDays"`
 	} `json:"exceptions"`
+	// MainBranch is the protected branch: pull requests into it are gated,
+	// its head is served and rolled out (default "main").
+	MainBranch string `json:"mainBranch"`
 }
 
 // Stream is a declared OS line.
@@ -140,7 +147,10 @@ type Ring struct {
 	Soak             Duration `json:"soak"`
 	SuccessThreshold float64  `json:"successThreshold"`
 	Reboot           string   `json:"reboot"`
-	Approvals        struct {
+	// MinHosts is how many hosts a rollout in the ring must have changed
+	// for its verification to count as evidence (default 1).
+	MinHosts  int `json:"minHosts"`
+	Approvals struct {
 		Required int      `json:"required"`
 		Groups   []string `json:"groups"`
 	} `json:"approvals"`
@@ -186,10 +196,13 @@ type Exception struct {
 	File                string   `json:"-"`
 }
 
-// Active reports whether the exception still counts at now: it expires at
-// the end of its expiry date (UTC).
+// Active reports whether the exception counts at now: from the start of
+// its grant date to the end of its expiry date (UTC). An exception granted
+// in the future does not count yet, so it can never run longer than its
+// granted → expires span.
 func (e *Exception) Active(now time.Time) bool {
-	return now.UTC().Before(e.Expires.Time().AddDate(0, 0, 1))
+	now = now.UTC()
+	return !now.Before(e.Granted.Time()) && now.Before(e.Expires.Time().AddDate(0, 0, 1))
 }
 
 // Date is a calendar date, YYYY-MM-DD. Its string order is its time order.

@@ -16,6 +16,7 @@ package change
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -35,6 +36,9 @@ import (
 
 // ErrInvalidSide wraps a validation failure of the base or head commit.
 var ErrInvalidSide = errors.New("invalid patch repository")
+
+// ErrEvidence means given evidence is not a verified ring.verified record.
+var ErrEvidence = errors.New("evidence refused")
 
 // SideError is a base or head commit whose patch repository does not
 // validate.
@@ -61,9 +65,15 @@ type Request struct {
 	PR gate.PullRequest
 	// Reviews are the pull request's reviews, as GitHub returns them.
 	Reviews []gate.Review
-	// Evidence, when non-nil, is used as is; otherwise ring.verified records
-	// are read from the audit trail in Repo's notes.
+	// Evidence, when non-nil, is used as is (callers that verified it
+	// themselves, tests); otherwise EvidenceRecords, else the ring.verified
+	// records of the audit trail in Repo's notes.
 	Evidence []gate.Evidence
+	// EvidenceRecords, when non-nil, are signed ring.verified records, one
+	// envelope line each (as stored in a note). Each must verify against
+	// the trusted keys (the base config's plus TrustedKeys), or the
+	// evaluation fails with ErrEvidence: unsigned evidence never counts.
+	EvidenceRecords [][]byte
 	// TrustedKeys are public keys (PEM) trusted in addition to the base
 	// config's trustedKeys when reading evidence from notes.
 	TrustedKeys [][]byte
@@ -113,10 +123,13 @@ func Load(ctx context.Context, req Request) (*Result, error) {
 		return nil, fmt.Errorf("resolve head %q: %w", req.Head, err)
 	}
 	res.BaseCommit, res.HeadCommit = baseRev.String(), headRev.String()
-	if res.Base, err = load(ctx, req.Repo, baseRev, "base", req.Now); err != nil {
+	// The base is judged with its now-dependent checks as findings (an
+	// exception that expired there must not block the pull request that
+	// fixes it); the head is judged strictly.
+	if res.Base, err = load(ctx, req.Repo, baseRev, "base", baseline.Options{Now: req.Now, ExpiryAsFinding: true}); err != nil {
 		return nil, err
 	}
-	if res.Head, err = load(ctx, req.Repo, headRev, "head", req.Now); err != nil {
+	if res.Head, err = load(ctx, req.Repo, headRev, "head", baseline.Options{Now: req.Now}); err != nil {
 		return nil, err
 	}
 	changed, err := req.Repo.ChangedPaths(ctx, baseRev, headRev)
@@ -136,6 +149,12 @@ func (ev *Evaluator) Evaluate(ctx context.Context, req Request) (*Result, error)
 	}
 	evidence := req.Evidence
 	res.EvidenceSource = "given"
+	if evidence == nil && req.EvidenceRecords != nil {
+		if evidence, err = SignedEvidence(res.Base, req.TrustedKeys, req.EvidenceRecords); err != nil {
+			return nil, err
+		}
+		res.EvidenceSource = fmt.Sprintf("given: %d signed ring.verified records, verified", len(evidence))
+	}
 	if evidence == nil {
 		evidence, res.EvidenceSource, err = ReadEvidence(ctx, req.Repo, res.Base, req.TrustedKeys)
 		if err != nil {
@@ -155,6 +174,13 @@ func (ev *Evaluator) Evaluate(ctx context.Context, req Request) (*Result, error)
 	}
 	if res.Decision, err = eng.Decide(ctx, res.Input); err != nil {
 		return nil, fmt.Errorf("decide: %w", err)
+	}
+	// The base was loaded with its now-dependent checks as findings: say
+	// them, so that the pull request that renews or removes an expired
+	// exception can pass and everyone sees why it is needed.
+	for _, f := range res.Base.TimeFindings {
+		res.Decision.Warn = append(res.Decision.Warn, gate.Finding{ID: "base.exception.expired", Package: "patchbay.change",
+			Msg: "at the base commit: " + f.String() + " (it no longer counts)"})
 	}
 	return res, nil
 }
@@ -194,12 +220,12 @@ func bundleKey(b gate.Bundle) string {
 	return baseline.Digest(s)
 }
 
-func load(ctx context.Context, repo *gitrepo.Repo, rev gitrepo.Hash, side string, now time.Time) (*baseline.Repository, error) {
+func load(ctx context.Context, repo *gitrepo.Repo, rev gitrepo.Hash, side string, opts baseline.Options) (*baseline.Repository, error) {
 	tree, err := repo.TreeFS(rev)
 	if err != nil {
 		return nil, fmt.Errorf("read %s %s: %w", side, short(rev.String()), err)
 	}
-	r, err := baseline.Load(ctx, fs.FS(tree), baseline.Options{Now: now})
+	r, err := baseline.Load(ctx, fs.FS(tree), opts)
 	var verrs baseline.Errors
 	if errors.As(err, &verrs) {
 		return nil, &SideError{Side: side, Commit: rev.String(), Errors: verrs}
@@ -213,11 +239,7 @@ func load(ctx context.Context, repo *gitrepo.Repo, rev gitrepo.Hash, side string
 // verify, it returns no evidence and says why: unverifiable evidence never
 // counts.
 func ReadEvidence(ctx context.Context, repo *gitrepo.Repo, cfg *baseline.Repository, extra [][]byte) ([]gate.Evidence, string, error) {
-	var pems [][]byte
-	for _, name := range sortedKeys(cfg.Config.TrustedKeys) {
-		pems = append(pems, []byte(cfg.Config.TrustedKeys[name].PublicKey))
-	}
-	pems = append(pems, extra...)
+	pems := trustedPEMs(cfg, extra)
 	log, err := audit.Read(ctx, repo)
 	if err != nil {
 		return nil, "", fmt.Errorf("read audit trail: %w", err)
@@ -244,9 +266,60 @@ func ReadEvidence(ctx context.Context, repo *gitrepo.Repo, cfg *baseline.Reposit
 		}
 		v := p.(*audit.RingVerified)
 		out = append(out, gate.Evidence{Ring: v.Ring, Baseline: v.BaselineID, BaselineDigest: v.BaselineDigest, Commit: v.Commit,
-			SuccessRate: v.SuccessRate, SoakHours: v.SoakHours, VerifiedAt: v.VerifiedAt})
+			SuccessRate: v.SuccessRate, SoakHours: v.SoakHours, VerifiedAt: v.VerifiedAt, HostsTotal: v.HostsTotal, HostsChanged: hostsChanged(v)})
 	}
 	return out, fmt.Sprintf("audit trail: %d verified ring.verified records", len(out)), nil
+}
+
+// trustedPEMs are the base config's trusted keys, then extra.
+func trustedPEMs(cfg *baseline.Repository, extra [][]byte) [][]byte {
+	var pems [][]byte
+	for _, name := range sortedKeys(cfg.Config.TrustedKeys) {
+		pems = append(pems, []byte(cfg.Config.TrustedKeys[name].PublicKey))
+	}
+	return append(pems, extra...)
+}
+
+// SignedEvidence verifies each record line (a DSSE envelope as stored in a
+// note) against the base config's trusted keys plus extra and returns the
+// ring.verified records as evidence. Anything else — unsigned JSON, an
+// unknown key, another kind of record — is refused with ErrEvidence.
+func SignedEvidence(base *baseline.Repository, extra [][]byte, lines [][]byte) ([]gate.Evidence, error) {
+	pems := trustedPEMs(base, extra)
+	if len(pems) == 0 {
+		return nil, fmt.Errorf("%w: no trusted key to verify it with (config.trustedKeys at the base, or --trust)", ErrEvidence)
+	}
+	keys, err := audit.ParseTrustedKeys(pems...)
+	if err != nil {
+		return nil, fmt.Errorf("trusted keys: %w", err)
+	}
+	out := []gate.Evidence{}
+	for i, line := range lines {
+		rec, err := audit.VerifyRecord(line, keys)
+		if err != nil {
+			return nil, fmt.Errorf("%w: record %d: %w (give signed ring.verified records, one envelope per line, as the audit trail stores them)", ErrEvidence, i+1, err)
+		}
+		p, err := rec.Decode()
+		if err != nil {
+			return nil, fmt.Errorf("%w: record %d: %w", ErrEvidence, i+1, err)
+		}
+		v, ok := p.(*audit.RingVerified)
+		if !ok {
+			return nil, fmt.Errorf("%w: record %d is a %s record, not ring.verified", ErrEvidence, i+1, rec.Kind)
+		}
+		out = append(out, gate.Evidence{Ring: v.Ring, Baseline: v.BaselineID, BaselineDigest: v.BaselineDigest, Commit: v.Commit,
+			SuccessRate: v.SuccessRate, SoakHours: v.SoakHours, VerifiedAt: v.VerifiedAt, HostsTotal: v.HostsTotal, HostsChanged: hostsChanged(v)})
+	}
+	return out, nil
+}
+
+// hostsChanged is the record's HostsChanged, or for a record written
+// before that field existed its HostsSucceeded.
+func hostsChanged(v *audit.RingVerified) int {
+	if v.HostsChanged > 0 {
+		return v.HostsChanged
+	}
+	return v.HostsSucceeded
 }
 
 // BuildInput converts the models and the effect into the gate's input. The
@@ -260,7 +333,7 @@ func BuildInput(base, head *baseline.Repository, e *plan.Effect, pr gate.PullReq
 	}
 	for _, r := range base.Rings {
 		g := gate.Ring{Name: r.Name, Baseline: r.Baseline, SoakHours: time.Duration(r.Soak).Hours(), SuccessThreshold: r.SuccessThreshold,
-			Approvals: gate.Approvals{Required: r.Approvals.Required, Groups: r.Approvals.Groups}}
+			Approvals: gate.Approvals{Required: r.Approvals.Required, Groups: r.Approvals.Groups}, MinHosts: max(r.MinHosts, 1)}
 		for _, f := range r.Freeze {
 			g.Freeze = append(g.Freeze, gate.Freeze{From: string(f.From), To: string(f.To), Reason: f.Reason})
 		}
@@ -310,6 +383,8 @@ func BuildInput(base, head *baseline.Repository, e *plan.Effect, pr gate.PullReq
 		add(id, "removed")
 	}
 	in.Change.Files = e.ChangedFiles
+	in.Change.Classes = Classify(base, head, e.ChangedFiles)
+	in.Change.EffectDigest = e.Digest
 	return gate.Canonical(in)
 }
 
@@ -390,6 +465,12 @@ func Approvers(reviews []gate.Review, pr gate.PullRequest) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+func sameJSON(a, b any) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(ja) == string(jb)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -103,7 +103,7 @@ func evidenceFor(t *testing.T, r *repoT, ring, baselineID string, rate, soak flo
 		t.Fatal(err)
 	}
 	return []gate.Evidence{{Ring: ring, Baseline: baselineID, BaselineDigest: res.Head.Baselines[baselineID].Digest,
-		Commit: r.git("rev-parse", "HEAD"), SuccessRate: rate, SoakHours: soak, VerifiedAt: now.Add(-time.Hour)}}
+		Commit: r.git("rev-parse", "HEAD"), SuccessRate: rate, SoakHours: soak, VerifiedAt: now.Add(-time.Hour), HostsTotal: 4, HostsChanged: 2}}
 }
 
 func (r *repoT) evaluate(t *testing.T, base, head string, pr gate.PullRequest, reviews []gate.Review, ev []gate.Evidence, at time.Time) *Result {
@@ -302,7 +302,7 @@ deny contains {"id": "repo.hold", "msg": "pilot promotions are on hold"} if {
 	reviews := []gate.Review{approve("sre-lead", head, t0), approve("sre-oncall", head, t0)}
 	res := r.evaluate(t, strict, head, pr, reviews, ev, now)
 	want := outcome{Result: gate.Fail, Deny: []string{
-		"approvals.policy_owner: the change touches policy/ or patchbay.cue and needs an approval from a member of policy-owners on head commit " + head[:12],
+		"governance.policy_owner: repo_policy policy/hold.rego (file changed): needs an approval from a member of policy-owners on head commit " + head[:12] + " (counted: none)",
 		"repo.hold: pilot promotions are on hold",
 	}}
 	if diff := cmp.Diff(want, outcomeOf(res.Decision)); diff != "" {

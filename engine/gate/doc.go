@@ -16,9 +16,12 @@
 //
 // The policy files, Input.Config and Input.Rings MUST be read from the BASE
 // commit of the change, never from its head: a pull request is judged by
-// the rules it would replace. A change whose files include policy/ or
-// patchbay.cue additionally needs an approval from the config's
-// policy-owners group (rule approvals.policy_owner).
+// the rules it would replace. Input.Change.Classes classify every changed
+// file and field (ChangeClass); package patchbay.governance says whose
+// approval each class needs (ring loosening: the ring's approvals and a
+// policy owner; tightening: the ring's; new or extended exceptions: an
+// independent security approver; config, policy/ and workflow files: a
+// policy owner; an unclassified file: a policy owner).
 //
 // # Fail closed
 //
@@ -67,7 +70,8 @@
 //	    {"name": "pilot", "baseline": "<id pinned at base>",
 //	     "soak_hours": 72, "success_threshold": 0.95,
 //	     "approvals": {"required": 2, "groups": ["sre"]},
-//	     "freeze": [{"from": "2026-12-18", "to": "2027-01-04", "reason": "..."}]}
+//	     "freeze": [{"from": "2026-12-18", "to": "2027-01-04", "reason": "..."}],
+//	     "min_hosts": 1}
 //	  ],
 //	  "change": {
 //	    "rings_moved": [
@@ -87,10 +91,18 @@
 //	       "compensating_control", "granted": "YYYY-MM-DD", "expires": "YYYY-MM-DD",
 //	       "kev": bool}
 //	    ],
-//	    "files": ["rings/pilot.cue", ...]
+//	    "files": ["rings/pilot.cue", ...],
+//	    "classes": [                                   // every file covered at least once
+//	      {"class": "promotion|ring_policy|exception|config|repo_policy|workflow|baseline|cosmetic",
+//	       "path": "rings/prod.cue", "subject": "prod", "field": "approvals",
+//	       "direction": "loosening|tightening|added|extended|widened|changed|narrowed|removed",
+//	       "owner": "<exception owner>", "detail": "approvals.required 2 → 0"}
+//	    ],
+//	    "effect_digest": "sha256:..."
 //	  },
 //	  "pr": {"number": 42, "author": "<login>", "last_pusher": "<login>",
-//	         "labels": ["emergency", ...], "head_sha": "<sha>"},   // head_sha == head.commit
+//	         "labels": ["emergency", ...], "head_sha": "<sha>",    // head_sha == head.commit
+//	         "base_ref": "main"},
 //	  "reviews": [                                     // GitHub API shape
 //	    {"user": {"login": "<login>"}, "state": "APPROVED|CHANGES_REQUESTED|COMMENTED|DISMISSED",
 //	     "commit_id": "<sha>", "submitted_at": "RFC 3339"}
@@ -98,7 +110,7 @@
 //	  "evidence": [                                    // ring verification records
 //	    {"ring": "canary", "baseline": "<id>", "baseline_digest": "sha256:...",
 //	     "commit": "<sha>", "success_rate": 0.99, "soak_hours": 30,
-//	     "verified_at": "RFC 3339"}
+//	     "verified_at": "RFC 3339", "hosts_total": 4, "hosts_changed": 3}
 //	  ]
 //	}
 //

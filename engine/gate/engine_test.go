@@ -20,9 +20,9 @@ const (
 )
 
 // builtinRules is the number of reporting rules of the built-in policies:
-// approvals deny+warn, baseline deny, exception deny, promotion
-// deny+warn+missing.
-const builtinRules = 7
+// approvals deny+warn, baseline deny, exception deny, governance deny,
+// promotion deny+warn+missing.
+const builtinRules = 8
 
 var now = time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
 
@@ -48,23 +48,24 @@ func promotion() gate.Input {
 			Exceptions:   gate.ExceptionLimits{MaxDays: 90},
 		},
 		Rings: []gate.Ring{
-			{Name: "canary", Baseline: "2026-12", SoakHours: 24, SuccessThreshold: 1, Approvals: gate.Approvals{Required: 1, Groups: []string{"sre"}}},
-			{Name: "pilot", Baseline: "2026-11", SoakHours: 72, SuccessThreshold: 0.95, Approvals: gate.Approvals{Required: 2, Groups: []string{"sre"}}},
+			{Name: "canary", Baseline: "2026-12", SoakHours: 24, SuccessThreshold: 1, Approvals: gate.Approvals{Required: 1, Groups: []string{"sre"}}, MinHosts: 1},
+			{Name: "pilot", Baseline: "2026-11", SoakHours: 72, SuccessThreshold: 0.95, Approvals: gate.Approvals{Required: 2, Groups: []string{"sre"}}, MinHosts: 1},
 			{Name: "prod", Baseline: "2026-10", SoakHours: 168, SuccessThreshold: 0.98, Approvals: gate.Approvals{Required: 2, Groups: []string{"sre", "security"}},
-				Freeze: []gate.Freeze{{From: "2026-12-18", To: "2027-01-04", Reason: "year-end change freeze"}}},
+				Freeze: []gate.Freeze{{From: "2026-12-18", To: "2027-01-04", Reason: "year-end change freeze"}}, MinHosts: 1},
 		},
 		Change: gate.Change{
 			RingsMoved: []gate.RingMove{{
 				Ring: "pilot", From: "2026-11", To: "2026-12", ToDigest: "sha256:d12",
 				Floors: []gate.Floor{{Stream: "debian-12", Kind: "package", Name: "openssl", OldMin: "3.0.15-1~deb12u1", NewMin: "3.0.17-1~deb12u2", Cmp: 1}},
 			}},
-			Files: []string{"rings/pilot.cue"},
+			Files:   []string{"rings/pilot.cue"},
+			Classes: []gate.ChangeClass{{Class: gate.ClassPromotion, Path: "rings/pilot.cue", Subject: "pilot", Field: "baseline", Detail: "baseline 2026-11 → 2026-12"}},
 		},
 		PR:      gate.PullRequest{Number: 42, Author: "dave", LastPusher: "dave", HeadSHA: head},
 		Reviews: []gate.Review{approve("alice"), approve("bob")},
 		Evidence: []gate.Evidence{{
 			Ring: "canary", Baseline: "2026-12", BaselineDigest: "sha256:d12", Commit: "ca0000000000000000000000000000000000000a",
-			SuccessRate: 1, SoakHours: 30, VerifiedAt: now.Add(-48 * time.Hour),
+			SuccessRate: 1, SoakHours: 30, VerifiedAt: now.Add(-48 * time.Hour), HostsTotal: 4, HostsChanged: 3,
 		}},
 	}
 }
@@ -295,19 +296,161 @@ func TestDecide(t *testing.T) {
 			want: gate.Pass,
 		},
 		{
-			name:   "policy change without a policy owner",
-			change: func(in *gate.Input) { in.Change.Files = append(in.Change.Files, "policy/ticket.rego") },
+			name: "policy change without a policy owner",
+			change: func(in *gate.Input) {
+				in.Change.Files = append(in.Change.Files, "policy/ticket.rego")
+				in.Change.Classes = append(in.Change.Classes, gate.ChangeClass{Class: gate.ClassRepoPolicy, Path: "policy/ticket.rego", Detail: "file changed"})
+			},
+			want: gate.Fail,
+			wantDeny: []msg{{"governance.policy_owner",
+				"repo_policy policy/ticket.rego (file changed): needs an approval from a member of policy-owners on head commit c0ffee00c0ff (counted: none)"}},
+		},
+		{
+			name: "workflow change without a policy owner",
+			change: func(in *gate.Input) {
+				in.Change.Files = append(in.Change.Files, ".github/workflows/patchbay.yml")
+				in.Change.Classes = append(in.Change.Classes, gate.ChangeClass{Class: gate.ClassWorkflow, Path: ".github/workflows/patchbay.yml", Detail: "file changed"})
+			},
+			want: gate.Fail,
+			wantDeny: []msg{{"governance.policy_owner",
+				"workflow .github/workflows/patchbay.yml (file changed): needs an approval from a member of policy-owners on head commit c0ffee00c0ff (counted: none)"}},
+		},
+		{
+			name:   "unclassified file without a policy owner",
+			change: func(in *gate.Input) { in.Change.Files = append(in.Change.Files, "patchbay.cue") },
 			want:   gate.Fail,
-			wantDeny: []msg{{"approvals.policy_owner",
-				"the change touches policy/ or patchbay.cue and needs an approval from a member of policy-owners on head commit c0ffee00c0ff"}},
+			wantDeny: []msg{{"governance.policy_owner",
+				"unclassified patchbay.cue: needs an approval from a member of policy-owners on head commit c0ffee00c0ff (counted: none)"}},
+		},
+		{
+			name: "config change without a policy owner",
+			change: func(in *gate.Input) {
+				in.Change.Files = append(in.Change.Files, "patchbay.cue")
+				in.Change.Classes = append(in.Change.Classes, gate.ChangeClass{Class: gate.ClassConfig, Path: "patchbay.cue", Subject: "config", Field: "trusted_keys", Detail: "config trusted_keys changed"})
+			},
+			want: gate.Fail,
+			wantDeny: []msg{{"governance.policy_owner",
+				"config patchbay.cue (config trusted_keys changed): needs an approval from a member of policy-owners on head commit c0ffee00c0ff (counted: none)"}},
 		},
 		{
 			name: "config change with a policy owner",
 			change: func(in *gate.Input) {
 				in.Change.Files = append(in.Change.Files, "patchbay.cue")
+				in.Change.Classes = append(in.Change.Classes, gate.ChangeClass{Class: gate.ClassConfig, Path: "patchbay.cue", Subject: "config", Field: "approvers"})
 				in.Reviews = append(in.Reviews, approve("owner"))
 			},
 			want: gate.Pass,
+		},
+		{
+			name: "ring loosened without approvals",
+			change: func(in *gate.Input) {
+				in.Change.RingsMoved = nil
+				in.Change.Files = []string{"rings/prod.cue"}
+				in.Change.Classes = []gate.ChangeClass{{Class: gate.ClassRingPolicy, Path: "rings/prod.cue", Subject: "prod", Field: "approvals", Direction: "loosening", Detail: "approvals.required 2 → 0"}}
+				in.Reviews = nil
+			},
+			want: gate.Fail,
+			wantDeny: []msg{
+				{"governance.ring_policy.approvals", "ring prod: its rollout rules change (approvals.required 2 → 0 in rings/prod.cue) and need 2 approvals from sre, security on head commit c0ffee00c0ff (counted: none)"},
+				{"governance.ring_policy.policy_owner", "ring prod: its rollout rules loosen (approvals.required 2 → 0) and need an approval from a member of policy-owners on head commit c0ffee00c0ff (counted: none)"},
+			},
+		},
+		{
+			name: "ring loosened with the ring's approvals and a policy owner",
+			change: func(in *gate.Input) {
+				in.Change.RingsMoved = nil
+				in.Change.Files = []string{"rings/prod.cue"}
+				in.Change.Classes = []gate.ChangeClass{{Class: gate.ClassRingPolicy, Path: "rings/prod.cue", Subject: "prod", Field: "soak", Direction: "loosening", Detail: "soak 7d → 0h"}}
+				in.Reviews = append(in.Reviews, approve("owner"))
+			},
+			want: gate.Pass,
+		},
+		{
+			name: "ring tightened needs the ring's approvals",
+			change: func(in *gate.Input) {
+				in.Change.RingsMoved = nil
+				in.Change.Files = []string{"rings/prod.cue"}
+				in.Change.Classes = []gate.ChangeClass{{Class: gate.ClassRingPolicy, Path: "rings/prod.cue", Subject: "prod", Field: "soak", Direction: "tightening", Detail: "soak 7d → 14d"}}
+				in.Reviews = in.Reviews[:1]
+			},
+			want: gate.Fail,
+			wantDeny: []msg{{"governance.ring_policy.approvals",
+				"ring prod: its rollout rules change (soak 7d → 14d in rings/prod.cue) and need 2 approvals from sre, security on head commit c0ffee00c0ff (counted: alice)"}},
+		},
+		{
+			name: "new exception approved only by its owner",
+			change: func(in *gate.Input) {
+				withException(in, func(*gate.ExceptionChange) {})
+				in.Change.Files = []string{"exceptions/billing-openssl.cue"}
+				in.Change.Classes = []gate.ChangeClass{{Class: gate.ClassException, Path: "exceptions/billing-openssl.cue", Subject: "billing-openssl", Direction: "added", Owner: "sec1", Detail: "added"}}
+				in.Reviews = []gate.Review{approve("sec1")}
+			},
+			want: gate.Fail,
+			wantDeny: []msg{{"governance.exception.security",
+				"exception billing-openssl is added (added) and needs an approval from a member of security who is neither its owner sec1 nor the author dave, on head commit c0ffee00c0ff (counted: none)"}},
+		},
+		{
+			name: "extended exception with an independent security approval",
+			change: func(in *gate.Input) {
+				withException(in, func(e *gate.ExceptionChange) { e.Status = "changed" })
+				in.Change.Files = []string{"exceptions/billing-openssl.cue"}
+				in.Change.Classes = []gate.ChangeClass{{Class: gate.ClassException, Path: "exceptions/billing-openssl.cue", Subject: "billing-openssl", Direction: "extended", Owner: "sec1", Detail: "extended"}}
+				in.Reviews = []gate.Review{approve("sec1"), approve("sec2")}
+			},
+			want: gate.Pass,
+		},
+		{
+			name: "extended exception without security",
+			change: func(in *gate.Input) {
+				withException(in, func(e *gate.ExceptionChange) { e.Status = "changed" })
+				in.Change.Files = []string{"exceptions/billing-openssl.cue"}
+				in.Change.Classes = []gate.ChangeClass{{Class: gate.ClassException, Path: "exceptions/billing-openssl.cue", Subject: "billing-openssl", Direction: "extended", Owner: "billing-team", Detail: "2027-01-15 → 2027-02-15"}}
+			},
+			want: gate.Fail,
+			wantDeny: []msg{{"governance.exception.security",
+				"exception billing-openssl is extended (2027-01-15 → 2027-02-15) and needs an approval from a member of security who is neither its owner billing-team nor the author dave, on head commit c0ffee00c0ff (counted: none)"}},
+		},
+		{
+			name: "exception owned by the security group itself",
+			change: func(in *gate.Input) {
+				withException(in, func(*gate.ExceptionChange) {})
+				in.Change.Files = []string{"exceptions/billing-openssl.cue"}
+				in.Change.Classes = []gate.ChangeClass{{Class: gate.ClassException, Path: "exceptions/billing-openssl.cue", Subject: "billing-openssl", Direction: "added", Owner: "security", Detail: "added"}}
+				in.Reviews = []gate.Review{approve("sec1"), approve("sec2")}
+			},
+			want: gate.Fail,
+			wantDeny: []msg{{"governance.exception.security",
+				"exception billing-openssl is added (added) and needs an approval from a member of security who is neither its owner security nor the author dave, on head commit c0ffee00c0ff (counted: none)"}},
+		},
+		{
+			name:   "evidence claiming changed hosts in a ring of none",
+			change: func(in *gate.Input) { in.Evidence[0].HostsTotal, in.Evidence[0].HostsChanged = 0, 2 },
+			want:   gate.Fail,
+			wantDeny: []msg{{"promotion.evidence.hosts",
+				"ring pilot: the verification record of baseline 2026-12 in ring canary covers 0 hosts and changed 2; ring canary needs at least 1 changed host (a rollout that changed nothing proves nothing)"}},
+		},
+		{
+			name:   "evidence from a rollout over no host",
+			change: func(in *gate.Input) { in.Evidence[0].HostsTotal, in.Evidence[0].HostsChanged = 0, 0 },
+			want:   gate.Fail,
+			wantDeny: []msg{{"promotion.evidence.hosts",
+				"ring pilot: the verification record of baseline 2026-12 in ring canary covers 0 hosts and changed 0; ring canary needs at least 1 changed host (a rollout that changed nothing proves nothing)"}},
+		},
+		{
+			name:   "evidence that changed fewer than minHosts",
+			change: func(in *gate.Input) { in.Rings[0].MinHosts = 5 },
+			want:   gate.Fail,
+			wantDeny: []msg{{"promotion.evidence.hosts",
+				"ring pilot: the verification record of baseline 2026-12 in ring canary covers 4 hosts and changed 3; ring canary needs at least 5 changed hosts (a rollout that changed nothing proves nothing)"}},
+		},
+		{
+			name: "exception granted in the future",
+			change: func(in *gate.Input) {
+				withException(in, func(e *gate.ExceptionChange) { e.Granted, e.Expires = "2027-02-01", "2027-05-01" })
+			},
+			want: gate.Fail,
+			wantDeny: []msg{{"exception.granted.future",
+				"exception billing-openssl is granted on 2027-02-01, after today 2026-11-26; grant it when it starts (it does not count before)"}},
 		},
 		{
 			name:   "emergency lane without two security approvers",
@@ -436,7 +579,7 @@ func TestDecideBrokenBundles(t *testing.T) {
 		{
 			name:      "repository policies without the built-in ones",
 			files:     []gate.File{{Path: "policy/x.rego", Content: []byte("package patchbay.x\n\ndeny contains \"x\" if false\n")}},
-			wantError: "policy error: the bundle lacks the built-in policies (patchbay.approvals.deny, patchbay.approvals.warn, patchbay.baseline.deny, patchbay.exception.deny, patchbay.promotion.deny, patchbay.promotion.missing, patchbay.promotion.warn); build it with WithBuiltin",
+			wantError: "policy error: the bundle lacks the built-in policies (patchbay.approvals.deny, patchbay.approvals.warn, patchbay.baseline.deny, patchbay.exception.deny, patchbay.governance.deny, patchbay.promotion.deny, patchbay.promotion.missing, patchbay.promotion.warn); build it with WithBuiltin",
 		},
 		{
 			name:      "repository policy does not parse",

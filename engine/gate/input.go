@@ -67,6 +67,9 @@ type Ring struct {
 	Approvals Approvals `json:"approvals"`
 	// Freeze are inclusive date ranges without promotions into the ring.
 	Freeze []Freeze `json:"freeze"`
+	// MinHosts is how many hosts a rollout in this ring must have changed
+	// for its verification record to count as evidence.
+	MinHosts int `json:"min_hosts"`
 }
 
 // Approvals is the number of distinct approvers needed from the groups.
@@ -92,6 +95,48 @@ type Change struct {
 	Exceptions []ExceptionChange `json:"exceptions"`
 	// Files are the changed file paths, relative to the repository root.
 	Files []string `json:"files"`
+	// Classes classify every changed file and field (see ChangeClass);
+	// every path in Files is covered by at least one class.
+	Classes []ChangeClass `json:"classes"`
+	// EffectDigest is the digest of what the change does (plan.Effect's
+	// Digest): a function of the base and head commits only.
+	EffectDigest string `json:"effect_digest"`
+}
+
+// The change classes of ChangeClass.Class.
+const (
+	ClassPromotion  = "promotion"   // a ring pins another baseline
+	ClassRingPolicy = "ring_policy" // a ring's rollout rules change
+	ClassException  = "exception"   // an exception is added, changed or removed
+	ClassConfig     = "config"      // patchbay.cue's config changes
+	ClassRepoPolicy = "repo_policy" // policy/*.rego changes
+	ClassWorkflow   = "workflow"    // CI / workflow files change
+	ClassBaseline   = "baseline"    // a baseline's content changes
+	ClassCosmetic   = "cosmetic"    // a file changes, its meaning does not
+)
+
+// ChangeClass is one classified part of a change: a file, or one field of
+// a ring, exception or the config.
+type ChangeClass struct {
+	// Class is one of the Class constants.
+	Class string `json:"class"`
+	// Path is the file that carries the change.
+	Path string `json:"path"`
+	// Subject names what changed: a ring, an exception id, a baseline id
+	// or a config field; empty for workflow and cosmetic files.
+	Subject string `json:"subject"`
+	// Field is the ring field (strategy, approvals, windows, freeze, soak,
+	// threshold, reboot, selector, min_hosts, ring) or config field
+	// (approvers, trusted_keys, sla, streams, rings, ...), when one.
+	Field string `json:"field"`
+	// Direction is, for ring_policy, "loosening" or "tightening"; for an
+	// exception "added", "extended", "widened", "changed", "narrowed" or
+	// "removed"; for a baseline "added", "changed" or "removed".
+	Direction string `json:"direction"`
+	// Owner is an exception's owner at the head (at the base when removed).
+	Owner string `json:"owner"`
+	// Detail says what changed for people, e.g. "approvals.required 2 → 0".
+	Detail string `json:"detail"`
 }
 
 // RingMove is a ring moving from one baseline to another.
@@ -171,6 +216,9 @@ type PullRequest struct {
 	LastPusher string   `json:"last_pusher"`
 	Labels     []string `json:"labels"`
 	HeadSHA    string   `json:"head_sha"`
+	// BaseRef is the branch the pull request merges into; empty when the
+	// change is judged without a pull request.
+	BaseRef string `json:"base_ref"`
 }
 
 // Review is a pull request review in GitHub's API shape.
@@ -198,6 +246,12 @@ type Evidence struct {
 	// SoakHours is how long the ring had run the baseline when verified.
 	SoakHours  float64   `json:"soak_hours"`
 	VerifiedAt time.Time `json:"verified_at"`
+	// HostsTotal is how many hosts the rollout covered; HostsChanged how
+	// many it actually changed (succeeded with work to do). A rollout over
+	// no host, or that changed fewer than the ring's min_hosts, proves
+	// nothing.
+	HostsTotal   int `json:"hosts_total"`
+	HostsChanged int `json:"hosts_changed"`
 }
 
 // normalized returns a copy of in with times in UTC and nil slices empty,
@@ -226,6 +280,7 @@ func (in Input) normalized() Input {
 	}
 	out.Change.Exceptions = nonNil(in.Change.Exceptions)
 	out.Change.Files = nonNil(in.Change.Files)
+	out.Change.Classes = nonNil(in.Change.Classes)
 	out.PR.Labels = nonNil(in.PR.Labels)
 	out.Reviews = nonNil(in.Reviews)
 	for i := range out.Reviews {

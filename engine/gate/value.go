@@ -21,6 +21,8 @@ func (in Input) value() ast.Value {
 			field("baselines", array(in.Change.Baselines, BaselineChange.term)),
 			field("exceptions", array(in.Change.Exceptions, ExceptionChange.term)),
 			field("files", stringArray(in.Change.Files)),
+			field("classes", array(in.Change.Classes, ChangeClass.term)),
+			field("effect_digest", ast.StringTerm(in.Change.EffectDigest)),
 		)),
 		field("pr", ast.ObjectTerm(
 			field("number", ast.IntNumberTerm(in.PR.Number)),
@@ -28,6 +30,7 @@ func (in Input) value() ast.Value {
 			field("last_pusher", ast.StringTerm(in.PR.LastPusher)),
 			field("labels", stringArray(in.PR.Labels)),
 			field("head_sha", ast.StringTerm(in.PR.HeadSHA)),
+			field("base_ref", ast.StringTerm(in.PR.BaseRef)),
 		)),
 		field("reviews", array(in.Reviews, Review.term)),
 		field("evidence", array(in.Evidence, Evidence.term)),
@@ -86,6 +89,19 @@ func (r Ring) term() *ast.Term {
 				field("reason", ast.StringTerm(f.Reason)),
 			)
 		})),
+		field("min_hosts", ast.IntNumberTerm(r.MinHosts)),
+	)
+}
+
+func (c ChangeClass) term() *ast.Term {
+	return ast.ObjectTerm(
+		field("class", ast.StringTerm(c.Class)),
+		field("path", ast.StringTerm(c.Path)),
+		field("subject", ast.StringTerm(c.Subject)),
+		field("field", ast.StringTerm(c.Field)),
+		field("direction", ast.StringTerm(c.Direction)),
+		field("owner", ast.StringTerm(c.Owner)),
+		field("detail", ast.StringTerm(c.Detail)),
 	)
 }
 
@@ -161,5 +177,7 @@ func (e Evidence) term() *ast.Term {
 		field("success_rate", float(e.SuccessRate)),
 		field("soak_hours", float(e.SoakHours)),
 		field("verified_at", timeTerm(e.VerifiedAt)),
+		field("hosts_total", ast.IntNumberTerm(e.HostsTotal)),
+		field("hosts_changed", ast.IntNumberTerm(e.HostsChanged)),
 	)
 }

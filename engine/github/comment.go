@@ -77,7 +77,8 @@ var approvalsShort = regexp.MustCompile(`^ring (\S+): (\d+) of (\d+) required ap
 // deny and each missing piece of evidence, in the policies' own words
 // (they name the ring, the group and the commit), and evaluation errors.
 // A shortfall of approvals is said as what is needed: "ring pilot needs 2
-// more approvals from group sre on commit 52745c4".
+// more approvals from group sre on commit 52745c4". Each line ends with the
+// rule that asked for it ("(rule governance.policy_owner)").
 func Missing(d gate.Decision) []string {
 	var out []string
 	for _, e := range d.Errors {
@@ -96,14 +97,14 @@ func Missing(d gate.Decision) []string {
 				if strings.Contains(m[4], ", ") {
 					group = "groups"
 				}
-				out = append(out, fmt.Sprintf("ring %s needs %d more %s from %s %s on commit %s (counted: %s)", m[1], n, noun, group, m[4], shortSHA(m[5]), m[6]))
+				out = append(out, fmt.Sprintf("ring %s needs %d more %s from %s %s on commit %s (counted: %s) (rule %s)", m[1], n, noun, group, m[4], shortSHA(m[5]), m[6], f.ID))
 				continue
 			}
 		}
-		out = append(out, f.Msg)
+		out = append(out, f.Msg+" (rule "+f.ID+")")
 	}
 	for _, f := range d.Missing {
-		out = append(out, f.Msg)
+		out = append(out, f.Msg+" (rule "+f.ID+")")
 	}
 	return out
 }

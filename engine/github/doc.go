@@ -28,7 +28,7 @@
 // [StaticToken] is a personal or Actions token. [NewClient] builds a
 // go-github client for github.com or a GitHub Enterprise Server API URL.
 //
-// It imports change, gate, audit, gitrepo, render and inventory, and
+// It imports change, gate, audit, baseline, gitrepo, render and inventory, and
 // go-github; it must not import server, store, rollout or cmd (the store
 // and the rollout controller are reached through the small interfaces
 // [DeliveryLog] and [RolloutHinter]).

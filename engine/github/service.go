@@ -12,6 +12,7 @@ import (
 	gh "github.com/google/go-github/v60/github"
 
 	"github.com/patchbay/patchbay/engine/audit"
+	"github.com/patchbay/patchbay/engine/baseline"
 	"github.com/patchbay/patchbay/engine/change"
 	"github.com/patchbay/patchbay/engine/gate"
 	"github.com/patchbay/patchbay/engine/gitrepo"
@@ -121,8 +122,12 @@ type Service struct {
 	PushRemote string
 	// Rollout receives hints for merges and pushes; nil drops them.
 	Rollout RolloutHinter
-	Now     func() time.Time
-	Logger  *slog.Logger
+	// MainBranch is the protected branch: only pull requests into it are
+	// gated. Empty means the config.mainBranch of the repository's default
+	// branch (read from that branch, never from the pull request's base).
+	MainBranch string
+	Now        func() time.Time
+	Logger     *slog.Logger
 }
 
 // Outcome is what one pull request evaluation did.
@@ -137,6 +142,69 @@ type Outcome struct {
 	// State is the check conclusion or status state that was set.
 	State string
 	Body  string
+	// Skipped says why the pull request was not evaluated (its base is
+	// not the protected branch); Result is then nil.
+	Skipped string
+}
+
+// protectedBranch returns s.MainBranch, or the config.mainBranch of the
+// repository's default branch (def, "main" when unknown).
+func (s *Service) protectedBranch(ctx context.Context, pr int, def string) (string, error) {
+	if s.MainBranch != "" {
+		return s.MainBranch, nil
+	}
+	if def == "" {
+		def = "main"
+	}
+	repo, rev, err := s.Git.Sync(ctx, pr, def)
+	if err != nil {
+		return "", fmt.Errorf("git: %w", err)
+	}
+	defer repo.Close()
+	h, err := gitrepo.ParseHash(rev)
+	if err != nil {
+		return "", err
+	}
+	tree, err := repo.TreeFS(h)
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", def, err)
+	}
+	m, err := baseline.Load(ctx, tree, baseline.Options{Now: s.now(), ExpiryAsFinding: true})
+	if err != nil || m.Config.MainBranch == "" {
+		return def, nil // an invalid default branch is still the default branch
+	}
+	return m.Config.MainBranch, nil
+}
+
+// SkippedCheckName is the check (or status context) set on pull requests
+// into other branches than the protected one: never CheckName, whose
+// neutral or success would count for every pull request with that head.
+func SkippedCheckName(base string) string { return CheckName + " (base " + base + ")" }
+
+// setSkipped reports a pull request that is not gated.
+func (s *Service) setSkipped(ctx context.Context, owner, repo, sha, base, why string) (string, error) {
+	name := SkippedCheckName(base)
+	if s.Checks {
+		_, _, err := s.Client.Checks.CreateCheckRun(ctx, owner, repo, gh.CreateCheckRunOptions{
+			Name: name, HeadSHA: sha, Status: gh.String("completed"), Conclusion: gh.String("neutral"),
+			CompletedAt: &gh.Timestamp{Time: s.now()},
+			Output:      &gh.CheckRunOutput{Title: gh.String("not evaluated: base is not the protected branch"), Summary: gh.String(why)},
+		})
+		if err != nil {
+			return "", fmt.Errorf("create check run on %s: %w", shortSHA(sha), err)
+		}
+		return "neutral", nil
+	}
+	desc := why
+	if len(desc) > 140 {
+		desc = desc[:137] + "..."
+	}
+	// Statuses have no neutral; this context is never required.
+	_, _, err := s.Client.Repositories.CreateStatus(ctx, owner, repo, sha, &gh.RepoStatus{State: gh.String("success"), Context: gh.String(name), Description: gh.String(desc)})
+	if err != nil {
+		return "", fmt.Errorf("create status on %s: %w", shortSHA(sha), err)
+	}
+	return "success", nil
 }
 
 // Process acts on a routed webhook event.
@@ -219,6 +287,23 @@ func (s *Service) GatePR(ctx context.Context, ref PRRef) (*Outcome, error) {
 	if pr.GetState() == "closed" {
 		return out, nil
 	}
+	protected, err := s.protectedBranch(ctx, ref.Number, pr.GetBase().GetRepo().GetDefaultBranch())
+	if err != nil {
+		return nil, err
+	}
+	if baseRef := pr.GetBase().GetRef(); baseRef != protected {
+		// A check on the head commit is per commit, not per pull request:
+		// a success computed against another base would satisfy the pull
+		// request into the protected branch with the same head. Report
+		// under another name, decide nothing, record nothing.
+		out.Skipped = fmt.Sprintf("not evaluated: pull request #%d merges into %s, not the protected branch %s; patchbay gates only pull requests into %s",
+			ref.Number, baseRef, protected, protected)
+		if out.State, err = s.setSkipped(ctx, ref.Owner, ref.Repo, out.HeadSHA, baseRef, out.Skipped); err != nil {
+			return nil, err
+		}
+		s.log().Info("github: pull request into an unprotected branch not gated", "pr", ref.Number, "base", baseRef, "protected", protected)
+		return out, nil
+	}
 	reviews, err := s.Reviews(ctx, ref.Owner, ref.Repo, ref.Number)
 	if err != nil {
 		return nil, err
@@ -227,7 +312,8 @@ func (s *Service) GatePR(ctx context.Context, ref PRRef) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	gpr := gate.PullRequest{Number: ref.Number, Author: pr.GetUser().GetLogin(), LastPusher: pusher, HeadSHA: out.HeadSHA, Labels: []string{}}
+	gpr := gate.PullRequest{Number: ref.Number, Author: pr.GetUser().GetLogin(), LastPusher: pusher, HeadSHA: out.HeadSHA, Labels: []string{},
+		BaseRef: pr.GetBase().GetRef()}
 	for _, l := range pr.Labels {
 		gpr.Labels = append(gpr.Labels, l.GetName())
 	}
@@ -305,7 +391,8 @@ func sideText(side *change.SideError) error {
 func Decision(res *change.Result, pr gate.PullRequest, now time.Time) *audit.GateDecision {
 	return &audit.GateDecision{Result: string(res.Decision.Result), Denies: ids(res.Decision.Deny), Warns: ids(res.Decision.Warn),
 		PolicyBundleDigest: res.Decision.Manifest.BundleDigest, InputDigest: res.Decision.Manifest.InputDigest,
-		PR: pr.Number, HeadSHA: res.HeadCommit, BaseSHA: res.BaseCommit, Approvers: res.Approvers, DecidedAt: now.UTC()}
+		PR: pr.Number, HeadSHA: res.HeadCommit, BaseSHA: res.BaseCommit, BaseRef: pr.BaseRef, EffectDigest: res.Effect.Digest,
+		Approvers: res.Approvers, DecidedAt: now.UTC()}
 }
 
 // committer names the author of the notes commits patchbay writes.

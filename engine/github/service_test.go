@@ -411,11 +411,11 @@ func TestMissingSaysWhatIsNeeded(t *testing.T) {
 	}
 	want := []string{
 		"policy evaluation error: policy/x.rego:3: rego_parse_error",
-		"ring pilot needs 1 more approval from group sre on commit c0ffee0 (counted: alice)",
-		"ring prod needs 2 more approvals from groups sre, security on commit c0ffee0 (counted: none)",
-		"a repository's own wording",
-		"ring prod is frozen until 2027-01-04 (year-end change freeze)",
-		"ring canary has no verification of 2026-11-hotfix-1",
+		"ring pilot needs 1 more approval from group sre on commit c0ffee0 (counted: alice) (rule promotion.approvals.insufficient)",
+		"ring prod needs 2 more approvals from groups sre, security on commit c0ffee0 (counted: none) (rule promotion.approvals.insufficient)",
+		"a repository's own wording (rule promotion.approvals.insufficient)",
+		"ring prod is frozen until 2027-01-04 (year-end change freeze) (rule promotion.freeze)",
+		"ring canary has no verification of 2026-11-hotfix-1 (rule promotion.evidence.missing)",
 	}
 	if diff := cmp.Diff(want, github.Missing(d)); diff != "" {
 		t.Fatalf("Missing (-want +got):\n%s", diff)

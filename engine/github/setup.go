@@ -80,7 +80,7 @@ func NewServerWebhook(cfg ServerConfig) (*Webhook, *Service, error) {
 		return nil, nil, err
 	}
 	svc := &Service{Client: client, Checks: checks, InconclusiveNeutral: cfg.InconclusiveNeutral, Git: cfg.Git, Evaluator: change.NewEvaluator(), TrustedKeys: cfg.TrustedKeys,
-		Reports: cfg.Reports, Signer: cfg.Signer, PushRemote: cfg.PushRemote, Rollout: cfg.Rollout, Now: cfg.Now, Logger: cfg.Logger}
+		Reports: cfg.Reports, Signer: cfg.Signer, PushRemote: cfg.PushRemote, Rollout: cfg.Rollout, MainBranch: cfg.MainBranch, Now: cfg.Now, Logger: cfg.Logger}
 	hook, err := NewWebhook(WebhookConfig{Secret: cfg.Secret, MaxBodyBytes: cfg.MaxBodyBytes, MainBranch: cfg.MainBranch,
 		Deliveries: cfg.Deliveries, Processor: svc, Logger: cfg.Logger})
 	if err != nil {

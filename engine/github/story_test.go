@@ -414,3 +414,70 @@ func TestStory(t *testing.T) {
 		t.Fatalf("installation tokens issued %d (want 1, reused), unauthorized requests %d", gs.TokensIssued, gs.Unauthorized)
 	}
 }
+
+// TestOtherBaseIsNotGated (issue 12, item 4): the check is per commit, so
+// the same head opened as a second pull request against a branch the
+// author controls got patchbay/gate = success there, which also satisfied
+// the pull request into main. Now only pull requests into the protected
+// branch are gated: the other one gets a neutral check under another name,
+// no comment and no gate.decision, and main's failing check stands.
+func TestOtherBaseIsNotGated(t *testing.T) {
+	r := newGitRepo(t)
+	base := r.git("rev-parse", "HEAD")
+	signer, pub := newSigner(t)
+	verifyCanary(t, r.dir, base, "2026-11-hotfix-1", signer)
+	r.git("checkout", "-q", "-b", "promote-pilot")
+	head := r.edit("rings/pilot.cue", `baseline: "2026-11"`, `baseline: "2026-11-hotfix-1"`, "promote 2026-11-hotfix-1 to pilot")
+	r.git("checkout", "-q", "-b", "attacker", base)
+	r.git("checkout", "-q", "main")
+
+	gs, tokens := appServer(t, "Codertocat", "Hello-World")
+	tokens.Now = func() time.Time { return now }
+	gs.Now = tokens.Now
+	gs.SetPR(githubtest.PR{Number: 2, Author: "sre-platform", HeadSHA: head, BaseRef: "main"})
+	gs.SetPR(githubtest.PR{Number: 3, Author: "sre-platform", HeadSHA: head, BaseRef: "attacker"})
+	gs.SetCommit(head, "sre-platform", "sre-platform")
+	// The author's friend approves the pull request into the attacker's branch.
+	gs.AddReview(3, githubtest.Review{User: "sre-lead", State: "APPROVED", CommitID: head, SubmittedAt: now.Add(-time.Hour)})
+	gs.AddReview(3, githubtest.Review{User: "sre-oncall", State: "APPROVED", CommitID: head, SubmittedAt: now.Add(-time.Hour)})
+	client, err := github.NewClient(github.ClientConfig{APIURL: gs.APIURL(), Tokens: tokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := &github.Service{Client: client, Checks: true, Git: github.LocalGit{Dir: r.dir}, Evaluator: change.NewEvaluator(),
+		TrustedKeys: [][]byte{pub}, Signer: signer, Now: func() time.Time { return now }}
+	hook, err := github.NewWebhook(github.WebhookConfig{Secret: secret, Deliveries: storetest.New(t, store.Options{}), Processor: svc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &story{t: t, gs: gs, hook: hook, hints: &hints{}, repo: r}
+
+	s.deliver("pull_request", "octokit/pull_request.opened.payload.json", nil)
+	if c := s.lastCheck(head); c.Conclusion != "failure" {
+		t.Fatalf("pull request into main: check %s, want failure", c.Conclusion)
+	}
+	s.deliver("pull_request", "octokit/pull_request.opened.payload.json", func(b []byte) []byte {
+		return []byte(strings.ReplaceAll(string(b), `"number": 2,`, `"number": 3,`))
+	})
+	runs := gs.Checks()
+	last := runs[len(runs)-1]
+	if last.Name != github.SkippedCheckName("attacker") || last.Conclusion != "neutral" || !strings.Contains(last.Summary, "not the protected branch main") {
+		t.Fatalf("pull request into attacker: check %+v, want a neutral %q", last, github.SkippedCheckName("attacker"))
+	}
+	var gateRuns []githubtest.CheckRun
+	for _, c := range runs {
+		if c.Name == github.CheckName {
+			gateRuns = append(gateRuns, c)
+		}
+	}
+	if len(gateRuns) != 1 || gateRuns[0].Conclusion != "failure" {
+		t.Fatalf("%s runs on the head: %+v, want main's one failure", github.CheckName, gateRuns)
+	}
+	if n := len(gs.CommentsOn(3)); n != 0 {
+		t.Errorf("%d comments on the pull request into attacker, want none", n)
+	}
+	decs := s.decisions(head)
+	if len(decs) != 1 || decs[0].PR != 2 || decs[0].BaseRef != "main" || decs[0].BaseSHA != base || decs[0].EffectDigest == "" {
+		t.Fatalf("gate.decision records %+v, want one for #2 naming base main at %s", decs, base)
+	}
+}

@@ -13,8 +13,9 @@ import (
 
 // Effect is what a change (base commit → head commit) of the patch
 // repository does. Its Digest — SHA-256 over its canonical JSON with the
-// digest field empty — is what approvals and rollouts are bound to: any
-// other head, base or outcome gives another digest.
+// digest field and the plan delta empty — is a function of the two commits
+// alone; the gate input carries it and the gate.decision record names it,
+// next to the head commit the approvals are on.
 type Effect struct {
 	Base string `json:"base"`
 	Head string `json:"head"`
@@ -264,9 +265,14 @@ func addCount(list *[]PackageCount, rule string) {
 
 // effectDigest is "sha256:" + SHA-256 of the canonical JSON of the effect
 // with an empty digest.
+// effectDigest hashes what the change does to the patch repository: the
+// two commits and the model differences. The plan delta is left out — it
+// depends on the reports and the clock at hand (--inventory, --now), not on
+// the change, and approvals must not expire because a host reported.
 func effectDigest(e *Effect) string {
 	c := *e
 	c.Digest = ""
+	c.Delta = nil
 	raw, err := json.Marshal(c)
 	if err != nil {
 		return ""

@@ -77,7 +77,7 @@ func PlanMarkdown(w io.Writer, p *plan.Plan, limit int) error {
 			if h.Ring != r.Name {
 				continue
 			}
-			if left > 0 || !b.line(fmt.Sprintf("| `%s` | %s | %s | %d | %s | %s |", h.ID, h.Stream, h.Status, h.Risk, escape(actionSummary(h.Actions)), escape(evidence(h)))) {
+			if left > 0 || !b.line(fmt.Sprintf("| `%s` | %s | %s | %d | %s | %s |", h.ID, h.Stream, h.Status, h.Risk, escape(actionSummary(h.Actions)), evidence(h))) {
 				left++
 			}
 		}
@@ -101,16 +101,23 @@ func evidence(h plan.Host) string {
 	if len(open) == 0 {
 		return "-"
 	}
+	for i := range open {
+		open[i] = escape(open[i])
+	}
 	if len(open) > 2 {
 		return strings.Join(open[:2], "<br>") + fmt.Sprintf("<br>+%d more", len(open)-2)
 	}
 	return strings.Join(open, "<br>")
 }
 
-// escape keeps table cells in one cell.
+// escape keeps text from reports, advisories and policies as text in a
+// table cell: one cell (pipes, newlines), and no raw HTML (GitHub renders
+// a subset of it; an advisory or a package name must not add markup).
 func escape(s string) string {
-	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
+	return mdEscaper.Replace(s)
 }
+
+var mdEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "|", `\|`, "\n", " ", "\r", " ")
 
 // mdBuilder accumulates lines up to a byte limit.
 type mdBuilder struct {

@@ -71,3 +71,27 @@ func TestPlanMarkdownCountsWhatWasLeftOut(t *testing.T) {
 		t.Errorf("want %q in the comment (shown %d)", want, shown)
 	}
 }
+
+// TestPlanMarkdownEscapesHTML (issue 12, item 10): advisory text and host
+// evidence were printed as raw HTML in `plan --format markdown` (and PR
+// comments). They are text now; patchbay's own <br> and <details> stay.
+func TestPlanMarkdownEscapesHTML(t *testing.T) {
+	p := bigPlan(1, 1)
+	p.Findings[0].Rule.Advisories = []string{`<img src=x onerror=alert(1)>`, `<a href="https://evil.example">CVE</a>`}
+	p.Hosts[0].Results = append(p.Hosts[0].Results, plan.Result{Rule: plan.Rule{Kind: "package", Name: "x"}, State: plan.Missing, Evidence: "<script>steal()</script> & more"})
+	var b bytes.Buffer
+	if err := PlanMarkdown(&b, p, CommentLimit); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, raw := range []string{"<img", "<a href", "<script>"} {
+		if strings.Contains(out, raw) {
+			t.Errorf("raw HTML %q in the markdown:\n%s", raw, out)
+		}
+	}
+	for _, esc := range []string{"&lt;img src=x onerror=alert(1)&gt;", "&lt;script&gt;steal()&lt;/script&gt; &amp; more", "<br>"} {
+		if !strings.Contains(out, esc) {
+			t.Errorf("want %q in the markdown:\n%s", esc, out)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/patchbay/patchbay/engine/api"
 	"github.com/patchbay/patchbay/engine/gitrepo"
@@ -175,5 +176,31 @@ func TestReloadRemote(t *testing.T) {
 	}
 	if got := rl.Model().Revision; got != second {
 		t.Errorf("after a remote commit: revision %s, want %s", got, second)
+	}
+}
+
+// TestReloadExpiredException (issue 12, item 3): an exception that expires
+// on the served branch does not make the server refuse the repository — a
+// restarted server still loads the model, and the expired exception no
+// longer counts in plans.
+func TestReloadExpiredException(t *testing.T) {
+	dir := t.TempDir()
+	for p, c := range quickstartFiles(t) {
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC) // billing-openssl expired 2027-02-15
+	rl := server.NewReloader(server.DirSource{Dir: dir}, nil, func() time.Time { return after })
+	if err := rl.Check(context.Background()); err != nil {
+		t.Fatalf("a repository whose exception expired must still load: %v", err)
+	}
+	m := rl.Model()
+	if len(m.Repo.TimeFindings) != 1 || m.Repo.Exceptions[0].Active(after) {
+		t.Fatalf("want the expired exception reported and not counted: findings %v", m.Repo.TimeFindings)
 	}
 }

@@ -61,9 +61,10 @@ func (d DirSource) Revision(ctx context.Context) (string, error) {
 	return "dir:" + hex.EncodeToString(h.Sum(nil))[:16], nil
 }
 
-// Load loads the directory.
+// Load loads the directory. An expired exception does not fail the load:
+// it is reported in Repository.TimeFindings and no longer counts.
 func (d DirSource) Load(ctx context.Context, _ string, now time.Time) (*baseline.Repository, error) {
-	return baseline.LoadDir(ctx, d.Dir, baseline.Options{Now: now})
+	return baseline.LoadDir(ctx, d.Dir, baseline.Options{Now: now, ExpiryAsFinding: true})
 }
 
 func (d DirSource) String() string { return d.Dir }
@@ -93,7 +94,8 @@ func (g GitSource) Revision(ctx context.Context) (string, error) {
 	return h.String(), nil
 }
 
-// Load loads the tree at commit rev.
+// Load loads the tree at commit rev; an expired exception is a time
+// finding, as for DirSource.
 func (g GitSource) Load(ctx context.Context, rev string, now time.Time) (*baseline.Repository, error) {
 	h, err := gitrepo.ParseHash(rev)
 	if err != nil {
@@ -103,7 +105,7 @@ func (g GitSource) Load(ctx context.Context, rev string, now time.Time) (*baseli
 	if err != nil {
 		return nil, err
 	}
-	return baseline.Load(ctx, tree, baseline.Options{Now: now})
+	return baseline.Load(ctx, tree, baseline.Options{Now: now, ExpiryAsFinding: true})
 }
 
 func (g GitSource) String() string { return g.Name + "@" + g.Branch }
@@ -179,6 +181,11 @@ func (r *Reloader) Check(ctx context.Context) error {
 	r.lastErr, r.badRev = nil, ""
 	r.mu.Unlock()
 	r.log.Info("patch repository loaded", "source", r.src.String(), "revision", rev, "rings", len(repo.Rings), "baselines", len(repo.Baselines))
+	for _, f := range repo.TimeFindings {
+		// An expired exception no longer counts (plans skip it); the model
+		// is served anyway rather than refusing every host.
+		r.log.Warn("patch repository: exception no longer counted", "revision", rev, "finding", f.String())
+	}
 	return nil
 }
 
