@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/patchbay/patchbay/engine/baseline"
@@ -18,12 +19,13 @@ import (
 const (
 	jobEvaluate = "change.evaluate"
 	jobLoad     = "change.load"
+	jobLoadDir  = "change.loaddir"
 )
 
 // Jobs are the sandbox jobs of this package; a binary that evaluates
 // changes in a sandbox passes them to sandbox.Serve when sandbox.IsChild.
 func Jobs() map[string]sandbox.Job {
-	return map[string]sandbox.Job{jobEvaluate: runEvaluate, jobLoad: runLoad}
+	return map[string]sandbox.Job{jobEvaluate: runEvaluate, jobLoad: runLoad, jobLoadDir: runLoadDir}
 }
 
 // LimitError is a change whose evaluation exceeded the sandbox's memory or
@@ -178,15 +180,7 @@ func (ev *Evaluator) sandboxed(ctx context.Context, job string, req Request) (*R
 	}
 	var out wireResult
 	if err := ev.Sandbox.Run(ctx, job, w, &out); err != nil {
-		var le *sandbox.LimitError
-		if errors.As(err, &le) {
-			return nil, &LimitError{Err: le}
-		}
-		var je *sandbox.JobError
-		if errors.As(err, &je) {
-			return nil, errors.New(je.Msg)
-		}
-		return nil, err
+		return nil, sandboxErr(err)
 	}
 	if out.Side != nil {
 		return nil, out.Side
@@ -203,4 +197,68 @@ func (ev *Evaluator) sandboxed(ctx context.Context, job string, req Request) (*R
 		}
 	}
 	return res, nil
+}
+
+type wireDir struct {
+	Dir string    `json:"dir"`
+	Now time.Time `json:"now"`
+}
+
+type wireDirResult struct {
+	Repo   *wireRepo       `json:"repo,omitempty"`
+	Errors baseline.Errors `json:"errors,omitempty"`
+}
+
+func runLoadDir(ctx context.Context, in json.RawMessage) (any, error) {
+	var w wireDir
+	if err := json.Unmarshal(in, &w); err != nil {
+		return nil, err
+	}
+	r, err := baseline.LoadDir(ctx, w.Dir, baseline.Options{Now: w.Now})
+	var verrs baseline.Errors
+	if errors.As(err, &verrs) {
+		return wireDirResult{Errors: verrs}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return wireDirResult{Repo: toWireRepo(r)}, nil
+}
+
+// LoadDir is baseline.LoadDir (a checkout, e.g. a pull request's head in
+// CI), in the evaluator's sandbox when it has one: baseline.Errors when
+// the repository does not validate, a *LimitError when it is too expensive
+// to evaluate.
+func (ev *Evaluator) LoadDir(ctx context.Context, dir string, now time.Time) (*baseline.Repository, error) {
+	if ev.Sandbox == nil {
+		return baseline.LoadDir(ctx, dir, baseline.Options{Now: now})
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out wireDirResult
+	if err := ev.Sandbox.Run(ctx, jobLoadDir, wireDir{Dir: abs, Now: now}, &out); err != nil {
+		return nil, sandboxErr(err)
+	}
+	if len(out.Errors) > 0 {
+		return nil, out.Errors
+	}
+	if r := out.Repo.repository(); r != nil {
+		return r, nil
+	}
+	return nil, fmt.Errorf("%w: %s: empty answer", sandbox.ErrChild, jobLoadDir)
+}
+
+// sandboxErr maps the sandbox's errors to this package's.
+func sandboxErr(err error) error {
+	var le *sandbox.LimitError
+	if errors.As(err, &le) {
+		return &LimitError{Err: le}
+	}
+	var je *sandbox.JobError
+	if errors.As(err, &je) {
+		return errors.New(je.Msg)
+	}
+	return err
 }
