@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/patchbay/patchbay/engine/gate"
 	"github.com/patchbay/patchbay/engine/gitrepo"
+	"github.com/patchbay/patchbay/engine/internal/fixture"
 	"github.com/patchbay/patchbay/engine/sandbox"
 )
 
@@ -138,3 +141,57 @@ func TestSandboxStopsBombs(t *testing.T) {
 	}
 	t.Logf("Rego loop: %v after %s", err, time.Since(start).Round(time.Millisecond))
 }
+
+// benchEvaluate measures one pull request evaluation of the quickstart
+// (promote pilot), in-process or sandboxed. Each in-process iteration uses
+// a new Evaluator, as the sandbox child does, so that the difference is
+// what the sandbox adds (process start, encoding both ways).
+func benchEvaluate(b *testing.B, sandboxed bool) {
+	if _, err := exec.LookPath("git"); err != nil {
+		b.Skip("git not on PATH")
+	}
+	dir := b.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(fixture.Path(b, "examples/quickstart"))); err != nil {
+		b.Fatal(err)
+	}
+	git := func(args ...string) string {
+		cmd := exec.Command("git", append([]string{"-c", "user.name=b", "-c", "user.email=b@example.invalid"}, args...)...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			b.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	git("init", "-q", "-b", "main")
+	git("add", "-A")
+	git("commit", "-q", "-m", "quickstart")
+	base := git("rev-parse", "HEAD")
+	p := filepath.Join(dir, "rings", "pilot.cue")
+	old, _ := os.ReadFile(p)
+	if err := os.WriteFile(p, []byte(strings.Replace(string(old), `baseline: "2026-11"`, `baseline: "2026-11-hotfix-1"`, 1)), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	git("commit", "-q", "-am", "promote")
+	head := git("rev-parse", "HEAD")
+	repo, err := gitrepo.Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer repo.Close()
+	req := Request{Repo: repo, Base: base, Head: head, PR: gate.PullRequest{Number: 7, Author: "dev"}, Now: now}
+	var runner *sandbox.Runner
+	if sandboxed {
+		runner = testRunner(b, sandbox.Limits{})
+	}
+	for b.Loop() {
+		ev := NewEvaluator()
+		ev.Sandbox = runner
+		if _, err := ev.Evaluate(context.Background(), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEvaluateInProcess(b *testing.B) { benchEvaluate(b, false) }
+func BenchmarkEvaluateSandboxed(b *testing.B) { benchEvaluate(b, true) }
