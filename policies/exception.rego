@@ -39,7 +39,37 @@ deny contains {
 	trim_space(object.get(e, "compensating_control", "")) == ""
 }
 
-date_ns(d) := time.parse_ns("2006-01-02", d)
+# date_ns is defined only for a valid calendar date: the gate evaluates
+# with strict built-in errors, so time.parse_ns must never see a string it
+# cannot parse (an error fails the whole decision).
+date_ns(d) := time.parse_ns("2006-01-02", d) if valid_date(d)
+
+valid_date(d) if {
+	is_string(d)
+	regex.match(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`, d)
+	parts := split(d, "-")
+	m := to_number(parts[1])
+	day := to_number(parts[2])
+	m >= 1
+	m <= 12
+	day >= 1
+	day <= month_days(to_number(parts[0]), m)
+}
+
+month_days(y, 2) := 29 if leap(y)
+
+month_days(y, 2) := 28 if not leap(y)
+
+month_days(_, m) := 30 if m in {4, 6, 9, 11}
+
+month_days(_, m) := 31 if m in {1, 3, 5, 7, 8, 10, 12}
+
+leap(y) if {
+	y % 4 == 0
+	y % 100 != 0
+}
+
+leap(y) if y % 400 == 0
 
 deny contains {
 	"id": "exception.expires.invalid",

@@ -38,6 +38,19 @@ test_invalid_expiry if {
 	ids(exception.deny) == {"exception.expires.invalid"} with input as with_exception({"expires": ""})
 }
 
+# Dates the gate cannot parse are denied as invalid, never an evaluation
+# error (the gate runs with strict built-in errors).
+test_impossible_dates_are_invalid if {
+	ids(exception.deny) == {"exception.expires.invalid"} with input as with_exception({"expires": "2027-02-30"})
+	ids(exception.deny) == {"exception.expires.invalid"} with input as with_exception({"expires": "2027-13-01"})
+	ids(exception.deny) == {"exception.expires.invalid"} with input as with_exception({"expires": "27-02-01"})
+	ids(exception.deny) == {"exception.expires.invalid"} with input as with_exception({"expires": 20270201})
+	exception.valid_date("2028-02-29")
+	not exception.valid_date("2027-02-29")
+	not exception.valid_date("2100-02-29")
+	exception.valid_date("2000-02-29")
+}
+
 test_too_long if {
 	exception.deny == {{"id": "exception.too_long", "msg": "exception billing-openssl lasts 91 days (from 2026-11-20 to 2027-02-19); the maximum is 90"}} with input as with_exception({"expires": "2027-02-19"})
 	count(exception.deny) == 0 with input as with_exception({"expires": "2027-02-18"})

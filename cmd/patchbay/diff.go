@@ -42,6 +42,7 @@ Exit status: 0 ok, 1 the head commit is invalid or an error, 2 usage.`,
 	cmd.Flags().StringVar(&inv, "inventory", "", "host reports for the plan delta (file, JSON lines or directory)")
 	format := addFormatFlag(cmd, "text", "json", "markdown")
 	now := addNowFlag(cmd)
+	sb := addSandboxFlags(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		f, err := format.get()
 		if err != nil {
@@ -51,10 +52,14 @@ Exit status: 0 ok, 1 the head commit is invalid or an error, 2 usage.`,
 		if err != nil {
 			return err
 		}
+		ev, err := sb.evaluator()
+		if err != nil {
+			return err
+		}
 		if base == "" {
 			return usageError("--base is required (the revision the change starts from, e.g. origin/main)")
 		}
-		e, err := a.effect(cmd.Context(), dir, base, head, inv, t)
+		e, err := a.effect(cmd.Context(), ev, dir, base, head, inv, t)
 		if err != nil {
 			return err
 		}
@@ -71,7 +76,7 @@ Exit status: 0 ok, 1 the head commit is invalid or an error, 2 usage.`,
 	return cmd
 }
 
-func (a *app) effect(ctx context.Context, dir, base, head, inv string, now time.Time) (*plan.Effect, error) {
+func (a *app) effect(ctx context.Context, ev *change.Evaluator, dir, base, head, inv string, now time.Time) (*plan.Effect, error) {
 	repo, err := gitrepo.Open(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w (diff reads a Git repository)", dir, err)
@@ -87,7 +92,7 @@ func (a *app) effect(ctx context.Context, dir, base, head, inv string, now time.
 			return nil, err
 		}
 	}
-	res, err := change.Load(ctx, req)
+	res, err := ev.Load(ctx, req)
 	if a.printSideErrors(err) {
 		return nil, err
 	}

@@ -70,8 +70,13 @@ Exit status: 0 pass, 1 fail, 3 inconclusive, 2 usage, 4 evidence refused.`,
 	cmd.Flags().StringVar(&signKey, "key", "", "signing key (file or KMS URI) for --record")
 	format := addFormatFlag(cmd, "text", "json", "markdown")
 	now := addNowFlag(cmd)
+	sb := addSandboxFlags(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		f, err := format.get()
+		if err != nil {
+			return err
+		}
+		ev, err := sb.evaluator()
 		if err != nil {
 			return err
 		}
@@ -116,12 +121,18 @@ Exit status: 0 pass, 1 fail, 3 inconclusive, 2 usage, 4 evidence refused.`,
 		}
 		defer repo.Close()
 		req.Repo = repo
-		res, err := change.NewEvaluator().Evaluate(cmd.Context(), req)
+		res, err := ev.Evaluate(cmd.Context(), req)
 		a.printSideErrors(err)
 		if errors.Is(err, change.ErrEvidence) {
 			return fmt.Errorf("%w: %w", errVerification, err)
 		}
 		if err != nil {
+			var le *change.LimitError
+			if errors.As(err, &le) {
+				// The change's fault: denied, exit 1.
+				fmt.Fprintf(a.stderr, "patchbay: denied: %v\n", err)
+				return errFindings
+			}
 			return err
 		}
 		switch f {

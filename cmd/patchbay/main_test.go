@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -10,13 +9,16 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/patchbay/patchbay/engine/sandbox"
 )
 
 func TestMain(m *testing.M) {
+	if sandbox.IsChild(os.Args) {
+		os.Exit(childMain())
+	}
 	testscript.Main(m, map[string]func(){
-		"patchbay": func() {
-			os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
-		},
+		"patchbay": func() { os.Exit(realMain()) },
 	})
 }
 

@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
-	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -111,28 +111,71 @@ failed or a policy does not compile or cannot be used, 2 usage.`,
 }
 
 // readPolicyDir reads DIR/policy/*.rego from disk, with paths relative to
-// DIR ("policy/x.rego"). A repository without policy/ has none.
+// DIR ("policy/x.rego"). A repository without policy/ has none. Symbolic
+// links and special files are refused without being opened (a link could
+// point at /proc/self/environ, whose content a parse error would print),
+// and every open stays inside DIR.
 func readPolicyDir(dir string) ([]gate.File, error) {
 	if _, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("read policies: %w", err)
 	}
-	names, err := filepath.Glob(filepath.Join(dir, "policy", "*.rego"))
+	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, fmt.Errorf("read policies: %w", err)
 	}
-	sort.Strings(names)
+	defer root.Close()
+	st, err := root.Lstat("policy")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read policies: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("read policies: policy is not a directory (%s); patchbay reads only regular files in a plain policy/ folder", st.Mode().Type())
+	}
+	entries, err := fs.ReadDir(root.FS(), "policy")
+	if err != nil {
+		return nil, fmt.Errorf("read policies: %w", err)
+	}
 	var files []gate.File
-	for _, n := range names {
-		b, err := os.ReadFile(n)
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".rego") || e.IsDir() {
+			continue
+		}
+		p := path.Join("policy", e.Name())
+		if !e.Type().IsRegular() {
+			return nil, fmt.Errorf("read policies: %s is not a regular file (%s); patchbay reads only regular files, replace it with the file's content", p, e.Type())
+		}
+		b, err := readRegular(root, p)
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				continue
-			}
 			return nil, fmt.Errorf("read policies: %w", err)
 		}
-		files = append(files, gate.File{Path: path.Join("policy", filepath.Base(n)), Content: b})
+		files = append(files, gate.File{Path: p, Content: b})
 	}
 	return files, nil
+}
+
+// readRegular reads the regular file p inside root, refusing anything else
+// as it is opened.
+func readRegular(root *os.Root, p string) ([]byte, error) {
+	f, err := root.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", p)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 1<<20+1))
+	if err == nil && len(b) > 1<<20 {
+		return nil, fmt.Errorf("%s is larger than 1 MiB", p)
+	}
+	return b, err
 }
 
 // testSummary counts test results by outcome.

@@ -25,6 +25,7 @@ type githubServeFlags struct {
 	maxBody                                        int64
 	inconclusiveNeutral                            bool
 	trust                                          []string
+	sandbox                                        *sandboxFlags
 }
 
 func addGitHubServeFlags(cmd *cobra.Command) *githubServeFlags {
@@ -40,6 +41,7 @@ func addGitHubServeFlags(cmd *cobra.Command) *githubServeFlags {
 	fl.StringVar(&f.signKey, "github-sign-key", "", "signing key (file or KMS URI) for gate.decision records")
 	fl.StringArrayVar(&f.trust, "github-trust", nil, "public key (PEM file) trusted for evidence records, besides config.trustedKeys")
 	fl.BoolVar(&f.inconclusiveNeutral, "github-inconclusive-neutral", false, "report an inconclusive gate as a neutral check run (GitHub counts neutral as passing!) instead of a failing one")
+	f.sandbox = addSandboxFlags(cmd)
 	return f
 }
 
@@ -79,12 +81,16 @@ func (f *githubServeFlags) mount(cmd *cobra.Command, a *app, srv *server.Server,
 	if secret == "" {
 		return usageError("the GitHub webhook needs a secret: --github-webhook-secret-file or $%s", envGitHubWebhookSecret)
 	}
+	ev, err := f.sandbox.evaluator()
+	if err != nil {
+		return err
+	}
 	if f.maxBody <= 0 || f.maxBody > github.MaxBodyBytesLimit {
 		return usageError("--github-max-body must be between 1 and %d", github.MaxBodyBytesLimit)
 	}
 	cfg := github.ServerConfig{Secret: []byte(secret), MaxBodyBytes: f.maxBody, APIURL: f.apiURL, AppID: f.appID, InstallationID: f.installationID,
 		InconclusiveNeutral: f.inconclusiveNeutral, MainBranch: branch, Deliveries: st, Logger: log, Now: a.now,
-		Reports: srv.Reports}
+		Reports: srv.Reports, Sandbox: ev.Sandbox}
 	if sr != nil {
 		cfg.Rollout = rolloutHinter{sr.Controller}
 	}

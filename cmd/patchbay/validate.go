@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/patchbay/patchbay/engine/baseline"
+	"github.com/patchbay/patchbay/engine/change"
 )
 
 func (a *app) newValidateCmd() *cobra.Command {
@@ -31,6 +32,7 @@ Exit status: 0 valid, 1 invalid, 2 usage.`,
 	addRepoFlag(cmd, &dir)
 	format := addFormatFlag(cmd, "text", "json")
 	now := addNowFlag(cmd)
+	sb := addSandboxFlags(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		f, err := format.get()
 		if err != nil {
@@ -40,9 +42,16 @@ Exit status: 0 valid, 1 invalid, 2 usage.`,
 		if err != nil {
 			return err
 		}
-		repo, err := baseline.LoadDir(cmd.Context(), dir, baseline.Options{Now: t})
+		ev, err := sb.evaluator()
+		if err != nil {
+			return err
+		}
+		repo, err := ev.LoadDir(cmd.Context(), dir, t)
 		var verrs baseline.Errors
-		if err != nil && !errors.As(err, &verrs) {
+		var le *change.LimitError
+		if errors.As(err, &le) {
+			verrs = baseline.Errors{{Message: err.Error()}}
+		} else if err != nil && !errors.As(err, &verrs) {
 			return err
 		}
 		if f == "json" {

@@ -63,7 +63,14 @@ func LoadDir(ctx context.Context, dir string, opts Options) (*Repository, error)
 	if !st.IsDir() {
 		return nil, fmt.Errorf("open patch repository: %s is not a directory", dir)
 	}
-	return Load(ctx, os.DirFS(dir), opts)
+	// os.Root keeps every open inside dir even if a file is swapped for a
+	// symbolic link after the walk refused links.
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open patch repository: %w", err)
+	}
+	defer root.Close()
+	return Load(ctx, root.FS(), opts)
 }
 
 // Load reads, validates and decodes the patch repository at the root of
@@ -127,6 +134,15 @@ func (l *loader) readFiles(ctx context.Context) error {
 			}
 			return nil
 		}
+		if !d.Type().IsRegular() {
+			// A symbolic link, FIFO, device or socket: never followed or
+			// opened (a link could point at /proc/self/environ, a FIFO
+			// would block). Refused where the loader reads.
+			if readsPath(p) {
+				l.add(Error{File: p, Message: fmt.Sprintf("%s: patchbay reads only regular files; replace it with the file's content", irregularKind(d.Type()))})
+			}
+			return nil
+		}
 		count++
 		if count > MaxFiles {
 			return fmt.Errorf("%w: more than %d files; keep only the patch repository (patchbay.cue, baselines/, rings/, exceptions/, policy/) in it", ErrTooLarge, MaxFiles)
@@ -151,7 +167,7 @@ func (l *loader) readFiles(ctx context.Context) error {
 	for _, p := range names {
 		src, err := l.readFile(p)
 		if err != nil {
-			if errors.Is(err, ErrTooLarge) {
+			if errors.Is(err, ErrTooLarge) || errors.Is(err, errIrregular) {
 				l.add(Error{File: p, Message: err.Error()})
 				continue
 			}
@@ -182,6 +198,41 @@ func (l *loader) readFiles(ctx context.Context) error {
 	return nil
 }
 
+// errIrregular marks a file that is not a regular file when opened.
+var errIrregular = errors.New("not a regular file")
+
+// readsPath reports whether p is a path the loader reads or a folder it
+// walks: *.cue at the top and in baselines/, rings/, exceptions/,
+// policy/*.rego, and those folders themselves.
+func readsPath(p string) bool {
+	dir, base := path.Split(p)
+	dir = strings.TrimSuffix(dir, "/")
+	switch {
+	case dir == "" && (folders[base] != "" || base == "policy"):
+		return true
+	case strings.HasSuffix(base, ".cue") && (dir == "" || folders[dir] != ""):
+		return true
+	case strings.HasSuffix(base, ".rego") && dir == "policy":
+		return true
+	}
+	return false
+}
+
+// irregularKind names a non-regular file's type for an error message.
+func irregularKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case m&fs.ModeDevice != 0 || m&fs.ModeCharDevice != 0:
+		return "a device file"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return "not a regular file"
+}
+
 func hasFile(names []string, want string) bool {
 	for _, n := range names {
 		if n == want {
@@ -200,6 +251,9 @@ func (l *loader) readFile(p string) ([]byte, error) {
 	st, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", p, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s: patchbay reads only regular files", errIrregular, irregularKind(st.Mode()))
 	}
 	if st.Size() > MaxFileSize {
 		return nil, fmt.Errorf("%w: file is %d bytes, the limit is %d (1 MiB)", ErrTooLarge, st.Size(), MaxFileSize)

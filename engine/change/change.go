@@ -10,8 +10,12 @@
 // trusted keys (the base config's trustedKeys plus any given), so a forged
 // or unverifiable record never passes a gate.
 //
-// It imports baseline, gate, gitrepo, audit, plan, inventory and vercmp; it
-// must not import server, github, rollout or cmd.
+// With a sandbox (Evaluator.Sandbox), the whole evaluation runs in a child
+// process bounded in memory and time; a change that exceeds the bounds is a
+// *LimitError, a denial. Jobs are the child's side.
+//
+// It imports baseline, gate, gitrepo, audit, plan, inventory, vercmp and
+// sandbox; it must not import server, github, rollout or cmd.
 package change
 
 import (
@@ -31,6 +35,7 @@ import (
 	"github.com/patchbay/patchbay/engine/gitrepo"
 	"github.com/patchbay/patchbay/engine/inventory"
 	"github.com/patchbay/patchbay/engine/plan"
+	"github.com/patchbay/patchbay/engine/sandbox"
 	"github.com/patchbay/patchbay/engine/vercmp"
 )
 
@@ -102,6 +107,12 @@ type Result struct {
 // bundle, so repeated decisions never re-prepare. It is safe for concurrent
 // use.
 type Evaluator struct {
+	// Sandbox, when set, runs the evaluation of each change (CUE of both
+	// sides, evidence, the decision) in a child process with its memory
+	// limit and deadline; one that exceeds them is a *LimitError. Set it
+	// wherever heads are untrusted (CI on pull requests, the server).
+	Sandbox *sandbox.Runner
+
 	mu      sync.Mutex
 	engines map[string]*gate.Engine
 }
@@ -141,8 +152,35 @@ func Load(ctx context.Context, req Request) (*Result, error) {
 	return res, nil
 }
 
-// Evaluate loads both sides, computes the effect and decides.
+// Load is the package's Load, in the evaluator's sandbox when it has one.
+func (ev *Evaluator) Load(ctx context.Context, req Request) (*Result, error) {
+	if ev.Sandbox != nil {
+		return ev.sandboxed(ctx, jobLoad, req)
+	}
+	return Load(ctx, req)
+}
+
+// Evaluate loads both sides, computes the effect and decides — in the
+// evaluator's sandbox when it has one.
 func (ev *Evaluator) Evaluate(ctx context.Context, req Request) (*Result, error) {
+	if ev.Sandbox != nil {
+		return ev.sandboxed(ctx, jobEvaluate, req)
+	}
+	return ev.evaluate(ctx, req)
+}
+
+// addPlanDelta recomputes the effect with req.Reports, adding the per-ring
+// plan delta (as Load does in-process).
+func (res *Result) addPlanDelta(_ context.Context, req Request) error {
+	if res.Effect == nil || res.Base == nil || res.Head == nil {
+		return errors.New("plan delta: no effect")
+	}
+	res.Effect = plan.ComputeEffect(plan.EffectInput{Base: res.Base, Head: res.Head, BaseRev: res.BaseCommit, HeadRev: res.HeadCommit,
+		ChangedFiles: res.Effect.ChangedFiles, Reports: req.Reports, Now: req.Now, IncludePlanDelta: true})
+	return nil
+}
+
+func (ev *Evaluator) evaluate(ctx context.Context, req Request) (*Result, error) {
 	res, err := Load(ctx, req)
 	if err != nil {
 		return nil, err

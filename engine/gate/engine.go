@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -72,9 +73,16 @@ type reporting struct {
 	kind string   // deny, warn or missing
 }
 
+// DecisionBudget is how long one decision may evaluate. A decision that
+// takes longer fails (ErrBudget): a loop in a policy denies, it does not
+// hang the gate.
+const DecisionBudget = 5 * time.Second
+
 // Engine evaluates one policy bundle with a query prepared once. It is safe
 // for concurrent use.
 type Engine struct {
+	// budget is the decision time budget (DecisionBudget; tests shorten it).
+	budget    time.Duration
 	query     rego.PreparedEvalQuery
 	queryText string
 	rules     []reporting
@@ -95,7 +103,7 @@ type Engine struct {
 func New(ctx context.Context, b Bundle) (*Engine, error) {
 	files := append([]File(nil), b.Files...)
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
-	e := &Engine{}
+	e := &Engine{budget: DecisionBudget}
 	e.files, e.digest = digests(files)
 
 	var opts []func(*rego.Rego)
@@ -167,7 +175,11 @@ func New(ctx context.Context, b Bundle) (*Engine, error) {
 	e.queryText = body.String()
 	// Keep results as Rego terms: collect reads them without converting
 	// the whole result to Go values first.
-	opts = append(opts, rego.Capabilities(capabilities()), rego.ParsedQuery(body), rego.GenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }))
+	// Strict built-in errors: a built-in that fails (division by zero, a
+	// malformed time) aborts the evaluation and fails the decision,
+	// instead of leaving its rule undefined — a deny rule that errs must
+	// not let the change pass.
+	opts = append(opts, rego.StrictBuiltinErrors(true), rego.Capabilities(capabilities()), rego.ParsedQuery(body), rego.GenerateJSON(func(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }))
 	q, err := rego.New(opts...).PrepareForEval(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -307,10 +319,15 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	if e.brokenBy != nil {
 		return fail(d, e.brokenBy), nil
 	}
-	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(norm.value()))
+	evalCtx, cancel := context.WithTimeout(ctx, e.budget)
+	defer cancel()
+	rs, err := e.query.Eval(evalCtx, rego.EvalParsedInput(norm.value()))
 	if err != nil {
 		if ctx.Err() != nil {
 			return Decision{}, fmt.Errorf("evaluate policies: %w", ctx.Err())
+		}
+		if evalCtx.Err() != nil {
+			return fail(d, fmt.Errorf("%w of %s (a policy loops or is too slow)", ErrBudget, e.budget)), nil
 		}
 		return fail(d, fmt.Errorf("%w: %w", ErrEval, err)), nil
 	}

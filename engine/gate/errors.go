@@ -14,4 +14,7 @@ var (
 	// ErrEval means evaluating the policies failed or produced a malformed
 	// finding.
 	ErrEval = errors.New("policy evaluation failed")
+	// ErrBudget means evaluating the policies took longer than the
+	// decision's time budget (DecisionBudget); the decision fails.
+	ErrBudget = errors.New("policy evaluation exceeded its time budget")
 )

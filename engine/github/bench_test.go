@@ -18,6 +18,8 @@ type nopDeliveries struct{}
 
 func (nopDeliveries) MarkDelivery(context.Context, string) (bool, error) { return true, nil }
 
+func (nopDeliveries) DeliverySeen(context.Context, string) (bool, error) { return false, nil }
+
 // BenchmarkWebhookVerifyAndRoute measures what a delivery costs before any
 // work: bounding, HMAC-SHA256 verification and parsing of a real
 // pull_request payload.
@@ -34,6 +36,7 @@ func BenchmarkWebhookVerifyAndRoute(b *testing.B) {
 		req := httptest.NewRequest(http.MethodPost, "/webhooks/github", bytes.NewReader(body))
 		req.Header.Set("X-Hub-Signature-256", sig)
 		req.Header.Set("X-GitHub-Event", "pull_request")
+		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("X-GitHub-Delivery", "d")
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)

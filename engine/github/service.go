@@ -334,7 +334,8 @@ func (s *Service) GatePR(ctx context.Context, ref PRRef) (*Outcome, error) {
 	}
 	out.Result, out.EvalErr = ev.Evaluate(ctx, req)
 	var side *change.SideError
-	if out.EvalErr != nil && !errors.As(out.EvalErr, &side) {
+	var limit *change.LimitError
+	if out.EvalErr != nil && !errors.As(out.EvalErr, &side) && !errors.As(out.EvalErr, &limit) {
 		// Not the change's fault (Git, policies): report nothing wrong to
 		// the PR, fail the delivery so it is visible and retried.
 		return nil, fmt.Errorf("evaluate pull request %d: %w", ref.Number, out.EvalErr)

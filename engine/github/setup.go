@@ -9,6 +9,7 @@ import (
 	"github.com/patchbay/patchbay/engine/audit"
 	"github.com/patchbay/patchbay/engine/change"
 	"github.com/patchbay/patchbay/engine/inventory"
+	"github.com/patchbay/patchbay/engine/sandbox"
 )
 
 // ServerConfig is what `patchbay serve` resolves from flags, environment
@@ -43,8 +44,11 @@ type ServerConfig struct {
 	Reports     func(ctx context.Context) ([]*inventory.Report, error)
 	Rollout     RolloutHinter
 	Deliveries  DeliveryLog
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// Sandbox, when set, evaluates pull requests in child processes with
+	// its limits (see change.Evaluator.Sandbox). A server must set it.
+	Sandbox *sandbox.Runner
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // NewServerWebhook builds the API client, the Service and the Webhook. It
@@ -79,7 +83,7 @@ func NewServerWebhook(cfg ServerConfig) (*Webhook, *Service, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	svc := &Service{Client: client, Checks: checks, InconclusiveNeutral: cfg.InconclusiveNeutral, Git: cfg.Git, Evaluator: change.NewEvaluator(), TrustedKeys: cfg.TrustedKeys,
+	svc := &Service{Client: client, Checks: checks, InconclusiveNeutral: cfg.InconclusiveNeutral, Git: cfg.Git, Evaluator: newEvaluator(cfg.Sandbox), TrustedKeys: cfg.TrustedKeys,
 		Reports: cfg.Reports, Signer: cfg.Signer, PushRemote: cfg.PushRemote, Rollout: cfg.Rollout, MainBranch: cfg.MainBranch, Now: cfg.Now, Logger: cfg.Logger}
 	hook, err := NewWebhook(WebhookConfig{Secret: cfg.Secret, MaxBodyBytes: cfg.MaxBodyBytes, MainBranch: cfg.MainBranch,
 		Deliveries: cfg.Deliveries, Processor: svc, Logger: cfg.Logger})
@@ -87,4 +91,10 @@ func NewServerWebhook(cfg ServerConfig) (*Webhook, *Service, error) {
 		return nil, nil, err
 	}
 	return hook, svc, nil
+}
+
+func newEvaluator(r *sandbox.Runner) *change.Evaluator {
+	ev := change.NewEvaluator()
+	ev.Sandbox = r
+	return ev
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -26,6 +27,8 @@ const (
 
 // DeliveryLog records webhook delivery ids; *store.Store is one.
 type DeliveryLog interface {
+	// DeliverySeen reports whether id was recorded.
+	DeliverySeen(ctx context.Context, id string) (bool, error)
 	// MarkDelivery records id and reports whether it was new.
 	MarkDelivery(ctx context.Context, id string) (firstTime bool, err error)
 }
@@ -134,8 +137,8 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		respond(w, http.StatusBadRequest, Response{Status: "error", Message: "X-GitHub-Event and X-GitHub-Delivery are required"})
 		return
 	}
-	if mt := r.Header.Get("Content-Type"); mt != "" && !strings.HasPrefix(mt, "application/json") {
-		respond(w, http.StatusUnsupportedMediaType, Response{Status: "error", Message: "configure the webhook with content type application/json"})
+	if !jsonContentType(r.Header.Get("Content-Type")) {
+		respond(w, http.StatusUnsupportedMediaType, Response{Status: "error", Message: "Content-Type must be application/json: configure the webhook with content type application/json (form-encoded deliveries are not accepted)"})
 		return
 	}
 	ev, err := ParseEvent(name, delivery, body, h.cfg.MainBranch)
@@ -148,27 +151,47 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		respond(w, http.StatusAccepted, Response{Status: "ignored", Kind: ev.Kind, Message: "event not handled: " + name})
 		return
 	}
-	first, err := h.cfg.Deliveries.MarkDelivery(r.Context(), delivery)
+	// A delivery counts as seen only once it was processed: GitHub's
+	// redelivery of one that failed is processed again. Two copies arriving
+	// at the same moment may both be processed; processing is idempotent
+	// (the comment is upserted, a check run or status is set again).
+	seen, err := h.cfg.Deliveries.DeliverySeen(r.Context(), delivery)
 	if err != nil {
-		h.log.Error("github webhook: mark delivery", "delivery", delivery, "err", err)
+		h.log.Error("github webhook: delivery log", "delivery", delivery, "err", err)
 		respond(w, http.StatusServiceUnavailable, Response{Status: "error", Message: "delivery log unavailable; redeliver later"})
 		return
 	}
-	if !first {
+	if seen {
 		respond(w, http.StatusOK, Response{Status: "duplicate", Kind: ev.Kind, Message: "delivery already seen"})
 		return
+	}
+	if ev.Kind != KindPing {
+		if err := h.cfg.Processor.Process(r.Context(), ev); err != nil {
+			h.log.Error("github webhook: process", "delivery", delivery, "event", name, "action", ev.Action, "pr", ev.PR, "err", err)
+			respond(w, http.StatusInternalServerError, Response{Status: "error", Kind: ev.Kind, Message: "processing failed; redeliver it, or comment /patchbay gate to retry"})
+			return
+		}
+	}
+	if _, err := h.cfg.Deliveries.MarkDelivery(r.Context(), delivery); err != nil {
+		// Processed but not recorded: a redelivery processes it again,
+		// which is harmless.
+		h.log.Error("github webhook: mark delivery", "delivery", delivery, "err", err)
 	}
 	if ev.Kind == KindPing {
 		respond(w, http.StatusOK, Response{Status: "ok", Kind: ev.Kind, Message: "pong"})
 		return
 	}
-	if err := h.cfg.Processor.Process(r.Context(), ev); err != nil {
-		h.log.Error("github webhook: process", "delivery", delivery, "event", name, "action", ev.Action, "pr", ev.PR, "err", err)
-		respond(w, http.StatusInternalServerError, Response{Status: "error", Kind: ev.Kind, Message: "processing failed; comment /patchbay gate to retry"})
-		return
-	}
 	h.log.Info("github webhook", "delivery", delivery, "event", name, "action", ev.Action, "kind", ev.Kind, "repo", ev.Owner+"/"+ev.Repo, "pr", ev.PR)
 	respond(w, http.StatusOK, Response{Status: "ok", Kind: ev.Kind})
+}
+
+// jsonContentType reports whether v is exactly the media type
+// application/json, parameters (charset) allowed. A missing header,
+// application/x-www-form-urlencoded (GitHub's other delivery format) or
+// look-alikes such as application/jsonfoo are refused.
+func jsonContentType(v string) bool {
+	mt, _, err := mime.ParseMediaType(v)
+	return err == nil && mt == "application/json"
 }
 
 // ValidSignature reports whether header is "sha256=" and the hex HMAC-SHA256

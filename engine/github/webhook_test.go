@@ -215,6 +215,8 @@ func TestRefusals(t *testing.T) {
 		{name: "pull request without repository", d: delivery{event: "pull_request", body: []byte(`{"action": "opened", "number": 2}`)}, code: 400},
 		{name: "missing event header", d: delivery{body: body}, code: 400},
 		{name: "form-encoded hook", d: delivery{event: "pull_request", body: body, header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}}, code: 415},
+		{name: "look-alike content type", d: delivery{event: "pull_request", body: body, header: http.Header{"Content-Type": {"application/jsonfoo"}}}, code: 415},
+		{name: "no content type", d: delivery{event: "pull_request", body: body, header: http.Header{"Content-Type": nil}}, code: 415},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -259,6 +261,43 @@ func TestReplayedDeliveryIsAcknowledgedAndIgnored(t *testing.T) {
 	}
 }
 
+// TestRedeliveryAfterFailureIsProcessed: a delivery id counts as seen only
+// once it was processed; GitHub's redelivery of a delivery that failed is
+// processed, and only a redelivery of a success is a duplicate.
+func TestRedeliveryAfterFailureIsProcessed(t *testing.T) {
+	body := payload(t, "octokit/pull_request.synchronize.payload.json")
+	rec := &recorder{err: errors.New("git fetch failed")}
+	h := newHook(t, rec, storetest.New(t, store.Options{}), 0)
+	d := delivery{event: "pull_request", id: "redeliver-1", body: body}
+	if code, _ := send(t, h, d); code != 500 {
+		t.Fatalf("failing delivery: %d, want 500", code)
+	}
+	rec.mu.Lock()
+	rec.err = nil
+	rec.mu.Unlock()
+	if code, resp := send(t, h, d); code != 200 || resp.Status != "ok" {
+		t.Fatalf("redelivery after the failure: %d %+v, want 200 ok (processed)", code, resp)
+	}
+	if code, resp := send(t, h, d); code != 200 || resp.Status != "duplicate" {
+		t.Fatalf("redelivery after the success: %d %+v, want 200 duplicate", code, resp)
+	}
+	if n := len(rec.got()); n != 2 {
+		t.Fatalf("processed %d times, want 2 (the failure and its redelivery)", n)
+	}
+}
+
+// TestContentTypeParametersAccepted: application/json with a charset is
+// JSON.
+func TestContentTypeParametersAccepted(t *testing.T) {
+	rec := &recorder{}
+	h := newHook(t, rec, storetest.New(t, store.Options{}), 0)
+	d := delivery{event: "pull_request", id: "ct-1", body: payload(t, "octokit/pull_request.opened.payload.json"),
+		header: http.Header{"Content-Type": {"Application/JSON; charset=utf-8"}}}
+	if code, resp := send(t, h, d); code != 200 {
+		t.Fatalf("%d %+v, want 200", code, resp)
+	}
+}
+
 func TestPanicIsRecoveredPerRequest(t *testing.T) {
 	body := payload(t, "octokit/pull_request.opened.payload.json")
 	rec := &recorder{panic: true}
@@ -267,6 +306,7 @@ func TestPanicIsRecoveredPerRequest(t *testing.T) {
 	defer srv.Close()
 	post := func(id string) int {
 		req, _ := http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("X-GitHub-Event", "pull_request")
 		req.Header.Set("X-GitHub-Delivery", id)
 		req.Header.Set("X-Hub-Signature-256", github.Sign(secret, body))

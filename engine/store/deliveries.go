@@ -33,3 +33,19 @@ func (s *Store) MarkDelivery(ctx context.Context, id string) (firstTime bool, er
 	})
 	return firstTime, err
 }
+
+// DeliverySeen reports whether MarkDelivery recorded id (and it was not
+// pruned yet). The webhook asks before processing and marks only after
+// processing succeeded, so a delivery that failed is processed again when
+// GitHub redelivers it.
+func (s *Store) DeliverySeen(ctx context.Context, id string) (bool, error) {
+	if id == "" {
+		return false, fmt.Errorf("delivery seen: empty id: %w", ErrInvalid)
+	}
+	var n int
+	err := s.r.QueryRowContext(ctx, s.q("SELECT COUNT(*) FROM deliveries WHERE id = ? AND seen_at >= ?"), id, dbTime(s.now().Add(-s.opts.DeliveryRetention))).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("delivery seen %s: %w", id, err)
+	}
+	return n > 0, nil
+}

@@ -712,10 +712,19 @@ func testDeliveries(t *testing.T, newURL func(testing.TB) string) {
 	if first.Load() != 1 {
 		t.Errorf("first-time deliveries = %d, want exactly 1", first.Load())
 	}
+	if seen, err := s.DeliverySeen(ctx, "other"); err != nil || seen {
+		t.Errorf("DeliverySeen before MarkDelivery: %v, %v; want false", seen, err)
+	}
 	if ok, err := s.MarkDelivery(ctx, "other"); err != nil || !ok {
 		t.Errorf("other id: %v, %v", ok, err)
 	}
+	if seen, err := s.DeliverySeen(ctx, "other"); err != nil || !seen {
+		t.Errorf("DeliverySeen after MarkDelivery: %v, %v; want true", seen, err)
+	}
 	clk.Advance(2 * time.Hour)
+	if seen, err := s.DeliverySeen(ctx, "other"); err != nil || seen {
+		t.Errorf("DeliverySeen after retention: %v, %v; want false", seen, err)
+	}
 	// The old ids were pruned: seen again counts as first time.
 	if ok, err := s.MarkDelivery(ctx, "other"); err != nil || !ok {
 		t.Errorf("after retention: %v, %v; want first time", ok, err)
