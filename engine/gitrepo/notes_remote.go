@@ -220,3 +220,59 @@ func (r *Repo) SyncNotes(ctx context.Context, remote, ref string, author Signatu
 	}
 	return last
 }
+
+// FetchKeepNotes fetches remote's branches (into refs/heads/*, as a mirror
+// keeps them) and its notes (into refs/notes/remotes/<remote>/*), and then
+// fast-forwards the local NotesRef to the remote's only when the local one
+// is absent or an ancestor of it. Unlike Fetch on a mirror it never
+// overwrites local notes commits that are not on the remote yet (records
+// written here but not pushed); publishing them is the publisher's job.
+func (r *Repo) FetchKeepNotes(ctx context.Context, remote string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	specs := []gitconfig.RefSpec{"+refs/heads/*:refs/heads/*", gitconfig.RefSpec("+refs/notes/*:refs/notes/remotes/" + remote + "/*")}
+	if err := r.fetch(ctx, remote, specs); err != nil {
+		if !strings.Contains(err.Error(), "couldn't find remote ref") {
+			return err
+		}
+		// No notes on the remote yet: fetch the branches alone.
+		if err := r.fetch(ctx, remote, specs[:1]); err != nil {
+			return err
+		}
+	}
+	rf, err := r.r.Storer.Reference(plumbing.ReferenceName(remoteNotesRef(remote, NotesRef)))
+	if err != nil {
+		return nil // the remote has no notes
+	}
+	theirs := rf.Hash()
+	local, err := r.r.Storer.Reference(plumbing.ReferenceName(NotesRef))
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		if err := r.casRef(NotesRef, theirs, nil); err != nil && !errors.Is(err, ErrConflict) {
+			return err
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("notes ref %s: %w", NotesRef, err)
+	}
+	if local.Hash() == theirs {
+		return nil
+	}
+	if ok, err := r.IsAncestor(local.Hash(), theirs); err != nil || !ok {
+		return nil // local has records of its own (or the objects are missing): keep them
+	}
+	if err := r.casRef(NotesRef, theirs, local); err != nil && !errors.Is(err, ErrConflict) {
+		return err
+	}
+	return nil
+}
+
+// RemoteNotesTip returns the remote's notes tip as last fetched by
+// FetchNotes or FetchKeepNotes (zero when unknown).
+func (r *Repo) RemoteNotesTip(remote string) Hash {
+	rf, err := r.r.Storer.Reference(plumbing.ReferenceName(remoteNotesRef(remote, NotesRef)))
+	if err != nil {
+		return Hash{}
+	}
+	return rf.Hash()
+}
