@@ -221,8 +221,8 @@ func (r *Repo) SyncNotes(ctx context.Context, remote, ref string, author Signatu
 	return last
 }
 
-// FetchKeepNotes fetches remote's branches (into refs/heads/*, as a mirror
-// keeps them) and its notes (into refs/notes/remotes/<remote>/*), and then
+// FetchKeepNotes fetches remote's branches and pull-request refs (into
+// refs/heads/* and refs/pull/*, as a mirror keeps them) and its notes (into refs/notes/remotes/<remote>/*), and then
 // fast-forwards the local NotesRef to the remote's only when the local one
 // is absent or an ancestor of it. Unlike Fetch on a mirror it never
 // overwrites local notes commits that are not on the remote yet (records
@@ -230,13 +230,13 @@ func (r *Repo) SyncNotes(ctx context.Context, remote, ref string, author Signatu
 func (r *Repo) FetchKeepNotes(ctx context.Context, remote string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	specs := []gitconfig.RefSpec{"+refs/heads/*:refs/heads/*", gitconfig.RefSpec("+refs/notes/*:refs/notes/remotes/" + remote + "/*")}
+	specs := []gitconfig.RefSpec{"+refs/heads/*:refs/heads/*", "+refs/pull/*:refs/pull/*", gitconfig.RefSpec("+refs/notes/*:refs/notes/remotes/" + remote + "/*")}
 	if err := r.fetch(ctx, remote, specs); err != nil {
 		if !strings.Contains(err.Error(), "couldn't find remote ref") {
 			return err
 		}
 		// No notes on the remote yet: fetch the branches alone.
-		if err := r.fetch(ctx, remote, specs[:1]); err != nil {
+		if err := r.fetch(ctx, remote, specs[:2]); err != nil {
 			return err
 		}
 	}
