@@ -251,6 +251,9 @@ type PublishStatus struct {
 	// Published and Pushes count this replica's records pushed and pushes.
 	Published int64 `json:"published"`
 	Pushes    int64 `json:"pushes"`
+	// RepoLease is this replica's view of the repository lease ("held
+	// until …", "refused: …", "not held"; empty without a remote).
+	RepoLease string `json:"repoLease,omitempty"`
 }
 
 // ActionKey is the canonical text of an action: kind, package and the

@@ -114,6 +114,10 @@ type Options struct {
 	// the remote's, and an outbox entry stays pending until a push with it
 	// is acknowledged. Empty: records are written to the local notes only.
 	Remote string
+	// RepoLeaseTTL is how long the repository lease (see holdRepo) lasts
+	// without renewal; zero means DefaultRepoLeaseTTL, negative disables
+	// the repository lease. Only with Remote.
+	RepoLeaseTTL time.Duration
 	// PushBatch bounds how many outbox entries one push carries (default
 	// DefaultPushBatch).
 	PushBatch int
@@ -159,6 +163,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxCommits <= 0 {
 		o.MaxCommits = DefaultMaxCommits
+	}
+	if o.RepoLeaseTTL == 0 {
+		o.RepoLeaseTTL = DefaultRepoLeaseTTL
 	}
 	if o.PushBatch <= 0 {
 		o.PushBatch = DefaultPushBatch
@@ -219,6 +226,8 @@ type Controller struct {
 	joined map[string]time.Time
 	// pub is the publishing state /readyz shows.
 	pub publishState
+	// rl is the repository lease (with Options.Remote).
+	rl repoLease
 
 	wake chan struct{}
 	// stepMu serializes Step (Run's ticks and direct calls).
@@ -258,11 +267,14 @@ func (c *Controller) Run(ctx context.Context) error {
 	defer t.Stop()
 	defer func() {
 		if c.Leader() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			c.releaseRepo(rctx)
+			cancel()
 			_ = c.st.ReleaseLease(context.WithoutCancel(ctx), c.o.LeaseName, c.o.Holder)
 		}
 	}()
 	for {
-		if err := c.Step(ctx); err != nil && !errors.Is(err, ErrNotLeader) && ctx.Err() == nil {
+		if err := c.Step(ctx); err != nil && !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrRepoLeased) && ctx.Err() == nil {
 			c.log.Error("rollout controller tick", "err", err)
 		}
 		select {
@@ -275,7 +287,9 @@ func (c *Controller) Run(ctx context.Context) error {
 }
 
 // Step runs one controller tick: it takes or renews the lease (returning
-// ErrNotLeader when another replica holds it), processes new commits,
+// ErrNotLeader when another replica holds it; with Options.Remote it also
+// takes the repository lease, returning ErrRepoLeased when another
+// deployment holds that), processes new commits,
 // advances every open rollout and writes pending audit records.
 func (c *Controller) Step(ctx context.Context) error {
 	c.stepMu.Lock()
@@ -297,6 +311,17 @@ func (c *Controller) Step(ctx context.Context) error {
 	c.mu.Unlock()
 	if !ok {
 		return ErrNotLeader
+	}
+	if err := c.holdRepo(ctx, f); err != nil {
+		if ctx.Err() == nil {
+			c.pub.failed(err, c.o.Now().UTC())
+		}
+		if errors.Is(err, store.ErrLeaseLost) {
+			c.mu.Lock()
+			c.fence = store.Fence{}
+			c.mu.Unlock()
+		}
+		return err
 	}
 	err = errors.Join(c.poll(ctx, f), c.advanceAll(ctx, f), c.drain(ctx, f))
 	if errors.Is(err, store.ErrLeaseLost) {

@@ -55,7 +55,7 @@ func (c *Controller) PublishStatus(ctx context.Context) (api.PublishStatus, erro
 	c.pub.mu.Lock()
 	defer c.pub.mu.Unlock()
 	s := api.PublishStatus{Remote: c.o.Remote, Backlog: n, LastError: c.pub.lastErr, Published: c.pub.published,
-		Pushes: c.pub.pushes, Signing: c.aw != nil, Leader: c.Leader()}
+		Pushes: c.pub.pushes, Signing: c.aw != nil, Leader: c.Leader(), RepoLease: c.RepoLease()}
 	if !c.pub.lastPush.IsZero() {
 		t := c.pub.lastPush
 		s.LastPushAt = &t

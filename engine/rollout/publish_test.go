@@ -2,9 +2,11 @@ package rollout_test
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/patchbay/patchbay/engine/gitrepo/gitrepotest"
 	"github.com/patchbay/patchbay/engine/rollout"
 	"github.com/patchbay/patchbay/engine/store"
+	"github.com/patchbay/patchbay/engine/store/storetest"
 )
 
 // remoteEnv is an env whose patch repository is served over smart HTTP;
@@ -332,4 +335,59 @@ func decodePending(t *testing.T, e store.RolloutEvent) (gitrepo.Hash, audit.Pred
 		t.Fatal(err)
 	}
 	return commit, p
+}
+
+// TestTwoDeploymentsOneRepository points two controllers on different
+// databases at one repository: the second finds the first's live
+// repository lease and runs nothing (before, it recorded the same rollout
+// again, as succeeded 0/0, in a second chain from seq 1); once the first
+// stops and releases, the second takes over and continues the one chain.
+func TestTwoDeploymentsOneRepository(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRemoteEnv(t, "sqlite://"+filepath.Join(t.TempDir(), "a.db"))
+	stB := storetestOpen(t, "sqlite://"+filepath.Join(t.TempDir(), "b.db"), r.clk)
+	mirrorB := r.clone(t)
+	a := r.controllerOn(r.mirror, r.st, "a", nil)
+	b := r.controllerOn(mirrorB, stB, "b", nil)
+	r.step(ctx, a)
+	r.mergeCanary()
+	r.push()
+	r.step(ctx, a)
+	if err := b.Step(ctx); !errors.Is(err, rollout.ErrRepoLeased) {
+		t.Fatalf("b while a holds the repository: %v, want ErrRepoLeased", err)
+	}
+	if l, _ := b.List(ctx); len(l.Rollouts) != 0 {
+		t.Errorf("b created rollouts while refused: %+v", l.Rollouts)
+	}
+	if st, _ := b.PublishStatus(ctx); !strings.Contains(st.RepoLease, "refused") {
+		t.Errorf("b's status = %+v, want the refusal", st)
+	}
+	// a keeps renewing; b stays out.
+	r.clk.Advance(45 * time.Second)
+	r.step(ctx, a)
+	r.clk.Advance(30 * time.Second)
+	if err := b.Step(ctx); !errors.Is(err, rollout.ErrRepoLeased) {
+		t.Fatalf("b after a renewed: %v, want ErrRepoLeased", err)
+	}
+	before := r.remoteLog(ctx)
+	// a stops for good: once its lease expires b takes over and appends
+	// to the same chain.
+	r.clk.Advance(2 * time.Minute)
+	if err := b.Step(ctx); err != nil {
+		t.Fatalf("b after a's lease expired: %v", err)
+	}
+	if err := a.Step(ctx); !errors.Is(err, rollout.ErrRepoLeased) {
+		t.Errorf("a after b took the repository: %v, want ErrRepoLeased", err)
+	}
+	after := r.remoteLog(ctx)
+	if after.Head.Seq < before.Head.Seq || after.Records[before.Head.Seq-1].Digest != before.Records[before.Head.Seq-1].Digest {
+		t.Errorf("b did not continue a's chain: head %d → %d", before.Head.Seq, after.Head.Seq)
+	}
+	countKinds(t, after)
+}
+
+func storetestOpen(t *testing.T, url string, clk *clock) *store.Store {
+	t.Helper()
+	return storetest.Open(t, url, store.Options{Now: clk.Now, SQLiteSynchronous: "NORMAL"})
 }
