@@ -234,6 +234,20 @@ type Ready struct {
 	Publish *PublishStatus `json:"publish,omitempty"`
 }
 
+// AuditHead is the audit chain's head as the server last saw it
+// acknowledged: with a remote, the remote's refs/notes/patchbay after the
+// last fetch or push; without one, the local notes. An auditor checks a
+// clone against it with 'patchbay audit verify --expect-seq SEQ'.
+type AuditHead struct {
+	Seq    int64  `json:"seq"`
+	Digest string `json:"digest,omitempty"`
+	// NotesCommit is the notes commit the head was read from.
+	NotesCommit string `json:"notesCommit,omitempty"`
+	Remote      string `json:"remote,omitempty"`
+	// Backlog is how many records are still waiting to be published.
+	Backlog int `json:"backlog"`
+}
+
 // PublishStatus is how far the server's audit records are from the patch
 // repository: Backlog outbox entries are not yet written (with a remote:
 // not yet pushed and acknowledged); LastError is the leader's last failed

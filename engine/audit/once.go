@@ -72,3 +72,20 @@ func Contains(repo *gitrepo.Repo, commit gitrepo.Hash, p Predicate) (bool, error
 	}
 	return holdsEqual(commit.String(), note, p.Kind(), body), nil
 }
+
+// HeadOf returns the chain head named by the notes commit tip (the local
+// notes ref's tip when tip is zero). ok is false when that commit carries
+// no chain trailers; a missing ref is Head{} and ok.
+func HeadOf(repo *gitrepo.Repo, tip gitrepo.Hash) (h Head, ok bool, err error) {
+	var c *gitrepo.Commit
+	if tip.IsZero() {
+		c, err = repo.NotesTip(gitrepo.NotesRef)
+	} else {
+		c, err = repo.Commit(tip)
+	}
+	if err != nil {
+		return Head{}, false, err
+	}
+	h, ok = parseHead(c)
+	return h, ok, nil
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +25,17 @@ type publishState struct {
 	lastPush  time.Time
 	published int64
 	pushes    int64
+	// ack is the remote's notes tip as last fetched or pushed.
+	ack gitrepo.Hash
+}
+
+func (p *publishState) acked(h gitrepo.Hash) {
+	if h.IsZero() {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ack = h
 }
 
 func (p *publishState) failed(err error, at time.Time) {
@@ -65,6 +77,42 @@ func (c *Controller) PublishStatus(ctx context.Context) (api.PublishStatus, erro
 		s.LastErrorAt = &t
 	}
 	return s, nil
+}
+
+// AuditHead returns the chain head the remote has acknowledged (the
+// newer of this leader's last push or fetch and the replica's last fetch
+// of the remote), or without Options.Remote the local notes' head.
+func (c *Controller) AuditHead(ctx context.Context) (api.AuditHead, error) {
+	n, err := c.st.PendingRolloutEventCount(ctx)
+	if err != nil {
+		return api.AuditHead{}, err
+	}
+	out := api.AuditHead{Remote: c.o.Remote, Backlog: n}
+	var tips []gitrepo.Hash
+	if c.o.Remote == "" {
+		tips = append(tips, gitrepo.Hash{})
+	} else {
+		c.pub.mu.Lock()
+		tips = append(tips, c.pub.ack)
+		c.pub.mu.Unlock()
+		tips = append(tips, c.repo.RemoteNotesTip(c.o.Remote))
+	}
+	for _, tip := range tips {
+		if c.o.Remote != "" && tip.IsZero() {
+			continue
+		}
+		h, ok, err := audit.HeadOf(c.repo, tip)
+		if err != nil {
+			return api.AuditHead{}, err
+		}
+		if ok && (h.Seq > out.Seq || out.NotesCommit == "") {
+			out.Seq, out.Digest = h.Seq, h.Digest
+			if !h.Tip.IsZero() {
+				out.NotesCommit = h.Tip.String()
+			}
+		}
+	}
+	return out, nil
 }
 
 // drain writes the outbox to the audit trail, oldest first: with
@@ -132,6 +180,7 @@ func (c *Controller) publish(ctx context.Context, f store.Fence, evs []store.Rol
 		if err != nil {
 			return fmt.Errorf("publish: %w", err)
 		}
+		c.pub.acked(theirs)
 		if err := c.resetNotes(theirs); err != nil {
 			if errors.Is(err, gitrepo.ErrConflict) {
 				last = err
@@ -141,12 +190,20 @@ func (c *Controller) publish(ctx context.Context, f store.Fence, evs []store.Rol
 		}
 		ids := make([]int64, 0, len(evs))
 		wrote := 0
+		var missing []string
 		for _, e := range evs {
 			commit, p, err := decodeEvent(e)
 			if err != nil {
 				return err
 			}
 			_, dup, err := c.aw.WriteOnce(ctx, commit, p)
+			if errors.Is(err, gitrepo.ErrNotFound) {
+				// The commit is not in this clone yet (a pull request's
+				// head before its refs are fetched): it waits, the rest
+				// goes on.
+				missing = append(missing, fmt.Sprintf("%s on %s", e.Kind, short(commit.String())))
+				continue
+			}
 			if err != nil {
 				return fmt.Errorf("publish: write %s record: %w", e.Kind, err)
 			}
@@ -169,6 +226,9 @@ func (c *Controller) publish(ctx context.Context, f store.Fence, evs []store.Rol
 				return fmt.Errorf("publish: %w", err)
 			}
 		}
+		if tip, err := c.repo.NotesTip(gitrepo.NotesRef); err == nil && tip != nil {
+			c.pub.acked(tip.Hash)
+		}
 		// Acknowledged: mark even when ctx ends now, so a successor does
 		// not have to find them in the remote again.
 		if _, err := c.apply(context.WithoutCancel(ctx), f, store.RolloutChange{AuditedUpTo: ids}); err != nil {
@@ -177,6 +237,9 @@ func (c *Controller) publish(ctx context.Context, f store.Fence, evs []store.Rol
 		c.pub.pushed(wrote, c.o.Now().UTC())
 		if wrote > 0 {
 			c.log.Info("publish: audit records pushed", "remote", remote, "records", wrote)
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("publish: %d record(s) wait for their commit to be fetched: %s", len(missing), strings.Join(missing, ", "))
 		}
 		return nil
 	}

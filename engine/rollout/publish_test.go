@@ -195,6 +195,9 @@ func TestPublishToRemote(t *testing.T) {
 	if log.Head.Seq != int64(len(log.Records)) {
 		t.Errorf("remote head seq %d, %d records", log.Head.Seq, len(log.Records))
 	}
+	if h, err := c.AuditHead(ctx); err != nil || h.Seq != log.Head.Seq || h.Backlog != 0 {
+		t.Errorf("AuditHead = %+v, %v; want seq %d, no backlog", h, err, log.Head.Seq)
+	}
 }
 
 func remoteNotes(t *testing.T, r *remoteEnv) string {
