@@ -26,6 +26,8 @@ type remoteEnv struct {
 	url    string
 	auth   gitrepo.Auth
 	mirror *gitrepo.Repo
+	// fresh is the last clone remoteLog made.
+	fresh *gitrepo.Repo
 }
 
 func newRemoteEnv(t *testing.T, url string) *remoteEnv {
@@ -86,7 +88,8 @@ func (r *remoteEnv) remoteLog(ctx context.Context) *audit.Log {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	defer repo.Close()
+	r.t.Cleanup(func() { repo.Close() })
+	r.fresh = repo
 	keys, err := audit.ParseTrustedKeys(r.pub)
 	if err != nil {
 		r.t.Fatal(err)
@@ -197,6 +200,31 @@ func TestPublishToRemote(t *testing.T) {
 	}
 	if h, err := c.AuditHead(ctx); err != nil || h.Seq != log.Head.Seq || h.Backlog != 0 {
 		t.Errorf("AuditHead = %+v, %v; want seq %d, no backlog", h, err, log.Head.Seq)
+	}
+	// The fresh clone's trail is complete; one record more than it holds
+	// was not acknowledged.
+	mv := &rollout.Mover{Repo: r.fresh, Now: r.clk.Now()}
+	head, _ := r.fresh.Head("main")
+	opts := audit.CompleteOptions{Moved: mv.Moved, Previous: mv.Previous(ctx, head), ExpectSeq: log.Head.Seq}
+	if gaps, err := audit.Complete(ctx, r.fresh, log, opts); err != nil || len(gaps) != 0 {
+		t.Errorf("completeness of the fresh clone: %v, %v", gaps, err)
+	}
+	opts.ExpectSeq++
+	if gaps, _ := audit.Complete(ctx, r.fresh, log, opts); len(gaps) != 1 || !strings.Contains(gaps[0].What, "truncated") {
+		t.Errorf("completeness against a longer acknowledged chain: %v", gaps)
+	}
+	// Without its rollout.started (a record lost before it was pushed, as
+	// when a fetch overwrote unpushed notes) the merge is reported.
+	opts.ExpectSeq = 0
+	lossy := &audit.Log{Head: log.Head, HeadOK: log.HeadOK}
+	for _, rec := range log.Records {
+		if rec.Kind != audit.KindRolloutStarted {
+			lossy.Records = append(lossy.Records, rec)
+		}
+	}
+	gaps, _ := audit.Complete(ctx, r.fresh, lossy, opts)
+	if len(gaps) == 0 || gaps[0].Commit != merge || !strings.Contains(gaps[0].What, "moved ring canary to 2026-11-hotfix-1 but has no rollout.started") {
+		t.Errorf("completeness without rollout.started: %v", gaps)
 	}
 }
 
