@@ -422,3 +422,63 @@ func storetestOpen(t *testing.T, url string, clk *clock) *store.Store {
 	t.Helper()
 	return storetest.Open(t, url, store.Options{Now: clk.Now, SQLiteSynchronous: "NORMAL"})
 }
+
+// TestOperatorActionsAreRecords pauses and resumes a rollout: each record
+// names the admin token and the reason, and the trail shows the rollout
+// paused, then in progress again (before, a resumed rollout stayed
+// "halted" in audit log).
+func TestOperatorActionsAreRecords(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, "sqlite://"+filepath.Join(t.TempDir(), "patchbay.db"))
+	c := e.controller("a", nil)
+	e.step(ctx, c)
+	merge := e.mergeCanary()
+	e.step(ctx, c)
+	id := canaryRollout(t, ctx, c)
+	outcome := func() string {
+		t.Helper()
+		changes, err := audit.Trail(ctx, e.repo, nil, audit.TrailOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range changes {
+			for _, ro := range ch.Rollouts {
+				if ch.Commit == merge && ro.ID == id {
+					return ro.Outcome
+				}
+			}
+		}
+		t.Fatalf("rollout %s not in the trail", id)
+		return ""
+	}
+	if _, err := c.Pause(ctx, id, "ops", "look at canary-01"); err != nil {
+		t.Fatal(err)
+	}
+	e.step(ctx, c)
+	if got := outcome(); got != "paused" {
+		t.Errorf("after pause: %q, want paused", got)
+	}
+	if _, err := c.Resume(ctx, id, "ops", "fixed"); err != nil {
+		t.Fatal(err)
+	}
+	e.step(ctx, c)
+	if got := outcome(); got != "in progress" {
+		t.Errorf("after resume: %q, want in progress", got)
+	}
+	log, err := audit.Read(ctx, e.repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops []string
+	for _, r := range log.Of(audit.KindRolloutWave) {
+		p, _ := r.Decode()
+		if w := p.(*audit.RolloutWave); w.Operator != nil {
+			ops = append(ops, fmt.Sprintf("%s %s %s halted=%t", w.Operator.Action, w.Operator.Actor, w.Operator.Reason, w.Halted))
+		}
+	}
+	want := []string{"pause ops look at canary-01 halted=true", "resume ops fixed halted=false"}
+	if fmt.Sprint(ops) != fmt.Sprint(want) {
+		t.Errorf("operator records = %q, want %q", ops, want)
+	}
+}

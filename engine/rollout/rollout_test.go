@@ -450,13 +450,13 @@ func TestHaltResumeAbort(t *testing.T) {
 					}
 				}
 				if !tc.resume {
-					if _, err := c.Abort(ctx, id, "admin"); err != nil {
+					if _, err := c.Abort(ctx, id, "admin", "test"); err != nil {
 						t.Fatal(err)
 					}
-					if _, err := c.Resume(ctx, id, "admin"); !errors.Is(err, rollout.ErrState) {
+					if _, err := c.Resume(ctx, id, "admin", "test"); !errors.Is(err, rollout.ErrState) {
 						t.Errorf("resume after abort: %v, want ErrState", err)
 					}
-				} else if _, err := c.Resume(ctx, id, "admin"); err != nil {
+				} else if _, err := c.Resume(ctx, id, "admin", "test"); err != nil {
 					t.Fatal(err)
 				}
 				for range 20 {
