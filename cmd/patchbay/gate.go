@@ -18,7 +18,7 @@ import (
 
 func (a *app) newGateCmd() *cobra.Command {
 	var (
-		dir, base, head, prFile, reviewsFile, evidenceFile, signKey string
+		dir, base, head, prFile, reviewsFile, evidenceFile, signKey, push string
 		trust                                                       []string
 		record                                                      bool
 	)
@@ -38,7 +38,8 @@ GitHub's API lists them (user.login, state, commit_id, submitted_at).
 Without --evidence, ring verification records are read from the audit trail
 in Git notes and count only if the whole chain verifies against the trusted
 keys (config.trustedKeys plus --trust). --record --key KEY signs the decision
-and stores it as a gate.decision record on the head commit.
+and stores it as a gate.decision record on the head commit; --push origin
+publishes it at once (what CI does, since its clone is thrown away).
 
 Exit status: 0 pass, 1 fail, 3 inconclusive, 2 usage.`,
 		Example: `  patchbay gate -C . --base origin/main --pr pr.json --reviews reviews.json
@@ -55,6 +56,7 @@ Exit status: 0 pass, 1 fail, 3 inconclusive, 2 usage.`,
 	cmd.Flags().StringArrayVar(&trust, "trust", nil, "public key (PEM file) trusted for evidence records, in addition to config.trustedKeys")
 	cmd.Flags().BoolVar(&record, "record", false, "write the decision as a signed gate.decision record on the head commit")
 	cmd.Flags().StringVar(&signKey, "key", "", "signing key (file or KMS URI) for --record")
+	cmd.Flags().StringVar(&push, "push", "", "with --record, also push the record to this remote's refs/notes/patchbay (re-chained after records others pushed first)")
 	format := addFormatFlag(cmd, "text", "json", "markdown")
 	now := addNowFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -68,6 +70,9 @@ Exit status: 0 pass, 1 fail, 3 inconclusive, 2 usage.`,
 		}
 		if base == "" {
 			return usageError("--base is required (the revision the change starts from, e.g. origin/main)")
+		}
+		if push != "" && !record {
+			return usageError("--push needs --record")
 		}
 		if record && signKey == "" {
 			return usageError("--record needs --key, the signing key")
@@ -133,7 +138,7 @@ Exit status: 0 pass, 1 fail, 3 inconclusive, 2 usage.`,
 			return err
 		}
 		if record {
-			if err := a.recordDecision(cmd, repo, signKey, res, req.PR, t); err != nil {
+			if err := a.recordDecision(cmd, repo, signKey, push, res, req.PR, t); err != nil {
 				return err
 			}
 		}
@@ -149,7 +154,7 @@ Exit status: 0 pass, 1 fail, 3 inconclusive, 2 usage.`,
 }
 
 // recordDecision signs the decision and stores it on the head commit.
-func (a *app) recordDecision(cmd *cobra.Command, repo *gitrepo.Repo, key string, res *change.Result, pr gate.PullRequest, now time.Time) error {
+func (a *app) recordDecision(cmd *cobra.Command, repo *gitrepo.Repo, key, push string, res *change.Result, pr gate.PullRequest, now time.Time) error {
 	signer, err := a.loadSigner(cmd.Context(), key)
 	if err != nil {
 		return err
@@ -162,7 +167,12 @@ func (a *app) recordDecision(cmd *cobra.Command, repo *gitrepo.Repo, key string,
 		PolicyBundleDigest: res.Decision.Manifest.BundleDigest, InputDigest: res.Decision.Manifest.InputDigest,
 		PR: pr.Number, HeadSHA: res.HeadCommit, BaseSHA: res.BaseCommit, Approvers: res.Approvers, DecidedAt: now}
 	w := &audit.Writer{Repo: repo, Signer: signer, Committer: gitrepo.Signature{Name: "patchbay", Email: "patchbay@localhost"}, Now: a.now}
-	rec, err := w.Write(cmd.Context(), head, p)
+	var rec *audit.Record
+	if push != "" {
+		rec, err = w.WriteAndPush(cmd.Context(), push, head, p)
+	} else {
+		rec, err = w.Write(cmd.Context(), head, p)
+	}
 	if err != nil {
 		return fmt.Errorf("record decision: %w", err)
 	}
