@@ -19,8 +19,8 @@ import (
 func (a *app) newGateCmd() *cobra.Command {
 	var (
 		dir, base, head, prFile, reviewsFile, evidenceFile, signKey, push string
-		trust                                                       []string
-		record                                                      bool
+		trust                                                             []string
+		record                                                            bool
 	)
 	cmd := &cobra.Command{
 		Use:   "gate",

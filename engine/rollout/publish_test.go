@@ -30,7 +30,7 @@ type remoteEnv struct {
 	fresh *gitrepo.Repo
 }
 
-func newRemoteEnv(t *testing.T, url string) *remoteEnv {
+func newRemoteEnv(t testing.TB, url string) *remoteEnv {
 	t.Helper()
 	srv := gitrepotest.NewServer(t)
 	e := newEnv(t, url)
@@ -43,7 +43,7 @@ func newRemoteEnv(t *testing.T, url string) *remoteEnv {
 	return r
 }
 
-func (r *remoteEnv) clone(t *testing.T) *gitrepo.Repo {
+func (r *remoteEnv) clone(t testing.TB) *gitrepo.Repo {
 	t.Helper()
 	m, err := gitrepo.CloneOrFetch(context.Background(), gitrepo.Remote{URL: r.url, CacheDir: t.TempDir(), Auth: r.auth})
 	if err != nil {

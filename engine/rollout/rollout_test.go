@@ -55,7 +55,7 @@ func (c *clock) Set(t time.Time) {
 // env is a patch repository (the quickstart, canary pinned to 2026-11), a
 // store, a fleet of reports and a signing key.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	git     *gitrepotest.Repo
 	repo    *gitrepo.Repo
 	st      *store.Store
@@ -84,7 +84,7 @@ func backends(t *testing.T, fn func(t *testing.T, url func(testing.TB) string)) 
 // the quickstart's two.
 const canaryHosts = 7
 
-func newEnv(t *testing.T, url string) *env {
+func newEnv(t testing.TB, url string) *env {
 	t.Helper()
 	clk := &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
 	g := gitrepotest.New(t)
@@ -135,7 +135,7 @@ func newEnv(t *testing.T, url string) *env {
 	return e
 }
 
-func readReport(t *testing.T, path string) *inventory.Report {
+func readReport(t testing.TB, path string) *inventory.Report {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
