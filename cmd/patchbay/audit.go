@@ -215,6 +215,7 @@ Examples:
 func (a *app) newAuditVerifyCmd() *cobra.Command {
 	var dir, trustRef string
 	var keys []string
+	var cf *completeFlags
 	cmd := &cobra.Command{
 		Use:   "verify -C DIR --key PUB...",
 		Short: "Verify every record's signature and the whole chain",
@@ -232,8 +233,18 @@ why: bad signature, unknown key, missing predecessor, digest mismatch, out
 of order, wrong subject, fork, head mismatch, notes changed outside patchbay
 — and exits 4.
 
+It then checks that the trail is complete, not only intact, along the
+first-parent history of --branch: every commit that moved a ring (from the
+first one patchbay recorded) has its change.merged and rollout.started, every
+rollout replaced by a later one its rollout.finished, every promotion the
+previous ring's ring.verified; and the chain holds at least --expect-seq
+records. A repository without refs/notes/patchbay (a plain git clone does
+not fetch notes: pass --remote origin) or with merges but no record fails.
+Each gap is printed as MISSING and the exit code is 4.
+
 Examples:
-  patchbay audit verify -C . --key keys/patchbay.pub
+  patchbay audit verify -C . --key keys/patchbay.pub --remote origin
+  patchbay audit verify -C . --key keys/patchbay.pub --expect-seq 1832
   patchbay audit verify --key ci.pub --key server.pub --format json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -249,6 +260,9 @@ Examples:
 				return err
 			}
 			defer repo.Close()
+			if err := cf.fetch(cmd.Context(), a, repo); err != nil {
+				return err
+			}
 			log, err := audit.Verify(cmd.Context(), repo, trusted)
 			var ve *audit.VerifyError
 			if err != nil && !errors.As(err, &ve) {
@@ -265,12 +279,23 @@ Examples:
 				fmt.Fprintf(a.stdout, "; chain head record %d %s", log.Head.Seq, log.Head.Digest)
 			}
 			fmt.Fprintln(a.stdout)
+			if err := cf.check(cmd.Context(), a, repo, log); err != nil {
+				return err
+			}
+			if !cf.integrity {
+				fmt.Fprintf(a.stdout, "OK complete along %s", cf.branch)
+				if cf.expectSeq > 0 {
+					fmt.Fprintf(a.stdout, "; at least %d records as expected", cf.expectSeq)
+				}
+				fmt.Fprintln(a.stdout)
+			}
 			return nil
 		},
 	}
 	addRepoFlag(cmd, &dir)
 	cmd.Flags().StringArrayVar(&keys, "key", nil, "trusted public key file (PEM); repeatable")
 	addTrustRefFlag(cmd, &trustRef)
+	cf = addCompleteFlags(cmd, true)
 	return cmd
 }
 

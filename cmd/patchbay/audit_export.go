@@ -75,6 +75,7 @@ func (a *app) newAuditExportCmd() *cobra.Command {
 	var dir, out, branch, trustRef string
 	var keys []string
 	var fmtFlag *formatFlag
+	var cf *completeFlags
 	cmd := &cobra.Command{
 		Use:   "export -C DIR --out FILE --key PUB...",
 		Short: "Write an auditor's bundle: every change, its records and the keys to verify them",
@@ -113,6 +114,9 @@ Examples:
 			}
 			defer repo.Close()
 			ctx := cmd.Context()
+			if err := cf.fetch(ctx, a, repo); err != nil {
+				return err
+			}
 			log, err := audit.Read(ctx, repo)
 			if err != nil {
 				return err
@@ -146,6 +150,8 @@ Examples:
 			}
 			fmt.Fprintf(a.stdout, "wrote %s: %d changes, %d records\n", out, len(b.Changes), len(b.Records))
 			switch {
+			case log.Head.Tip.IsZero() && len(log.Records) == 0:
+				return fmt.Errorf("%w: no %s in %s: the bundle holds no record (a plain git clone does not fetch notes: pass --remote origin)", errVerification, gitrepo.NotesRef, dir)
 			case len(trusted) == 0:
 				return fmt.Errorf("%w: %w: the bundle is marked unverified; pass --key", errVerification, audit.ErrNoTrustedKeys)
 			case len(problems) > 0:
@@ -160,6 +166,7 @@ Examples:
 	cmd.Flags().StringVar(&branch, "branch", "main", "the main branch")
 	cmd.Flags().StringArrayVar(&keys, "key", nil, "trusted public key file (PEM); repeatable")
 	addTrustRefFlag(cmd, &trustRef)
+	cf = addCompleteFlags(cmd, false)
 	return cmd
 }
 

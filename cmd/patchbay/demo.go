@@ -214,6 +214,9 @@ func (d *demo) run(ctx context.Context, listen string, keep bool) error {
 	fmt.Fprintf(d.w, "\ndone in %.1fs. The repository, database and signing key are in %s\n", time.Since(d.start).Seconds(), d.dir)
 	fmt.Fprintf(d.w, "try: patchbay audit log -C %s\n     patchbay plan -C %s --inventory %s\n", d.repoDir, d.repoDir, filepath.Join(d.repoDir, "inventory"))
 	if keep {
+		// The controller keeps ticking, so that admin actions (rollout
+		// pause/resume/abort) take effect and their records are written.
+		go d.ctl.Run(srvCtx) //nolint:errcheck // Run logs its errors and returns nil
 		fmt.Fprintf(d.w, "\nthe server keeps running at %s (Ctrl-C stops it)\n  dashboard: open %s/ and sign in with the admin token %s\n  API:       curl -H 'Authorization: Bearer %s' %s/api/v1/rollouts\n", d.url, d.url, d.admin, d.admin, d.url)
 		<-ctx.Done()
 	}

@@ -3,13 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/patchbay/patchbay/engine/api"
 )
 
 // TestDemo runs `patchbay demo` with a small fleet and checks the story:
@@ -59,5 +64,92 @@ func TestDemo(t *testing.T) {
 		if n := strings.Count(string(notes), `"payloadType":"application/vnd.in-toto+json"`); err != nil || n < 8 {
 			t.Errorf("git shows %d records in the notes (%v)", n, err)
 		}
+	}
+}
+
+// TestDemoServePauseReachesNotes keeps the demo's server running and
+// pauses the pilot rollout through the API: the pause is written to the
+// audit notes with the admin token's name and reason (before, the
+// controller stopped ticking after the story and the record stayed
+// pending).
+func TestDemoServePauseReachesNotes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo runs a server and agents")
+	}
+	dir := t.TempDir()
+	out, errOut := &syncBuffer{}, &syncBuffer{}
+	a := &app{stdin: strings.NewReader(""), stdout: out, stderr: errOut, getenv: func(string) string { return "" }, now: time.Now}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- a.run(ctx, []string{"demo", "--hosts", "20", "--dir", dir, "--serve"}) }()
+	defer func() { cancel(); <-done }()
+	re := regexp.MustCompile(`the server keeps running at (http://\S+) .*\n.*admin token (\S+)`)
+	var m []string
+	for deadline := time.Now().Add(2 * time.Minute); m == nil; time.Sleep(50 * time.Millisecond) {
+		select {
+		case code := <-done:
+			t.Fatalf("demo exited %d\n%s\n%s", code, out.String(), errOut.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("demo did not reach --serve:\n%s", out.String())
+		}
+		m = re.FindStringSubmatch(out.String())
+	}
+	url, tok := m[1], m[2]
+	call := func(method, path string, body any, v any) {
+		t.Helper()
+		var rd io.Reader
+		if body != nil {
+			b, _ := json.Marshal(body)
+			rd = bytes.NewReader(b)
+		}
+		req, _ := http.NewRequest(method, url+path, rd)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b, _ := io.ReadAll(resp.Body)
+			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
+		}
+		if v != nil {
+			if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var l api.RolloutList
+	call(http.MethodGet, "/api/v1/rollouts", nil, &l)
+	id := ""
+	for _, r := range l.Rollouts {
+		if r.Ring == "pilot" && r.State == "running" {
+			id = r.ID
+		}
+	}
+	if id == "" {
+		t.Fatalf("no running pilot rollout: %+v", l.Rollouts)
+	}
+	call(http.MethodPost, "/api/v1/rollouts/"+id+"/pause", api.RolloutAction{Reason: "change freeze"}, nil)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var v api.Rollout
+		call(http.MethodGet, "/api/v1/rollouts/"+id, nil, &v)
+		last := v.Events[len(v.Events)-1]
+		if last.Audited {
+			if last.Actor != "demo" || !strings.Contains(last.Detail, "pause by demo: change freeze") {
+				t.Errorf("pause event = %+v", last)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the pause record stayed pending: %+v", last)
+		}
+	}
+	notes, err := exec.Command("git", "-C", filepath.Join(dir, "patches"), "log", "--notes=patchbay", "-1", "--format=%N", "main").Output()
+	if err == nil && !strings.Contains(string(notes), "payloadType") {
+		t.Errorf("no notes on main: %s", notes)
 	}
 }

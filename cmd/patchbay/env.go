@@ -27,6 +27,12 @@ const (
 	envServer = "PATCHBAY_SERVER"
 	// envToken is the admin token of the rollout commands.
 	envToken = "PATCHBAY_TOKEN"
+	// envGitTokenFile names a file holding the HTTPS token patchbay serve
+	// --repo fetches and pushes with (or --git-token-file).
+	envGitTokenFile = "PATCHBAY_GIT_TOKEN_FILE"
+	// envGitSSHKey names the SSH private key file of patchbay serve --repo
+	// (or --git-ssh-key).
+	envGitSSHKey = "PATCHBAY_GIT_SSH_KEY"
 )
 
 func osGetenv(k string) string { return os.Getenv(k) }

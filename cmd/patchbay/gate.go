@@ -21,9 +21,9 @@ import (
 
 func (a *app) newGateCmd() *cobra.Command {
 	var (
-		dir, base, head, prFile, reviewsFile, evidenceFile, signKey string
-		trust                                                       []string
-		record                                                      bool
+		dir, base, head, prFile, reviewsFile, evidenceFile, signKey, push string
+		trust                                                             []string
+		record                                                            bool
 	)
 	cmd := &cobra.Command{
 		Use:   "gate",
@@ -50,7 +50,8 @@ whole chain verifies; --evidence FILE gives signed ring.verified records,
 one DSSE envelope per line as the notes store them (git notes
 --ref=patchbay show COMMIT) — unsigned JSON is refused (exit 4).
 --record --key KEY signs the decision and stores it as a gate.decision
-record on the head commit.
+record on the head commit; --push origin publishes it at once (what CI does,
+since its clone is thrown away).
 
 Exit status: 0 pass, 1 fail, 3 inconclusive, 2 usage, 4 evidence refused.`,
 		Example: `  patchbay gate -C . --base origin/main --pr pr.json --reviews reviews.json
@@ -68,6 +69,7 @@ Exit status: 0 pass, 1 fail, 3 inconclusive, 2 usage, 4 evidence refused.`,
 	cmd.Flags().StringArrayVar(&trust, "trust", nil, "public key (PEM file outside the checkout) trusted for evidence records, in addition to the base's config.trustedKeys")
 	cmd.Flags().BoolVar(&record, "record", false, "write the decision as a signed gate.decision record on the head commit")
 	cmd.Flags().StringVar(&signKey, "key", "", "signing key (file or KMS URI) for --record")
+	cmd.Flags().StringVar(&push, "push", "", "with --record, also push the record to this remote's refs/notes/patchbay (re-chained after records others pushed first)")
 	format := addFormatFlag(cmd, "text", "json", "markdown")
 	now := addNowFlag(cmd)
 	sb := addSandboxFlags(cmd)
@@ -86,6 +88,9 @@ Exit status: 0 pass, 1 fail, 3 inconclusive, 2 usage, 4 evidence refused.`,
 		}
 		if base == "" {
 			return usageError("--base is required (the revision the change starts from, e.g. origin/main)")
+		}
+		if push != "" && !record {
+			return usageError("--push needs --record")
 		}
 		if record && signKey == "" {
 			return usageError("--record needs --key, the signing key")
@@ -162,7 +167,7 @@ Exit status: 0 pass, 1 fail, 3 inconclusive, 2 usage, 4 evidence refused.`,
 			return err
 		}
 		if record {
-			if err := a.recordDecision(cmd, repo, signKey, res, req.PR, t); err != nil {
+			if err := a.recordDecision(cmd, repo, signKey, push, res, req.PR, t); err != nil {
 				return err
 			}
 		}
@@ -178,7 +183,7 @@ Exit status: 0 pass, 1 fail, 3 inconclusive, 2 usage, 4 evidence refused.`,
 }
 
 // recordDecision signs the decision and stores it on the head commit.
-func (a *app) recordDecision(cmd *cobra.Command, repo *gitrepo.Repo, key string, res *change.Result, pr gate.PullRequest, now time.Time) error {
+func (a *app) recordDecision(cmd *cobra.Command, repo *gitrepo.Repo, key, push string, res *change.Result, pr gate.PullRequest, now time.Time) error {
 	signer, err := a.loadSigner(cmd.Context(), key)
 	if err != nil {
 		return err
@@ -192,7 +197,12 @@ func (a *app) recordDecision(cmd *cobra.Command, repo *gitrepo.Repo, key string,
 		PR: pr.Number, HeadSHA: res.HeadCommit, BaseSHA: res.BaseCommit, BaseRef: pr.BaseRef, EffectDigest: res.Effect.Digest,
 		Approvers: res.Approvers, DecidedAt: now}
 	w := &audit.Writer{Repo: repo, Signer: signer, Committer: gitrepo.Signature{Name: "patchbay", Email: "patchbay@localhost"}, Now: a.now}
-	rec, err := w.Write(cmd.Context(), head, p)
+	var rec *audit.Record
+	if push != "" {
+		rec, err = w.WriteAndPush(cmd.Context(), push, head, p)
+	} else {
+		rec, err = w.Write(cmd.Context(), head, p)
+	}
 	if err != nil {
 		return fmt.Errorf("record decision: %w", err)
 	}

@@ -355,7 +355,7 @@ Examples:
 		Args: rolloutID,
 	}
 	format := addFormatFlag(cmd, "table", "json")
-	cmd.Flags().StringVar(&reason, "reason", "", "why (logged by the server)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded with the admin token's name in the audit trail)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		f, err := format.get()
 		if err != nil {

@@ -228,6 +228,12 @@ func TestRolloutCommandsAgainstServer(t *testing.T) {
 	if !strings.Contains(out, "state     paused") {
 		t.Errorf("pause:\n%s", out)
 	}
+	if err := json.Unmarshal([]byte(cli(0, "rollout", "show", id, "--format", "json")), &v); err != nil {
+		t.Fatal(err)
+	}
+	if last := v.Events[len(v.Events)-1]; last.Actor != "ops" || !strings.Contains(last.Detail, "pause by ops: look at the failure") {
+		t.Errorf("pause event = %+v; want the admin token's name and the reason", last)
+	}
 	for _, ag := range agents {
 		if n := ag.round(); n != 0 {
 			t.Errorf("%s got %d actions while paused", ag.id, n)

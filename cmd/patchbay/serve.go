@@ -41,13 +41,23 @@ directory as it is; with --repo URL, a clone fetched every --interval. It is
 reloaded when it changes; a revision that does not load is logged and shown
 in /readyz, and the last good one stays in use.
 
+With --repo and --signing-key the controller's leader publishes every audit
+record to the repository's refs/notes/patchbay (re-chaining after records CI
+pushed first); /readyz shows the backlog and the last push error. It needs
+write access: --git-token-file (GitHub: a fine-grained token or App with
+Contents: write) or --git-ssh-key. Two deployments on different databases
+pointed at one repository do not both run rollouts: the second waits for the
+first's repository lease (refs/patchbay/controller-lease) to expire.
+
 --db is sqlite://PATH (created when missing) or postgres://... . Logs are
 JSON on stderr unless stderr is a terminal. SIGTERM or Ctrl-C shuts down
 gracefully: requests in flight finish, then pending plan snapshots are
 written.`,
 		Example: `  patchbay serve -C examples/quickstart
   patchbay serve -C /srv/patches --db postgres://patchbay@db/patchbay --listen :8080
-  patchbay serve --repo https://github.com/acme/patches.git --interval 1m`,
+  patchbay serve --repo https://github.com/acme/patches.git --interval 1m
+  patchbay serve --repo https://github.com/acme/patches.git --git-token-file /run/secrets/git-token \
+      --signing-key /run/secrets/patchbay.key --db postgres://patchbay@db/patchbay`,
 		Args: noArgs,
 	}
 	addRepoFlag(cmd, &dir)
@@ -60,6 +70,7 @@ written.`,
 	cmd.Flags().Float64Var(&rateLimit, "rate", server.DefaultRate, "requests per second per host (token bucket; negative: no limit)")
 	rf := addRolloutServeFlags(cmd)
 	gh := addGitHubServeFlags(cmd)
+	gc := addGitCredFlags(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if interval <= 0 {
 			return usageError("--interval must be positive")
@@ -69,7 +80,12 @@ written.`,
 		}
 		ctx := cmd.Context()
 		log := newLogger(a.stderr)
-		src, closeSrc, err := a.source(ctx, cmd, dir, repoURL, branch, cacheDir)
+		auth, err := gc.auth(a)
+		if err != nil {
+			return err
+		}
+		gh.gitAuth = auth
+		src, closeSrc, err := a.source(ctx, cmd, dir, repoURL, branch, cacheDir, auth)
 		if err != nil {
 			return err
 		}
@@ -84,6 +100,10 @@ written.`,
 			fmt.Fprintf(a.stderr, "patchbay: warning: the patch repository does not load yet (%v); serving, /readyz is 503 until it does\n", firstLine(err))
 		}
 		cfg := server.Config{Store: st, Models: rl, Logger: log, Now: a.now, Rate: rateLimit}
+		rf.remote = ""
+		if repoURL != "" && gc.publish {
+			rf.remote = "origin"
+		}
 		sr, err := a.serveRollouts(ctx, rf, src, branch, st, log)
 		if err != nil {
 			return err
@@ -97,6 +117,7 @@ written.`,
 		}
 		if sr != nil {
 			sr.Attach(ctx, srv)
+			srv.EnablePublishing(sr.Controller)
 			srv.EnableDashboard(sr.Controller)
 		} else {
 			srv.EnableDashboard(nil)
@@ -140,16 +161,16 @@ func newLogger(w io.Writer) *slog.Logger {
 }
 
 // source picks the patch repository source from -C / --repo.
-func (a *app) source(ctx context.Context, cmd *cobra.Command, dir, repoURL, branch, cacheDir string) (server.Source, func(), error) {
+func (a *app) source(ctx context.Context, cmd *cobra.Command, dir, repoURL, branch, cacheDir string, auth gitrepo.Auth) (server.Source, func(), error) {
 	if repoURL != "" {
 		if cmd.Flags().Changed("dir") {
 			return nil, nil, usageError("-C and --repo exclude each other")
 		}
-		r, err := gitrepo.CloneOrFetch(ctx, gitrepo.Remote{URL: repoURL, CacheDir: cacheDir})
+		r, err := gitrepo.CloneOrFetch(ctx, gitrepo.Remote{URL: repoURL, CacheDir: cacheDir, Auth: auth})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, errors.New(strings.ReplaceAll(err.Error(), repoURL, redactURL(repoURL)))
 		}
-		return server.GitSource{Repo: r, Branch: branch, Remote: "origin", Name: repoURL}, func() { r.Close() }, nil
+		return server.GitSource{Repo: r, Branch: branch, Remote: "origin", Name: redactURL(repoURL)}, func() { r.Close() }, nil
 	}
 	if _, err := os.Stat(filepath.Join(dir, ".git")); err == nil {
 		r, err := gitrepo.Open(dir)

@@ -26,6 +26,8 @@ type githubServeFlags struct {
 	inconclusiveNeutral                            bool
 	trust                                          []string
 	sandbox                                        *sandboxFlags
+	// gitAuth is serve's --repo credentials (set by serve).
+	gitAuth gitrepo.Auth
 }
 
 func addGitHubServeFlags(cmd *cobra.Command) *githubServeFlags {
@@ -93,6 +95,11 @@ func (f *githubServeFlags) mount(cmd *cobra.Command, a *app, srv *server.Server,
 		Reports: srv.Reports, Sandbox: ev.Sandbox}
 	if sr != nil {
 		cfg.Rollout = rolloutHinter{sr.Controller}
+		if sr.publish {
+			// Gate decisions join the controller's outbox: one writer,
+			// one chain on the remote.
+			cfg.Outbox = sr.Controller
+		}
 	}
 	if f.appKey != "" {
 		if cfg.AppKeyPEM, err = os.ReadFile(f.appKey); err != nil {
@@ -104,7 +111,7 @@ func (f *githubServeFlags) mount(cmd *cobra.Command, a *app, srv *server.Server,
 	}
 	if repoURL != "" {
 		// A mirror of its own: the reloader fetches its clone concurrently.
-		cfg.Git = github.MirrorGit{Remote: gitrepo.Remote{URL: repoURL, CacheDir: filepath.Join(cacheDir, "github")}}
+		cfg.Git = github.MirrorGit{Remote: gitrepo.Remote{URL: repoURL, CacheDir: filepath.Join(cacheDir, "github"), Auth: f.gitAuth}}
 	} else {
 		cfg.Git = github.LocalGit{Dir: dir}
 	}

@@ -23,6 +23,7 @@ type rolloutServeFlags struct {
 	controller string
 	tick       time.Duration
 	branch     string // serve's --branch
+	remote     string // "origin" when the records are published (serve --repo)
 }
 
 // addRolloutServeFlags registers --signing-key, --controller and --tick on
@@ -42,6 +43,9 @@ type servedRollouts struct {
 	Controller *rollout.Controller
 	srv        *server.Server
 	run        bool
+	// publish is true when the controller signs and pushes records to
+	// the repository's remote.
+	publish bool
 }
 
 // newServedRollouts builds the controller (step 1): pass the result's
@@ -58,7 +62,7 @@ func (a *app) newServedRollouts(ctx context.Context, f *rolloutServeFlags, st *s
 			return nil, err
 		}
 	}
-	sr := &servedRollouts{run: f.controller == "on"}
+	sr := &servedRollouts{run: f.controller == "on", publish: f.remote != "" && signer != nil}
 	c, err := rollout.New(rollout.Config{Store: st, Repo: repo, Signer: signer,
 		Inventory: rollout.InventoryFunc(func(ctx context.Context) ([]*inventory.Report, error) {
 			if sr.srv == nil {
@@ -72,7 +76,7 @@ func (a *app) newServedRollouts(ctx context.Context, f *rolloutServeFlags, st *s
 			}
 			return sr.srv.HostPlan(ctx, h)
 		}),
-		Options: rollout.Options{Tick: f.tick, Branch: f.branch, Now: a.now, Logger: log}})
+		Options: rollout.Options{Tick: f.tick, Branch: f.branch, Now: a.now, Logger: log, Remote: f.remote}})
 	if err != nil {
 		return nil, err
 	}

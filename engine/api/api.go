@@ -230,6 +230,44 @@ type Ready struct {
 	// LastError is the last reload failure; the last good model stays in use.
 	LastError string `json:"lastError,omitempty"`
 	Store     string `json:"store"`
+	// Publish is the audit publishing status (with the rollout controller).
+	Publish *PublishStatus `json:"publish,omitempty"`
+}
+
+// AuditHead is the audit chain's head as the server last saw it
+// acknowledged: with a remote, the remote's refs/notes/patchbay after the
+// last fetch or push; without one, the local notes. An auditor checks a
+// clone against it with 'patchbay audit verify --expect-seq SEQ'.
+type AuditHead struct {
+	Seq    int64  `json:"seq"`
+	Digest string `json:"digest,omitempty"`
+	// NotesCommit is the notes commit the head was read from.
+	NotesCommit string `json:"notesCommit,omitempty"`
+	Remote      string `json:"remote,omitempty"`
+	// Backlog is how many records are still waiting to be published.
+	Backlog int `json:"backlog"`
+}
+
+// PublishStatus is how far the server's audit records are from the patch
+// repository: Backlog outbox entries are not yet written (with a remote:
+// not yet pushed and acknowledged); LastError is the leader's last failed
+// publishing attempt (cleared by the next success).
+type PublishStatus struct {
+	// Remote is the Git remote records are pushed to ("" = local notes only).
+	Remote  string `json:"remote,omitempty"`
+	Backlog int    `json:"backlog"`
+	// Signing is false when the server has no signing key: records wait.
+	Signing     bool       `json:"signing"`
+	Leader      bool       `json:"leader"`
+	LastError   string     `json:"lastError,omitempty"`
+	LastErrorAt *time.Time `json:"lastErrorAt,omitempty"`
+	LastPushAt  *time.Time `json:"lastPushAt,omitempty"`
+	// Published and Pushes count this replica's records pushed and pushes.
+	Published int64 `json:"published"`
+	Pushes    int64 `json:"pushes"`
+	// RepoLease is this replica's view of the repository lease ("held
+	// until …", "refused: …", "not held"; empty without a remote).
+	RepoLease string `json:"repoLease,omitempty"`
 }
 
 // ActionKey is the canonical text of an action: kind, package and the

@@ -176,6 +176,18 @@ type RolloutWave struct {
 	Halted bool `json:"halted"`
 	// FinishedAt is when the wave ended.
 	FinishedAt time.Time `json:"finishedAt"`
+	// Operator is set when an operator caused the record (pause, resume):
+	// the admin token's name and the reason given. Absent for the
+	// controller's own records.
+	Operator *Operator `json:"operator,omitempty"`
+}
+
+// Operator names who made an operator action and why: the admin token's
+// name and the --reason given.
+type Operator struct {
+	Actor  string `json:"actor"`
+	Action string `json:"action"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // RolloutFinished is the predicate of rollout.finished: a rollout ended.
@@ -191,6 +203,8 @@ type RolloutFinished struct {
 	HostsFailed    int    `json:"hostsFailed"`
 	// FinishedAt is when the rollout ended.
 	FinishedAt time.Time `json:"finishedAt"`
+	// Operator is set when an operator ended the rollout (abort).
+	Operator *Operator `json:"operator,omitempty"`
 }
 
 // RingVerified is the predicate of ring.verified: a ring ran a baseline

@@ -90,10 +90,10 @@ type Writer struct {
 func (w *Writer) Write(ctx context.Context, commit gitrepo.Hash, p Predicate) (*Record, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.write(ctx, commit, p)
+	return w.write(ctx, commit, p, false)
 }
 
-func (w *Writer) write(ctx context.Context, commit gitrepo.Hash, p Predicate) (*Record, error) {
+func (w *Writer) write(ctx context.Context, commit gitrepo.Hash, p Predicate, once bool) (*Record, error) {
 	if w.Signer == nil {
 		return nil, fmt.Errorf("write %s record: no signer", p.Kind())
 	}
@@ -124,6 +124,9 @@ func (w *Writer) write(ctx context.Context, commit gitrepo.Hash, p Predicate) (*
 		head, ok := parseHead(tip)
 		if !ok {
 			return nil, "", fmt.Errorf("write %s record: %w: tip %s has no %s trailer; run 'patchbay audit verify'", p.Kind(), ErrForeignTip, tip.Hash, trailerHead)
+		}
+		if once && holdsEqual(commit.String(), old, p.Kind(), body) {
+			return nil, "", errAlreadyRecorded
 		}
 		link := Link{Seq: head.Seq + 1, Prev: head.Digest}
 		line, err := w.encode(commit, p, body, link)
@@ -218,7 +221,7 @@ func (w *Writer) WriteAndPush(ctx context.Context, remote string, commit gitrepo
 			}
 		}
 		before, _ := w.Repo.NotesTip(gitrepo.NotesRef)
-		rec, err := w.write(ctx, commit, p)
+		rec, err := w.write(ctx, commit, p, false)
 		if err != nil {
 			return nil, err
 		}

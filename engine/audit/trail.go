@@ -199,8 +199,13 @@ func (ch *Change) fill(recs []*Record) {
 			if i, ok := byID[p.RolloutID]; ok {
 				ro := &ch.Rollouts[i]
 				ro.Waves = max(ro.Waves, p.Wave)
-				if p.Halted {
+				switch {
+				case p.Halted && p.Operator != nil:
+					ro.Outcome = "paused"
+				case p.Halted:
 					ro.Outcome = "halted"
+				case ro.Outcome == "halted" || ro.Outcome == "paused":
+					ro.Outcome = "in progress" // resumed
 				}
 			}
 		case *RolloutFinished:

@@ -120,6 +120,10 @@ type Service struct {
 	// PushRemote, when set, pushes the notes to that remote.
 	Signer     *audit.Signer
 	PushRemote string
+	// Outbox, when set, takes the gate.decision records instead of Signer
+	// and PushRemote: the server's rollout controller signs them and
+	// publishes them with its own records, in one chain.
+	Outbox RecordSink
 	// Rollout receives hints for merges and pushes; nil drops them.
 	Rollout RolloutHinter
 	// MainBranch is the protected branch: only pull requests into it are
@@ -350,7 +354,7 @@ func (s *Service) GatePR(ctx context.Context, ref PRRef) (*Outcome, error) {
 	if out.State, err = s.SetCheck(ctx, ref.Owner, ref.Repo, out.HeadSHA, out.Result, out.Body); err != nil {
 		return nil, err
 	}
-	if s.Signer != nil && out.Result != nil {
+	if (s.Signer != nil || s.Outbox != nil) && out.Result != nil {
 		if err := s.record(ctx, repo, out.Result, gpr); err != nil {
 			return nil, err
 		}
@@ -401,13 +405,25 @@ func committer() gitrepo.Signature {
 	return gitrepo.Signature{Name: "patchbay", Email: "patchbay@localhost"}
 }
 
+// RecordSink takes audit records to be signed and published elsewhere
+// (the rollout controller's outbox).
+type RecordSink interface {
+	Enqueue(ctx context.Context, commit gitrepo.Hash, p audit.Predicate, actor string) error
+}
+
 func (s *Service) record(ctx context.Context, repo *gitrepo.Repo, res *change.Result, pr gate.PullRequest) error {
 	head, err := gitrepo.ParseHash(res.HeadCommit)
 	if err != nil {
 		return err
 	}
-	w := &audit.Writer{Repo: repo, Signer: s.Signer, Committer: committer(), Now: s.Now}
 	p := Decision(res, pr, s.now())
+	if s.Outbox != nil {
+		if err := s.Outbox.Enqueue(ctx, head, p, "github"); err != nil {
+			return fmt.Errorf("record gate decision: %w", err)
+		}
+		return nil
+	}
+	w := &audit.Writer{Repo: repo, Signer: s.Signer, Committer: committer(), Now: s.Now}
 	if s.PushRemote != "" {
 		_, err = w.WriteAndPush(ctx, s.PushRemote, head, p)
 	} else {

@@ -36,11 +36,12 @@ type ServerConfig struct {
 	InconclusiveNeutral bool
 	// Git gives the pull requests' commits (MirrorGit for a server).
 	Git GitSource
-	// TrustedKeys, Signer, PushRemote, Reports and Rollout are as in
+	// TrustedKeys, Signer, PushRemote, Outbox, Reports and Rollout are as in
 	// Service.
 	TrustedKeys [][]byte
 	Signer      *audit.Signer
 	PushRemote  string
+	Outbox      RecordSink
 	Reports     func(ctx context.Context) ([]*inventory.Report, error)
 	Rollout     RolloutHinter
 	Deliveries  DeliveryLog
@@ -84,7 +85,7 @@ func NewServerWebhook(cfg ServerConfig) (*Webhook, *Service, error) {
 		return nil, nil, err
 	}
 	svc := &Service{Client: client, Checks: checks, InconclusiveNeutral: cfg.InconclusiveNeutral, Git: cfg.Git, Evaluator: newEvaluator(cfg.Sandbox), TrustedKeys: cfg.TrustedKeys,
-		Reports: cfg.Reports, Signer: cfg.Signer, PushRemote: cfg.PushRemote, Rollout: cfg.Rollout, MainBranch: cfg.MainBranch, Now: cfg.Now, Logger: cfg.Logger}
+		Reports: cfg.Reports, Signer: cfg.Signer, PushRemote: cfg.PushRemote, Outbox: cfg.Outbox, Rollout: cfg.Rollout, MainBranch: cfg.MainBranch, Now: cfg.Now, Logger: cfg.Logger}
 	hook, err := NewWebhook(WebhookConfig{Secret: cfg.Secret, MaxBodyBytes: cfg.MaxBodyBytes, MainBranch: cfg.MainBranch,
 		Deliveries: cfg.Deliveries, Processor: svc, Logger: cfg.Logger})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	gitconfig "github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
 )
 
 // remoteNotesRef is where FetchNotes keeps the remote's copy of ref:
@@ -32,7 +33,7 @@ func (r *Repo) fetchNotes(ctx context.Context, remote, ref string) (Hash, error)
 	spec := gitconfig.RefSpec("+" + ref + ":" + dst)
 	err := r.r.FetchContext(ctx, &git.FetchOptions{RemoteName: remote, RefSpecs: []gitconfig.RefSpec{spec}, Auth: r.auth, Force: true, Tags: git.NoTags})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		if strings.Contains(err.Error(), "couldn't find remote ref") {
+		if noSuchRef(err) {
 			return Hash{}, nil
 		}
 		return Hash{}, fmt.Errorf("fetch notes from %s: %w", remote, err)
@@ -219,4 +220,122 @@ func (r *Repo) SyncNotes(ctx context.Context, remote, ref string, author Signatu
 		}
 	}
 	return last
+}
+
+// FetchKeepNotes fetches remote's branches and pull-request refs (into
+// refs/heads/* and refs/pull/*, as a mirror keeps them) and its notes (into refs/notes/remotes/<remote>/*), and then
+// fast-forwards the local NotesRef to the remote's only when the local one
+// is absent or an ancestor of it. Unlike Fetch on a mirror it never
+// overwrites local notes commits that are not on the remote yet (records
+// written here but not pushed); publishing them is the publisher's job.
+func (r *Repo) FetchKeepNotes(ctx context.Context, remote string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	specs := []gitconfig.RefSpec{"+refs/heads/*:refs/heads/*", "+refs/pull/*:refs/pull/*", gitconfig.RefSpec("+refs/notes/*:refs/notes/remotes/" + remote + "/*")}
+	if err := r.fetch(ctx, remote, specs); err != nil {
+		if !strings.Contains(err.Error(), "couldn't find remote ref") {
+			return err
+		}
+		// No notes on the remote yet: fetch the branches alone.
+		if err := r.fetch(ctx, remote, specs[:2]); err != nil {
+			return err
+		}
+	}
+	rf, err := r.r.Storer.Reference(plumbing.ReferenceName(remoteNotesRef(remote, NotesRef)))
+	if err != nil {
+		return nil // the remote has no notes
+	}
+	theirs := rf.Hash()
+	local, err := r.r.Storer.Reference(plumbing.ReferenceName(NotesRef))
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		if err := r.casRef(NotesRef, theirs, nil); err != nil && !errors.Is(err, ErrConflict) {
+			return err
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("notes ref %s: %w", NotesRef, err)
+	}
+	if local.Hash() == theirs {
+		return nil
+	}
+	if ok, err := r.IsAncestor(local.Hash(), theirs); err != nil || !ok {
+		return nil // local has records of its own (or the objects are missing): keep them
+	}
+	if err := r.casRef(NotesRef, theirs, local); err != nil && !errors.Is(err, ErrConflict) {
+		return err
+	}
+	return nil
+}
+
+// RemoteNotesTip returns the remote's notes tip as last fetched by
+// FetchNotes or FetchKeepNotes (zero when unknown).
+func (r *Repo) RemoteNotesTip(remote string) Hash {
+	rf, err := r.r.Storer.Reference(plumbing.ReferenceName(remoteNotesRef(remote, NotesRef)))
+	if err != nil {
+		return Hash{}
+	}
+	return rf.Hash()
+}
+
+// FetchNotesFrom fetches refs/notes/patchbay from remote — a configured
+// remote's name, or a URL (authenticated with a, or with credentials in
+// the URL) — into
+// refs/notes/remotes/<name>/patchbay and makes it the local notes ref when
+// that is absent or an ancestor. found is false when the remote has no
+// notes. Local notes that are not on the remote are never overwritten:
+// that is ErrConflict (verify in a fresh clone then).
+func (r *Repo) FetchNotesFrom(ctx context.Context, remote string, a Auth) (found bool, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	name := remote
+	if strings.Contains(remote, "://") || strings.Contains(remote, "@") || strings.HasPrefix(remote, "/") {
+		name = "patchbay-verify"
+		auth, err := authMethod(remote, a)
+		if err != nil {
+			return false, err
+		}
+		rem, err := r.r.CreateRemoteAnonymous(&gitconfig.RemoteConfig{Name: "anonymous", URLs: []string{remote}})
+		if err != nil {
+			return false, fmt.Errorf("remote %s: %w", remote, err)
+		}
+		dst := remoteNotesRef(name, NotesRef)
+		err = rem.FetchContext(ctx, &git.FetchOptions{RefSpecs: []gitconfig.RefSpec{gitconfig.RefSpec("+" + NotesRef + ":" + dst)}, Auth: auth, Force: true, Tags: git.NoTags})
+		if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+			if noSuchRef(err) {
+				return false, nil
+			}
+			return false, fmt.Errorf("fetch notes from %s: %w", remote, err)
+		}
+	} else if theirs, err := r.fetchNotes(ctx, remote, NotesRef); err != nil {
+		return false, err
+	} else if theirs.IsZero() {
+		return false, nil
+	}
+	rf, err := r.r.Storer.Reference(plumbing.ReferenceName(remoteNotesRef(name, NotesRef)))
+	if err != nil {
+		return false, nil
+	}
+	theirs := rf.Hash()
+	local, err := r.r.Storer.Reference(plumbing.ReferenceName(NotesRef))
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return true, r.casRef(NotesRef, theirs, nil)
+	}
+	if err != nil {
+		return false, fmt.Errorf("notes ref %s: %w", NotesRef, err)
+	}
+	if local.Hash() == theirs {
+		return true, nil
+	}
+	if ok, err := r.IsAncestor(local.Hash(), theirs); err != nil || !ok {
+		return true, fmt.Errorf("local %s (%s) is not an ancestor of %s's (%s): %w; verify in a fresh clone",
+			NotesRef, local.Hash().String()[:12], remote, theirs.String()[:12], ErrConflict)
+	}
+	return true, r.casRef(NotesRef, theirs, local)
+}
+
+// noSuchRef reports whether a fetch failed only because the remote lacks
+// the ref (or has no refs at all).
+func noSuchRef(err error) bool {
+	return strings.Contains(err.Error(), "couldn't find remote ref") || errors.Is(err, transport.ErrEmptyRemoteRepository)
 }

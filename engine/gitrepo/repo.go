@@ -105,7 +105,8 @@ func (r *Repo) Close() error {
 
 // CloneOrFetch makes a bare mirror of rem.URL under rem.CacheDir (one
 // directory per URL) and returns it; when the mirror exists it is fetched
-// instead. Notes under refs/notes/* are fetched too.
+// instead (FetchKeepNotes: local notes not yet on the remote are kept).
+// Notes under refs/notes/* are fetched too.
 func CloneOrFetch(ctx context.Context, rem Remote) (*Repo, error) {
 	auth, err := authMethod(rem.URL, rem.Auth)
 	if err != nil {
@@ -119,7 +120,7 @@ func CloneOrFetch(ctx context.Context, rem Remote) (*Repo, error) {
 			return nil, err
 		}
 		repo.auth = auth
-		if err := repo.Fetch(ctx, "origin"); err != nil {
+		if err := repo.FetchKeepNotes(ctx, "origin"); err != nil {
 			return nil, err
 		}
 		return repo, nil

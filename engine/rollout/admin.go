@@ -157,17 +157,26 @@ func eventDetail(e store.RolloutEvent) string {
 		return ""
 	}
 	var p struct {
-		Wave    int    `json:"wave"`
-		Halted  bool   `json:"halted"`
-		Outcome string `json:"outcome"`
-		Hosts   *int   `json:"hosts"`
+		Wave     int             `json:"wave"`
+		Halted   bool            `json:"halted"`
+		Outcome  string          `json:"outcome"`
+		Hosts    *int            `json:"hosts"`
+		Operator *audit.Operator `json:"operator"`
 	}
 	_ = json.Unmarshal(pl.Predicate, &p)
+	op := ""
+	if p.Operator != nil {
+		op = " (" + p.Operator.Action + " by " + p.Operator.Actor
+		if p.Operator.Reason != "" {
+			op += ": " + p.Operator.Reason
+		}
+		op += ")"
+	}
 	switch e.Kind {
 	case string(audit.KindRolloutWave):
-		return fmt.Sprintf("wave %d halted=%t", p.Wave, p.Halted)
+		return fmt.Sprintf("wave %d halted=%t", p.Wave, p.Halted) + op
 	case string(audit.KindRolloutFinished):
-		return "outcome " + p.Outcome
+		return "outcome " + p.Outcome + op
 	case string(audit.KindRolloutStarted):
 		if p.Hosts != nil {
 			return fmt.Sprintf("%d hosts", *p.Hosts)
@@ -176,26 +185,28 @@ func eventDetail(e store.RolloutEvent) string {
 	return ""
 }
 
-// Pause stops new hosts from starting in a running rollout.
-func (c *Controller) Pause(ctx context.Context, id, actor string) (api.Rollout, error) {
-	return c.transition(ctx, id, actor, []string{StateRunning}, StatePaused)
+// Pause stops new hosts from starting in a running rollout. actor (the
+// admin token's name) and reason go into its audit record.
+func (c *Controller) Pause(ctx context.Context, id, actor, reason string) (api.Rollout, error) {
+	return c.transition(ctx, id, actor, reason, []string{StateRunning}, StatePaused)
 }
 
 // Resume continues a paused or halted rollout; failures so far no longer
 // count against maxErrors.
-func (c *Controller) Resume(ctx context.Context, id, actor string) (api.Rollout, error) {
-	return c.transition(ctx, id, actor, []string{StatePaused, StateHalted}, StateRunning)
+func (c *Controller) Resume(ctx context.Context, id, actor, reason string) (api.Rollout, error) {
+	return c.transition(ctx, id, actor, reason, []string{StatePaused, StateHalted}, StateRunning)
 }
 
 // Abort ends a running, paused or halted rollout: pending hosts are
 // cancelled and no host starts again.
-func (c *Controller) Abort(ctx context.Context, id, actor string) (api.Rollout, error) {
-	return c.transition(ctx, id, actor, activeStates, StateAborted)
+func (c *Controller) Abort(ctx context.Context, id, actor, reason string) (api.Rollout, error) {
+	return c.transition(ctx, id, actor, reason, activeStates, StateAborted)
 }
 
 // transition is an admin state change; any replica may make it. It races
-// with the leader only through the state compare-and-set.
-func (c *Controller) transition(ctx context.Context, id, actor string, from []string, to string) (api.Rollout, error) {
+// with the leader only through the state compare-and-set. Its record
+// carries the operator (actor, action, reason).
+func (c *Controller) transition(ctx context.Context, id, actor, reason string, from []string, to string) (api.Rollout, error) {
 	r, err := c.rollout(ctx, id)
 	if err != nil {
 		return api.Rollout{}, err
@@ -217,17 +228,24 @@ func (c *Controller) transition(ctx context.Context, id, actor string, from []st
 		return api.Rollout{}, err
 	}
 	ch := store.RolloutChange{States: []store.StateChange{{ID: id, From: r.State, To: to}}}
+	op := &audit.Operator{Actor: actor, Action: verb(to), Reason: reason}
 	switch to {
 	case StatePaused:
-		ch.Events = append(ch.Events, event(id, actor, r.Commit, waveRecord(r, max(1, prog.Wave), wc, true, now), now))
+		w := waveRecord(r, max(1, prog.Wave), wc, true, now)
+		w.Operator = op
+		ch.Events = append(ch.Events, event(id, actor, r.Commit, w, now))
 	case StateRunning:
 		ch.Marks = map[string]string{markResume + id: strconv.Itoa(counts[HostFailed] + counts[HostTimedOut])}
-		ch.Events = append(ch.Events, event(id, actor, r.Commit, waveRecord(r, max(1, prog.Wave), wc, false, now), now))
+		w := waveRecord(r, max(1, prog.Wave), wc, false, now)
+		w.Operator = op
+		ch.Events = append(ch.Events, event(id, actor, r.Commit, w, now))
 	case StateAborted:
 		ch.Waves = []store.WaveStart{{RolloutID: id, N: 1 << 30, From: HostPending, To: HostCancelled, At: now}}
 		counts[HostCancelled] += counts[HostPending]
 		delete(counts, HostPending)
-		ch.Events = append(ch.Events, event(id, actor, r.Commit, finished(r, "cancelled", counts, now), now))
+		fin := finished(r, "cancelled", counts, now)
+		fin.Operator = op
+		ch.Events = append(ch.Events, event(id, actor, r.Commit, fin, now))
 	}
 	if _, err := c.apply(ctx, store.Fence{}, ch); err != nil {
 		if errors.Is(err, store.ErrConflict) {
@@ -235,7 +253,7 @@ func (c *Controller) transition(ctx context.Context, id, actor string, from []st
 		}
 		return api.Rollout{}, err
 	}
-	c.log.Info("rollout: "+verb(to), "rollout", id, "actor", actor)
+	c.log.Info("rollout: "+verb(to), "rollout", id, "actor", actor, "reason", reason)
 	c.poke()
 	return c.Show(ctx, id)
 }

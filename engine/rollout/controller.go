@@ -70,6 +70,8 @@ const (
 	DefaultRebootEstimate = 15 * time.Minute
 	DefaultMaxCommits     = 100
 	DefaultJoinEvery      = time.Minute
+	DefaultPushBatch      = 500
+	DefaultPushAttempts   = 5
 )
 
 // Options tune a Controller. The zero value means the defaults.
@@ -107,6 +109,22 @@ type Options struct {
 	// Fetch, when set, runs before every poll of the branch (e.g. a git
 	// fetch of the remote).
 	Fetch func(ctx context.Context) error
+	// Remote, when set, is the Git remote (e.g. "origin") the leader
+	// publishes audit records to (refs/notes/patchbay): the chain head is
+	// the remote's, and an outbox entry stays pending until a push with it
+	// is acknowledged. Empty: records are written to the local notes only.
+	Remote string
+	// RepoLeaseTTL is how long the repository lease (see holdRepo) lasts
+	// without renewal; zero means DefaultRepoLeaseTTL, negative disables
+	// the repository lease. Only with Remote.
+	RepoLeaseTTL time.Duration
+	// PushBatch bounds how many outbox entries one push carries (default
+	// DefaultPushBatch).
+	PushBatch int
+	// PushAttempts bounds the fetch–re-chain–push cycles of one tick that
+	// lose against another writer (default DefaultPushAttempts); the rest
+	// waits for the next tick.
+	PushAttempts int
 	// Committer signs the audit notes commits.
 	Committer gitrepo.Signature
 	Logger    *slog.Logger
@@ -145,6 +163,15 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxCommits <= 0 {
 		o.MaxCommits = DefaultMaxCommits
+	}
+	if o.RepoLeaseTTL == 0 {
+		o.RepoLeaseTTL = DefaultRepoLeaseTTL
+	}
+	if o.PushBatch <= 0 {
+		o.PushBatch = DefaultPushBatch
+	}
+	if o.PushAttempts <= 0 {
+		o.PushAttempts = DefaultPushAttempts
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -197,9 +224,10 @@ type Controller struct {
 	// joined is when each running rollout last looked for new hosts
 	// (leader-local; under stepMu).
 	joined map[string]time.Time
-	// checkedTerm is the fencing token of the term whose first outbox
-	// entry was checked against the trail (drain runs under stepMu).
-	checkedTerm int64
+	// pub is the publishing state /readyz shows.
+	pub publishState
+	// rl is the repository lease (with Options.Remote).
+	rl repoLease
 
 	wake chan struct{}
 	// stepMu serializes Step (Run's ticks and direct calls).
@@ -239,11 +267,14 @@ func (c *Controller) Run(ctx context.Context) error {
 	defer t.Stop()
 	defer func() {
 		if c.Leader() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			c.releaseRepo(rctx)
+			cancel()
 			_ = c.st.ReleaseLease(context.WithoutCancel(ctx), c.o.LeaseName, c.o.Holder)
 		}
 	}()
 	for {
-		if err := c.Step(ctx); err != nil && !errors.Is(err, ErrNotLeader) && ctx.Err() == nil {
+		if err := c.Step(ctx); err != nil && !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrRepoLeased) && ctx.Err() == nil {
 			c.log.Error("rollout controller tick", "err", err)
 		}
 		select {
@@ -256,7 +287,9 @@ func (c *Controller) Run(ctx context.Context) error {
 }
 
 // Step runs one controller tick: it takes or renews the lease (returning
-// ErrNotLeader when another replica holds it), processes new commits,
+// ErrNotLeader when another replica holds it; with Options.Remote it also
+// takes the repository lease, returning ErrRepoLeased when another
+// deployment holds that), processes new commits,
 // advances every open rollout and writes pending audit records.
 func (c *Controller) Step(ctx context.Context) error {
 	c.stepMu.Lock()
@@ -278,6 +311,17 @@ func (c *Controller) Step(ctx context.Context) error {
 	c.mu.Unlock()
 	if !ok {
 		return ErrNotLeader
+	}
+	if err := c.holdRepo(ctx, f); err != nil {
+		if ctx.Err() == nil {
+			c.pub.failed(err, c.o.Now().UTC())
+		}
+		if errors.Is(err, store.ErrLeaseLost) {
+			c.mu.Lock()
+			c.fence = store.Fence{}
+			c.mu.Unlock()
+		}
+		return err
 	}
 	err = errors.Join(c.poll(ctx, f), c.advanceAll(ctx, f), c.drain(ctx, f))
 	if errors.Is(err, store.ErrLeaseLost) {
@@ -366,88 +410,6 @@ func event(rolloutID, actor, commit string, p audit.Predicate, at time.Time) sto
 	body, _ := json.Marshal(p)
 	payload, _ := json.Marshal(eventPayload{Commit: commit, Predicate: body})
 	return store.RolloutEvent{RolloutID: rolloutID, Kind: string(p.Kind()), Payload: payload, Actor: actor, At: at}
-}
-
-// drain writes the outbox to the audit trail, oldest first.
-func (c *Controller) drain(ctx context.Context, f store.Fence) error {
-	if c.aw == nil {
-		return nil
-	}
-	evs, err := c.st.PendingRolloutEvents(ctx)
-	if err != nil {
-		return err
-	}
-	for _, e := range evs {
-		var pl eventPayload
-		if err := json.Unmarshal(e.Payload, &pl); err != nil {
-			return fmt.Errorf("event %d: %w", e.ID, err)
-		}
-		k, err := audit.ParseKind(e.Kind)
-		if err != nil {
-			return fmt.Errorf("event %d: %w", e.ID, err)
-		}
-		p, err := audit.NewPredicate(k)
-		if err != nil {
-			return err
-		}
-		if err := json.Unmarshal(pl.Predicate, p); err != nil {
-			return fmt.Errorf("event %d: %w", e.ID, err)
-		}
-		h, err := gitrepo.ParseHash(pl.Commit)
-		if err != nil {
-			return fmt.Errorf("event %d: %w", e.ID, err)
-		}
-		if held, err := c.st.LeaseHeld(ctx, f.Lease, f.Holder, f.Fencing); err != nil || !held {
-			return errors.Join(err, store.ErrLeaseLost)
-		}
-		// A predecessor marks each entry before writing the next note, so
-		// only the first entry of a term can already be in the trail.
-		dup := false
-		if c.checkedTerm != f.Fencing {
-			if dup, err = c.recorded(ctx, pl.Commit, p); err != nil {
-				return err
-			}
-			c.checkedTerm = f.Fencing
-		}
-		if !dup {
-			if _, err := c.aw.Write(ctx, h, p); err != nil {
-				return fmt.Errorf("write %s record: %w", e.Kind, err)
-			}
-		}
-		// The note is written: mark it even when ctx ends now, so a
-		// successor does not write it again.
-		if _, err := c.apply(context.WithoutCancel(ctx), f, store.RolloutChange{AuditedUpTo: []int64{e.ID}}); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// recorded reports whether the audit trail already holds a record equal
-// to p about commit: a predecessor that wrote the note but was deposed
-// before marking its outbox entry leaves such a record behind.
-func (c *Controller) recorded(ctx context.Context, commit string, p audit.Predicate) (bool, error) {
-	want, err := json.Marshal(p)
-	if err != nil {
-		return false, err
-	}
-	log, err := audit.Read(ctx, c.repo)
-	if err != nil {
-		return false, fmt.Errorf("read audit trail: %w", err)
-	}
-	for _, r := range log.Of(p.Kind()) {
-		if r.Commit != commit {
-			continue
-		}
-		q, err := r.Decode()
-		if err != nil {
-			continue
-		}
-		if got, err := json.Marshal(q); err == nil && string(got) == string(want) {
-			return true, nil
-		}
-	}
-	return false, nil
 }
 
 func short(s string) string {

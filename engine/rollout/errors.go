@@ -12,3 +12,9 @@ var ErrState = errors.New("transition not allowed in this state")
 // ErrNotLeader is returned by Step when another replica holds the
 // controller lease.
 var ErrNotLeader = errors.New("not the controller leader")
+
+// ErrRepoLeased is returned by Step when the controller holds its store's
+// lease but another controller — one on a different database, pointed at
+// the same patch repository — holds the repository lease
+// (gitrepo.LeaseRef on Options.Remote): this one runs no rollouts then.
+var ErrRepoLeased = errors.New("the patch repository is leased by another patchbay controller")

@@ -55,7 +55,7 @@ func (c *clock) Set(t time.Time) {
 // env is a patch repository (the quickstart, canary pinned to 2026-11), a
 // store, a fleet of reports and a signing key.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	git     *gitrepotest.Repo
 	repo    *gitrepo.Repo
 	st      *store.Store
@@ -84,7 +84,7 @@ func backends(t *testing.T, fn func(t *testing.T, url func(testing.TB) string)) 
 // the quickstart's two.
 const canaryHosts = 7
 
-func newEnv(t *testing.T, url string) *env {
+func newEnv(t testing.TB, url string) *env {
 	t.Helper()
 	clk := &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
 	g := gitrepotest.New(t)
@@ -135,7 +135,7 @@ func newEnv(t *testing.T, url string) *env {
 	return e
 }
 
-func readReport(t *testing.T, path string) *inventory.Report {
+func readReport(t testing.TB, path string) *inventory.Report {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -450,13 +450,13 @@ func TestHaltResumeAbort(t *testing.T) {
 					}
 				}
 				if !tc.resume {
-					if _, err := c.Abort(ctx, id, "admin"); err != nil {
+					if _, err := c.Abort(ctx, id, "admin", "test"); err != nil {
 						t.Fatal(err)
 					}
-					if _, err := c.Resume(ctx, id, "admin"); !errors.Is(err, rollout.ErrState) {
+					if _, err := c.Resume(ctx, id, "admin", "test"); !errors.Is(err, rollout.ErrState) {
 						t.Errorf("resume after abort: %v, want ErrState", err)
 					}
-				} else if _, err := c.Resume(ctx, id, "admin"); err != nil {
+				} else if _, err := c.Resume(ctx, id, "admin", "test"); err != nil {
 					t.Fatal(err)
 				}
 				for range 20 {
@@ -649,77 +649,79 @@ func TestSupersede(t *testing.T) {
 // record written twice.
 func TestRunHandoverRealTime(t *testing.T) {
 	t.Parallel()
-	backends(t, func(t *testing.T, url func(testing.TB) string) {
-		u := url(t)
-		e := newEnv(t, u)
-		e.clk.Set(time.Now().UTC())
-		real := func() time.Time { return time.Now().UTC() }
-		st2 := storetest.Open(t, u, store.Options{})
-		opts := func(holder string) rollout.Options {
-			return rollout.Options{Holder: holder, Now: real, Tick: 50 * time.Millisecond, LeaseTTL: time.Second}
+	backends(t, func(t *testing.T, url func(testing.TB) string) { runHandover(t, url(t)) })
+}
+
+// runHandover is TestRunHandoverRealTime's story on the database at u.
+func runHandover(t *testing.T, u string) {
+	e := newEnv(t, u)
+	e.clk.Set(time.Now().UTC())
+	real := func() time.Time { return time.Now().UTC() }
+	st2 := storetest.Open(t, u, store.Options{})
+	opts := func(holder string) rollout.Options {
+		return rollout.Options{Holder: holder, Now: real, Tick: 50 * time.Millisecond, LeaseTTL: time.Second}
+	}
+	newCtl := func(st *store.Store, holder string) *rollout.Controller {
+		c, err := rollout.New(rollout.Config{Store: st, Repo: e.repo, Signer: e.signer, Inventory: e, Planner: e, Options: opts(holder)})
+		if err != nil {
+			t.Fatal(err)
 		}
-		newCtl := func(st *store.Store, holder string) *rollout.Controller {
-			c, err := rollout.New(rollout.Config{Store: st, Repo: e.repo, Signer: e.signer, Inventory: e, Planner: e, Options: opts(holder)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return c
-		}
-		// The env's store uses the settable clock; keep it at real time.
-		stop := make(chan struct{})
-		defer close(stop)
-		go func() {
-			for {
-				select {
-				case <-stop:
-					return
-				case <-time.After(5 * time.Millisecond):
-					e.clk.Set(time.Now().UTC())
-				}
-			}
-		}()
-		a, b := newCtl(e.st, "a"), newCtl(st2, "b")
-		ctxA, killA := context.WithCancel(context.Background())
-		ctxB, stopB := context.WithCancel(context.Background())
-		defer stopB()
-		doneA := make(chan struct{})
-		go func() { a.Run(ctxA); close(doneA) }()
-		waitFor(t, "a leads", func() bool { return a.Leader() })
-		go b.Run(ctxB)
-		e.mergeCanary()
-		ctx := context.Background()
-		waitFor(t, "rollout created", func() bool {
-			l, err := b.List(ctx)
-			return err == nil && len(l.Rollouts) == 1
-		})
-		id := canaryRollout(t, ctx, b)
-		waitFor(t, "wave 1", func() bool { v, _ := b.Show(ctx, id); return v.Wave >= 1 })
-		e.agents(ctx, b, nil) // the agents ask any replica
-		waitFor(t, "wave 2", func() bool { v, _ := b.Show(ctx, id); return v.Wave >= 2 })
-		killA()
-		<-doneA
-		killed := time.Now()
-		waitFor(t, "b leads", func() bool { return b.Leader() })
-		if d := time.Since(killed); d > 5*time.Second {
-			t.Errorf("takeover took %s", d)
-		}
-		waitFor(t, "rollout completed", func() bool {
-			e.agents(ctx, b, nil)
-			v, _ := b.Show(ctx, id)
-			return v.State == rollout.StateCompleted
-		})
-		waitFor(t, "records written", func() bool {
-			evs, _ := e.st.PendingRolloutEvents(ctx)
-			return len(evs) == 0
-		})
-		recs := e.records(ctx)
-		for _, k := range []string{"change.merged", "rollout.started", "rollout.finished"} {
-			if recs[k] != 1 {
-				t.Errorf("%s records = %d, want 1", k, recs[k])
+		return c
+	}
+	// The env's store uses the settable clock; keep it at real time.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+				e.clk.Set(time.Now().UTC())
 			}
 		}
-		e.noDuplicates(ctx)
+	}()
+	a, b := newCtl(e.st, "a"), newCtl(st2, "b")
+	ctxA, killA := context.WithCancel(context.Background())
+	ctxB, stopB := context.WithCancel(context.Background())
+	defer stopB()
+	doneA := make(chan struct{})
+	go func() { a.Run(ctxA); close(doneA) }()
+	waitFor(t, "a leads", func() bool { return a.Leader() })
+	go b.Run(ctxB)
+	e.mergeCanary()
+	ctx := context.Background()
+	waitFor(t, "rollout created", func() bool {
+		l, err := b.List(ctx)
+		return err == nil && len(l.Rollouts) == 1
 	})
+	id := canaryRollout(t, ctx, b)
+	waitFor(t, "wave 1", func() bool { v, _ := b.Show(ctx, id); return v.Wave >= 1 })
+	e.agents(ctx, b, nil) // the agents ask any replica
+	waitFor(t, "wave 2", func() bool { v, _ := b.Show(ctx, id); return v.Wave >= 2 })
+	killA()
+	<-doneA
+	killed := time.Now()
+	waitFor(t, "b leads", func() bool { return b.Leader() })
+	if d := time.Since(killed); d > 5*time.Second {
+		t.Errorf("takeover took %s", d)
+	}
+	waitFor(t, "rollout completed", func() bool {
+		e.agents(ctx, b, nil)
+		v, _ := b.Show(ctx, id)
+		return v.State == rollout.StateCompleted
+	})
+	waitFor(t, "records written", func() bool {
+		evs, _ := e.st.PendingRolloutEvents(ctx)
+		return len(evs) == 0
+	})
+	recs := e.records(ctx)
+	for _, k := range []string{"change.merged", "rollout.started", "rollout.finished"} {
+		if recs[k] != 1 {
+			t.Errorf("%s records = %d, want 1", k, recs[k])
+		}
+	}
+	e.noDuplicates(ctx)
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {

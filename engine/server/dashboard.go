@@ -48,6 +48,7 @@ func (s *Server) EnableDashboard(rc RolloutControl) {
 				data.Rollouts = l.Rollouts
 			}
 		}
+		data.Publish = s.publishStatus(r.Context())
 		s.page(w, http.StatusOK, dashboardPage, data)
 	})
 	s.mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
@@ -76,6 +77,7 @@ type dashboardData struct {
 	Overdue  []plan.Finding
 	Rollouts []api.Rollout
 	Now      time.Time
+	Publish  *api.PublishStatus
 }
 
 func (s *Server) page(w http.ResponseWriter, status int, t *template.Template, data any) {
@@ -133,6 +135,7 @@ var dashboardPage = template.Must(template.New("dashboard").Funcs(template.FuncM
 {{if .Rollouts}}<table><tr><th>Rollout</th><th>Ring</th><th>Baseline</th><th>State</th><th class="n">Wave</th><th class="n">Succeeded</th><th class="n">Failed</th><th class="n">Pending</th><th>Hold</th></tr>
 {{range .Rollouts}}<tr><td><code>{{.ID}}</code></td><td>{{.Ring}}</td><td><code>{{.BaselineID}}</code></td><td>{{.State}}</td><td class="n">{{.Wave}}</td><td class="n">{{.Hosts.Succeeded}}</td><td class="n{{if .Hosts.Failed}} bad{{end}}">{{.Hosts.Failed}}</td><td class="n">{{.Hosts.Pending}}</td><td>{{.Hold}}</td></tr>{{end}}
 </table>{{else}}<p class="muted">No rollouts (the controller runs when the patch repository is a Git repository).</p>{{end}}
+{{with .Publish}}<p{{if .LastError}} class="bad"{{end}}>Audit publishing{{with .Remote}} to <code>{{.}}</code>{{end}}: {{.Backlog}} record(s) waiting{{with .LastPushAt}}, last push {{.Format "2006-01-02 15:04:05"}} UTC{{end}}{{with .LastError}}; last error: {{.}}{{end}}</p>{{end}}
 <p class="muted">The audit trail lives in the patch repository: <code>patchbay audit log -C DIR</code>, <code>patchbay audit verify -C DIR</code>.</p>
 </body></html>`))
 

@@ -193,6 +193,7 @@ func asList(v any) []any { l, _ := v.([]any); return l }
 func TestOpenAPIRoutes(t *testing.T) {
 	e := newEnv(t)
 	e.srv.EnableRollouts(nil) // the rollout admin endpoints, as patchbay serve adds them
+	e.srv.EnablePublishing(nil)
 	sp := loadSpec(t)
 	// The webhook is mounted by serve when a GitHub secret is configured.
 	e.srv.MountGitHubWebhook(http.NotFoundHandler())

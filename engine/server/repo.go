@@ -81,9 +81,11 @@ type GitSource struct {
 }
 
 // Revision fetches (for remote sources) and returns the branch's head.
+// The fetch never overwrites local audit notes that are not on the remote
+// yet (gitrepo.Repo.FetchKeepNotes): the publisher pushes those.
 func (g GitSource) Revision(ctx context.Context) (string, error) {
 	if g.Remote != "" {
-		if err := g.Repo.Fetch(ctx, g.Remote); err != nil {
+		if err := g.Repo.FetchKeepNotes(ctx, g.Remote); err != nil {
 			return "", err
 		}
 	}

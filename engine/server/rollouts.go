@@ -16,9 +16,11 @@ import (
 type RolloutControl interface {
 	List(ctx context.Context) (api.RolloutList, error)
 	Show(ctx context.Context, id string) (api.Rollout, error)
-	Pause(ctx context.Context, id, actor string) (api.Rollout, error)
-	Resume(ctx context.Context, id, actor string) (api.Rollout, error)
-	Abort(ctx context.Context, id, actor string) (api.Rollout, error)
+	// Pause, Resume and Abort take the admin token's name and the
+	// request's reason; both go into the audit record.
+	Pause(ctx context.Context, id, actor, reason string) (api.Rollout, error)
+	Resume(ctx context.Context, id, actor, reason string) (api.Rollout, error)
+	Abort(ctx context.Context, id, actor, reason string) (api.Rollout, error)
 }
 
 // EnableRollouts serves the rollout admin endpoints (GET /api/v1/rollouts,
@@ -65,8 +67,8 @@ func (s *Server) EnableRollouts(rc RolloutControl) {
 				}
 			}
 			s.log.Info("rollout admin action", "action", verb, "rollout", r.PathValue("id"), "admin", admin, "reason", req.Reason)
-			fn := map[string]func(context.Context, string, string) (api.Rollout, error){"pause": rc.Pause, "resume": rc.Resume, "abort": rc.Abort}[verb]
-			v, err := fn(r.Context(), r.PathValue("id"), admin)
+			fn := map[string]func(context.Context, string, string, string) (api.Rollout, error){"pause": rc.Pause, "resume": rc.Resume, "abort": rc.Abort}[verb]
+			v, err := fn(r.Context(), r.PathValue("id"), admin, req.Reason)
 			if err != nil {
 				return rolloutError(err)
 			}

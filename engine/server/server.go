@@ -77,6 +77,8 @@ type Server struct {
 	decs  sync.Pool // *inventory.Decoder sharing sets.cache
 	plans *planWriter
 
+	pub Publisher // nil without EnablePublishing
+
 	limMu    sync.Mutex
 	limiters map[string]*rate.Limiter
 
@@ -405,6 +407,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 		s.log.Error("readyz: store", "err", storeErr)
 		ready.Store += ": unavailable"
 	}
+	ready.Publish = s.publishStatus(ctx)
 	ready.Ready = m != nil && storeErr == nil
 	status := http.StatusOK
 	if !ready.Ready {

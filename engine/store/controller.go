@@ -444,6 +444,16 @@ func (s *Store) PendingRolloutEvents(ctx context.Context) ([]RolloutEvent, error
 	return s.events(ctx, "audited = 0")
 }
 
+// PendingRolloutEventCount counts the events not yet audited (the
+// publishing backlog).
+func (s *Store) PendingRolloutEventCount(ctx context.Context) (int, error) {
+	var n int
+	if err := s.r.QueryRowContext(ctx, s.q("SELECT COUNT(*) FROM rollout_events WHERE audited = 0")).Scan(&n); err != nil {
+		return 0, fmt.Errorf("pending rollout events: %w", err)
+	}
+	return n, nil
+}
+
 // RolloutEvents lists a rollout's events, oldest first.
 func (s *Store) RolloutEvents(ctx context.Context, id string) ([]RolloutEvent, error) {
 	return s.events(ctx, "rollout_id = ?", id)

@@ -246,7 +246,9 @@ func (s *Store) Steps(ctx context.Context, rolloutID string) ([]StepResult, erro
 // AcquireLease takes or renews the lease called name for holder until
 // now + ttl, in one atomic upsert. ok is false when another holder has an
 // unexpired lease. fencing increases every time the lease changes hands
-// (and stays the same when the holder renews), so a write carrying an older
+// or is taken again after it expired (it stays the same only when the
+// holder renews an unexpired lease: a holder whose lease lapsed starts a
+// new term, and its writes of the old term are refused), so a write carrying an older
 // fencing token can be recognized as coming from a deposed leader
 // (see LeaseHeld). Expiry uses Options.Now: replicas' clocks must agree to
 // well within ttl.
@@ -257,11 +259,11 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 	now := s.now()
 	err = s.w.QueryRowContext(ctx, s.q(`INSERT INTO leases (name, holder, fencing, expires_at) VALUES (?, ?, 1, ?)
 		ON CONFLICT (name) DO UPDATE SET
-			fencing = CASE WHEN leases.holder = excluded.holder THEN leases.fencing ELSE leases.fencing + 1 END,
+			fencing = CASE WHEN leases.holder = excluded.holder AND leases.expires_at > ? THEN leases.fencing ELSE leases.fencing + 1 END,
 			holder = excluded.holder,
 			expires_at = excluded.expires_at
 		WHERE leases.holder = excluded.holder OR leases.expires_at <= ?
-		RETURNING fencing`), name, holder, dbTime(now.Add(ttl)), dbTime(now)).Scan(&fencing)
+		RETURNING fencing`), name, holder, dbTime(now.Add(ttl)), dbTime(now), dbTime(now)).Scan(&fencing)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}

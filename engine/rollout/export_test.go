@@ -1,0 +1,4 @@
+package rollout
+
+// DecodeEvent exposes decodeEvent to the external tests.
+var DecodeEvent = decodeEvent
