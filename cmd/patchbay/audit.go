@@ -17,6 +17,7 @@ import (
 	"github.com/patchbay/patchbay/engine/audit"
 	"github.com/patchbay/patchbay/engine/baseline"
 	"github.com/patchbay/patchbay/engine/gitrepo"
+	"github.com/patchbay/patchbay/engine/plural"
 )
 
 func (a *app) newAuditCmd() *cobra.Command {
@@ -232,9 +233,9 @@ Examples:
 				for _, p := range ve.Problems {
 					fmt.Fprintf(a.stdout, "FAIL %s\n", p)
 				}
-				return fmt.Errorf("%w: %d problems in %d records; first: %s", errVerification, len(ve.Problems), len(log.Records), ve.Problems[0])
+				return fmt.Errorf("%w: %s in %s; first: %s", errVerification, plural.Count(len(ve.Problems), "problem"), plural.Count(len(log.Records), "record"), ve.Problems[0])
 			}
-			fmt.Fprintf(a.stdout, "OK %d records verified", len(log.Records))
+			fmt.Fprintf(a.stdout, "OK %s verified", plural.Count(len(log.Records), "record"))
 			if n := len(log.Records); n > 0 {
 				fmt.Fprintf(a.stdout, "; chain head record %d %s", log.Head.Seq, log.Head.Digest)
 			}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/patchbay/patchbay/engine/audit"
 	"github.com/patchbay/patchbay/engine/gitrepo"
+	"github.com/patchbay/patchbay/engine/plural"
 	"github.com/spf13/cobra"
 )
 
@@ -144,12 +145,12 @@ Examples:
 			if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
 				return fmt.Errorf("audit export: %w", err)
 			}
-			fmt.Fprintf(a.stdout, "wrote %s: %d changes, %d records\n", out, len(b.Changes), len(b.Records))
+			fmt.Fprintf(a.stdout, "wrote %s: %s, %s\n", out, plural.Count(len(b.Changes), "change"), plural.Count(len(b.Records), "record"))
 			switch {
 			case len(trusted) == 0:
 				return fmt.Errorf("%w: %w: the bundle is marked unverified; pass --key", errVerification, audit.ErrNoTrustedKeys)
 			case len(problems) > 0:
-				return fmt.Errorf("%w: %d problems, first: %s (listed in the bundle)", errVerification, len(problems), problems[0])
+				return fmt.Errorf("%w: %s, first: %s (listed in the bundle)", errVerification, plural.Count(len(problems), "problem"), problems[0])
 			}
 			return nil
 		},

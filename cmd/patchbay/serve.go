@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/patchbay/patchbay/engine/gitrepo"
+	"github.com/patchbay/patchbay/engine/plural"
 	"github.com/patchbay/patchbay/engine/server"
 	"github.com/patchbay/patchbay/engine/store"
 )
@@ -209,7 +210,7 @@ token (patchbay-agent enroll); it works --uses times until --ttl passes.
 					return err
 				}
 				fmt.Fprintln(a.stdout, tok)
-				fmt.Fprintf(a.stderr, "enrollment token: %d use(s), expires %s; shown once\n", uses, exp.Format(time.RFC3339))
+				fmt.Fprintf(a.stderr, "enrollment token: %s, expires %s; shown once\n", plural.Count(uses, "use"), exp.Format(time.RFC3339))
 				return nil
 			}
 			if err := st.CreateAdminToken(cmd.Context(), name, tok); err != nil {

@@ -276,7 +276,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			},
 			want:   ReasonUnknownKey,
 			where:  func(f *fixture) string { return "record 2 (change.merged) on commit " + f.m1[:12] + ", line 1" },
-			detail: "not among the 1 trusted keys",
+			detail: "not among the trusted keys (1 key configured)",
 		},
 		{
 			name: "re-sign an edited record with the trusted key",
