@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -70,7 +71,7 @@ func (a *app) loadTrustedKeys(ctx context.Context, dir string, paths []string) (
 // configKeys returns config.trustedKeys of the patch repository at HEAD of
 // the Git repository at dir, or nothing (with a note) when there is none.
 func (a *app) configKeys(ctx context.Context, dir string) [][]byte {
-	repo, err := gitrepo.Open(dir)
+	repo, err := openPatchGit(dir)
 	if err != nil {
 		return nil
 	}
@@ -157,7 +158,7 @@ Examples:
 			if err != nil {
 				return fmt.Errorf("audit record: %w", err)
 			}
-			repo, err := gitrepo.Open(dir)
+			repo, err := openPatchGit(dir)
 			if err != nil {
 				return err
 			}
@@ -219,7 +220,7 @@ Examples:
 			if len(trusted) == 0 {
 				return fmt.Errorf("%w: %w: pass the trusted public keys with --key or list them in config.trustedKeys", errVerification, audit.ErrNoTrustedKeys)
 			}
-			repo, err := gitrepo.Open(dir)
+			repo, err := openPatchGit(dir)
 			if err != nil {
 				return err
 			}
@@ -269,4 +270,37 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 		return now.Add(-d), nil
 	}
 	return time.Time{}, usageError("--since %q: want RFC 3339, YYYY-MM-DD, or a duration like 72h or 30d", s)
+}
+
+// openPatchGit opens the Git repository of the patch repository at dir. It
+// refuses a directory inside a larger Git repository (examples/quickstart
+// in a patchbay checkout): the history, the records and the trees patchbay
+// reads are the whole repository's, so they would be another project's.
+func openPatchGit(dir string) (*gitrepo.Repo, error) {
+	repo, err := gitrepo.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	root := repo.Root()
+	if root == "" {
+		return repo, nil // bare
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		repo.Close()
+		return nil, err
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
+	}
+	if realRoot, err := filepath.EvalSymlinks(root); err == nil {
+		root = realRoot
+	}
+	if abs != root {
+		repo.Close()
+		return nil, usageError("%s is not the root of a Git repository: it sits inside the Git repository at %s, whose history is not the patch repository's. "+
+			"Point -C at a patch repository that is a Git repository of its own (for the bundled example: 'patchbay demo --dir ./demo', then -C ./demo/patches; or copy it out and run git init)",
+			dir, root)
+	}
+	return repo, nil
 }

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/patchbay/patchbay/engine/audit"
-	"github.com/patchbay/patchbay/engine/gitrepo"
 	"github.com/patchbay/patchbay/engine/plural"
 	"github.com/spf13/cobra"
 )
@@ -108,7 +107,7 @@ Examples:
 			if err != nil {
 				return err
 			}
-			repo, err := gitrepo.Open(dir)
+			repo, err := openPatchGit(dir)
 			if err != nil {
 				return err
 			}

@@ -254,8 +254,8 @@ func (d *demo) run(ctx context.Context, listen string, keep bool) error {
 	fmt.Fprintf(d.w, "\ndone in %.1fs.\n", time.Since(d.start).Seconds())
 	if d.kept {
 		fmt.Fprintf(d.w, "The patch repository, database, signing key and the simulated fleet's last reports are in %s. Look at them with:\n", d.dir)
-		fmt.Fprintf(d.w, "  %s audit log -C %s\n", d.self, d.repoDir)
-		fmt.Fprintf(d.w, "  %s plan -C %s --inventory %s --now %s\n", d.self, d.repoDir, fleetFile, d.clock.now().Format(time.RFC3339))
+		fmt.Fprintf(d.w, "  %s audit log -C %s\n", d.self, shellQuote(d.repoDir))
+		fmt.Fprintf(d.w, "  %s plan -C %s --inventory %s --now %s\n", d.self, shellQuote(d.repoDir), shellQuote(fleetFile), d.clock.now().Format(time.RFC3339))
 	} else {
 		fmt.Fprintf(d.w, "The temporary directory is removed on exit; to keep the repository, database and the %d simulated hosts' reports, run:\n  %s demo --dir ./demo\n", d.hosts, d.self)
 	}

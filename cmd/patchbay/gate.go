@@ -96,7 +96,7 @@ Exit status: 0 pass, 1 fail, 3 inconclusive, 2 usage.`,
 			}
 			req.TrustedKeys = append(req.TrustedKeys, b)
 		}
-		repo, err := gitrepo.Open(dir)
+		repo, err := openPatchGit(dir)
 		if err != nil {
 			return fmt.Errorf("open %s: %w (gate reads a Git repository)", dir, err)
 		}

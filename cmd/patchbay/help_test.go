@@ -45,3 +45,19 @@ func TestHelpScreens(t *testing.T) {
 		t.Errorf("walked %d commands; the tree has more", n)
 	}
 }
+
+func TestShellQuote(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"plain", "sqlite://patchbay.db", "sqlite://patchbay.db"},
+		{"query", "postgres://u@db/p?sslmode=disable&search_path=pb", "'postgres://u@db/p?sslmode=disable&search_path=pb'"},
+		{"quote", "a'b c", `'a'\''b c'`},
+		{"empty", "", "''"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := shellQuote(tt.in); got != tt.want {
+				t.Errorf("shellQuote(%q) = %s, want %s", tt.in, got, tt.want)
+			}
+		})
+	}
+}

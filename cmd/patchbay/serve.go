@@ -118,13 +118,23 @@ Create an enrollment token (printed once), then enroll hosts:
   patchbay-agent run --once --executor dry-run --state-dir ./agent-state
 Admin token for GET /api/v1/plan and /api/v1/hosts:
   patchbay token create --admin --name ops --db %s
-`, src, url, st.Backend(), db, url, db)
+`, src, url, st.Backend(), shellQuote(db), url, shellQuote(db))
 		log.Info("serving", "addr", ln.Addr().String(), "store", st.Backend(), "source", src.String())
 		err = srv.Serve(ctx, ln, 30*time.Second)
 		log.Info("stopped")
 		return err
 	}
 	return cmd
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but plain
+// characters, so that a printed hint can be pasted as is (a PostgreSQL URL's
+// "?sslmode=disable&search_path=x" would otherwise start a background job).
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./_-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func firstLine(err error) string {

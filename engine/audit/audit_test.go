@@ -175,6 +175,15 @@ func TestWriteReadByGit(t *testing.T) {
 	if len(l.Records) != 7 {
 		t.Fatalf("verified %d records, want 7", len(l.Records))
 	}
+	// The writer and the reader name the same line for each record (the
+	// line gate --record prints and the export shows).
+	for _, r := range l.Records {
+		for _, w := range f.records {
+			if w.Digest == r.Digest && (w.Line != r.Line || w.Line == 0 || w.Where() != r.Where()) {
+				t.Errorf("written as %s, read as %s", w.Where(), r.Where())
+			}
+		}
+	}
 	rv := l.Of(KindRingVerified)
 	if len(rv) != 1 {
 		t.Fatalf("%d ring.verified records", len(rv))
