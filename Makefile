@@ -11,9 +11,13 @@ all: build
 build:
 	$(GO) build -o bin/ ./cmd/...
 
-## test: the whole suite with the race detector (README's test command)
+## test: the whole suite with the race detector (README's test command); go
+## test's own ok/FAIL lines, then every skipped test with its reason.
+## REQUIRE_RUN: a regular expression; a skip whose reason matches fails the run
+## (.ci/run sets it for the tests CI must run).
+REQUIRE_RUN   ?=
 test:
-	$(GO) test -race -count=1 $(PKGS)
+	$(GO) run .ci/testsum.go -go "$(GO)" -require '$(REQUIRE_RUN)' -- -race -count=1 $(PKGS)
 
 ## lint: formatting, vet, staticcheck and the toolchain ceiling
 lint: fmt-check vet staticcheck toolchain-check

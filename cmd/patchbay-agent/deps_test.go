@@ -13,7 +13,7 @@ func TestDeps(t *testing.T) {
 	if err != nil {
 		t.Skipf("go list: %v", err)
 	}
-	allowed := map[string]bool{"engine/api": true, "engine/agent": true, "engine/inventory": true, "engine/vercmp": true}
+	allowed := map[string]bool{"engine/api": true, "engine/agent": true, "engine/inventory": true, "engine/vercmp": true, "engine/plural": true, "engine/cli": true}
 	for _, dep := range strings.Fields(string(out)) {
 		for _, bad := range []string{"cuelang.org", "open-policy-agent", "google/go-github"} {
 			if strings.Contains(dep, bad) {
@@ -21,7 +21,7 @@ func TestDeps(t *testing.T) {
 			}
 		}
 		if rest, ok := strings.CutPrefix(dep, "github.com/patchbay/patchbay/"); ok && strings.HasPrefix(rest, "engine/") && !allowed[rest] {
-			t.Errorf("patchbay-agent links %s; it may use engine/api, agent, inventory and vercmp only", dep)
+			t.Errorf("patchbay-agent links %s; it may use engine/api, agent, inventory, vercmp, plural and cli only", dep)
 		}
 	}
 }

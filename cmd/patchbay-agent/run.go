@@ -3,18 +3,20 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/exec"
+	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/patchbay/patchbay/engine/agent"
 	"github.com/patchbay/patchbay/engine/api"
+	"github.com/patchbay/patchbay/engine/cli"
 	"github.com/patchbay/patchbay/engine/inventory"
 )
 
@@ -30,68 +32,36 @@ const (
 // version is the agent's version, reported with every report.
 const version = "patchbay-agent 0.1.0"
 
-const usage = `patchbay-agent — the patchbay host agent
+// errUsage marks a bad command line (exit 2).
+var errUsage = errors.New("usage")
 
-Usage:
-  patchbay-agent enroll --server URL --token T [--state-dir DIR] [--host-id ID] [--label k=v ...]
-  patchbay-agent run [--once] [--interval D] [--executor dry-run|apt|dnf|apk] [--state-dir DIR] [--root DIR]
-
-enroll exchanges an enrollment token (patchbay token create --enroll) for
-this host's own token and stores it in DIR/credentials.json (mode 0600).
-
-run collects the host's packages, reports them (the package-set hash first,
-the full list only if the server asks), fetches the assignment, applies it
-with the executor, re-collects, reports the post-state and sends per-action
-results. An action succeeded when the post-state satisfies it (versions
-compared per ecosystem), not when the command exited 0. Results are spooled
-in DIR/spool and delivered exactly once, across restarts. The dry-run
-executor (default) prints the package-manager commands it would run and
-sends no results. Reboots are never performed by the agent.
-
-Exit codes:
-  0  ok
-  1  an action failed, or another error
-  2  usage error
-  3  server unreachable after retries
-  4  not enrolled, or the token was refused
-`
-
-func run(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, usage)
-		if len(args) == 0 {
-			return exitUsage
-		}
-		return exitOK
-	}
-	var err error
-	switch args[0] {
-	case "enroll":
-		err = enroll(ctx, args[1:], stdout, stderr)
-	case "run":
-		err = runAgent(ctx, args[1:], stdout, stderr)
-	case "version":
-		fmt.Fprintln(stdout, version)
-	default:
-		err = usageError{fmt.Sprintf("unknown command %q", args[0])}
-	}
-	return exitCode(err, stderr)
+func usageError(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
 }
 
-type usageError struct{ msg string }
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRootCmd(stdout, stderr)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if len(args) == 0 {
+		_ = root.Help()
+		return exitUsage
+	}
+	failed, err := root.ExecuteContextC(ctx)
+	return exitCode(err, failed, stderr)
+}
 
-func (e usageError) Error() string { return e.msg }
-
-func exitCode(err error, stderr io.Writer) int {
-	if err == nil || errors.Is(err, flag.ErrHelp) {
+func exitCode(err error, failed *cobra.Command, stderr io.Writer) int {
+	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "patchbay-agent: %v\n", err)
-	var ue usageError
+	fmt.Fprintf(stderr, "patchbay-agent: %s\n", strings.TrimPrefix(err.Error(), errUsage.Error()+": "))
 	var ae *agent.APIError
 	switch {
-	case errors.As(err, &ue):
-		fmt.Fprintln(stderr, "Run 'patchbay-agent --help' for usage.")
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(stderr, cli.HelpHint(failed))
 		return exitUsage
 	case errors.Is(err, agent.ErrNotEnrolled), errors.As(err, &ae) && (ae.Status == 401 || ae.Status == 403):
 		return exitAuth
@@ -101,43 +71,68 @@ func exitCode(err error, stderr io.Writer) int {
 	return exitFailed
 }
 
-type labels map[string]string
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "patchbay-agent",
+		Short: "The patchbay host agent",
+		Long: `patchbay-agent runs on each host: it enrolls with a patchbay server, reports
+the host's package database, applies what it is assigned and reports the
+outcome.
 
-func (l labels) String() string { return fmt.Sprint(map[string]string(l)) }
-func (l labels) Set(v string) error {
-	k, val, ok := cutEq(v)
-	if !ok {
-		return fmt.Errorf("want key=value")
+Exit codes:
+  0  ok
+  1  an action failed, or another error
+  2  usage error
+  3  server unreachable after retries
+  4  not enrolled, or the token was refused`,
+		Example: `  patchbay-agent enroll --server http://patchbay.example.org:8080 --token "$ENROLL_TOKEN" --label ring=canary
+  patchbay-agent run --once                      # one pass, dry-run executor
+  patchbay-agent run --executor apt --interval 15m`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError("unknown command %q", args[0])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	l[k] = val
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %v", errUsage, err) })
+	root.AddCommand(newEnrollCmd(stdout), newRunCmd(stdout, stderr), &cobra.Command{
+		Use:   "version",
+		Short: "Print the agent version",
+		Args:  noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			_, err := fmt.Fprintln(stdout, version)
+			return err
+		},
+	})
+	for _, c := range root.Commands() {
+		c.SetFlagErrorFunc(root.FlagErrorFunc())
+	}
+	cli.Setup(root, strings.TrimPrefix(version, "patchbay-agent "))
+	return root
+}
+
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageError("unexpected argument %q for %q", args[0], cmd.CommandPath())
+	}
 	return nil
 }
 
-func cutEq(s string) (string, string, bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '=' {
-			return s[:i], s[i+1:], i > 0
-		}
-	}
-	return "", "", false
-}
+// labels is a repeatable --label k=v flag.
+type labels map[string]string
 
-func newFlags(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
-}
-
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
+func (l labels) String() string { return fmt.Sprint(map[string]string(l)) }
+func (l labels) Type() string   { return "key=value" }
+func (l labels) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want key=value")
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
-	}
+	l[k] = val
 	return nil
 }
 
@@ -148,36 +143,58 @@ func logger(stderr io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(stderr, nil))
 }
 
-func enroll(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("enroll", stderr)
-	server := fs.String("server", "", "server base URL, e.g. http://patchbay.example.org:8080 (required)")
-	token := fs.String("token", "", "enrollment token (required)")
-	stateDir := fs.String("state-dir", agent.DefaultStateDir, "directory for credentials and the result spool")
-	hostID := fs.String("host-id", "", "host id (default: /etc/machine-id, else the hostname)")
-	root := fs.String("root", "/", "root of the system to collect")
+// retryNote says, on stderr, what the agent is doing while the server does
+// not answer, instead of waiting in silence.
+func retryNote(stderr io.Writer, server string) func(attempt, attempts int, wait time.Duration, err error) {
+	return func(attempt, attempts int, wait time.Duration, err error) {
+		fmt.Fprintf(stderr, "patchbay-agent: %s: attempt %d of %d failed (%v); retrying in %s\n",
+			server, attempt, attempts, err, wait.Round(100*time.Millisecond))
+	}
+}
+
+func newEnrollCmd(stdout io.Writer) *cobra.Command {
+	var server, token, stateDir, hostID, root string
 	lb := labels{}
-	fs.Var(lb, "label", "a label k=v rings select this host by (repeatable)")
-	if err := parse(fs, args); err != nil {
-		return err
+	cmd := &cobra.Command{
+		Use:   "enroll",
+		Short: "Exchange an enrollment token for this host's own token",
+		Long: `Enroll exchanges an enrollment token (patchbay token create --enroll) for
+this host's own token and stores it in --state-dir/credentials.json (mode
+0600). It collects the host's identity and stream first, so it runs on the
+host itself (or with --root on a mounted image).`,
+		Example: `  patchbay-agent enroll --server http://patchbay.example.org:8080 --token "$ENROLL_TOKEN"
+  patchbay-agent enroll --server http://127.0.0.1:8080 --token T --state-dir ./agent --label ring=canary`,
+		Args: noArgs,
 	}
-	if *server == "" || *token == "" {
-		return usageError{"enroll: --server and --token are required"}
+	f := cmd.Flags()
+	f.StringVar(&server, "server", "", "server base URL, e.g. http://patchbay.example.org:8080 (required)")
+	f.StringVar(&token, "token", "", "enrollment token (required)")
+	f.StringVar(&stateDir, "state-dir", agent.DefaultStateDir, "directory for credentials and the result spool")
+	f.StringVar(&hostID, "host-id", "", "host id (default: /etc/machine-id, else the hostname)")
+	f.StringVar(&root, "root", "/", "root of the system to collect")
+	f.Var(lb, "label", "a label k=v rings select this host by (repeatable)")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if server == "" || token == "" {
+			return usageError("enroll: --server and --token are required")
+		}
+		ctx := cmd.Context()
+		rep, err := inventory.Collect(ctx, root, inventory.CollectOptions{HostID: hostID, Labels: lb, AgentVersion: version,
+			Now: time.Now().UTC(), RPM: lookRPM()})
+		if err != nil {
+			return err
+		}
+		c := &agent.Client{Server: server, Token: token, Retry: agent.DefaultRetry, UserAgent: version, OnRetry: retryNote(cmd.ErrOrStderr(), server)}
+		resp, err := c.Enroll(ctx, api.EnrollRequest{HostID: rep.HostID, Hostname: rep.Hostname, Stream: rep.Stream, Arch: rep.Arch, Labels: lb})
+		if err != nil {
+			return fmt.Errorf("enroll: %w", err)
+		}
+		if err := agent.SaveCredentials(stateDir, agent.Credentials{Server: server, HostID: resp.HostID, Token: resp.Token}); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "enrolled as %s; credentials in %s/%s\n", resp.HostID, stateDir, agent.CredentialsFile)
+		return nil
 	}
-	rep, err := inventory.Collect(ctx, *root, inventory.CollectOptions{HostID: *hostID, Labels: lb, AgentVersion: version,
-		Now: time.Now().UTC(), RPM: lookRPM()})
-	if err != nil {
-		return err
-	}
-	c := &agent.Client{Server: *server, Token: *token, Retry: agent.DefaultRetry, UserAgent: version}
-	resp, err := c.Enroll(ctx, api.EnrollRequest{HostID: rep.HostID, Hostname: rep.Hostname, Stream: rep.Stream, Arch: rep.Arch, Labels: lb})
-	if err != nil {
-		return fmt.Errorf("enroll: %w", err)
-	}
-	if err := agent.SaveCredentials(*stateDir, agent.Credentials{Server: *server, HostID: resp.HostID, Token: resp.Token}); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "enrolled as %s; credentials in %s/%s\n", resp.HostID, *stateDir, agent.CredentialsFile)
-	return nil
+	return cmd
 }
 
 func lookRPM() string {
@@ -188,53 +205,78 @@ func lookRPM() string {
 	return p
 }
 
-func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("run", stderr)
-	once := fs.Bool("once", false, "run one pass and exit")
-	interval := fs.Duration("interval", 15*time.Minute, "time between passes")
-	executor := fs.String("executor", "dry-run", "dry-run|apt|dnf|apk")
-	stateDir := fs.String("state-dir", agent.DefaultStateDir, "directory with credentials.json and the result spool")
-	root := fs.String("root", "/", "root of the system to collect")
+func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
+	var (
+		once               bool
+		interval           time.Duration
+		executor, stateDir string
+		root               string
+	)
 	lb := labels{}
-	fs.Var(lb, "label", "a label k=v sent with every report (repeatable)")
-	if err := parse(fs, args); err != nil {
-		return err
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Report, fetch the assignment, apply it, report the outcome",
+		Long: `Run collects the host's packages, reports them (the package-set hash first,
+the full list only if the server asks), fetches the assignment, applies it
+with the executor, re-collects, reports the post-state and sends per-action
+results. An action succeeded when the post-state satisfies it (versions
+compared per ecosystem), not when the command exited 0. Results are spooled
+in --state-dir/spool and delivered exactly once, across restarts. The
+dry-run executor (default) prints the package-manager commands it would run
+and sends no results. Reboots are never performed by the agent.
+
+While the server does not answer, each failed attempt and the wait before
+the next is printed to stderr; after the last attempt the agent exits 3.`,
+		Example: `  patchbay-agent run --once
+  patchbay-agent run --executor apt --interval 15m --state-dir /var/lib/patchbay-agent`,
+		Args: noArgs,
 	}
-	if *interval <= 0 {
-		return usageError{"run: --interval must be positive"}
+	f := cmd.Flags()
+	f.BoolVar(&once, "once", false, "run one pass and exit")
+	f.DurationVar(&interval, "interval", 15*time.Minute, "time between passes")
+	f.StringVar(&executor, "executor", "dry-run", "dry-run|apt|dnf|apk")
+	f.StringVar(&stateDir, "state-dir", agent.DefaultStateDir, "directory with credentials.json and the result spool")
+	f.StringVar(&root, "root", "/", "root of the system to collect")
+	f.Var(lb, "label", "a label k=v sent with every report (repeatable)")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if interval <= 0 {
+			return usageError("run: --interval must be positive")
+		}
+		var ex agent.Executor
+		switch executor {
+		case "dry-run":
+		case "apt":
+			ex = agent.CommandExecutor{Build: agent.AptCommand, Out: stderr}
+		case "dnf":
+			ex = agent.CommandExecutor{Build: agent.DnfCommand, Out: stderr}
+		case "apk":
+			ex = agent.CommandExecutor{Build: agent.ApkCommand, Out: stderr}
+		default:
+			return usageError("run: --executor %q: want dry-run, apt, dnf or apk", executor)
+		}
+		creds, err := agent.LoadCredentials(stateDir)
+		if err != nil {
+			return err
+		}
+		var l map[string]string
+		if len(lb) > 0 {
+			l = lb
+		}
+		a := &agent.Agent{
+			Client: &agent.Client{Server: creds.Server, Token: creds.Token, Retry: agent.DefaultRetry, UserAgent: version,
+				OnRetry: retryNote(stderr, creds.Server)},
+			HostID:    creds.HostID,
+			Collector: agent.LocalCollector{Root: root, Opts: inventory.CollectOptions{HostID: creds.HostID, Labels: l, AgentVersion: version, RPM: lookRPM()}, Now: time.Now},
+			Executor:  ex,
+			Spool:     agent.Spool{Dir: stateDir},
+			Out:       stdout,
+			Log:       logger(stderr),
+		}
+		if once {
+			_, err := a.RunOnce(cmd.Context())
+			return err
+		}
+		return a.Run(cmd.Context(), interval)
 	}
-	var ex agent.Executor
-	switch *executor {
-	case "dry-run":
-	case "apt":
-		ex = agent.CommandExecutor{Build: agent.AptCommand, Out: stderr}
-	case "dnf":
-		ex = agent.CommandExecutor{Build: agent.DnfCommand, Out: stderr}
-	case "apk":
-		ex = agent.CommandExecutor{Build: agent.ApkCommand, Out: stderr}
-	default:
-		return usageError{fmt.Sprintf("run: --executor %q: want dry-run, apt, dnf or apk", *executor)}
-	}
-	creds, err := agent.LoadCredentials(*stateDir)
-	if err != nil {
-		return err
-	}
-	var l map[string]string
-	if len(lb) > 0 {
-		l = lb
-	}
-	a := &agent.Agent{
-		Client:    &agent.Client{Server: creds.Server, Token: creds.Token, Retry: agent.DefaultRetry, UserAgent: version},
-		HostID:    creds.HostID,
-		Collector: agent.LocalCollector{Root: *root, Opts: inventory.CollectOptions{HostID: creds.HostID, Labels: l, AgentVersion: version, RPM: lookRPM()}, Now: time.Now},
-		Executor:  ex,
-		Spool:     agent.Spool{Dir: *stateDir},
-		Out:       stdout,
-		Log:       logger(stderr),
-	}
-	if *once {
-		_, err := a.RunOnce(ctx)
-		return err
-	}
-	return a.Run(ctx, *interval)
+	return cmd
 }

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/patchbay/patchbay/engine/agent"
 )
@@ -35,7 +37,9 @@ func TestExitCodes(t *testing.T) {
 		{"no command", nil, exitUsage, ""},
 		{"help", []string{"--help"}, exitOK, ""},
 		{"unknown command", []string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
-		{"bad flag", []string{"run", "--bogus"}, exitUsage, "flag provided but not defined"},
+		{"bad flag", []string{"run", "--bogus"}, exitUsage, "unknown flag: --bogus\nRun 'patchbay-agent run --help' for usage."},
+		{"version flag", []string{"--version"}, exitOK, ""},
+		{"single-dash long flag is refused", []string{"run", "-once"}, exitUsage, "unknown shorthand flag"},
 		{"bad executor", []string{"run", "--executor", "yum", "--state-dir", enrolled}, exitUsage, `--executor "yum"`},
 		{"enroll without token", []string{"enroll", "--server", "http://x"}, exitUsage, "--server and --token are required"},
 		{"not enrolled", []string{"run", "--once", "--state-dir", t.TempDir()}, exitAuth, "not enrolled"},
@@ -52,5 +56,42 @@ func TestExitCodes(t *testing.T) {
 				t.Errorf("stderr %q lacks %q", errb.String(), tt.stderr)
 			}
 		})
+	}
+}
+
+// TestHelp checks that the agent's help follows patchbay's conventions:
+// cobra's command tree, flags as --name (booleans without [=true|false]),
+// and a completion command.
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"run", "--help"}, {"enroll", "--help"}, {"completion", "bash", "--help"}} {
+		var out, errb strings.Builder
+		if code := run(t.Context(), args, nil, &out, &errb); code != exitOK {
+			t.Errorf("%v: exit %d: %s", args, code, errb.String())
+		}
+		if strings.Contains(out.String(), "[=true|false]") || strings.Contains(out.String(), "Usage of") {
+			t.Errorf("%v: help in the old style:\n%s", args, out.String())
+		}
+	}
+	var out, errb strings.Builder
+	run(t.Context(), []string{"run", "--help"}, nil, &out, &errb)
+	for _, want := range []string{"      --once ", "--interval duration", "--label key=value", "--executor string", "--state-dir string", "--root string", "Examples:"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("run --help lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if code := run(t.Context(), []string{"completion", "bash"}, nil, &out, &errb); code != exitOK || !strings.Contains(out.String(), "patchbay-agent") {
+		t.Errorf("completion bash: exit %d", code)
+	}
+}
+
+// TestRetryNote checks the line the agent prints while the server is
+// unreachable.
+func TestRetryNote(t *testing.T) {
+	var b strings.Builder
+	retryNote(&b, "http://patchbay:8080")(2, 8, 1234*time.Millisecond, errors.New("connection refused"))
+	want := "patchbay-agent: http://patchbay:8080: attempt 2 of 8 failed (connection refused); retrying in 1.2s\n"
+	if b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/patchbay/patchbay/engine/audit"
 	"github.com/patchbay/patchbay/engine/baseline"
 	"github.com/patchbay/patchbay/engine/gitrepo"
+	"github.com/patchbay/patchbay/engine/plural"
 )
 
 func (a *app) newAuditCmd() *cobra.Command {
@@ -92,7 +94,7 @@ func resolveTrustRef(repo *gitrepo.Repo, ref string) (gitrepo.Hash, error) {
 // configKeys returns config.trustedKeys of the patch repository at ref of
 // the Git repository at dir, or nothing (with a note) when there is none.
 func (a *app) configKeys(ctx context.Context, dir, ref string) [][]byte {
-	repo, err := gitrepo.Open(dir)
+	repo, err := openPatchGit(dir)
 	if err != nil {
 		return nil
 	}
@@ -180,7 +182,7 @@ Examples:
 			if err != nil {
 				return fmt.Errorf("audit record: %w", err)
 			}
-			repo, err := gitrepo.Open(dir)
+			repo, err := openPatchGit(dir)
 			if err != nil {
 				return err
 			}
@@ -255,7 +257,7 @@ Examples:
 			if len(trusted) == 0 {
 				return fmt.Errorf("%w: %w: pass the trusted public keys with --key or list them in config.trustedKeys", errVerification, audit.ErrNoTrustedKeys)
 			}
-			repo, err := gitrepo.Open(dir)
+			repo, err := openPatchGit(dir)
 			if err != nil {
 				return err
 			}
@@ -272,9 +274,9 @@ Examples:
 				for _, p := range ve.Problems {
 					fmt.Fprintf(a.stdout, "FAIL %s\n", p)
 				}
-				return fmt.Errorf("%w: %d problems in %d records; first: %s", errVerification, len(ve.Problems), len(log.Records), ve.Problems[0])
+				return fmt.Errorf("%w: %s in %s; first: %s", errVerification, plural.Count(len(ve.Problems), "problem"), plural.Count(len(log.Records), "record"), ve.Problems[0])
 			}
-			fmt.Fprintf(a.stdout, "OK %d records verified", len(log.Records))
+			fmt.Fprintf(a.stdout, "OK %s verified", plural.Count(len(log.Records), "record"))
 			if n := len(log.Records); n > 0 {
 				fmt.Fprintf(a.stdout, "; chain head record %d %s", log.Head.Seq, log.Head.Digest)
 			}
@@ -320,4 +322,37 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 		return now.Add(-d), nil
 	}
 	return time.Time{}, usageError("--since %q: want RFC 3339, YYYY-MM-DD, or a duration like 72h or 30d", s)
+}
+
+// openPatchGit opens the Git repository of the patch repository at dir. It
+// refuses a directory inside a larger Git repository (examples/quickstart
+// in a patchbay checkout): the history, the records and the trees patchbay
+// reads are the whole repository's, so they would be another project's.
+func openPatchGit(dir string) (*gitrepo.Repo, error) {
+	repo, err := gitrepo.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	root := repo.Root()
+	if root == "" {
+		return repo, nil // bare
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		repo.Close()
+		return nil, err
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
+	}
+	if realRoot, err := filepath.EvalSymlinks(root); err == nil {
+		root = realRoot
+	}
+	if abs != root {
+		repo.Close()
+		return nil, usageError("%s is not the root of a Git repository: it sits inside the Git repository at %s, whose history is not the patch repository's. "+
+			"Point -C at a patch repository that is a Git repository of its own (for the bundled example: 'patchbay demo --dir ./demo', then -C ./demo/patches; or copy it out and run git init)",
+			dir, root)
+	}
+	return repo, nil
 }

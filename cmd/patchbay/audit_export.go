@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/patchbay/patchbay/engine/audit"
-	"github.com/patchbay/patchbay/engine/gitrepo"
+	"github.com/patchbay/patchbay/engine/plural"
 	"github.com/spf13/cobra"
 )
 
@@ -108,7 +108,7 @@ Examples:
 			if err != nil {
 				return err
 			}
-			repo, err := gitrepo.Open(dir)
+			repo, err := openPatchGit(dir)
 			if err != nil {
 				return err
 			}
@@ -148,14 +148,14 @@ Examples:
 			if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
 				return fmt.Errorf("audit export: %w", err)
 			}
-			fmt.Fprintf(a.stdout, "wrote %s: %d changes, %d records\n", out, len(b.Changes), len(b.Records))
+			fmt.Fprintf(a.stdout, "wrote %s: %s, %s\n", out, plural.Count(len(b.Changes), "change"), plural.Count(len(b.Records), "record"))
 			switch {
 			case log.Head.Tip.IsZero() && len(log.Records) == 0:
 				return fmt.Errorf("%w: no %s in %s: the bundle holds no record (a plain git clone does not fetch notes: pass --remote origin)", errVerification, gitrepo.NotesRef, dir)
 			case len(trusted) == 0:
 				return fmt.Errorf("%w: %w: the bundle is marked unverified; pass --key", errVerification, audit.ErrNoTrustedKeys)
 			case len(problems) > 0:
-				return fmt.Errorf("%w: %d problems, first: %s (listed in the bundle)", errVerification, len(problems), problems[0])
+				return fmt.Errorf("%w: %s, first: %s (listed in the bundle)", errVerification, plural.Count(len(problems), "problem"), problems[0])
 			}
 			return nil
 		},

@@ -8,7 +8,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/patchbay/patchbay/engine/audit"
-	"github.com/patchbay/patchbay/engine/gitrepo"
 	"github.com/spf13/cobra"
 )
 
@@ -45,7 +44,7 @@ Examples:
 			if err != nil {
 				return err
 			}
-			repo, err := gitrepo.Open(dir)
+			repo, err := openPatchGit(dir)
 			if err != nil {
 				return err
 			}
@@ -99,11 +98,23 @@ func writeLogJSON(w io.Writer, branch string, changes []audit.Change) error {
 		Changes []change `json:"changes"`
 	}{Branch: branch, Changes: []change{}}
 	for _, c := range changes {
+		// Lists are [] when empty, never null, so that consumers can iterate.
+		c.Approvers = orEmpty(c.Approvers)
+		c.Rollouts = orEmpty(c.Rollouts)
+		c.Verifications = orEmpty(c.Verifications)
+		c.Exceptions = orEmpty(c.Exceptions)
 		out.Changes = append(out.Changes, change{Change: c, Records: refs(c.Records)})
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 // row is one change as the table and Markdown forms show it.

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"net"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
@@ -28,6 +31,7 @@ import (
 	"github.com/patchbay/patchbay/engine/gitrepo"
 	"github.com/patchbay/patchbay/engine/inventory"
 	"github.com/patchbay/patchbay/engine/plan"
+	"github.com/patchbay/patchbay/engine/plural"
 	"github.com/patchbay/patchbay/engine/render"
 	"github.com/patchbay/patchbay/engine/rollout"
 	"github.com/patchbay/patchbay/engine/server"
@@ -63,9 +67,16 @@ func (a *app) newDemoCmd() *cobra.Command {
      verified evidence and passes
   8. the audit log, and a verification of the whole signed chain
 
-It prints progress as it goes. With --serve the server keeps running at the
-end (Ctrl-C stops it) so you can query it. The simulated clock starts at the
-real time; only soak time is skipped.`,
+It prints progress as it goes, each step with the time it took. With --serve
+the server keeps running at the end (Ctrl-C stops it) so you can query it.
+The simulated clock starts at --now (default: the example's date,
+2026-11-26T09:00:00Z, so the demo tells the same story on any day) and runs
+in real time; only soak time is skipped.
+
+Without --dir the demo works in a temporary directory and removes it at the
+end; with --dir it keeps the patch repository, the database, the signing key
+and fleet.jsonl (the simulated hosts' last reports) there, and prints the
+commands to look at them.`,
 		Example: `  patchbay demo
   patchbay demo --hosts 500 --dir ./demo --serve`,
 		Args: noArgs,
@@ -74,25 +85,37 @@ real time; only soak time is skipped.`,
 	cmd.Flags().StringVar(&dir, "dir", "", "where to create the patch repository and database (default: a new temporary directory)")
 	cmd.Flags().BoolVar(&serve, "serve", false, "keep the server running at the end")
 	cmd.Flags().StringVar(&serveAddr, "listen", "127.0.0.1:0", "server address")
+	var nowFlag string
+	cmd.Flags().StringVar(&nowFlag, "now", demoEpoch, "where the simulated clock starts (RFC 3339)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if hosts < 10 || hosts > 5000 {
 			return usageError("--hosts must be between 10 and 5000")
 		}
-		if dir == "" {
+		start, err := time.Parse(time.RFC3339, nowFlag)
+		if err != nil {
+			return usageError("--now %q: want RFC 3339, e.g. 2026-11-26T09:00:00Z", nowFlag)
+		}
+		kept := dir != ""
+		if !kept {
 			d, err := os.MkdirTemp("", "patchbay-demo-")
 			if err != nil {
 				return err
 			}
 			dir = d
+			defer os.RemoveAll(dir)
 		} else if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
-		d := &demo{a: a, w: a.stdout, dir: dir, hosts: hosts, start: time.Now()}
-		d.clock.base = a.now()
+		d := &demo{a: a, w: a.stdout, dir: dir, kept: kept, hosts: hosts, start: time.Now(), last: time.Now(), self: a.selfCommand()}
+		d.clock.base = start.UTC()
 		return d.run(cmd.Context(), serveAddr, serve)
 	}
 	return cmd
 }
+
+// demoEpoch is the demo's default start: the day after the quickstart's
+// inventory was collected, before its exception expires.
+const demoEpoch = "2026-11-26T09:00:00Z"
 
 // demoClock is real time plus a skip the demo advances to pass soak time.
 type demoClock struct {
@@ -109,8 +132,11 @@ type demo struct {
 	a     *app
 	w     io.Writer
 	dir   string
+	kept  bool // --dir given: the directory stays
 	hosts int
 	start time.Time
+	last  time.Time // when the previous step began
+	self  string    // how to run patchbay again ("patchbay" or "go run ./cmd/patchbay")
 	clock demoClock
 
 	repo    *gitrepo.Repo
@@ -135,8 +161,17 @@ func (d *demo) say(format string, args ...any) {
 }
 
 func (d *demo) begin(title string) {
+	d.endStep()
 	d.step++
-	fmt.Fprintf(d.w, "\n[%d/%d] %s  (%.1fs)\n", d.step, demoSteps, title, time.Since(d.start).Seconds())
+	d.last = time.Now()
+	fmt.Fprintf(d.w, "\n[%d/%d] %s\n", d.step, demoSteps, title)
+}
+
+// endStep prints how long the step that just finished took.
+func (d *demo) endStep() {
+	if d.step > 0 {
+		fmt.Fprintf(d.w, "        (step %d took %.1fs)\n", d.step, time.Since(d.last).Seconds())
+	}
 }
 
 func (d *demo) run(ctx context.Context, listen string, keep bool) error {
@@ -202,7 +237,7 @@ func (d *demo) run(ctx context.Context, listen string, keep bool) error {
 				if hold == "" {
 					hold = "releasing wave 1"
 				}
-				d.say("pilot rollout %s created for %d of %d hosts: %s", r.ID, r.Hosts.Total, r.RingHosts, hold)
+				d.say("pilot rollout %s created for %d of %s: %s", r.ID, r.Hosts.Total, plural.Count(r.RingHosts, "host"), hold)
 			}
 		}
 	}
@@ -211,8 +246,22 @@ func (d *demo) run(ctx context.Context, listen string, keep bool) error {
 	if err := d.audit(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(d.w, "\ndone in %.1fs. The repository, database and signing key are in %s\n", time.Since(d.start).Seconds(), d.dir)
-	fmt.Fprintf(d.w, "try: patchbay audit log -C %s\n     patchbay plan -C %s --inventory %s\n", d.repoDir, d.repoDir, filepath.Join(d.repoDir, "inventory"))
+	fleetFile := filepath.Join(d.dir, "fleet.jsonl")
+	if err := d.writeFleet(ctx, fleetFile); err != nil {
+		return err
+	}
+	d.endStep()
+	fmt.Fprintf(d.w, "\ndone in %.1fs.\n", time.Since(d.start).Seconds())
+	if d.kept {
+		fmt.Fprintf(d.w, "The patch repository, database, signing key and the simulated fleet's last reports are in %s. Look at them with:\n", d.dir)
+		fmt.Fprintf(d.w, "  %s audit log -C %s\n", d.self, shellQuote(d.repoDir))
+		fmt.Fprintf(d.w, "  %s plan -C %s --inventory %s --now %s\n", d.self, shellQuote(d.repoDir), shellQuote(fleetFile), d.clock.now().Format(time.RFC3339))
+	} else {
+		fmt.Fprintf(d.w, "The temporary directory is removed on exit; to keep the repository, database and the %d simulated hosts' reports, run:\n  %s demo --dir ./demo\n", d.hosts, d.self)
+	}
+	if d.self != "patchbay" {
+		fmt.Fprintf(d.w, "(patchbay is not on PATH: 'make build' puts it in ./bin/)\n")
+	}
 	if keep {
 		// The controller keeps ticking, so that admin actions (rollout
 		// pause/resume/abort) take effect and their records are written.
@@ -223,6 +272,25 @@ func (d *demo) run(ctx context.Context, listen string, keep bool) error {
 	stopServer()
 	<-serveDone
 	return nil
+}
+
+// writeFleet writes the simulated hosts' current reports as JSON lines, the
+// form `patchbay plan --inventory` reads.
+func (d *demo) writeFleet(ctx context.Context, path string) error {
+	var b bytes.Buffer
+	for _, ag := range d.agents {
+		r, err := ag.Collector.Collect(ctx)
+		if err != nil {
+			return fmt.Errorf("demo: collect %s: %w", ag.HostID, err)
+		}
+		line, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	return os.WriteFile(path, b.Bytes(), 0o644)
 }
 
 // makeRepo writes the quickstart into a new Git repository, with canary
@@ -369,7 +437,7 @@ func (d *demo) startFleet(ctx context.Context) error {
 	if _, err := d.round(ctx); err != nil {
 		return err
 	}
-	d.say("%d agents enrolled and reported (simulated package managers, %d distinct package sets)", len(d.agents), opts.DistinctSets)
+	d.say("%s enrolled and reported (simulated package managers, %s)", plural.Count(len(d.agents), "agent"), plural.Count(opts.DistinctSets, "distinct package set"))
 	return nil
 }
 
@@ -611,4 +679,30 @@ func appendFile(p, s string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// selfCommand is how the user can run patchbay again: "patchbay" when that is
+// this program on PATH, "go run ./cmd/patchbay" under go run, else the
+// executable's path.
+func (a *app) selfCommand() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "patchbay"
+	}
+	if onPath, err := exec.LookPath("patchbay"); err == nil {
+		if x, err := os.Stat(exe); err == nil {
+			if y, err := os.Stat(onPath); err == nil && os.SameFile(x, y) {
+				return "patchbay"
+			}
+		}
+	}
+	if strings.Contains(filepath.ToSlash(exe), "/go-build") {
+		return "go run ./cmd/patchbay"
+	}
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, exe); err == nil && !strings.HasPrefix(rel, "..") {
+			return "./" + filepath.ToSlash(rel)
+		}
+	}
+	return exe
 }

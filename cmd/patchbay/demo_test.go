@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -37,9 +38,9 @@ func TestDemo(t *testing.T) {
 		`rollout canary-[0-9a-f]{12} completed wave \d+ \(≤2 hosts\): (\d+) succeeded, 0 failed, 0 pending of \d+`,
 		`ring\.verified: canary ran 2026-11-hotfix-1 on \d+/\d+ hosts \(100%\)`,
 		`(?s)PR #2 .*?gate: PASS`,
-		`evidence: audit trail: 1 verified ring\.verified records`,
+		`evidence: audit trail: 1 verified ring\.verified record\n`,
 		`pilot rollout pilot-[0-9a-f]{12} created for \d+ of \d+ hosts: `,
-		`OK \d+ records verified; chain head record \d+ sha256:[0-9a-f]{64}`,
+		`OK \d+ records? verified; chain head record \d+ sha256:[0-9a-f]{64}`,
 	} {
 		if !regexp.MustCompile(want).MatchString(s) {
 			t.Errorf("demo output lacks %q:\n%s", want, s)
@@ -151,5 +152,53 @@ func TestDemoServePauseReachesNotes(t *testing.T) {
 	notes, err := exec.Command("git", "-C", filepath.Join(dir, "patches"), "log", "--notes=patchbay", "-1", "--format=%N", "main").Output()
 	if err == nil && !strings.Contains(string(notes), "payloadType") {
 		t.Errorf("no notes on main: %s", notes)
+	}
+}
+
+// TestDemoHints checks the demo's closing hints: the plan command it prints
+// reads the simulated fleet (not the 15-host example inventory) and runs as
+// printed; each step reports its own duration; and without --dir the
+// temporary directory is gone at the end, as the demo says.
+func TestDemoHints(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo runs a server and agents")
+	}
+	dir := t.TempDir()
+	var out, errOut bytes.Buffer
+	a := &app{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, getenv: func(string) string { return "" }, now: time.Now}
+	if code := a.run(context.Background(), []string{"demo", "--hosts", "30", "--dir", dir}); code != 0 {
+		t.Fatalf("demo exited %d\n%s\n%s", code, out.String(), errOut.String())
+	}
+	s := out.String()
+	if n := len(regexp.MustCompile(`(?m)^\s+\(step \d took \d+\.\ds\)$`).FindAllString(s, -1)); n != demoSteps {
+		t.Errorf("%d step durations, want %d:\n%s", n, demoSteps, s)
+	}
+	m := regexp.MustCompile(`(?m)^  \S+ (plan -C \S+ --inventory (\S+) --now \S+)$`).FindStringSubmatch(s)
+	if m == nil {
+		t.Fatalf("no plan hint:\n%s", s)
+	}
+	if filepath.Base(m[2]) != "fleet.jsonl" {
+		t.Errorf("the plan hint reads %s, not the simulated fleet", m[2])
+	}
+	out.Reset()
+	if code := a.run(context.Background(), strings.Fields(m[1])); code != 0 {
+		t.Fatalf("%s exited %d: %s", m[1], code, errOut.String())
+	}
+	if !regexp.MustCompile(`(?m)^fleet\s+30\s+\d+\s+\d+\s+0\s`).MatchString(out.String()) {
+		t.Errorf("the hinted plan does not show the 30 simulated hosts, fresh:\n%s", out.String())
+	}
+
+	// Without --dir: the temporary directory is removed.
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	out.Reset()
+	if code := a.run(context.Background(), []string{"demo", "--hosts", "10"}); code != 0 {
+		t.Fatalf("demo exited %d\n%s\n%s", code, out.String(), errOut.String())
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("the demo left %v in the temporary directory", left)
+	}
+	if !strings.Contains(out.String(), "The temporary directory is removed on exit") {
+		t.Errorf("the demo does not say where its files went:\n%s", out.String())
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/patchbay/patchbay/engine/change"
-	"github.com/patchbay/patchbay/engine/gitrepo"
 	"github.com/patchbay/patchbay/engine/inventory"
 	"github.com/patchbay/patchbay/engine/plan"
 	"github.com/patchbay/patchbay/engine/render"
@@ -77,7 +76,7 @@ Exit status: 0 ok, 1 the head commit is invalid or an error, 2 usage.`,
 }
 
 func (a *app) effect(ctx context.Context, ev *change.Evaluator, dir, base, head, inv string, now time.Time) (*plan.Effect, error) {
-	repo, err := gitrepo.Open(dir)
+	repo, err := openPatchGit(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w (diff reads a Git repository)", dir, err)
 	}

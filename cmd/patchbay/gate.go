@@ -120,7 +120,7 @@ Exit status: 0 pass, 1 fail, 3 inconclusive, 2 usage, 4 evidence refused.`,
 		if req.TrustedKeys, err = readTrustKeys(dir, trust); err != nil {
 			return err
 		}
-		repo, err := gitrepo.Open(dir)
+		repo, err := openPatchGit(dir)
 		if err != nil {
 			return fmt.Errorf("open %s: %w (gate reads a Git repository)", dir, err)
 		}

@@ -10,6 +10,8 @@ import (
 	"text/template"
 
 	"github.com/spf13/cobra"
+
+	"github.com/patchbay/patchbay/engine/plural"
 )
 
 func (a *app) newInitCmd() *cobra.Command {
@@ -148,6 +150,6 @@ func (a *app) initRepo(dir string, force bool) error {
 		}
 	}
 	written := files
-	fmt.Fprintf(a.stdout, "wrote a patch repository skeleton to %s (%d files)\nnext: edit %s/patchbay.cue, then run: patchbay validate -C %s\n", dir, len(written), dir, dir)
+	fmt.Fprintf(a.stdout, "wrote a patch repository skeleton to %s (%s)\nnext: edit %s/patchbay.cue, then run: patchbay validate -C %s\n", dir, plural.Count(len(written), "file"), dir, dir)
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/patchbay/patchbay/engine/baseline"
 	"github.com/patchbay/patchbay/engine/inventory"
 	"github.com/patchbay/patchbay/engine/plan"
+	"github.com/patchbay/patchbay/engine/plural"
 	"github.com/patchbay/patchbay/engine/render"
 )
 
@@ -37,7 +39,7 @@ line), or a directory of them. Formats: table (a terminal summary), json
 stays under GitHub's 65,536-character limit).
 
 Exit status: 0, or with --exit-code 0 compliant and 1 not; 2 usage.`,
-		Example: `  patchbay plan -C examples/quickstart --inventory examples/quickstart/inventory
+		Example: `  patchbay plan -C examples/quickstart --inventory examples/quickstart/inventory --now 2026-11-26T00:00:00Z
   patchbay plan -C . --inventory fleet.jsonl --ring canary --format json
   patchbay plan -C . --inventory fleet.jsonl --format markdown > comment.md
   patchbay plan -C . --inventory reports/ --exit-code   # fail CI while anything is open`,
@@ -99,6 +101,7 @@ Exit status: 0, or with --exit-code 0 compliant and 1 not; 2 usage.`,
 		if err != nil {
 			return err
 		}
+		staleNote(a.stderr, repo, reports, p, t)
 		if timing {
 			fmt.Fprintf(a.stderr, "timing: %d reports, %d distinct computations; decode %s, plan %s, render %s\n",
 				len(reports), p.Stats.Computations, decoded.Sub(start).Round(time.Millisecond), planned.Sub(decoded).Round(time.Millisecond), time.Since(planned).Round(time.Millisecond))
@@ -120,9 +123,33 @@ func (a *app) loadRepo(cmd *cobra.Command, dir string, now time.Time) (*baseline
 		for _, e := range verrs {
 			fmt.Fprintln(a.stderr, e.String())
 		}
-		return nil, fmt.Errorf("%s is not a valid patch repository (%d problems; run patchbay validate -C %s)", dir, len(verrs), dir)
+		return nil, fmt.Errorf("%s is not a valid patch repository (%s; run patchbay validate -C %s)", dir, plural.Count(len(verrs), "problem"), dir)
 	}
 	return repo, err
+}
+
+// staleNote says so when every report is older than staleAfter: then every
+// host is STALE and the plan shows nothing else, which is what an example
+// inventory looks like some days after it was collected. The note names the
+// --now that shows the plan as of the newest report.
+func staleNote(w io.Writer, repo *baseline.Repository, reports []*inventory.Report, p *plan.Plan, now time.Time) {
+	if len(reports) == 0 || p.Fleet.ByStatus[plan.Stale] != p.Fleet.Hosts {
+		return
+	}
+	var newest time.Time
+	for _, r := range reports {
+		if r.CollectedAt.After(newest) {
+			newest = r.CollectedAt
+		}
+	}
+	staleAfter := time.Duration(repo.Config.Reports.StaleAfter)
+	if !now.After(newest.Add(staleAfter)) {
+		return
+	}
+	fmt.Fprintf(w, "note: all %s older than reports.staleAfter (%s) at %s, so every host is STALE.\n"+
+		"      To see the plan as of their collection, add: --now %s\n",
+		plural.Count(len(reports), "report")+" "+plural.Verb(len(reports), "is", "are"), repo.Config.Reports.StaleAfter,
+		now.Format(time.RFC3339), newest.UTC().Add(time.Hour).Truncate(time.Hour).Format(time.RFC3339))
 }
 
 func ringNames(r *baseline.Repository) string {

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/patchbay/patchbay/engine/api"
+	"github.com/patchbay/patchbay/engine/plural"
 )
 
 // rolloutClient calls the server's rollout admin API.
@@ -296,7 +297,7 @@ func renderRollout(w io.Writer, r api.Rollout, now time.Time) error {
 	if r.Hold != "" {
 		fmt.Fprintf(w, "hold      %s\n", r.Hold)
 	}
-	fmt.Fprintf(w, "budget    %d hosts per wave, %d errors allowed, ring of %d hosts\n", r.MaxConcurrency, r.MaxErrors, r.RingHosts)
+	fmt.Fprintf(w, "budget    %s per wave, %s allowed, ring of %s\n", plural.Count(r.MaxConcurrency, "host"), plural.Count(r.MaxErrors, "error"), plural.Count(r.RingHosts, "host"))
 	fmt.Fprintf(w, "hosts     %d total: %d succeeded, %d failed, %d timed out, %d running, %d pending, %d cancelled\n",
 		h.Total, h.Succeeded, h.Failed, h.TimedOut, h.Running, h.Pending, h.Cancelled)
 	fmt.Fprintf(w, "progress  %s\n", bar(h.Succeeded+h.Failed+h.TimedOut, h.Total, 40))

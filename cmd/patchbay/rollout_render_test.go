@@ -31,7 +31,7 @@ func TestRenderRollout(t *testing.T) {
 ring      canary, baseline 2026-11-hotfix-1 (663fc2a31a02)
 commit    3f2a9c1d0b7e (PR #7)
 state     running
-budget    2 hosts per wave, 1 errors allowed, ring of 9 hosts
+budget    2 hosts per wave, 1 error allowed, ring of 9 hosts
 hosts     4 total: 1 succeeded, 1 failed, 0 timed out, 1 running, 1 pending, 0 cancelled
 progress  [####################....................] 50%
 eta       2026-11-26T12:14:00Z (in 4m0s)

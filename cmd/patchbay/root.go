@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/patchbay/patchbay/engine/cli"
 )
 
 // app carries what every command needs from the outside world. Commands get
@@ -36,7 +39,7 @@ func (a *app) run(ctx context.Context, args []string) int {
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
-	err := root.ExecuteContext(ctx)
+	failed, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
 	}
@@ -51,7 +54,7 @@ func (a *app) run(ctx context.Context, args []string) int {
 		}
 		fmt.Fprintf(a.stderr, "patchbay: %s\n", msg)
 		if errors.Is(err, errUsage) {
-			fmt.Fprintln(a.stderr, "Run 'patchbay --help' for usage.")
+			fmt.Fprintln(a.stderr, cli.HelpHint(failed))
 		}
 	}
 	return exitCode(err)
@@ -100,6 +103,7 @@ Exit codes:
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())
 	}
+	cli.Setup(root, fmt.Sprintf("%s %s/%s %s", resolvedVersion(), runtime.GOOS, runtime.GOARCH, runtime.Version()))
 	root.Args = func(cmd *cobra.Command, args []string) error {
 		if len(args) > 0 {
 			return usageError("unknown command %q", args[0])

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/patchbay/patchbay/engine/gitrepo"
+	"github.com/patchbay/patchbay/engine/plural"
 	"github.com/patchbay/patchbay/engine/server"
 	"github.com/patchbay/patchbay/engine/store"
 )
@@ -138,13 +139,23 @@ Create an enrollment token (printed once), then enroll hosts:
   patchbay-agent run --once --executor dry-run --state-dir ./agent-state
 Admin token for GET /api/v1/plan and /api/v1/hosts:
   patchbay token create --admin --name ops --db %s
-`, src, url, st.Backend(), db, url, db)
+`, src, url, st.Backend(), shellQuote(db), url, shellQuote(db))
 		log.Info("serving", "addr", ln.Addr().String(), "store", st.Backend(), "source", src.String())
 		err = srv.Serve(ctx, ln, 30*time.Second)
 		log.Info("stopped")
 		return err
 	}
 	return cmd
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but plain
+// characters, so that a printed hint can be pasted as is (a PostgreSQL URL's
+// "?sslmode=disable&search_path=x" would otherwise start a background job).
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./_-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func firstLine(err error) string {
@@ -230,7 +241,7 @@ token (patchbay-agent enroll); it works --uses times until --ttl passes.
 					return err
 				}
 				fmt.Fprintln(a.stdout, tok)
-				fmt.Fprintf(a.stderr, "enrollment token: %d use(s), expires %s; shown once\n", uses, exp.Format(time.RFC3339))
+				fmt.Fprintf(a.stderr, "enrollment token: %s, expires %s; shown once\n", plural.Count(uses, "use"), exp.Format(time.RFC3339))
 				return nil
 			}
 			if err := st.CreateAdminToken(cmd.Context(), name, tok); err != nil {

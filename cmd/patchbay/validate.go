@@ -9,6 +9,7 @@ import (
 
 	"github.com/patchbay/patchbay/engine/baseline"
 	"github.com/patchbay/patchbay/engine/change"
+	"github.com/patchbay/patchbay/engine/plural"
 )
 
 func (a *app) newValidateCmd() *cobra.Command {
@@ -21,7 +22,9 @@ exceptions/), checks it against patchbay's CUE schemas and its cross-checks
 (rings pin existing baselines, streams are declared, host selectors do not
 overlap, exceptions name existing rules and have not expired), and lists every
 problem as file:line:col: path: message, sorted. File names are relative
-to the repository root (-C).
+to the repository root (-C). Errors in one entity never hide those in
+another; what depends on an entity with errors is checked once that entity is
+fixed, and says so.
 
 Exit status: 0 valid, 1 invalid, 2 usage.`,
 		Example: `  patchbay validate -C examples/quickstart
@@ -59,7 +62,7 @@ Exit status: 0 valid, 1 invalid, 2 usage.`,
 				Valid  bool             `json:"valid"`
 				Errors []baseline.Error `json:"errors"`
 				Repo   *summary         `json:"summary,omitempty"`
-			}{Valid: len(verrs) == 0, Errors: verrs, Repo: summarize(repo)}
+			}{Valid: len(verrs) == 0, Errors: verrs, Repo: summarize(repo, len(verrs))}
 			if out.Errors == nil {
 				out.Errors = []baseline.Error{}
 			}
@@ -73,10 +76,11 @@ Exit status: 0 valid, 1 invalid, 2 usage.`,
 				fmt.Fprintln(a.stdout, e.String())
 			}
 			if len(verrs) > 0 {
-				fmt.Fprintf(a.stderr, "%d problem(s) in %s\n", len(verrs), dir)
+				fmt.Fprintf(a.stderr, "%s in %s\n", plural.Count(len(verrs), "problem"), dir)
 			} else {
-				s := summarize(repo)
-				fmt.Fprintf(a.stdout, "ok: %d baselines, %d rings, %d exceptions, %d streams\n", s.Baselines, s.Rings, s.Exceptions, s.Streams)
+				s := summarize(repo, 0)
+				fmt.Fprintf(a.stdout, "ok: %s, %s, %s, %s\n", plural.Count(*s.Baselines, "baseline"), plural.Count(*s.Rings, "ring"),
+					plural.Count(*s.Exceptions, "exception"), plural.Count(*s.Streams, "stream"))
 			}
 		}
 		if len(verrs) > 0 {
@@ -87,16 +91,23 @@ Exit status: 0 valid, 1 invalid, 2 usage.`,
 	return cmd
 }
 
+// summary is validate's JSON summary: the number of problems, and when the
+// repository is valid what it holds (an invalid repository is not decoded,
+// so its counts would mislead).
 type summary struct {
-	Baselines  int `json:"baselines"`
-	Rings      int `json:"rings"`
-	Exceptions int `json:"exceptions"`
-	Streams    int `json:"streams"`
+	Problems   int  `json:"problems"`
+	Baselines  *int `json:"baselines,omitempty"`
+	Rings      *int `json:"rings,omitempty"`
+	Exceptions *int `json:"exceptions,omitempty"`
+	Streams    *int `json:"streams,omitempty"`
 }
 
-func summarize(r *baseline.Repository) *summary {
+func summarize(r *baseline.Repository, problems int) *summary {
+	s := &summary{Problems: problems}
 	if r == nil {
-		return nil
+		return s
 	}
-	return &summary{Baselines: len(r.Baselines), Rings: len(r.Rings), Exceptions: len(r.Exceptions), Streams: len(r.Config.Streams)}
+	n := func(i int) *int { return &i }
+	s.Baselines, s.Rings, s.Exceptions, s.Streams = n(len(r.Baselines)), n(len(r.Rings)), n(len(r.Exceptions)), n(len(r.Config.Streams))
+	return s
 }

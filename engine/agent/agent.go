@@ -12,6 +12,7 @@ import (
 
 	"github.com/patchbay/patchbay/engine/api"
 	"github.com/patchbay/patchbay/engine/inventory"
+	"github.com/patchbay/patchbay/engine/plural"
 )
 
 // Collector produces the host's current report.
@@ -142,7 +143,7 @@ func (a *Agent) RunOnce(ctx context.Context) (Outcome, error) {
 	if full {
 		form = "full report"
 	}
-	fmt.Fprintf(a.out(), "reported %s: %d packages, %s, as %s; report %d stored\n", a.HostID, rep.Packages.Len(), rep.Stream, form, ack.ReportID)
+	fmt.Fprintf(a.out(), "reported %s: %s, %s, as %s; report %d stored\n", a.HostID, plural.Count(rep.Packages.Len(), "package"), rep.Stream, form, ack.ReportID)
 	asg, err := a.Client.Assignment(ctx, a.HostID)
 	if err != nil {
 		return out, fmt.Errorf("assignment: %w", err)
@@ -226,7 +227,7 @@ func printAssignment(w io.Writer, a api.Assignment) {
 	if a.Ring != "" {
 		fmt.Fprintf(w, ", ring %s, baseline %s", a.Ring, a.Baseline)
 	}
-	fmt.Fprintf(w, ", %d action(s)\n", len(a.Actions))
+	fmt.Fprintf(w, ", %s\n", plural.Count(len(a.Actions), "action"))
 	for _, act := range a.Actions {
 		fmt.Fprintf(w, "  %s  (%s)\n", act.Key, act.Reason)
 	}

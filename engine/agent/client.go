@@ -38,6 +38,10 @@ type Client struct {
 	Retry Retry
 	// UserAgent is sent with every request.
 	UserAgent string
+	// OnRetry, when set, is told before each wait between attempts: which
+	// attempt failed, how many there are, the wait and the error. The agent
+	// uses it to say what it is doing while the server is unreachable.
+	OnRetry func(attempt, attempts int, wait time.Duration, err error)
 }
 
 func (c *Client) httpClient() *http.Client {
@@ -60,6 +64,9 @@ func (c *Client) do(ctx context.Context, method, path, ctype string, body []byte
 				d = c.Retry.Max
 			}
 			d = time.Duration(rand.Int64N(int64(d) + 1)) // full jitter
+			if c.OnRetry != nil {
+				c.OnRetry(i, attempts, d, last)
+			}
 			select {
 			case <-ctx.Done():
 				return ctx.Err()

@@ -175,6 +175,15 @@ func TestWriteReadByGit(t *testing.T) {
 	if len(l.Records) != 7 {
 		t.Fatalf("verified %d records, want 7", len(l.Records))
 	}
+	// The writer and the reader name the same line for each record (the
+	// line gate --record prints and the export shows).
+	for _, r := range l.Records {
+		for _, w := range f.records {
+			if w.Digest == r.Digest && (w.Line != r.Line || w.Line == 0 || w.Where() != r.Where()) {
+				t.Errorf("written as %s, read as %s", w.Where(), r.Where())
+			}
+		}
+	}
 	rv := l.Of(KindRingVerified)
 	if len(rv) != 1 {
 		t.Fatalf("%d ring.verified records", len(rv))
@@ -276,7 +285,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			},
 			want:   ReasonUnknownKey,
 			where:  func(f *fixture) string { return "record 2 (change.merged) on commit " + f.m1[:12] + ", line 1" },
-			detail: "not among the 1 trusted keys",
+			detail: "not among the trusted keys (1 key configured)",
 		},
 		{
 			name: "re-sign an edited record with the trusted key",

@@ -136,7 +136,11 @@ func (w *Writer) write(ctx context.Context, commit gitrepo.Hash, p Predicate, on
 		rec = &Record{Commit: commit.String(), Raw: line, Digest: Digest(line), Kind: p.Kind(), Chain: link}
 		msg := fmt.Sprintf("patchbay audit: %s on %s\n\n%s: %d\n%s: %s\n", p.Kind(), commit.String()[:12],
 			trailerSeq, link.Seq, trailerHead, rec.Digest)
-		return gitrepo.AppendLine(old, line), msg, nil
+		note := gitrepo.AppendLine(old, line)
+		// The record's line, counted as reading the note counts it (from 1),
+		// so that --record and the export name the same line.
+		rec.Line = bytes.Count(note, []byte("\n"))
+		return note, msg, nil
 	})
 	if err != nil {
 		return nil, err

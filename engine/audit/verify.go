@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/patchbay/patchbay/engine/gitrepo"
+	"github.com/patchbay/patchbay/engine/plural"
 )
 
 // Reason classifies a verification problem.
@@ -72,7 +73,7 @@ func (e *VerifyError) Error() string {
 	if len(e.Problems) == 1 {
 		return "audit chain does not verify: " + e.Problems[0].String()
 	}
-	return fmt.Sprintf("audit chain does not verify: %s (and %d more problems)", e.Problems[0], len(e.Problems)-1)
+	return fmt.Sprintf("audit chain does not verify: %s (and %s)", e.Problems[0], plural.Count(len(e.Problems)-1, "more problem"))
 }
 
 // Is makes errors.Is(err, ErrVerification) true.
@@ -220,7 +221,7 @@ func checkSignature(r *Record, keys []TrustedKey) *Problem {
 	if matched {
 		return prob(ReasonBadSignature, "the signature by trusted key %s does not match the record's content (edited after signing)", shortKey(tried))
 	}
-	return prob(ReasonUnknownKey, "signed by key %s, which is not among the %d trusted keys", shortKey(tried), len(keys))
+	return prob(ReasonUnknownKey, "signed by key %s, which is not among the trusted keys (%s configured)", shortKey(tried), plural.Count(len(keys), "key"))
 }
 
 func shortKey(ids []string) string {

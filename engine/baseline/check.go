@@ -3,6 +3,7 @@ package baseline
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"cuelang.org/go/cue"
@@ -32,7 +33,7 @@ func (l *loader) checkRingOrder(repo *Repository, rings map[string]*Ring) {
 			l.errAt(fmt.Sprintf("config.rings[%d]", i), "ring %q is listed twice in the promotion order", name)
 		}
 		seen[name] = true
-		if rings[name] == nil {
+		if _, declared := l.entities["rings."+quoteLabel(name)]; rings[name] == nil && !declared {
 			l.errAt(fmt.Sprintf("config.rings[%d]", i), "ring %q is in the promotion order but rings/%s.cue does not exist", name, name)
 		}
 	}
@@ -46,7 +47,11 @@ func (l *loader) checkBaselines(repo *Repository) {
 			l.errAt(bp+".created", "not a calendar date: %s", b.Created)
 		}
 		if b.Extends != "" && repo.Baselines[b.Extends] == nil {
-			l.errAt(bp+".extends", "extends baseline %q, which does not exist", b.Extends)
+			if l.broken["baselines."+quoteLabel(b.Extends)] {
+				l.errAt(bp+".extends", "not fully checked: extends baseline %q, which has errors (reported above); its rules were left out until it is fixed", b.Extends)
+			} else {
+				l.errAt(bp+".extends", "extends baseline %q, which does not exist", b.Extends)
+			}
 		}
 		for _, stream := range sortedKeys(b.Streams) {
 			sp := bp + ".streams." + quoteLabel(stream)
@@ -158,6 +163,8 @@ func (l *loader) checkExceptions(repo *Repository) {
 			l.errAt(ep, "an exception waives one rule: give package or source, not both")
 		case e.Package == "" && e.Source == "":
 			l.errAt(ep, "an exception names the rule it waives: give package or source")
+		case l.dependsOnBroken(repo, e):
+			l.errAt(ep, "not fully checked: %s errors (reported above); the waived rule is looked up once they are fixed", ringOrBaselines(e))
 		default:
 			if !l.ruleExists(repo, e) {
 				what, name := "package", e.Package
@@ -195,6 +202,35 @@ func (l *loader) checkExceptions(repo *Repository) {
 			l.errAt(ep+".expires", "runs %d days; config.exceptions.maxDays allows %d", int(expires.Sub(granted).Hours()/24), max)
 		}
 	}
+}
+
+// dependsOnBroken reports whether an exception's rule lookup needs an entity
+// that has errors: its ring, the baseline that ring pins, or (without a ring)
+// any baseline.
+func (l *loader) dependsOnBroken(repo *Repository, e *Exception) bool {
+	if e.Ring != "" {
+		r := repo.Ring(e.Ring)
+		if r == nil {
+			return l.broken["rings."+quoteLabel(e.Ring)] || l.skip["rings."+quoteLabel(e.Ring)]
+		}
+		return l.broken["baselines."+quoteLabel(r.Baseline)]
+	}
+	if l.ruleExists(repo, e) {
+		return false
+	}
+	for k := range l.broken {
+		if strings.HasPrefix(k, "baselines.") {
+			return true
+		}
+	}
+	return false
+}
+
+func ringOrBaselines(e *Exception) string {
+	if e.Ring != "" {
+		return "ring " + e.Ring + " or the baseline it pins has"
+	}
+	return "some baselines have"
 }
 
 func ringClause(e *Exception) string {

@@ -46,6 +46,10 @@ func (l *loader) addCUE(err error) {
 			// also works while a baseline is broken.
 			continue
 		}
+		if msg, pos, ok := l.explainExtends(p, g.errs); ok && !g.disjunct {
+			l.add(l.at(pos, p, msg))
+			continue
+		}
 		if g.disjunct || allConflicts(g.errs) {
 			pos := userPos(g.errs)
 			if isRingName(p) {
@@ -60,6 +64,61 @@ func (l *loader) addCUE(err error) {
 			l.add(l.at(userPos([]cueerrors.Error{e}), p, explain(p, message(e))))
 		}
 	}
+}
+
+// explainExtends words a conflict between a baseline and the baseline it
+// extends: CUE unification cannot change an inherited rule, and its own
+// message names neither "extends" nor what to do. The error is placed in the
+// extending baseline's file.
+func (l *loader) explainExtends(p string, errs []cueerrors.Error) (string, token.Pos, bool) {
+	key := l.entityOf(p)
+	parent := l.extends[key]
+	if parent == "" || !allConflicts(errs) {
+		return "", token.NoPos, false
+	}
+	own := l.fileOf(key)
+	var ownPos, otherPos token.Pos
+	for _, e := range errs {
+		for _, pos := range cueerrors.Positions(e) {
+			switch {
+			case !pos.IsValid() || strings.HasPrefix(pos.Filename(), schemaPrefix):
+			case pos.Filename() == own:
+				if !ownPos.IsValid() {
+					ownPos = pos
+				}
+			default:
+				if !otherPos.IsValid() {
+					otherPos = pos
+				}
+			}
+		}
+	}
+	if !ownPos.IsValid() || !otherPos.IsValid() {
+		return "", token.NoPos, false
+	}
+	from := parent
+	for k, pos := range l.entities {
+		if id, ok := strings.CutPrefix(k, "baselines."); ok && pos.Filename() == otherPos.Filename() {
+			from = strings.Trim(id, `"`)
+		}
+	}
+	inherited := fmt.Sprintf("baseline %q", from)
+	if from != parent {
+		inherited += fmt.Sprintf(" (through %q)", parent)
+	}
+	msg := fmt.Sprintf("%s conflicts with %s from %s, which this baseline extends: "+
+		"a baseline with extends inherits every rule unchanged and can only add rules. "+
+		"To raise this floor, write a new baseline that does not extend %q and carries the new rule, "+
+		"or give the fix as a rule %q lacks (for example on the source package)",
+		orUnknown(l.literalAt(ownPos)), orUnknown(l.literalAt(otherPos)), inherited, parent, parent)
+	return msg, ownPos, true
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "this value"
+	}
+	return s
 }
 
 func allConflicts(errs []cueerrors.Error) bool {

@@ -114,6 +114,14 @@ type loader struct {
 	sources map[string][]byte
 	value   cue.Value
 	errs    []Error
+	// broken are the entities with schema errors: stubbed, not decoded.
+	broken map[string]bool
+	// extends maps a baseline ("baselines.x") to the id it extends, as
+	// written in its file.
+	extends map[string]string
+	// skip are entities that are not decoded because an error reported
+	// elsewhere (a ring pinning a missing baseline) makes them undecodable.
+	skip map[string]bool
 }
 
 func (l *loader) add(e Error) { l.errs = append(l.errs, e) }
@@ -164,6 +172,10 @@ func (l *loader) readFiles(ctx context.Context) error {
 		return fmt.Errorf("read patch repository: %w", err)
 	}
 	sort.Strings(names)
+	if !hasFile(names, "patchbay.cue") {
+		// Without its config nothing else can be checked; one line says why.
+		return Errors{{File: "patchbay.cue", Message: "not a patch repository (no patchbay.cue): point -C at the repository's root, or run 'patchbay init DIR' for a skeleton"}}
+	}
 	for _, p := range names {
 		src, err := l.readFile(p)
 		if err != nil {
@@ -191,9 +203,6 @@ func (l *loader) readFiles(ctx context.Context) error {
 			continue
 		}
 		l.cueFiles = append(l.cueFiles, f)
-	}
-	if !hasFile(names, "patchbay.cue") {
-		l.add(Error{File: "patchbay.cue", Message: "missing: a patch repository needs patchbay.cue with its config (run 'patchbay init' for a skeleton)"})
 	}
 	return nil
 }
@@ -276,10 +285,148 @@ func (l *loader) readFile(p string) ([]byte, error) {
 // evaluate builds one CUE instance of the user files and the schemas,
 // validates it entity by entity (CUE reports more errors that way), decodes
 // the model, runs the cross-checks and computes digests.
+//
+// A broken entity does not hide the others: once an entity has a schema
+// error, it is replaced by an empty stub ({}) and the rest is evaluated again
+// (CUE stops at the first conflict it meets, and the schema ties rings to
+// baselines and exceptions to rings, so one broken baseline would otherwise
+// silence every ring). The entities that validate are then decoded and
+// cross-checked; what depends on a broken entity says so in one line.
 func (l *loader) evaluate() *Repository {
-	inst := build.NewContext().NewInstance("patchbay", nil)
 	for _, f := range l.cueFiles {
 		l.checkLayout(f)
+	}
+	l.checkRefs()
+	l.broken = map[string]bool{}
+	v := l.build()
+	l.value = v
+	// An instance-level error does not stop the per-entity checks below:
+	// they find more.
+	start := len(l.errs)
+	l.addCUE(v.Err())
+
+	// Unknown top-level fields.
+	it, _ := v.Fields()
+	for it.Next() {
+		name := it.Selector().String()
+		if !isTopLevel(name) {
+			l.add(l.at(it.Value().Pos(), name, fmt.Sprintf("unknown top-level field %q: a patch repository declares config, baselines, rings and exceptions", name)))
+		}
+	}
+
+	// Validate each entity on its own, then the whole.
+	for _, p := range l.entityPaths() {
+		l.addCUE(v.LookupPath(p).Validate(cue.Concrete(true)))
+	}
+	l.addCUE(v.Validate(cue.Concrete(true)))
+
+	// Stub what is broken and evaluate the rest again, until nothing new
+	// breaks. Config cannot be stubbed (everything refers to it).
+	for round := 0; round <= len(l.entities) && len(l.errs) > start; round++ {
+		newly := l.markBroken(l.errs[start:])
+		if len(newly) == 0 || l.broken["config"] {
+			break
+		}
+		v = l.build()
+		l.value = v
+		start = len(l.errs)
+		for _, p := range l.entityPaths() {
+			if !l.broken[p.String()] {
+				l.addCUE(v.LookupPath(p).Validate(cue.Concrete(true)))
+			}
+		}
+		// Errors of stubbed entities were reported in an earlier round; a
+		// stub only adds "required field is missing".
+		kept := l.errs[:start]
+		for _, e := range l.errs[start:] {
+			if !l.broken[l.entityOf(e.Path)] {
+				kept = append(kept, e)
+			}
+		}
+		l.errs = kept
+	}
+	if l.broken["config"] {
+		l.add(Error{File: "patchbay.cue", Line: 1, Column: 1, Path: "config",
+			Message: "not checked further: version syntax, host overlap, exceptions and dates are checked once config has no errors"})
+		return nil
+	}
+
+	repo := &Repository{Policies: l.policies}
+	if err := decode(v.LookupPath(cue.ParsePath("config")), &repo.Config); err != nil {
+		l.add(Error{File: "patchbay.cue", Message: "decode config: " + err.Error()})
+		return nil
+	}
+	repo.Baselines = map[string]*Baseline{}
+	bit, _ := v.LookupPath(cue.ParsePath("baselines")).Fields()
+	for bit.Next() {
+		key := "baselines." + quoteLabel(bit.Selector().Unquoted())
+		if l.broken[key] || l.skip[key] {
+			continue
+		}
+		b := new(Baseline)
+		if err := decode(bit.Value(), b); err != nil {
+			l.add(l.at(bit.Value().Pos(), key, "decode: "+err.Error()))
+			continue
+		}
+		digest, err := digestValue(bit.Value())
+		if err != nil {
+			l.add(l.at(bit.Value().Pos(), key, "digest: "+err.Error()))
+			continue
+		}
+		b.Digest = digest
+		b.File = l.fileOf(key)
+		repo.Baselines[b.ID] = b
+	}
+	rings := map[string]*Ring{}
+	rit, _ := v.LookupPath(cue.ParsePath("rings")).Fields()
+	for rit.Next() {
+		key := "rings." + quoteLabel(rit.Selector().Unquoted())
+		if l.broken[key] || l.skip[key] {
+			continue
+		}
+		r := new(Ring)
+		if err := decode(rit.Value(), r); err != nil {
+			l.add(l.at(rit.Value().Pos(), key, "decode: "+err.Error()))
+			continue
+		}
+		r.File = l.fileOf(key)
+		rings[r.Name] = r
+	}
+	for _, name := range repo.Config.Rings {
+		if r := rings[name]; r != nil {
+			repo.Rings = append(repo.Rings, r)
+		}
+	}
+	eit, _ := v.LookupPath(cue.ParsePath("exceptions")).Fields()
+	for eit.Next() {
+		key := "exceptions." + quoteLabel(eit.Selector().Unquoted())
+		if l.broken[key] || l.skip[key] {
+			continue
+		}
+		e := new(Exception)
+		if err := decode(eit.Value(), e); err != nil {
+			l.add(l.at(eit.Value().Pos(), key, "decode: "+err.Error()))
+			continue
+		}
+		e.File = l.fileOf(key)
+		repo.Exceptions = append(repo.Exceptions, e)
+	}
+	sort.Slice(repo.Exceptions, func(i, j int) bool { return repo.Exceptions[i].ID < repo.Exceptions[j].ID })
+	l.crossCheck(repo, rings)
+	if len(l.errs) > 0 {
+		return nil
+	}
+	return repo
+}
+
+// build builds the CUE instance of the user files and the schemas, with every
+// broken entity replaced by an empty struct.
+func (l *loader) build() cue.Value {
+	inst := build.NewContext().NewInstance("patchbay", nil)
+	for _, f := range l.cueFiles {
+		if len(l.broken) > 0 {
+			f = l.stubbed(f)
+		}
 		if err := inst.AddSyntax(f); err != nil {
 			l.addCUE(err)
 		}
@@ -304,82 +451,82 @@ func (l *loader) evaluate() *Repository {
 			panic(fmt.Sprintf("embedded schema %s: %v", name, err))
 		}
 	}
-	l.checkRefs()
-	v := cuecontext.New().BuildInstance(inst)
-	l.value = v
-	// An instance-level error does not stop the per-entity checks below:
-	// they find more.
-	l.addCUE(v.Err())
+	return cuecontext.New().BuildInstance(inst)
+}
 
-	// Unknown top-level fields.
-	it, _ := v.Fields()
-	for it.Next() {
-		name := it.Selector().String()
-		if !isTopLevel(name) {
-			l.add(l.at(it.Value().Pos(), name, fmt.Sprintf("unknown top-level field %q: a patch repository declares config, baselines, rings and exceptions", name)))
+// stubbed returns a copy of f in which every broken entity's value is {}.
+// The entity keeps its name, so references to it (a ring's baseline, an
+// exception's ring, a baseline's extends) still resolve.
+func (l *loader) stubbed(f *ast.File) *ast.File {
+	out := *f
+	out.Decls = make([]ast.Decl, len(f.Decls))
+	for i, decl := range f.Decls {
+		out.Decls[i] = decl
+		field, ok := decl.(*ast.Field)
+		if !ok {
+			continue
+		}
+		st, ok := field.Value.(*ast.StructLit)
+		if !ok {
+			continue
+		}
+		top, _, _ := ast.LabelName(field.Label)
+		elts := make([]ast.Decl, len(st.Elts))
+		changed := false
+		for j, e := range st.Elts {
+			elts[j] = e
+			inner, ok := e.(*ast.Field)
+			if !ok {
+				continue
+			}
+			name, _, err := ast.LabelName(inner.Label)
+			if err != nil || !l.broken[top+"."+quoteLabel(name)] {
+				continue
+			}
+			stub := *inner
+			stub.Value = &ast.StructLit{}
+			elts[j] = &stub
+			changed = true
+		}
+		if changed {
+			nst := *st
+			nst.Elts = elts
+			nf := *field
+			nf.Value = &nst
+			out.Decls[i] = &nf
 		}
 	}
+	return &out
+}
 
-	// Validate each entity on its own, then the whole.
-	for _, p := range l.entityPaths() {
-		l.addCUE(v.LookupPath(p).Validate(cue.Concrete(true)))
+// entityOf returns the declared entity ("rings.canary", "config") that holds
+// data path p, or "" when none does.
+func (l *loader) entityOf(p string) string {
+	if p == "config" || strings.HasPrefix(p, "config.") {
+		return "config"
 	}
-	l.addCUE(v.Validate(cue.Concrete(true)))
-	if len(l.errs) > 0 {
-		return nil
+	best := ""
+	for key := range l.entities {
+		if (p == key || strings.HasPrefix(p, key+".")) && len(key) > len(best) {
+			best = key
+		}
 	}
+	return best
+}
 
-	repo := &Repository{Policies: l.policies}
-	if err := decode(v.LookupPath(cue.ParsePath("config")), &repo.Config); err != nil {
-		l.add(Error{File: "patchbay.cue", Message: "decode config: " + err.Error()})
-		return nil
-	}
-	repo.Baselines = map[string]*Baseline{}
-	bit, _ := v.LookupPath(cue.ParsePath("baselines")).Fields()
-	for bit.Next() {
-		b := new(Baseline)
-		if err := decode(bit.Value(), b); err != nil {
-			l.add(l.at(bit.Value().Pos(), "baselines."+bit.Selector().String(), "decode: "+err.Error()))
+// markBroken records the entities that errs are about and returns those not
+// known before.
+func (l *loader) markBroken(errs []Error) []string {
+	var newly []string
+	for _, e := range errs {
+		key := l.entityOf(e.Path)
+		if key == "" || l.broken[key] {
 			continue
 		}
-		digest, err := digestValue(bit.Value())
-		if err != nil {
-			l.add(l.at(bit.Value().Pos(), "baselines."+bit.Selector().String(), "digest: "+err.Error()))
-			continue
-		}
-		b.Digest = digest
-		b.File = l.fileOf("baselines." + bit.Selector().String())
-		repo.Baselines[b.ID] = b
+		l.broken[key] = true
+		newly = append(newly, key)
 	}
-	rings := map[string]*Ring{}
-	rit, _ := v.LookupPath(cue.ParsePath("rings")).Fields()
-	for rit.Next() {
-		r := new(Ring)
-		if err := decode(rit.Value(), r); err != nil {
-			l.add(l.at(rit.Value().Pos(), "rings."+rit.Selector().String(), "decode: "+err.Error()))
-			continue
-		}
-		r.File = l.fileOf("rings." + rit.Selector().String())
-		rings[r.Name] = r
-	}
-	for _, name := range repo.Config.Rings {
-		if r := rings[name]; r != nil {
-			repo.Rings = append(repo.Rings, r)
-		}
-	}
-	eit, _ := v.LookupPath(cue.ParsePath("exceptions")).Fields()
-	for eit.Next() {
-		e := new(Exception)
-		if err := decode(eit.Value(), e); err != nil {
-			l.add(l.at(eit.Value().Pos(), "exceptions."+eit.Selector().String(), "decode: "+err.Error()))
-			continue
-		}
-		e.File = l.fileOf("exceptions." + eit.Selector().String())
-		repo.Exceptions = append(repo.Exceptions, e)
-	}
-	sort.Slice(repo.Exceptions, func(i, j int) bool { return repo.Exceptions[i].ID < repo.Exceptions[j].ID })
-	l.crossCheck(repo, rings)
-	return repo
+	return newly
 }
 
 func isTopLevel(name string) bool {
@@ -442,8 +589,18 @@ func (l *loader) checkLayout(f *ast.File) {
 				l.entities[key] = inner.pos
 			}
 			declared++
+			if top == "baselines" {
+				if r, ok := stringField(inner.field, "extends"); ok {
+					if id, err := literal.Unquote(r.Value); err == nil {
+						if l.extends == nil {
+							l.extends = map[string]string{}
+						}
+						l.extends[key] = id
+					}
+				}
+			}
 			if top == "rings" {
-				if r, ok := baselineRef(inner.field); ok {
+				if r, ok := stringField(inner.field, "baseline"); ok {
 					l.refs = append(l.refs, ref{ring: inner.name, baseline: r.Value, pos: r.Pos()})
 				}
 			}
@@ -469,9 +626,10 @@ type ref struct {
 	pos            token.Pos
 }
 
-// baselineRef finds `baseline: "id"` in a ring's declaration.
-func baselineRef(ring *ast.Field) (*ast.BasicLit, bool) {
-	st, ok := ring.Value.(*ast.StructLit)
+// stringField finds `name: "literal"` in an entity's declaration
+// (a ring's baseline, a baseline's extends).
+func stringField(entity *ast.Field, name string) (*ast.BasicLit, bool) {
+	st, ok := entity.Value.(*ast.StructLit)
 	if !ok {
 		return nil, false
 	}
@@ -480,7 +638,7 @@ func baselineRef(ring *ast.Field) (*ast.BasicLit, bool) {
 		if !ok {
 			continue
 		}
-		if name, _, _ := ast.LabelName(f.Label); name != "baseline" {
+		if n, _, _ := ast.LabelName(f.Label); n != name {
 			continue
 		}
 		lit, ok := f.Value.(*ast.BasicLit)
@@ -518,6 +676,10 @@ func (l *loader) checkRefs() {
 			if len(ids) > 0 {
 				known = strings.Join(ids, ", ")
 			}
+			if l.skip == nil {
+				l.skip = map[string]bool{}
+			}
+			l.skip["rings."+quoteLabel(r.ring)] = true
 			l.add(posError(r.pos, "rings."+quoteLabel(r.ring)+".baseline", fmt.Sprintf("pins baseline %q, which does not exist (baselines: %s)", id, known)))
 		}
 	}

@@ -35,6 +35,7 @@ import (
 	"github.com/patchbay/patchbay/engine/gitrepo"
 	"github.com/patchbay/patchbay/engine/inventory"
 	"github.com/patchbay/patchbay/engine/plan"
+	"github.com/patchbay/patchbay/engine/plural"
 	"github.com/patchbay/patchbay/engine/sandbox"
 	"github.com/patchbay/patchbay/engine/vercmp"
 )
@@ -54,7 +55,7 @@ type SideError struct {
 }
 
 func (e *SideError) Error() string {
-	return fmt.Sprintf("the patch repository at %s %s is invalid (%d problems)", e.Side, short(e.Commit), len(e.Errors))
+	return fmt.Sprintf("the patch repository at %s %s is invalid (%s)", e.Side, short(e.Commit), plural.Count(len(e.Errors), "problem"))
 }
 
 // Unwrap makes errors.Is(err, ErrInvalidSide) true.
@@ -287,14 +288,14 @@ func ReadEvidence(ctx context.Context, repo *gitrepo.Repo, cfg *baseline.Reposit
 		return []gate.Evidence{}, "audit trail: no ring.verified records", nil
 	}
 	if len(pems) == 0 {
-		return []gate.Evidence{}, fmt.Sprintf("audit trail: %d ring.verified records ignored: no trusted key (config.trustedKeys or --key)", len(records)), nil
+		return []gate.Evidence{}, fmt.Sprintf("audit trail: %s ignored: no trusted key (config.trustedKeys or --key)", plural.Count(len(records), "ring.verified record")), nil
 	}
 	keys, err := audit.ParseTrustedKeys(pems...)
 	if err != nil {
 		return nil, "", fmt.Errorf("trusted keys: %w", err)
 	}
 	if problems := audit.VerifyLog(log, keys); len(problems) > 0 {
-		return []gate.Evidence{}, fmt.Sprintf("audit trail: %d ring.verified records ignored: the chain does not verify (%s)", len(records), problems[0]), nil
+		return []gate.Evidence{}, fmt.Sprintf("audit trail: %s ignored: the chain does not verify (%s)", plural.Count(len(records), "ring.verified record"), problems[0]), nil
 	}
 	out := []gate.Evidence{}
 	for _, r := range records {
@@ -306,7 +307,7 @@ func ReadEvidence(ctx context.Context, repo *gitrepo.Repo, cfg *baseline.Reposit
 		out = append(out, gate.Evidence{Ring: v.Ring, Baseline: v.BaselineID, BaselineDigest: v.BaselineDigest, Commit: v.Commit,
 			SuccessRate: v.SuccessRate, SoakHours: v.SoakHours, VerifiedAt: v.VerifiedAt, HostsTotal: v.HostsTotal, HostsChanged: hostsChanged(v)})
 	}
-	return out, fmt.Sprintf("audit trail: %d verified ring.verified records", len(out)), nil
+	return out, fmt.Sprintf("audit trail: %s", plural.Count(len(out), "verified ring.verified record")), nil
 }
 
 // trustedPEMs are the base config's trusted keys, then extra.

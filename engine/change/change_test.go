@@ -371,9 +371,9 @@ func TestEvidenceFromNotes(t *testing.T) {
 		want   gate.Result
 		source string
 	}{
-		{"trusted key", [][]byte{pub}, gate.Pass, "audit trail: 1 verified ring.verified records"},
-		{"no trusted key", nil, gate.Inconclusive, "audit trail: 1 ring.verified records ignored: no trusted key (config.trustedKeys or --key)"},
-		{"another key", [][]byte{otherPub}, gate.Inconclusive, "audit trail: 1 ring.verified records ignored: the chain does not verify"},
+		{"trusted key", [][]byte{pub}, gate.Pass, "audit trail: 1 verified ring.verified record"},
+		{"no trusted key", nil, gate.Inconclusive, "audit trail: 1 ring.verified record ignored: no trusted key (config.trustedKeys or --key)"},
+		{"another key", [][]byte{otherPub}, gate.Inconclusive, "audit trail: 1 ring.verified record ignored: the chain does not verify"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			repo, err := gitrepo.Open(r.dir)

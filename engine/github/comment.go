@@ -8,6 +8,7 @@ import (
 
 	"github.com/patchbay/patchbay/engine/change"
 	"github.com/patchbay/patchbay/engine/gate"
+	"github.com/patchbay/patchbay/engine/plural"
 	"github.com/patchbay/patchbay/engine/render"
 )
 
@@ -118,7 +119,7 @@ func Summary(res *change.Result) string {
 	d := res.Decision
 	switch d.Result {
 	case gate.Pass:
-		return fmt.Sprintf("pass: %d rules evaluated, approvals: %s", d.Manifest.RulesEvaluated, strings.Join(res.Approvers, ", "))
+		return fmt.Sprintf("pass: %s evaluated, approvals: %s", plural.Count(d.Manifest.RulesEvaluated, "rule"), strings.Join(res.Approvers, ", "))
 	case gate.Inconclusive:
 		return fmt.Sprintf("inconclusive: %d missing", len(d.Missing))
 	}

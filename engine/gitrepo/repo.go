@@ -208,6 +208,17 @@ func authMethod(url string, a Auth) (transport.AuthMethod, error) {
 // Dir returns the directory the repository was opened from.
 func (r *Repo) Dir() string { return r.dir }
 
+// Root returns the root of the repository's working tree (where .git is),
+// which differs from Dir when Open was given a subdirectory; "" for a bare
+// repository.
+func (r *Repo) Root() string {
+	wt, err := r.r.Worktree()
+	if err != nil || wt.Filesystem == nil {
+		return ""
+	}
+	return wt.Filesystem.Root()
+}
+
 // Resolve resolves a revision (a full or abbreviated hash, a branch, tag or
 // any ref name, HEAD, and suffixes like ~1 and ^2) to a commit hash.
 func (r *Repo) Resolve(rev string) (Hash, error) {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/patchbay/patchbay/engine/gate"
+	"github.com/patchbay/patchbay/engine/plural"
 )
 
 // GateText writes a gate decision for terminals: the result, every deny,
@@ -29,7 +30,7 @@ func GateText(w io.Writer, d gate.Decision, approvers []string, evidenceSource s
 		fmt.Fprintf(&b, "evidence: %s\n", evidenceSource)
 	}
 	m := d.Manifest
-	fmt.Fprintf(&b, "manifest: bundle %s, %d policy files, %d rules evaluated, input %s\n", short(m.BundleDigest), len(m.Files), m.RulesEvaluated, short(m.InputDigest))
+	fmt.Fprintf(&b, "manifest: bundle %s, %s, %s evaluated, input %s\n", short(m.BundleDigest), plural.Count(len(m.Files), "policy file"), plural.Count(m.RulesEvaluated, "rule"), short(m.InputDigest))
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -59,7 +60,7 @@ func GateMarkdown(w io.Writer, d gate.Decision, approvers []string, evidenceSour
 		fmt.Fprintf(&b, "Evidence: %s.", evidenceSource)
 	}
 	m := d.Manifest
-	fmt.Fprintf(&b, "\n\n<sub>Evaluation manifest: policy bundle `%s` (%d files), %d rules evaluated, input `%s`.</sub>\n", short(m.BundleDigest), len(m.Files), m.RulesEvaluated, short(m.InputDigest))
+	fmt.Fprintf(&b, "\n\n<sub>Evaluation manifest: policy bundle `%s` (%s), %s evaluated, input `%s`.</sub>\n", short(m.BundleDigest), plural.Count(len(m.Files), "file"), plural.Count(m.RulesEvaluated, "rule"), short(m.InputDigest))
 	_, err := io.WriteString(w, b.String())
 	return err
 }

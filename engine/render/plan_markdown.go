@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/patchbay/patchbay/engine/plan"
+	"github.com/patchbay/patchbay/engine/plural"
 )
 
 // CommentLimit is GitHub's limit on a comment body.
@@ -22,11 +23,12 @@ func PlanMarkdown(w io.Writer, p *plan.Plan, limit int) error {
 	b.limit = limit - 512 // room for the closing note
 	b.line("### patchbay plan")
 	b.line("")
-	b.line(fmt.Sprintf("Fleet: **%d hosts**, **%.1f%%** compliant, %d non-compliant, %d stale, %d overdue findings, %d hosts need a reboot.",
-		p.Fleet.Hosts, p.Fleet.CompliancePercent, p.Fleet.ByStatus[plan.NonCompliant], p.Fleet.ByStatus[plan.Stale], p.Fleet.Overdue, p.Fleet.RebootNeeded))
+	b.line(fmt.Sprintf("Fleet: **%s**, **%.1f%%** compliant, %d non-compliant, %d stale, %s, %s %s a reboot.",
+		plural.Count(p.Fleet.Hosts, "host"), p.Fleet.CompliancePercent, p.Fleet.ByStatus[plan.NonCompliant], p.Fleet.ByStatus[plan.Stale],
+		plural.Count(p.Fleet.Overdue, "overdue finding"), plural.Count(p.Fleet.RebootNeeded, "host"), plural.Verb(p.Fleet.RebootNeeded, "needs", "need")))
 	if n := p.Fleet.ByStatus[plan.Unassigned] + p.Fleet.ByStatus[plan.Ambiguous] + p.Fleet.ByStatus[plan.UnknownStream] + p.Fleet.ByStatus[plan.Uncovered]; n > 0 {
 		b.line("")
-		b.line(fmt.Sprintf("> [!WARNING]\n> %d host(s) are outside the plan: %s", n, escape(outside(p))))
+		b.line(fmt.Sprintf("> [!WARNING]\n> %s %s outside the plan: %s", plural.Count(n, "host"), plural.Verb(n, "is", "are"), escape(outside(p))))
 	}
 	b.line("")
 	b.line("| Ring | Baseline | Hosts | Compliant | Non-compliant | Stale | Overdue | Reboot | Compliance |")
@@ -61,14 +63,14 @@ func PlanMarkdown(w io.Writer, p *plan.Plan, limit int) error {
 		shown++
 	}
 	if shown < len(p.Findings) {
-		b.force(fmt.Sprintf("\n_%d more findings left out to stay under GitHub's comment limit; run `patchbay plan --format json` for all._", len(p.Findings)-shown))
+		b.force(fmt.Sprintf("\n_%s left out to stay under GitHub's comment limit; run `patchbay plan --format json` for all._", plural.Count(len(p.Findings)-shown, "more finding")))
 	}
 	for _, r := range p.Rings {
 		if b.full {
 			break
 		}
 		b.line("")
-		b.line(fmt.Sprintf("<details><summary>Ring <b>%s</b> (%s): %d hosts, %.1f%% compliant</summary>", r.Name, strings.Trim(baselineOf[r.Name], "`"), r.Hosts, r.CompliancePercent))
+		b.line(fmt.Sprintf("<details><summary>Ring <b>%s</b> (%s): %s, %.1f%% compliant</summary>", r.Name, strings.Trim(baselineOf[r.Name], "`"), plural.Count(r.Hosts, "host"), r.CompliancePercent))
 		b.line("")
 		b.line("| Host | Stream | Status | Risk | Actions | Evidence |")
 		b.line("|---|---|---|--:|---|---|")
@@ -82,7 +84,7 @@ func PlanMarkdown(w io.Writer, p *plan.Plan, limit int) error {
 			}
 		}
 		if left > 0 {
-			b.force(fmt.Sprintf("\n_%d more hosts left out._", left))
+			b.force(fmt.Sprintf("\n_%s left out._", plural.Count(left, "more host")))
 		}
 		b.force("\n</details>")
 	}

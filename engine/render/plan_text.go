@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/patchbay/patchbay/engine/plan"
+	"github.com/patchbay/patchbay/engine/plural"
 )
 
 // PlanText writes a terminal summary of a plan: the ring roll-ups, then the
@@ -30,7 +31,7 @@ func PlanText(w io.Writer, p *plan.Plan, maxFindings int) error {
 		return err
 	}
 	if n := p.Fleet.ByStatus[plan.Unassigned] + p.Fleet.ByStatus[plan.Ambiguous] + p.Fleet.ByStatus[plan.UnknownStream] + p.Fleet.ByStatus[plan.Uncovered]; n > 0 {
-		fmt.Fprintf(w, "\n%d host(s) outside the plan: %s\n", n, outside(p))
+		fmt.Fprintf(w, "\n%s outside the plan: %s\n", plural.Count(n, "host"), outside(p))
 	}
 
 	fmt.Fprintf(w, "\nFINDINGS (%d)\n", len(p.Findings))

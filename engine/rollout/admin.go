@@ -12,6 +12,7 @@ import (
 
 	"github.com/patchbay/patchbay/engine/api"
 	"github.com/patchbay/patchbay/engine/audit"
+	"github.com/patchbay/patchbay/engine/plural"
 	"github.com/patchbay/patchbay/engine/store"
 )
 
@@ -179,7 +180,7 @@ func eventDetail(e store.RolloutEvent) string {
 		return "outcome " + p.Outcome + op
 	case string(audit.KindRolloutStarted):
 		if p.Hosts != nil {
-			return fmt.Sprintf("%d hosts", *p.Hosts)
+			return plural.Count(*p.Hosts, "host")
 		}
 	}
 	return ""

@@ -9,6 +9,7 @@ import (
 
 	"github.com/patchbay/patchbay/engine/audit"
 	"github.com/patchbay/patchbay/engine/plan"
+	"github.com/patchbay/patchbay/engine/plural"
 	"github.com/patchbay/patchbay/engine/store"
 )
 
@@ -106,7 +107,7 @@ func (c *Controller) advanceRunning(ctx context.Context, f store.Fence, r store.
 	}
 	ch := store.RolloutChange{States: []store.StateChange{}}
 	if fails := c.failures(ctx, r.ID, counts); fails > d.MaxErrors {
-		d.Hold = fmt.Sprintf("halted: %d failed hosts exceed maxErrors %d", fails, d.MaxErrors)
+		d.Hold = fmt.Sprintf("halted: %s exceed maxErrors %d", plural.Count(fails, "failed host"), d.MaxErrors)
 		wc, err := c.st.WaveCounts(ctx, r.ID, prog.Wave)
 		if err != nil {
 			return err

@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -36,7 +38,30 @@ func openPostgres(ctx context.Context, url string, opts Options) (*Store, error)
 		db.Close()
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
+	// A search_path that names no existing schema leaves nowhere to create
+	// the tables; PostgreSQL would say only "no schema has been selected to
+	// create in (SQLSTATE 3F000)" at the first migration.
+	var schema sql.NullString
+	if err := db.QueryRowContext(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	if !schema.Valid {
+		db.Close()
+		path := cfg.RuntimeParams["search_path"]
+		return nil, fmt.Errorf("open postgres: %w: no schema of search_path %q exists in database %q; create it first (psql -c 'CREATE SCHEMA %s') or name an existing one",
+			ErrInvalid, path, cfg.Database, firstSchema(path))
+	}
 	return &Store{backend: BackendPostgres, w: db, r: db, opts: opts, closing: make(chan struct{})}, nil
+}
+
+// firstSchema is the first name in a search_path ("a, b" gives a).
+func firstSchema(path string) string {
+	first, _, _ := strings.Cut(path, ",")
+	if first = strings.TrimSpace(first); first == "" {
+		return "NAME"
+	}
+	return first
 }
 
 func pgCode(err error) string {
