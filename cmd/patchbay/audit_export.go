@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/patchbay/patchbay/engine/audit"
+	"github.com/patchbay/patchbay/engine/gitrepo"
 	"github.com/patchbay/patchbay/engine/plural"
 	"github.com/spf13/cobra"
 )
