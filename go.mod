@@ -21,6 +21,8 @@ require golang.org/x/time v0.16.0
 
 require (
 	github.com/google/go-querystring v1.1.0 // indirect
+	github.com/ossf/osv-schema/bindings/go v0.0.0-20260525004216-afe0bddbf893 // indirect
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
 	golang.org/x/exp v0.0.0-20260908205506-85c1c2202aba // indirect
 	golang.org/x/oauth2 v0.37.0 // indirect
 )
