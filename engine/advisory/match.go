@@ -127,6 +127,19 @@ func NewIndex(db *DB, hostStreams []string, streams StreamMap) *Index {
 		}
 	}
 	slices.Sort(debianTargets)
+	// A DSA or DLA line fixes its CVEs in its release: the tracker marks a
+	// CVE fixed in a release through the advisory that fixed it.
+	viaDSA := map[string][]stmt{}
+	for _, a := range db.Advisories {
+		if a.Feed != "debian-list" || !(strings.HasPrefix(a.ID, "DSA-") || strings.HasPrefix(a.ID, "DLA-")) {
+			continue
+		}
+		for _, cve := range a.CVEs() {
+			for i := range a.Affected {
+				viaDSA[cve] = append(viaDSA[cve], stmt{a, &a.Affected[i]})
+			}
+		}
+	}
 	for _, a := range db.Advisories {
 		for i := range a.Affected {
 			st := &a.Affected[i]
@@ -137,16 +150,32 @@ func NewIndex(db *DB, hostStreams []string, streams StreamMap) *Index {
 			// of its own inherits that statement.
 			if st.Stream == "debian-sid" && a.Feed == "debian-list" {
 				for _, target := range debianTargets {
-					if !hasStatement(a, target, st.Package) {
-						inh := *st
-						inh.Inherited = true
-						add(target, stmt{a, &inh})
+					if hasStatement(a, target, st.Package) {
+						continue
 					}
+					if d := dsaStatement(viaDSA[a.ID], target, st.Package); d != nil {
+						fix := *d.st
+						fix.Note = "fixed in " + target + " by " + d.adv.ID
+						add(target, stmt{a, &fix})
+						continue
+					}
+					inh := *st
+					inh.Inherited = true
+					add(target, stmt{a, &inh})
 				}
 			}
 		}
 	}
 	return ix
+}
+
+func dsaStatement(sts []stmt, stream, pkg string) *stmt {
+	for i := range sts {
+		if sts[i].st.Stream == stream && sts[i].st.Package == pkg && sts[i].st.Status == StatusFixed {
+			return &sts[i]
+		}
+	}
+	return nil
 }
 
 func hasStatement(a *Advisory, stream, pkg string) bool {
