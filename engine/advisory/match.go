@@ -191,7 +191,8 @@ func hasStatement(a *Advisory, stream, pkg string) bool {
 type SetResult struct {
 	Stream   string    `json:"stream"`
 	Hash     string    `json:"packageSet"`
-	Findings []Finding `json:"findings"`
+	// Findings are shared between sets (and must not be modified).
+	Findings []*Finding `json:"findings"`
 }
 
 // HostMatch places one host: its ring and the set it reported.
@@ -253,7 +254,7 @@ func Match(ix *Index, reports []*inventory.Report, opts MatchOptions) *Result {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	memo := &memo{m: map[memoKey][]Finding{}}
+	memo := &memo{m: map[memoKey][]*Finding{}}
 	var wg sync.WaitGroup
 	ch := make(chan int)
 	for range min(workers, max(len(jobs), 1)) {
@@ -279,7 +280,7 @@ type memoKey struct{ stream, pkg, version, bins string }
 
 type memo struct {
 	mu sync.RWMutex
-	m  map[memoKey][]Finding
+	m  map[memoKey][]*Finding
 }
 
 // unit is one thing to judge in a set: a source package at one source
@@ -293,6 +294,8 @@ type unit struct {
 func (ix *Index) matchSet(stream string, set *inventory.PackageSet, mm *memo) SetResult {
 	out := SetResult{Stream: stream, Hash: set.Hash()}
 	eco := set.Ecosystem()
+	var parts [][]*Finding
+	total := 0
 	for _, src := range ix.streams.sources(stream) {
 		pk := ix.byStream[src]
 		if len(pk) == 0 {
@@ -313,18 +316,16 @@ func (ix *Index) matchSet(stream string, set *inventory.PackageSet, mm *memo) Se
 				mm.m[mk] = f
 				mm.mu.Unlock()
 			}
-			out.Findings = append(out.Findings, f...)
+			parts = append(parts, f)
+			total += len(f)
 		}
 	}
-	slices.SortFunc(out.Findings, func(a, b Finding) int {
-		if c := strings.Compare(a.AdvisoryID, b.AdvisoryID); c != 0 {
-			return c
-		}
-		if c := strings.Compare(a.Package, b.Package); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Installed, b.Installed)
-	})
+	out.Findings = make([]*Finding, 0, total)
+	for _, f := range parts {
+		out.Findings = append(out.Findings, f...)
+	}
+	// Units come in the set's package order and each memo entry in
+	// advisory order, so the findings are ordered without a sort.
 	return out
 }
 
@@ -360,15 +361,15 @@ func units(set *inventory.PackageSet, eco vercmp.Ecosystem) []unit {
 
 // judge gives the verdicts of all statements about one unit, one finding
 // per advisory.
-func judge(sts []stmt, u unit, eco vercmp.Ecosystem, stream string) []Finding {
-	var out []Finding
+func judge(sts []stmt, u unit, eco vercmp.Ecosystem, stream string) []*Finding {
+	var out []*Finding
 	for i := 0; i < len(sts); {
 		j := i
 		for j < len(sts) && sts[j].adv == sts[i].adv {
 			j++
 		}
 		if f, ok := judgeOne(sts[i:j], u, eco, stream); ok {
-			out = append(out, f)
+			out = append(out, &f)
 		}
 		i = j
 	}

@@ -68,7 +68,7 @@ func findingsOf(res *advisory.Result, host string) map[string]advisory.Finding {
 			continue
 		}
 		for _, f := range res.Sets[h.Set].Findings {
-			out[f.AdvisoryID+" "+f.Package+" "+f.Installed] = f
+			out[f.AdvisoryID+" "+f.Package+" "+f.Installed] = *f
 		}
 	}
 	return out
