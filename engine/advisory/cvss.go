@@ -2,6 +2,7 @@ package advisory
 
 import (
 	"math"
+	"strconv"
 	"strings"
 )
 
@@ -83,3 +84,5 @@ func roundup(x float64) float64 {
 	}
 	return float64(i/10000+1) / 10
 }
+
+func strconvFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

@@ -189,8 +189,8 @@ func hasStatement(a *Advisory, stream, pkg string) bool {
 
 // SetResult is the verdicts for one distinct (stream, package set).
 type SetResult struct {
-	Stream   string    `json:"stream"`
-	Hash     string    `json:"packageSet"`
+	Stream string `json:"stream"`
+	Hash   string `json:"packageSet"`
 	// Findings are shared between sets (and must not be modified).
 	Findings []*Finding `json:"findings"`
 }

@@ -1,6 +1,9 @@
 package advisory_test
 
 import (
+	"context"
+
+	"github.com/patchbay/patchbay/engine/baseline"
 	"os"
 	"testing"
 	"time"
@@ -201,4 +204,13 @@ func TestModuleStreams(t *testing.T) {
 			t.Errorf("%s: judged against the nginx:1.18 stream's fix: %+v", h, f)
 		}
 	}
+}
+
+func quickstart(t *testing.T) *baseline.Repository {
+	t.Helper()
+	repo, err := baseline.LoadDir(context.Background(), fixture.Path(t, "examples/quickstart"), baseline.Options{Now: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return repo
 }
