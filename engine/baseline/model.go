@@ -46,6 +46,16 @@ type Config struct {
 	Exceptions struct {
 		MaxDays int `json:"maxDays"`
 	} `json:"exceptions"`
+	// Advisories names the advisory feeds to fetch; nil when not configured.
+	Advisories *AdvisoryFeeds `json:"advisories,omitempty"`
+}
+
+// AdvisoryFeeds is config.advisories: feed URLs per host stream, KEV, EPSS.
+type AdvisoryFeeds struct {
+	Streams map[string][]string `json:"streams,omitempty"`
+	KEV     string              `json:"kev,omitempty"`
+	EPSS    string              `json:"epss,omitempty"`
+	MaxMiB  int                 `json:"maxMiB,omitempty"`
 }
 
 // Stream is a declared OS line.
