@@ -97,6 +97,7 @@ func Propose(exps []Exposure, opts ProposeOptions) (*Proposal, error) {
 	rules := map[ruleKey]*baseline.Rule{}
 	covered := map[ruleKey]*Covered{}
 	raises := false
+	contributed := map[string]bool{}
 	for _, e := range exps {
 		a := e.Advisory
 		if !opts.Since.IsZero() && !a.Published.IsZero() && a.Published.Before(opts.Since) && a.Modified.Before(opts.Since) {
@@ -160,6 +161,7 @@ func Propose(exps []Exposure, opts ProposeOptions) (*Proposal, error) {
 				r.Severity = sev
 			}
 			r.KEV = r.KEV || e.Risk.KEV
+			contributed[e.ID] = true
 			for _, id := range append([]string{e.ID}, e.CVEs...) {
 				if !slices.Contains(r.Advisories, id) {
 					r.Advisories = append(r.Advisories, id)
@@ -212,15 +214,7 @@ func Propose(exps []Exposure, opts ProposeOptions) (*Proposal, error) {
 	slices.SortFunc(p.Covered, func(x, y Covered) int {
 		return cmp.Or(strings.Compare(x.Stream, y.Stream), strings.Compare(string(x.Kind), string(y.Kind)), strings.Compare(x.Package, y.Package))
 	})
-	ids := map[string]bool{}
-	for _, c := range covered {
-		for _, a := range rules[ruleKey{c.Stream, c.Package, c.Kind}].Advisories {
-			if !strings.HasPrefix(a, "CVE-") || len(c.Advisories) == 0 {
-				ids[a] = true
-			}
-		}
-	}
-	src, err := p.writeCUE(rules, bl, opts.Now, len(ids))
+	src, err := p.writeCUE(rules, bl, opts.Now, len(contributed))
 	if err != nil {
 		return p, err
 	}
