@@ -1,6 +1,7 @@
 package advisory
 
 import (
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -311,7 +312,7 @@ func (ix *Index) matchSet(stream string, set *inventory.PackageSet, mm *memo) Se
 			f, ok := mm.m[mk]
 			mm.mu.RUnlock()
 			if !ok {
-				f = judge(sts, u, eco, src)
+				f = judge(sts, u, eco, src, src != stream && strings.HasPrefix(src, "almalinux-"))
 				mm.mu.Lock()
 				mm.m[mk] = f
 				mm.mu.Unlock()
@@ -361,14 +362,14 @@ func units(set *inventory.PackageSet, eco vercmp.Ecosystem) []unit {
 
 // judge gives the verdicts of all statements about one unit, one finding
 // per advisory.
-func judge(sts []stmt, u unit, eco vercmp.Ecosystem, stream string) []*Finding {
+func judge(sts []stmt, u unit, eco vercmp.Ecosystem, stream string, rebuild bool) []*Finding {
 	var out []*Finding
 	for i := 0; i < len(sts); {
 		j := i
 		for j < len(sts) && sts[j].adv == sts[i].adv {
 			j++
 		}
-		if f, ok := judgeOne(sts[i:j], u, eco, stream); ok {
+		if f, ok := judgeOne(sts[i:j], u, eco, stream, rebuild); ok {
 			out = append(out, &f)
 		}
 		i = j
@@ -378,7 +379,13 @@ func judge(sts []stmt, u unit, eco vercmp.Ecosystem, stream string) []*Finding {
 
 // judgeOne judges one advisory's statements (one or more: several fixed
 // builds, or feeds repeating themselves) about a unit.
-func judgeOne(sts []stmt, u unit, eco vercmp.Ecosystem, stream string) (Finding, bool) {
+//
+// An unstable fix that a Debian release inherited is not a fix for that
+// release: below it the verdict is "no fix yet" (the tracker's "vulnerable,
+// fixed in unstable"), never a floor to propose. For a RHEL host judged on a
+// rebuild's feed, the rebuild's own release suffix (".alma.1") is dropped,
+// so the fix compares with Red Hat's build of the same erratum.
+func judgeOne(sts []stmt, u unit, eco vercmp.Ecosystem, stream string, rebuild bool) (Finding, bool) {
 	a := sts[0].adv
 	f := Finding{Advisory: a, AdvisoryID: a.ID, Package: u.name, Kind: u.kind, Installed: u.version, Binaries: u.bins, Stream: stream}
 	var fixed []*Affected
@@ -420,11 +427,17 @@ func judgeOne(sts []stmt, u unit, eco vercmp.Ecosystem, stream string) (Finding,
 			}
 		}
 		f.Fixed, f.Module, f.Note = best.Fixed, best.Module, best.Note
+		if rebuild {
+			f.Fixed = almaSuffix.ReplaceAllString(f.Fixed, "")
+		}
 		switch {
 		case best.Introduced != "" && vercmp.Compare(eco, u.version, best.Introduced) < 0:
 			f.Verdict = VerdictNotAffected
-		case vercmp.Compare(eco, u.version, best.Fixed) >= 0:
+		case vercmp.Compare(eco, u.version, f.Fixed) >= 0:
 			f.Verdict = VerdictFixed
+		case best.Inherited:
+			f.Verdict = VerdictNoFix
+			f.Note = "fixed in unstable in " + best.Fixed + "; no fix for this release in the feed"
 		default:
 			f.Verdict = VerdictAffected
 		}
@@ -441,6 +454,9 @@ func judgeOne(sts []stmt, u unit, eco vercmp.Ecosystem, stream string) (Finding,
 	}
 	return f, true
 }
+
+// almaSuffix is AlmaLinux's rebuild mark at the end of a release.
+var almaSuffix = regexp.MustCompile(`\.alma(\.\d+)?$`)
 
 func rankStatus(s Status) int {
 	switch s {

@@ -117,7 +117,12 @@ func TestVerdictsAgainstFeeds(t *testing.T) {
 		{"deb-real", "CVE-2023-38545 curl 7.88.1-10+deb12u14", advisory.VerdictFixed, "7.88.1-10+deb12u4", "debian-12", "DSA-5523-1: [bookworm] - curl 7.88.1-10+deb12u4"},
 		// No bookworm line and no DSA in this snapshot: bookworm inherits
 		// unstable's statement, as the tracker does.
-		{"deb-real", "CVE-2024-6387 openssh 1:9.2p1-2+deb12u6", advisory.VerdictAffected, "1:9.7p1-7", "debian-sid", "- openssh 1:9.7p1-7 (unstable)"},
+		// That is "vulnerable, fixed in unstable": no fix for bookworm yet.
+		{"deb-real", "CVE-2024-6387 openssh 1:9.2p1-2+deb12u6", advisory.VerdictNoFix, "1:9.7p1-7", "debian-sid", "- openssh 1:9.7p1-7 (unstable)"},
+		// Inherited and at or above unstable's fix: fixed.
+		{"deb-real", "CVE-2014-0160 openssl 3.0.19-1~deb12u2", advisory.VerdictFixed, "1.0.1g-1", "debian-sid", "- openssl 1.0.1g-1 (unstable)"},
+		// An AlmaLinux-only release suffix is not held against a RHEL-family host.
+		{"ol9-real", "ALSA-2024:2463 systemd 252-14.0.1.el9_2.1", advisory.VerdictAffected, "252-32.el9_4", "almalinux-9", "systemd fixed 252-32.el9_4.alma.1"},
 		{"deb-real", "CVE-2024-28085 util-linux 2.38.1-5+deb12u3", advisory.VerdictNoFix, "", "debian-sid", "- util-linux <unfixed>"},
 		// Binary RPM names, the distribution's own fixed NEVRA.
 		{"ol9-real", "ALSA-2024:4312 openssh-server 8.7p1-30.el9_2", advisory.VerdictAffected, "8.7p1-38.el9_4.1", "almalinux-9", "openssh-server fixed 8.7p1-38.el9_4.1"},
