@@ -325,3 +325,19 @@ Exit status: 0, or with --exit-code 1 when any host is exposed; 2 usage.`,
 	}
 	return cmd
 }
+
+// refreshRepo raises rules' kev and severity from the advisory cache.
+func (a *app) refreshRepo(cmd *cobra.Command, repo *baseline.Repository, dir, cache string) (*baseline.Repository, error) {
+	cdir, err := cacheDir(dir, cache)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(cdir); err != nil {
+		return nil, fmt.Errorf("--fresh: no advisory cache at %s: run patchbay advisories sync first", cdir)
+	}
+	db, err := advisory.LoadDir(cmd.Context(), cdir, false)
+	if err != nil {
+		return nil, err
+	}
+	return advisory.Refresh(repo, db), nil
+}

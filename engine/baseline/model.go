@@ -126,6 +126,10 @@ type Rule struct {
 	Published      Date     `json:"published,omitempty"`
 	Reboot         bool     `json:"reboot"`
 	AllowDowngrade *Reason  `json:"allowDowngrade,omitempty"`
+	// Refreshed says which values advisory feeds raised over what the file
+	// says (see advisory.Refresh); empty for rules as written. Not part of
+	// the baseline's content or digest.
+	Refreshed string `json:"-"`
 }
 
 // Reason carries the reason of a hold or an allowed downgrade.
