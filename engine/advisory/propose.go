@@ -121,8 +121,7 @@ func Propose(exps []Exposure, opts ProposeOptions) (*Proposal, error) {
 		}
 		for _, fx := range e.Fixes {
 			if len(opts.Streams) > 0 && !slices.Contains(opts.Streams, fx.HostStream) {
-				p.LeftOut = append(p.LeftOut, LeftOut{Advisory: e.ID, Stream: fx.HostStream, Package: fx.Package, Reason: "stream not selected"})
-				continue
+				continue // not asked for: not "left out"
 			}
 			st, ok := repo.Config.Streams[fx.HostStream]
 			if !ok {
