@@ -120,8 +120,7 @@ func BenchmarkMatch(b *testing.B) {
 	db := &advisory.DB{Advisories: advs}
 	start := time.Now()
 	ix := advisory.NewIndex(db, []string{"debian-12", "ubuntu-24.04", "rhel-9", "alpine-3.20"}, nil)
-	b.ReportMetric(float64(time.Since(start).Milliseconds()), "index-ms")
-	b.ReportMetric(float64(len(advs)), "advisories")
+	indexMS := float64(time.Since(start).Milliseconds())
 	b.ResetTimer()
 	var res *advisory.Result
 	cpu0 := cpuTime()
@@ -135,5 +134,7 @@ func BenchmarkMatch(b *testing.B) {
 		findings += len(s.Findings)
 	}
 	b.ReportMetric(float64(len(res.Sets)), "sets")
+	b.ReportMetric(indexMS, "index-ms")
+	b.ReportMetric(float64(len(advs)), "advisories")
 	b.ReportMetric(float64(findings), "set-verdicts")
 }

@@ -101,8 +101,16 @@ func Rank(res *Result, db *DB, opts RankOptions) []Exposure {
 		}
 		sla = opts.Repo.Config.SLA
 	}
+	// Walk each set's findings once and credit all of its hosts.
+	hostsOf := make([][]HostMatch, len(res.Sets))
 	for _, h := range res.Hosts {
-		for _, f := range res.Sets[h.Set].Findings {
+		hostsOf[h.Set] = append(hostsOf[h.Set], h)
+	}
+	for si := range res.Sets {
+		if len(hostsOf[si]) == 0 {
+			continue
+		}
+		for _, f := range res.Sets[si].Findings {
 			if !f.Verdict.IsFinding() {
 				continue
 			}
@@ -113,17 +121,20 @@ func Rank(res *Result, db *DB, opts RankOptions) []Exposure {
 				by[f.Advisory] = a
 				order = append(order, f.Advisory)
 			}
-			if prev, ok := a.hosts[h.HostID]; !ok || severityOfVerdict(f.Verdict) > severityOfVerdict(prev) {
-				a.hosts[h.HostID] = f.Verdict
+			for _, h := range hostsOf[si] {
+				if prev, ok := a.hosts[h.HostID]; !ok || severityOfVerdict(f.Verdict) > severityOfVerdict(prev) {
+					a.hosts[h.HostID] = f.Verdict
+				}
 			}
 			if f.Verdict == VerdictAffected {
-				k := [3]string{h.Stream, f.Package, f.Fixed}
+				stream := res.Sets[si].Stream
+				k := [3]string{stream, f.Package, f.Fixed}
 				fx := a.fixes[k]
 				if fx == nil {
-					fx = &Fix{HostStream: h.Stream, Package: f.Package, Kind: f.Kind, Fixed: f.Fixed, Module: f.Module}
+					fx = &Fix{HostStream: stream, Package: f.Package, Kind: f.Kind, Fixed: f.Fixed, Module: f.Module}
 					a.fixes[k] = fx
 				}
-				fx.Hosts++
+				fx.Hosts += len(hostsOf[si])
 			}
 		}
 	}
