@@ -22,7 +22,8 @@ func (a *app) newPlanCmd() *cobra.Command {
 		dir, inv, ring, host string
 		exitCode             bool
 		maxFindings          int
-		timing               bool
+		timing, fresh        bool
+		cache                string
 	)
 	cmd := &cobra.Command{
 		Use:   "plan",
@@ -52,6 +53,8 @@ Exit status: 0, or with --exit-code 0 compliant and 1 not; 2 usage.`,
 	cmd.Flags().BoolVar(&exitCode, "exit-code", false, "exit 1 when any host in scope is not compliant")
 	cmd.Flags().IntVar(&maxFindings, "max-findings", 20, "findings shown by the table format (0 = all)")
 	cmd.Flags().BoolVar(&timing, "timing", false, "print the time spent decoding, planning and rendering to stderr")
+	cmd.Flags().BoolVar(&fresh, "fresh", false, "raise rules' kev and severity from the advisory cache (see patchbay advisories sync); the plan names the source")
+	cmd.Flags().StringVar(&cache, "cache", "", "advisory cache for --fresh (default: .patchbay/advisories in the patch repository)")
 	format := addFormatFlag(cmd, "table", "json", "markdown")
 	now := addNowFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -72,6 +75,11 @@ Exit status: 0, or with --exit-code 0 compliant and 1 not; 2 usage.`,
 		}
 		if ring != "" && repo.Ring(ring) == nil {
 			return usageError("--ring %q: no such ring (rings: %s)", ring, ringNames(repo))
+		}
+		if fresh {
+			if repo, err = a.refreshRepo(cmd, repo, dir, cache); err != nil {
+				return err
+			}
 		}
 		start := time.Now()
 		var reports []*inventory.Report

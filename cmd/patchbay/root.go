@@ -99,6 +99,8 @@ Exit codes:
 		a.newServeCmd(),
 		a.newTokenCmd(),
 		a.newGitHubCmd(),
+		a.newAdvisoriesCmd(),
+		a.newProposeCmd(),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())

@@ -53,6 +53,16 @@ type Config struct {
 	// MainBranch is the protected branch: pull requests into it are gated,
 	// its head is served and rolled out (default "main").
 	MainBranch string `json:"mainBranch"`
+	// Advisories names the advisory feeds to fetch; nil when not configured.
+	Advisories *AdvisoryFeeds `json:"advisories,omitempty"`
+}
+
+// AdvisoryFeeds is config.advisories: feed URLs per host stream, KEV, EPSS.
+type AdvisoryFeeds struct {
+	Streams map[string][]string `json:"streams,omitempty"`
+	KEV     string              `json:"kev,omitempty"`
+	EPSS    string              `json:"epss,omitempty"`
+	MaxMiB  int                 `json:"maxMiB,omitempty"`
 }
 
 // Stream is a declared OS line.
@@ -123,6 +133,10 @@ type Rule struct {
 	Published      Date     `json:"published,omitempty"`
 	Reboot         bool     `json:"reboot"`
 	AllowDowngrade *Reason  `json:"allowDowngrade,omitempty"`
+	// Refreshed says which values advisory feeds raised over what the file
+	// says (see advisory.Refresh); empty for rules as written. Not part of
+	// the baseline's content or digest.
+	Refreshed string `json:"-"`
 }
 
 // Reason carries the reason of a hold or an allowed downgrade.

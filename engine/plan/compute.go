@@ -448,7 +448,7 @@ func evalSet(j *job, now time.Time, sla baseline.SLA, m *memo) *setEval {
 
 func ruleOf(kind, name string, r *baseline.Rule) Rule {
 	out := Rule{Kind: kind, Name: name, Min: r.Min, Pin: r.Pin, Block: r.Block, Required: r.Required,
-		Severity: r.Severity, KEV: r.KEV, Advisories: r.Advisories, Published: string(r.Published), Reboot: r.Reboot}
+		Severity: r.Severity, KEV: r.KEV, Advisories: r.Advisories, Published: string(r.Published), Reboot: r.Reboot, Refreshed: r.Refreshed}
 	if r.Hold != nil {
 		out.Hold = r.Hold.Reason
 	}

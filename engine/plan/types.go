@@ -141,6 +141,9 @@ type Rule struct {
 	Advisories []string `json:"advisories,omitempty"`
 	Published  string   `json:"published,omitempty"`
 	Reboot     bool     `json:"reboot,omitempty"`
+	// Refreshed names the feeds that raised kev or severity over the
+	// baseline file's values; empty when the values are the file's.
+	Refreshed string `json:"refreshed,omitempty"`
 }
 
 // Ref returns "package/name" or "source/name".
