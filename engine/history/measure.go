@@ -223,8 +223,8 @@ func Regressions(changes []store.HistoryChange, from, to time.Time) []Regression
 // ExceptionStatus is an exception with the hosts it covers now and its age.
 type ExceptionStatus struct {
 	*baseline.Exception
-	// Hosts counts the EXCEPTED results the exception covers in the plan.
-	Hosts int
+	// Covered counts the EXCEPTED results the exception covers in the plan.
+	Covered int
 	// AgeDays is days since it was granted; ExpiresInDays days until it
 	// ends (negative once expired).
 	AgeDays, ExpiresInDays int
@@ -249,7 +249,7 @@ func Exceptions(repo *baseline.Repository, p *plan.Plan, now time.Time, soon tim
 	var out []ExceptionStatus
 	for _, e := range repo.Exceptions {
 		end := e.Expires.Time().AddDate(0, 0, 1)
-		es := ExceptionStatus{Exception: e, Hosts: covered[e.ID], Active: e.Active(now),
+		es := ExceptionStatus{Exception: e, Covered: covered[e.ID], Active: e.Active(now),
 			AgeDays:       int(now.Sub(e.Granted.Time()).Hours() / 24),
 			ExpiresInDays: int(end.Sub(now).Hours() / 24)}
 		es.Expiring = es.Active && end.Sub(now) <= soon

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/patchbay/patchbay/engine/api"
+	"github.com/patchbay/patchbay/engine/history"
 	"github.com/patchbay/patchbay/engine/inventory"
 	"github.com/patchbay/patchbay/engine/store"
 )
@@ -58,6 +59,9 @@ type Config struct {
 	// PlanFlush is how often plan snapshots are written; 0 means
 	// DefaultPlanFlush.
 	PlanFlush time.Duration
+	// History, when set, records each recomputed host plan's rule states
+	// (only changes are stored) with the plan snapshots.
+	History *history.Recorder
 }
 
 // Server is the HTTP API. Create it with New, serve Handler (or call
@@ -82,6 +86,10 @@ type Server struct {
 
 	rolloutMu sync.Mutex
 	rollouts  map[string]bool // implicit rollouts known to exist
+
+	// rc and identify serve the dashboard (EnableDashboard).
+	rc       RolloutControl
+	identify IdentifyFunc
 }
 
 // Route is one served method and path pattern.
@@ -125,7 +133,7 @@ func New(cfg Config) (*Server, error) {
 	if s.assigner == nil {
 		s.assigner = PlanAssigner{Plans: s, Now: s.now}
 	}
-	s.plans = newPlanWriter(s.st, s.log, cfg.PlanFlush)
+	s.plans = newPlanWriter(s.st, s.log, cfg.PlanFlush, cfg.History)
 	s.mux = http.NewServeMux()
 	s.handle("POST /api/v1/enroll", s.enroll)
 	s.handle("PUT /api/v1/hosts/{id}/report", s.report)
