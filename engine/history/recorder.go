@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/patchbay/patchbay/engine/plan"
@@ -36,6 +37,10 @@ type Config struct {
 type Recorder struct {
 	cfg       Config
 	lastPrune time.Time
+
+	mu   sync.Mutex
+	att  []Attainment // this cycle's SLA attainment, as of the last roll-up
+	attT time.Time
 }
 
 // New returns a Recorder.
@@ -76,6 +81,15 @@ func (r *Recorder) Rollup(ctx context.Context, p *plan.Plan, rings []string) err
 	if err := r.cfg.Store.PutRollups(ctx, Rollups(p, rings, now)); err != nil {
 		return err
 	}
+	from, to := Cycle(now)
+	changes, err := r.cfg.Store.StateChanges(ctx, store.ChangeFilter{To: to})
+	if err != nil {
+		return err
+	}
+	att := SLAAttainment(Episodes(changes), from, to, now)
+	r.mu.Lock()
+	r.att, r.attT = att, now
+	r.mu.Unlock()
 	if now.Sub(r.lastPrune) >= 24*time.Hour {
 		n, err := r.cfg.Store.PruneHistory(ctx, now.Add(-r.cfg.Retention))
 		if err != nil {
@@ -87,6 +101,14 @@ func (r *Recorder) Rollup(ctx context.Context, p *plan.Plan, rings []string) err
 		}
 	}
 	return nil
+}
+
+// Attainment returns this cycle's SLA attainment as computed by the last
+// Rollup, and when; nil before the first.
+func (r *Recorder) Attainment() ([]Attainment, time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.att, r.attT
 }
 
 // FleetSource computes the current fleet plan and names the rings in

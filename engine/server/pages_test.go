@@ -227,3 +227,34 @@ func TestDashboardPages(t *testing.T) {
 		t.Errorf("anonymous /hosts: %d", code)
 	}
 }
+
+// TestComplianceMetrics: /metrics carries the compliance gauges per ring,
+// stream and fleet from the roll-ups (a ring with no hosts has hosts 0 and
+// no ratio), and /openapi.yaml serves the embedded spec.
+func TestComplianceMetrics(t *testing.T) {
+	e, _ := dashEnv(t)
+	if err := e.srv.RollupHistory(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	code, body := e.do("GET", "/metrics", "", "", nil)
+	if code != 200 {
+		t.Fatalf("/metrics: %d", code)
+	}
+	m := string(body)
+	for _, want := range []string{
+		`patchbay_hosts{ring="canary"} 5`, `patchbay_hosts{ring="prod"} 0`, `patchbay_hosts 5`,
+		`patchbay_compliance_ratio{ring="canary"} `, `patchbay_compliance_ratio{stream="debian-12"} `,
+		`patchbay_findings_open{ring="canary",severity="critical"} `, "# TYPE patchbay_sla_missed gauge", `patchbay_sla_missed{group="kev"} `,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(m, `patchbay_compliance_ratio{ring="prod"}`) {
+		t.Error("a ring with no hosts has a compliance ratio")
+	}
+	code, spec := e.do("GET", "/openapi.yaml", "", "", nil)
+	if code != 200 || string(spec) != string(api.OpenAPI) {
+		t.Errorf("/openapi.yaml: %d, %d bytes (want the embedded %d)", code, len(spec), len(api.OpenAPI))
+	}
+}

@@ -145,6 +145,11 @@ func New(cfg Config) (*Server, error) {
 	s.handle("GET /healthz", s.healthz)
 	s.handle("GET /readyz", s.readyz)
 	s.handle("GET /metrics", s.metrics)
+	s.handle("GET /openapi.yaml", func(w http.ResponseWriter, _ *http.Request) error {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, err := w.Write(api.OpenAPI)
+		return err
+	})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusNotFound, api.CodeNotFound, "no such endpoint"))
 	})
@@ -422,11 +427,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) metrics(w http.ResponseWriter, _ *http.Request) error {
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	s.limMu.Lock()
 	n := len(s.limiters)
 	s.limMu.Unlock()
 	s.m.write(w, s.sets.len(), int64(n))
+	s.writeComplianceMetrics(r.Context(), w)
 	return nil
 }
