@@ -38,9 +38,8 @@ type Recorder struct {
 	cfg       Config
 	lastPrune time.Time
 
-	mu   sync.Mutex
-	att  []Attainment // this cycle's SLA attainment, as of the last roll-up
-	attT time.Time
+	mu      sync.Mutex
+	summary *Summary // this cycle's, as of the last roll-up
 }
 
 // New returns a Recorder.
@@ -82,13 +81,13 @@ func (r *Recorder) Rollup(ctx context.Context, p *plan.Plan, rings []string) err
 		return err
 	}
 	from, to := Cycle(now)
-	changes, err := r.cfg.Store.StateChanges(ctx, store.ChangeFilter{To: to})
+	sum, err := Summarize(ctx, r.cfg.Store, from, to, now)
 	if err != nil {
 		return err
 	}
-	att := SLAAttainment(Episodes(changes), from, to, now)
+	sum.Episodes = nil // not kept in memory between roll-ups
 	r.mu.Lock()
-	r.att, r.attT = att, now
+	r.summary = sum
 	r.mu.Unlock()
 	if now.Sub(r.lastPrune) >= 24*time.Hour {
 		n, err := r.cfg.Store.PruneHistory(ctx, now.Add(-r.cfg.Retention))
@@ -103,12 +102,12 @@ func (r *Recorder) Rollup(ctx context.Context, p *plan.Plan, rings []string) err
 	return nil
 }
 
-// Attainment returns this cycle's SLA attainment as computed by the last
-// Rollup, and when; nil before the first.
-func (r *Recorder) Attainment() ([]Attainment, time.Time) {
+// Summary returns this cycle's summary as computed by the last Rollup
+// (without its episodes); nil before the first.
+func (r *Recorder) Summary() *Summary {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.att, r.attT
+	return r.summary
 }
 
 // FleetSource computes the current fleet plan and names the rings in

@@ -93,7 +93,10 @@ func (s *Server) writeComplianceMetrics(ctx context.Context, w io.Writer) {
 	gauge("patchbay_exceptions_in_force", "Rule results waived by an exception.", func(r store.Rollup, l string) {
 		fmt.Fprintf(w, "patchbay_exceptions_in_force%s %d\n", l, r.Excepted)
 	})
-	att, _ := s.cfg.History.Attainment()
+	var att []history.Attainment
+	if sum := s.cfg.History.Summary(); sum != nil {
+		att = sum.Current
+	}
 	fmt.Fprintf(w, "# HELP patchbay_sla_attainment_ratio Findings due this cycle (month) remediated by their deadline, over those due (0-1); absent with nothing due.\n# TYPE patchbay_sla_attainment_ratio gauge\n")
 	for _, a := range att {
 		if p, ok := a.Percent(); ok {

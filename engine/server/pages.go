@@ -128,30 +128,26 @@ func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request, v Viewer) 
 		streams.Rows = append(streams.Rows, []cell{link(ru.Name, "/hosts?stream="+ru.Name), count(ru.Hosts), ringPct(ru), countBad(ru.Overdue)})
 	}
 
-	pg.Tables = append(pg.Tables, rings, s.attainmentTable(r.Context(), now), overdueByAge(p, now), streams)
+	pg.Tables = append(pg.Tables, rings, s.attainmentTable(), overdueByAge(p, now), streams)
 	pg.Tables = append(pg.Tables, slaBreaches(p), rolloutsNow(s.rolloutList(r.Context())))
 	s.render(w, r, http.StatusOK, pg)
 }
 
 // attainmentTable is SLA attainment this cycle and the previous one, from
 // the history (empty without one).
-func (s *Server) attainmentTable(ctx context.Context, now time.Time) table {
+func (s *Server) attainmentTable() table {
 	t := table{Name: "sla", Title: "SLA attainment", Header: []string{"Group", "This cycle", "Met", "Missed", "Pending", "Previous cycle"},
 		NumCols: map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true}, Empty: "No history is recorded (the server runs without it)."}
 	if s.cfg.History == nil {
 		return t
 	}
-	cur, end := history.Cycle(now)
-	prev, _ := history.Cycle(cur.Add(-time.Hour))
-	// Findings due in the previous cycle may have opened long before it.
-	changes, err := s.st.StateChanges(ctx, store.ChangeFilter{To: end})
-	if err != nil {
-		s.log.Warn("dashboard sla", "err", err)
+	sum := s.cfg.History.Summary()
+	if sum == nil {
+		t.Empty = "Not computed yet: the history rolls up a few minutes after the server starts."
 		return t
 	}
-	eps := history.Episodes(changes)
-	a := history.SLAAttainment(eps, cur, end, now)
-	b := history.SLAAttainment(eps, prev, cur, now)
+	cur := sum.From
+	a, b := sum.Current, sum.Previous
 	for i, g := range a {
 		p1, ok1 := g.Percent()
 		p0, ok0 := b[i].Percent()
@@ -161,7 +157,7 @@ func (s *Server) attainmentTable(ctx context.Context, now time.Time) table {
 		}
 		t.Rows = append(t.Rows, []cell{text(g.Group), c, count(g.Met), countBad(g.Missed), count(g.Pending), {Text: pct(p0, ok0), Num: true}})
 	}
-	t.Note = fmt.Sprintf("Cycle %s: findings due this month, met when remediated by their deadline; — means nothing was due yet.", cur.Format("2006-01"))
+	t.Note = fmt.Sprintf("Cycle %s: findings due this month, met when remediated by their deadline; — means nothing was due yet. Computed %s.", cur.Format("2006-01"), dateTime(sum.ComputedAt))
 	return t
 }
 

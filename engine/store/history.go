@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -334,4 +335,56 @@ func (s *Store) PruneHistory(ctx context.Context, before time.Time) (int64, erro
 // day truncates t to its UTC midnight.
 func day(t time.Time) time.Time {
 	return t.UTC().Truncate(24 * time.Hour)
+}
+
+// ScanChanges calls fn for every recorded change before to (all when to is
+// zero), ordered by host, rule and time — the primary key's order, so the
+// scan reads the table once and sorts nothing, and the caller needs to
+// keep only one host and rule in memory at a time. fn's error stops the
+// scan and is returned.
+func (s *Store) ScanChanges(ctx context.Context, to time.Time, fn func(HistoryChange) error) error {
+	rules := map[int64]HistoryRule{}
+	rows, err := s.r.QueryContext(ctx, "SELECT id, stream, kind, name, severity, kev, since FROM history_rules")
+	if err != nil {
+		return fmt.Errorf("scan changes: rules: %w", err)
+	}
+	for rows.Next() {
+		var id, since int64
+		var kev int
+		var r HistoryRule
+		if err := rows.Scan(&id, &r.Stream, &r.Kind, &r.Name, &r.Severity, &kev, &since); err != nil {
+			rows.Close()
+			return fmt.Errorf("scan changes: rules: %w", err)
+		}
+		r.KEV, r.Since = kev != 0, goTime(since)
+		rules[id] = r
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("scan changes: rules: %w", err)
+	}
+	end := int64(math.MaxInt64)
+	if !to.IsZero() {
+		end = dbTime(to)
+	}
+	rows, err = s.r.QueryContext(ctx, s.q(`SELECT host_id, rule_id, at, state, deadline, COALESCE(rollout_id, '') FROM history_changes
+		WHERE at < ? ORDER BY host_id, rule_id, at`), end)
+	if err != nil {
+		return fmt.Errorf("scan changes: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c HistoryChange
+		var rule, at, deadline int64
+		if err := rows.Scan(&c.HostID, &rule, &at, &c.State, &deadline, &c.RolloutID); err != nil {
+			return fmt.Errorf("scan changes: %w", err)
+		}
+		c.Rule, c.At, c.Deadline = rules[rule], goTime(at), goTime(deadline)
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("scan changes: %w", err)
+	}
+	return nil
 }
