@@ -19,6 +19,8 @@ import (
 
 	"github.com/patchbay/patchbay/engine/audit"
 	"github.com/patchbay/patchbay/engine/gitrepo"
+	"github.com/patchbay/patchbay/engine/history"
+	"github.com/patchbay/patchbay/engine/store"
 	"github.com/spf13/cobra"
 )
 
@@ -37,6 +39,9 @@ type bundle struct {
 	Keys         []bundleKey    `json:"keys"`
 	Changes      []bundleChange `json:"changes"`
 	Records      []bundleRecord `json:"records"`
+	// Evidence is per host and rule: when it became compliant, under which
+	// rollout, change and approvals (with --db).
+	Evidence []history.EvidenceRow `json:"evidence,omitempty"`
 }
 
 type bundleVerify struct {
@@ -72,7 +77,7 @@ type bundleRecord struct {
 }
 
 func (a *app) newAuditExportCmd() *cobra.Command {
-	var dir, out, branch string
+	var dir, out, branch, db string
 	var keys []string
 	var fmtFlag *formatFlag
 	cmd := &cobra.Command{
@@ -86,6 +91,10 @@ that signed them.
 
 Formats: json (the full bundle), csv (one row per record), html (one
 self-contained page for people: inline CSS, no external assets).
+
+With --db (the server's store) the bundle also holds per-host evidence: for
+each host and rule, when it became compliant, under which rollout, and so
+which change, pull request and approvers.
 
 The bundle is written even when verification fails — it then says so and
 lists the problems — and the command exits 4. Without --key nothing is
@@ -127,6 +136,18 @@ Examples:
 			}
 			abs, _ := filepath.Abs(dir)
 			b := newBundle(a.now().UTC(), filepath.Base(abs), branch, log, changes, trusted, problems)
+			if db != "" {
+				st, err := store.Open(ctx, db, store.Options{})
+				if err != nil {
+					return fmt.Errorf("open store: %w", err)
+				}
+				rows, err := history.HostEvidence(ctx, st, time.Time{})
+				st.Close()
+				if err != nil {
+					return fmt.Errorf("audit export: evidence: %w", err)
+				}
+				b.Evidence = evidence(rows, changes)
+			}
 			var buf bytes.Buffer
 			switch format {
 			case "json":
@@ -144,7 +165,11 @@ Examples:
 			if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
 				return fmt.Errorf("audit export: %w", err)
 			}
-			fmt.Fprintf(a.stdout, "wrote %s: %d changes, %d records\n", out, len(b.Changes), len(b.Records))
+			fmt.Fprintf(a.stdout, "wrote %s: %d changes, %d records", out, len(b.Changes), len(b.Records))
+			if db != "" {
+				fmt.Fprintf(a.stdout, ", evidence for %d host rules", len(b.Evidence))
+			}
+			fmt.Fprintln(a.stdout)
 			switch {
 			case len(trusted) == 0:
 				return fmt.Errorf("%w: %w: the bundle is marked unverified; pass --key", errVerification, audit.ErrNoTrustedKeys)
@@ -159,6 +184,7 @@ Examples:
 	cmd.Flags().StringVar(&out, "out", "", "file to write the bundle to")
 	cmd.Flags().StringVar(&branch, "branch", "main", "the main branch")
 	cmd.Flags().StringArrayVar(&keys, "key", nil, "trusted public key file (PEM); repeatable")
+	cmd.Flags().StringVar(&db, "db", "", "the server's store, for per-host evidence: sqlite://PATH or postgres://...")
 	return cmd
 }
 

@@ -96,6 +96,7 @@ Exit codes:
 		a.newServeCmd(),
 		a.newTokenCmd(),
 		a.newGitHubCmd(),
+		a.newReportCmd(),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())
