@@ -20,12 +20,14 @@ require (
 require golang.org/x/time v0.16.0
 
 require (
+	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6 // indirect
 	github.com/google/go-querystring v1.1.0 // indirect
 	golang.org/x/exp v0.0.0-20260908205506-85c1c2202aba // indirect
 	golang.org/x/oauth2 v0.37.0 // indirect
 )
 
 require (
+	github.com/emersion/go-smtp v0.24.0
 	github.com/google/go-github/v60 v60.0.0
 	golang.org/x/term v0.47.0
 )
