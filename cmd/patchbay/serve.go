@@ -31,7 +31,7 @@ func (a *app) newServeCmd() *cobra.Command {
 		interval                                   time.Duration
 		rateLimit                                  float64
 		histRetention                              string
-		histEvery                                  time.Duration
+		histEvery, notifyEvery                     time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -64,6 +64,7 @@ written.`,
 	cmd.Flags().Float64Var(&rateLimit, "rate", server.DefaultRate, "requests per second per host (token bucket; negative: no limit)")
 	cmd.Flags().StringVar(&histRetention, "history-retention", "400d", "how long compliance history is kept (days: 400d)")
 	cmd.Flags().DurationVar(&histEvery, "history-every", history.DefaultEvery, "how often today's compliance roll-ups are recomputed")
+	cmd.Flags().DurationVar(&notifyEvery, "notify-every", 5*time.Minute, "how often notifications (config.notify) are checked and sent")
 	rf := addRolloutServeFlags(cmd)
 	gh := addGitHubServeFlags(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -74,8 +75,8 @@ written.`,
 			return err
 		}
 		retention, err := baseline.ParseDuration(histRetention)
-		if err != nil || retention <= 0 || histEvery <= 0 {
-			return usageError("--history-retention must be a positive duration such as 400d, --history-every positive")
+		if err != nil || retention <= 0 || histEvery <= 0 || notifyEvery <= 0 {
+			return usageError("--history-retention must be a positive duration such as 400d, --history-every and --notify-every positive")
 		}
 		ctx := cmd.Context()
 		log := newLogger(a.stderr)
@@ -123,6 +124,15 @@ written.`,
 		}
 		go rl.Run(ctx, interval)
 		go srv.RunHistory(ctx)
+		if m, _ := rl.Status(); m != nil {
+			n, err := notifier(m.Repo.Config.Notify, st, log)
+			if err != nil {
+				return err
+			}
+			if n != nil {
+				go srv.RunNotify(ctx, n, notifyEvery)
+			}
+		}
 		url := "http://" + ln.Addr().String()
 		fmt.Fprintf(a.stderr, `patchbay serving %s on %s (store %s)
 Create an enrollment token (printed once), then enroll hosts:

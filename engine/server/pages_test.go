@@ -6,14 +6,17 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/patchbay/patchbay/engine/api"
 	"github.com/patchbay/patchbay/engine/history"
+	"github.com/patchbay/patchbay/engine/notify"
 	"github.com/patchbay/patchbay/engine/rollout"
 	"github.com/patchbay/patchbay/engine/server"
 	"github.com/patchbay/patchbay/engine/store"
@@ -256,5 +259,41 @@ func TestComplianceMetrics(t *testing.T) {
 	code, spec := e.do("GET", "/openapi.yaml", "", "", nil)
 	if code != 200 || string(spec) != string(api.OpenAPI) {
 		t.Errorf("/openapi.yaml: %d, %d bytes (want the embedded %d)", code, len(spec), len(api.OpenAPI))
+	}
+}
+
+// TestNotifyOnce: the server detects the quickstart fleet's overdue
+// findings and delivers each to a webhook once, across two runs.
+func TestNotifyOnce(t *testing.T) {
+	e, _ := dashEnv(t)
+	var mu sync.Mutex
+	got := map[string]int{}
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got[r.Header.Get("X-Patchbay-Event")+" "+r.Header.Get("X-Patchbay-Delivery")]++
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	n, err := notify.New(notify.Config{Store: e.st, Backoff: time.Millisecond, Channels: []notify.Channel{
+		&notify.Webhook{ID: "ops", URL: hook.URL, Secret: []byte("k")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := e.srv.NotifyOnce(context.Background(), n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	breaches := 0
+	for k, c := range got {
+		if c != 1 {
+			t.Errorf("%s delivered %d times", k, c)
+		}
+		if strings.HasPrefix(k, notify.SLABreach+" ") {
+			breaches++
+		}
+	}
+	if breaches == 0 {
+		t.Errorf("no SLA breach notified: %v", got)
 	}
 }
