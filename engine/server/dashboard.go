@@ -99,7 +99,7 @@ var loginPage = template.Must(template.ParseFS(webFS, "web/login.html"))
 
 func (s *Server) loginForm(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; form-action 'self'")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src data:; form-action 'self'")
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.WriteHeader(status)
 	var data any
