@@ -26,6 +26,7 @@ import (
 	"github.com/patchbay/patchbay/engine/fleet"
 	"github.com/patchbay/patchbay/engine/gate"
 	"github.com/patchbay/patchbay/engine/gitrepo"
+	"github.com/patchbay/patchbay/engine/history"
 	"github.com/patchbay/patchbay/engine/inventory"
 	"github.com/patchbay/patchbay/engine/plan"
 	"github.com/patchbay/patchbay/engine/render"
@@ -64,8 +65,12 @@ func (a *app) newDemoCmd() *cobra.Command {
   8. the audit log, and a verification of the whole signed chain
 
 It prints progress as it goes. With --serve the server keeps running at the
-end (Ctrl-C stops it) so you can query it. The simulated clock starts at the
-real time; only soak time is skipped.`,
+end (Ctrl-C stops it) so you can query it: the dashboard, /openapi.yaml and
+/metrics. The simulated clock starts at the real time; only soak time is
+skipped. With --serve it starts a month back instead, and after the story
+the fleet lives through 30 simulated days (compressed: a day per step, the
+agents report and the controller runs each day), so the dashboard's trend
+charts have a month of history.`,
 		Example: `  patchbay demo
   patchbay demo --hosts 500 --dir ./demo --serve`,
 		Args: noArgs,
@@ -89,6 +94,11 @@ real time; only soak time is skipped.`,
 		}
 		d := &demo{a: a, w: a.stdout, dir: dir, hosts: hosts, start: time.Now()}
 		d.clock.base = a.now()
+		if serve {
+			// Start a month back, so that the served dashboard shows 30
+			// simulated days of history by the time the story ends.
+			d.clock.base = d.clock.base.AddDate(0, 0, -historyDays-4)
+		}
 		return d.run(cmd.Context(), serveAddr, serve)
 	}
 	return cmd
@@ -214,11 +224,44 @@ func (d *demo) run(ctx context.Context, listen string, keep bool) error {
 	fmt.Fprintf(d.w, "\ndone in %.1fs. The repository, database and signing key are in %s\n", time.Since(d.start).Seconds(), d.dir)
 	fmt.Fprintf(d.w, "try: patchbay audit log -C %s\n     patchbay plan -C %s --inventory %s\n", d.repoDir, d.repoDir, filepath.Join(d.repoDir, "inventory"))
 	if keep {
+		if err := d.history(ctx); err != nil {
+			return err
+		}
 		fmt.Fprintf(d.w, "\nthe server keeps running at %s (Ctrl-C stops it)\n  dashboard: open %s/ and sign in with the admin token %s\n  API:       curl -H 'Authorization: Bearer %s' %s/api/v1/rollouts\n", d.url, d.url, d.admin, d.admin, d.url)
 		<-ctx.Done()
 	}
 	stopServer()
 	<-serveDone
+	return nil
+}
+
+// historyDays is how many simulated days demo --serve lives through.
+const historyDays = 30
+
+// history moves the simulated clock a day at a time up to the real time:
+// each day the agents report, the controller runs and the day's roll-ups
+// are written — the history the dashboard's trend charts draw.
+func (d *demo) history(ctx context.Context) error {
+	fmt.Fprintf(d.w, "\nliving through up to %d simulated days for the dashboard's history\n", historyDays)
+	if err := d.srv.RollupHistory(ctx); err != nil {
+		return err
+	}
+	days := 0
+	for ; days < historyDays && d.clock.now().Add(24*time.Hour).Before(time.Now()); days++ {
+		d.clock.skip.Add(int64(24 * time.Hour))
+		for range 3 {
+			if err := d.ctl.Step(ctx); err != nil && !errors.Is(err, rollout.ErrNotLeader) {
+				return err
+			}
+			if _, err := d.round(ctx); err != nil {
+				return err
+			}
+		}
+		if err := d.srv.RollupHistory(ctx); err != nil {
+			return err
+		}
+	}
+	d.say("%d days simulated; the clock is at %s", days, d.clock.now().UTC().Format("2006-01-02 15:04 UTC"))
 	return nil
 }
 
@@ -294,7 +337,11 @@ func (d *demo) startServer(ctx context.Context, listen string) (<-chan struct{},
 		return nil, err
 	}
 	d.ctl = ctl
-	if srv, err = server.New(server.Config{Store: d.st, Models: rl, Assigner: ctl, Now: d.clock.now, Rate: -1}); err != nil {
+	rec, err := history.New(history.Config{Store: d.st, Now: d.clock.now})
+	if err != nil {
+		return nil, err
+	}
+	if srv, err = server.New(server.Config{Store: d.st, Models: rl, Assigner: ctl, Now: d.clock.now, Rate: -1, History: rec}); err != nil {
 		return nil, err
 	}
 	d.srv = srv
