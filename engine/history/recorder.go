@@ -15,6 +15,10 @@ import (
 // zero: 400 days, so that a year-on-year comparison has its data.
 const DefaultRetention = 400 * 24 * time.Hour
 
+// summaryEvery is how often Rollup recomputes the cycle summary (one pass
+// over the whole history: minutes on a 100,000-host fleet).
+const summaryEvery = time.Hour
+
 // DefaultEvery is how often Run recomputes today's roll-ups when
 // Config.Every is zero.
 const DefaultEvery = 15 * time.Minute
@@ -79,6 +83,12 @@ func (r *Recorder) Rollup(ctx context.Context, p *plan.Plan, rings []string) err
 	now := r.cfg.Now().UTC()
 	if err := r.cfg.Store.PutRollups(ctx, Rollups(p, rings, now)); err != nil {
 		return err
+	}
+	r.mu.Lock()
+	fresh := r.summary != nil && now.Sub(r.summary.ComputedAt) < summaryEvery && now.Sub(r.summary.ComputedAt) >= 0
+	r.mu.Unlock()
+	if fresh {
+		return nil
 	}
 	from, to := Cycle(now)
 	sum, err := Summarize(ctx, r.cfg.Store, from, to, now)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/patchbay/patchbay/engine/baseline"
+	"github.com/patchbay/patchbay/engine/plan"
 	"github.com/patchbay/patchbay/engine/store"
 )
 
@@ -259,7 +260,9 @@ func HostEvidence(ctx context.Context, st *store.Store, to time.Time) ([]Evidenc
 	var cur hostRule
 	rollouts := map[string][]store.RolloutHost{}
 	flush := func() error {
-		for _, e := range Episodes(group) {
+		var eps []Episode
+		walkOrdered(group, func(e Episode) { eps = append(eps, e) }, func(plan.State, store.HistoryChange) {})
+		for _, e := range eps {
 			if !e.Remediated() {
 				continue
 			}

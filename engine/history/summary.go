@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/patchbay/patchbay/engine/plan"
 	"github.com/patchbay/patchbay/engine/store"
 )
 
@@ -25,6 +26,37 @@ type Summary struct {
 	Took       time.Duration
 }
 
+// walkOrdered is Episodes and Regressions for the changes of one host and
+// rule in time order (the store's scan order): no copy, sort or map.
+func walkOrdered(cs []store.HistoryChange, episode func(Episode), regression func(prev plan.State, c store.HistoryChange)) {
+	var cur *Episode
+	var ep Episode
+	prev := Gone
+	for i, c := range cs {
+		st := StateOf(c.State)
+		if i > 0 && Remediated(prev) && Open(st) {
+			regression(prev, c)
+		}
+		prev = st
+		switch {
+		case Open(st) && cur == nil:
+			ep = Episode{HostID: c.HostID, Rule: c.Rule, OpenedAt: c.At, Deadline: c.Deadline}
+			cur = &ep
+		case Open(st):
+			if cur.Deadline.IsZero() {
+				cur.Deadline = c.Deadline
+			}
+		case cur != nil:
+			cur.ClosedAt, cur.Closed, cur.RolloutID = c.At, st, c.RolloutID
+			episode(*cur)
+			cur = nil
+		}
+	}
+	if cur != nil {
+		episode(*cur)
+	}
+}
+
 // Summarize reads the history once, in the store's order (host, rule,
 // time), keeping one host and rule in memory at a time, and measures the
 // cycle [from, to) judged at now.
@@ -44,14 +76,15 @@ func Summarize(ctx context.Context, st *store.Store, from, to, now time.Time) (*
 		return due || fixed || openAtEnd
 	}
 	flush := func() {
-		for _, e := range Episodes(group) {
+		walkOrdered(group, func(e Episode) {
 			if keep(e) {
 				eps = append(eps, e)
 			}
-		}
-		for _, r := range Regressions(group, from, to) {
-			regs = append(regs, store.HistoryChange{HostID: r.HostID, At: r.At, HostState: store.HostState{Rule: r.Rule, State: Code(r.To)}})
-		}
+		}, func(prev plan.State, c store.HistoryChange) {
+			if !c.At.Before(from) && c.At.Before(to) {
+				regs = append(regs, c)
+			}
+		})
 		group = group[:0]
 	}
 	err := st.ScanChanges(ctx, to, func(c store.HistoryChange) error {
