@@ -20,6 +20,14 @@ require (
 require golang.org/x/time v0.16.0
 
 require (
+	github.com/chromedp/cdproto v0.0.0-20250724212937-08a3db8b4327 // indirect
+	github.com/chromedp/chromedp v0.14.2 // indirect
+	github.com/chromedp/sysutil v1.1.0 // indirect
+	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6 // indirect
+	github.com/go-json-experiment/json v0.0.0-20250725192818-e39067aee2d2 // indirect
+	github.com/gobwas/httphead v0.1.0 // indirect
+	github.com/gobwas/pool v0.2.1 // indirect
+	github.com/gobwas/ws v1.4.0 // indirect
 	github.com/google/go-querystring v1.1.0 // indirect
 	github.com/ossf/osv-schema/bindings/go v0.0.0-20260525004216-afe0bddbf893
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
@@ -28,6 +36,7 @@ require (
 )
 
 require (
+	github.com/emersion/go-smtp v0.24.0
 	github.com/google/go-github/v60 v60.0.0
 	golang.org/x/term v0.47.0
 )

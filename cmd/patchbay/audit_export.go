@@ -20,6 +20,8 @@ import (
 	"github.com/patchbay/patchbay/engine/audit"
 	"github.com/patchbay/patchbay/engine/gitrepo"
 	"github.com/patchbay/patchbay/engine/plural"
+	"github.com/patchbay/patchbay/engine/history"
+	"github.com/patchbay/patchbay/engine/store"
 	"github.com/spf13/cobra"
 )
 
@@ -38,6 +40,9 @@ type bundle struct {
 	Keys         []bundleKey    `json:"keys"`
 	Changes      []bundleChange `json:"changes"`
 	Records      []bundleRecord `json:"records"`
+	// Evidence is per host and rule: when it became compliant, under which
+	// rollout, change and approvals (with --db).
+	Evidence []history.EvidenceRow `json:"evidence,omitempty"`
 }
 
 type bundleVerify struct {
@@ -73,7 +78,7 @@ type bundleRecord struct {
 }
 
 func (a *app) newAuditExportCmd() *cobra.Command {
-	var dir, out, branch, trustRef string
+	var dir, out, branch, trustRef, db string
 	var keys []string
 	var fmtFlag *formatFlag
 	var cf *completeFlags
@@ -88,6 +93,10 @@ that signed them.
 
 Formats: json (the full bundle), csv (one row per record), html (one
 self-contained page for people: inline CSS, no external assets).
+
+With --db (the server's store) the bundle also holds per-host evidence: for
+each host and rule, when it became compliant, under which rollout, and so
+which change, pull request and approvers.
 
 The bundle is written even when verification fails — it then says so and
 lists the problems — and the command exits 4. Without --key nothing is
@@ -132,6 +141,18 @@ Examples:
 			}
 			abs, _ := filepath.Abs(dir)
 			b := newBundle(a.now().UTC(), filepath.Base(abs), branch, log, changes, trusted, problems)
+			if db != "" {
+				st, err := store.Open(ctx, db, store.Options{})
+				if err != nil {
+					return fmt.Errorf("open store: %w", err)
+				}
+				rows, err := history.HostEvidence(ctx, st, time.Time{})
+				st.Close()
+				if err != nil {
+					return fmt.Errorf("audit export: evidence: %w", err)
+				}
+				b.Evidence = evidence(rows, changes)
+			}
 			var buf bytes.Buffer
 			switch format {
 			case "json":
@@ -149,7 +170,11 @@ Examples:
 			if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
 				return fmt.Errorf("audit export: %w", err)
 			}
-			fmt.Fprintf(a.stdout, "wrote %s: %s, %s\n", out, plural.Count(len(b.Changes), "change"), plural.Count(len(b.Records), "record"))
+			fmt.Fprintf(a.stdout, "wrote %s: %s, %s", out, plural.Count(len(b.Changes), "change"), plural.Count(len(b.Records), "record"))
+			if db != "" {
+				fmt.Fprintf(a.stdout, ", evidence for %s", plural.Count(len(b.Evidence), "host rule"))
+			}
+			fmt.Fprintln(a.stdout)
 			switch {
 			case log.Head.Tip.IsZero() && len(log.Records) == 0:
 				return fmt.Errorf("%w: no %s in %s: the bundle holds no record (a plain git clone does not fetch notes: pass --remote origin)", errVerification, gitrepo.NotesRef, dir)
@@ -168,6 +193,7 @@ Examples:
 	cmd.Flags().StringArrayVar(&keys, "key", nil, "trusted public key file (PEM); repeatable")
 	addTrustRefFlag(cmd, &trustRef)
 	cf = addCompleteFlags(cmd, false)
+	cmd.Flags().StringVar(&db, "db", "", "the server's store, for per-host evidence: sqlite://PATH or postgres://...")
 	return cmd
 }
 

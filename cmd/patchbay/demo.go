@@ -29,6 +29,7 @@ import (
 	"github.com/patchbay/patchbay/engine/fleet"
 	"github.com/patchbay/patchbay/engine/gate"
 	"github.com/patchbay/patchbay/engine/gitrepo"
+	"github.com/patchbay/patchbay/engine/history"
 	"github.com/patchbay/patchbay/engine/inventory"
 	"github.com/patchbay/patchbay/engine/plan"
 	"github.com/patchbay/patchbay/engine/plural"
@@ -68,10 +69,14 @@ func (a *app) newDemoCmd() *cobra.Command {
   8. the audit log, and a verification of the whole signed chain
 
 It prints progress as it goes, each step with the time it took. With --serve
-the server keeps running at the end (Ctrl-C stops it) so you can query it.
-The simulated clock starts at --now (default: the example's date,
-2026-11-26T09:00:00Z, so the demo tells the same story on any day) and runs
-in real time; only soak time is skipped.
+the server keeps running at the end (Ctrl-C stops it) so you can query it:
+the dashboard, /openapi.yaml and /metrics. The simulated clock starts at
+--now (default: the example's date, 2026-11-26T09:00:00Z, so the demo tells
+the same story on any day) and runs in real time; only soak time is skipped.
+With --serve it starts a month earlier instead, and after the story the
+fleet lives through 30 simulated days (compressed: a day per step, the
+agents report and the controller runs each day), so the dashboard's trend
+charts have a month of history.
 
 Without --dir the demo works in a temporary directory and removes it at the
 end; with --dir it keeps the patch repository, the database, the signing key
@@ -108,6 +113,11 @@ commands to look at them.`,
 		}
 		d := &demo{a: a, w: a.stdout, dir: dir, kept: kept, hosts: hosts, start: time.Now(), last: time.Now(), self: a.selfCommand()}
 		d.clock.base = start.UTC()
+		if serve {
+			// Start a month earlier, so that the served dashboard shows 30
+			// simulated days of history by the time the story ends.
+			d.clock.base = d.clock.base.AddDate(0, 0, -historyDays-4)
+		}
 		return d.run(cmd.Context(), serveAddr, serve)
 	}
 	return cmd
@@ -263,6 +273,9 @@ func (d *demo) run(ctx context.Context, listen string, keep bool) error {
 		fmt.Fprintf(d.w, "(patchbay is not on PATH: 'make build' puts it in ./bin/)\n")
 	}
 	if keep {
+		if err := d.history(ctx); err != nil {
+			return err
+		}
 		// The controller keeps ticking, so that admin actions (rollout
 		// pause/resume/abort) take effect and their records are written.
 		go d.ctl.Run(srvCtx) //nolint:errcheck // Run logs its errors and returns nil
@@ -291,6 +304,36 @@ func (d *demo) writeFleet(ctx context.Context, path string) error {
 		b.WriteByte('\n')
 	}
 	return os.WriteFile(path, b.Bytes(), 0o644)
+}
+
+// historyDays is how many simulated days demo --serve lives through.
+const historyDays = 30
+
+// history moves the simulated clock a day at a time up to the real time:
+// each day the agents report, the controller runs and the day's roll-ups
+// are written — the history the dashboard's trend charts draw.
+func (d *demo) history(ctx context.Context) error {
+	fmt.Fprintf(d.w, "\nliving through up to %d simulated days for the dashboard's history\n", historyDays)
+	if err := d.srv.RollupHistory(ctx); err != nil {
+		return err
+	}
+	days := 0
+	for ; days < historyDays && d.clock.now().Add(24*time.Hour).Before(time.Now()); days++ {
+		d.clock.skip.Add(int64(24 * time.Hour))
+		for range 3 {
+			if err := d.ctl.Step(ctx); err != nil && !errors.Is(err, rollout.ErrNotLeader) {
+				return err
+			}
+			if _, err := d.round(ctx); err != nil {
+				return err
+			}
+		}
+		if err := d.srv.RollupHistory(ctx); err != nil {
+			return err
+		}
+	}
+	d.say("%d days simulated; the clock is at %s", days, d.clock.now().UTC().Format("2006-01-02 15:04 UTC"))
+	return nil
 }
 
 // makeRepo writes the quickstart into a new Git repository, with canary
@@ -365,7 +408,11 @@ func (d *demo) startServer(ctx context.Context, listen string) (<-chan struct{},
 		return nil, err
 	}
 	d.ctl = ctl
-	if srv, err = server.New(server.Config{Store: d.st, Models: rl, Assigner: ctl, Now: d.clock.now, Rate: -1}); err != nil {
+	rec, err := history.New(history.Config{Store: d.st, Now: d.clock.now})
+	if err != nil {
+		return nil, err
+	}
+	if srv, err = server.New(server.Config{Store: d.st, Models: rl, Assigner: ctl, Now: d.clock.now, Rate: -1, History: rec}); err != nil {
 		return nil, err
 	}
 	d.srv = srv

@@ -101,6 +101,7 @@ Exit codes:
 		a.newGitHubCmd(),
 		a.newAdvisoriesCmd(),
 		a.newProposeCmd(),
+		a.newReportCmd(),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(root.FlagErrorFunc())

@@ -15,8 +15,10 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/patchbay/patchbay/engine/baseline"
 	"github.com/patchbay/patchbay/engine/gitrepo"
 	"github.com/patchbay/patchbay/engine/plural"
+	"github.com/patchbay/patchbay/engine/history"
 	"github.com/patchbay/patchbay/engine/server"
 	"github.com/patchbay/patchbay/engine/store"
 )
@@ -29,6 +31,8 @@ func (a *app) newServeCmd() *cobra.Command {
 		dir, repoURL, branch, db, listen, cacheDir string
 		interval                                   time.Duration
 		rateLimit                                  float64
+		histRetention                              string
+		histEvery, notifyEvery                     time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -69,6 +73,9 @@ written.`,
 	cmd.Flags().DurationVar(&interval, "interval", 30*time.Second, "how often the patch repository is checked for changes")
 	cmd.Flags().StringVar(&cacheDir, "cache-dir", ".patchbay-cache", "where --repo clones are kept")
 	cmd.Flags().Float64Var(&rateLimit, "rate", server.DefaultRate, "requests per second per host (token bucket; negative: no limit)")
+	cmd.Flags().StringVar(&histRetention, "history-retention", "400d", "how long compliance history is kept (days: 400d)")
+	cmd.Flags().DurationVar(&histEvery, "history-every", history.DefaultEvery, "how often today's compliance roll-ups are recomputed")
+	cmd.Flags().DurationVar(&notifyEvery, "notify-every", 5*time.Minute, "how often notifications (config.notify) are checked and sent")
 	rf := addRolloutServeFlags(cmd)
 	gh := addGitHubServeFlags(cmd)
 	gc := addGitCredFlags(cmd)
@@ -78,6 +85,10 @@ written.`,
 		}
 		if err := rf.check(); err != nil {
 			return err
+		}
+		retention, err := baseline.ParseDuration(histRetention)
+		if err != nil || retention <= 0 || histEvery <= 0 || notifyEvery <= 0 {
+			return usageError("--history-retention must be a positive duration such as 400d, --history-every and --notify-every positive")
 		}
 		ctx := cmd.Context()
 		log := newLogger(a.stderr)
@@ -105,6 +116,9 @@ written.`,
 		if repoURL != "" && gc.publish {
 			rf.remote = "origin"
 		}
+		if cfg.History, err = history.New(history.Config{Store: st, Retention: time.Duration(retention), Every: histEvery, Now: a.now, Log: log}); err != nil {
+			return err
+		}
 		sr, err := a.serveRollouts(ctx, rf, src, branch, st, log)
 		if err != nil {
 			return err
@@ -131,6 +145,16 @@ written.`,
 			return fmt.Errorf("listen: %w", err)
 		}
 		go rl.Run(ctx, interval)
+		go srv.RunHistory(ctx)
+		if m, _ := rl.Status(); m != nil {
+			n, err := notifier(m.Repo.Config.Notify, st, log)
+			if err != nil {
+				return err
+			}
+			if n != nil {
+				go srv.RunNotify(ctx, n, notifyEvery)
+			}
+		}
 		url := "http://" + ln.Addr().String()
 		fmt.Fprintf(a.stderr, `patchbay serving %s on %s (store %s)
 Create an enrollment token (printed once), then enroll hosts:
@@ -139,7 +163,9 @@ Create an enrollment token (printed once), then enroll hosts:
   patchbay-agent run --once --executor dry-run --state-dir ./agent-state
 Admin token for GET /api/v1/plan and /api/v1/hosts:
   patchbay token create --admin --name ops --db %s
-`, src, url, st.Backend(), shellQuote(db), url, shellQuote(db))
+Read-only dashboard token for managers and auditors:
+  patchbay token create --viewer --name board --db %s
+`, src, url, st.Backend(), shellQuote(db), url, shellQuote(db), shellQuote(db))
 		log.Info("serving", "addr", ln.Addr().String(), "store", st.Backend(), "source", src.String())
 		err = srv.Serve(ctx, ln, 30*time.Second)
 		log.Info("stopped")
@@ -200,10 +226,10 @@ func (a *app) newTokenCmd() *cobra.Command {
 	token := &cobra.Command{Use: "token", Short: "Create enrollment and admin tokens", Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() }}
 	var (
-		db, name    string
-		enroll, adm bool
-		uses        int
-		ttl         time.Duration
+		db, name            string
+		enroll, adm, viewer bool
+		uses                int
+		ttl                 time.Duration
 	)
 	create := &cobra.Command{
 		Use:   "create",
@@ -212,16 +238,19 @@ func (a *app) newTokenCmd() *cobra.Command {
 
 --enroll makes an enrollment token: agents exchange it for their own host
 token (patchbay-agent enroll); it works --uses times until --ttl passes.
---admin --name N makes an admin token for GET /api/v1/plan and /api/v1/hosts.`,
+--admin --name N makes an admin token for GET /api/v1/plan and /api/v1/hosts.
+--viewer --name N makes a read-only token that signs in to the dashboard
+(managers, auditors) and is refused by the admin API.`,
 		Example: `  patchbay token create --enroll --uses 50 --ttl 24h
-  patchbay token create --admin --name ops --db postgres://patchbay@db/patchbay`,
+  patchbay token create --admin --name ops --db postgres://patchbay@db/patchbay
+  patchbay token create --viewer --name board`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if enroll == adm {
-				return usageError("give exactly one of --enroll and --admin")
+			if n := btoi(enroll) + btoi(adm) + btoi(viewer); n != 1 {
+				return usageError("give exactly one of --enroll, --admin and --viewer")
 			}
-			if adm && name == "" {
-				return usageError("--admin needs --name")
+			if (adm || viewer) && name == "" {
+				return usageError("--admin and --viewer need --name")
 			}
 			if uses <= 0 || ttl <= 0 {
 				return usageError("--uses and --ttl must be positive")
@@ -244,24 +273,36 @@ token (patchbay-agent enroll); it works --uses times until --ttl passes.
 				fmt.Fprintf(a.stderr, "enrollment token: %s, expires %s; shown once\n", plural.Count(uses, "use"), exp.Format(time.RFC3339))
 				return nil
 			}
-			if err := st.CreateAdminToken(cmd.Context(), name, tok); err != nil {
+			role := store.RoleAdmin
+			if viewer {
+				role = store.RoleViewer
+			}
+			if err := st.CreateRoleToken(cmd.Context(), name, tok, role); err != nil {
 				if errors.Is(err, store.ErrConflict) {
-					return fmt.Errorf("an admin token named %q exists", name)
+					return fmt.Errorf("a token named %q exists", name)
 				}
 				return err
 			}
 			fmt.Fprintln(a.stdout, tok)
-			fmt.Fprintf(a.stderr, "admin token %q; shown once\n", name)
+			fmt.Fprintf(a.stderr, "%s token %q; shown once\n", role, name)
 			return nil
 		},
 	}
 	create.Flags().StringVar(&db, "db", defaultDB, "store: sqlite://PATH or postgres://...")
 	create.Flags().BoolVar(&enroll, "enroll", false, "create an enrollment token")
 	create.Flags().BoolVar(&adm, "admin", false, "create an admin token")
+	create.Flags().BoolVar(&viewer, "viewer", false, "create a read-only dashboard token")
 	create.Flags().StringVar(&name, "name", "", "admin token name")
 	create.Flags().IntVar(&uses, "uses", 1, "how many hosts may enroll with the token")
 	create.Flags().DurationVar(&ttl, "ttl", 24*time.Hour, "how long the enrollment token is valid")
 	create.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %v", errUsage, err) })
 	token.AddCommand(create)
 	return token
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

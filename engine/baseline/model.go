@@ -55,6 +55,8 @@ type Config struct {
 	MainBranch string `json:"mainBranch"`
 	// Advisories names the advisory feeds to fetch; nil when not configured.
 	Advisories *AdvisoryFeeds `json:"advisories,omitempty"`
+	// Notify is the server's notification setup, when configured.
+	Notify *Notify `json:"notify,omitempty"`
 }
 
 // AdvisoryFeeds is config.advisories: feed URLs per host stream, KEV, EPSS.
@@ -63,6 +65,37 @@ type AdvisoryFeeds struct {
 	KEV     string              `json:"kev,omitempty"`
 	EPSS    string              `json:"epss,omitempty"`
 	MaxMiB  int                 `json:"maxMiB,omitempty"`
+}
+
+// Notify says who the server tells what (config.notify).
+type Notify struct {
+	BreachLead    Duration                 `json:"breachLead"`
+	ExceptionLead Duration                 `json:"exceptionLead"`
+	Webhooks      map[string]NotifyWebhook `json:"webhooks,omitempty"`
+	Email         *NotifyEmail             `json:"email,omitempty"`
+}
+
+// NotifyWebhook is one webhook receiver.
+type NotifyWebhook struct {
+	URL        string   `json:"url"`
+	SecretFile string   `json:"secretFile"`
+	Events     []string `json:"events"`
+}
+
+// NotifyEmail is the SMTP relay and the mail routes.
+type NotifyEmail struct {
+	SMTP           string                 `json:"smtp"`
+	From           string                 `json:"from"`
+	UsernameFile   string                 `json:"usernameFile,omitempty"`
+	PasswordFile   string                 `json:"passwordFile,omitempty"`
+	AllowPlaintext bool                   `json:"allowPlaintext,omitempty"`
+	To             map[string]NotifyRoute `json:"to"`
+}
+
+// NotifyRoute is one list of recipients and the events they get.
+type NotifyRoute struct {
+	Addresses []string `json:"addresses"`
+	Events    []string `json:"events"`
 }
 
 // Stream is a declared OS line.

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/patchbay/patchbay/engine/api"
+	"github.com/patchbay/patchbay/engine/baseline"
+	"github.com/patchbay/patchbay/engine/history"
 	"github.com/patchbay/patchbay/engine/inventory"
 	"github.com/patchbay/patchbay/engine/plan"
 	"github.com/patchbay/patchbay/engine/store"
@@ -170,12 +172,18 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) error {
 		if ph.Ring != h.Ring {
 			s.plans.setRing(h.ID, ph.Ring)
 		}
+		if s.cfg.History != nil {
+			s.plans.putStates(history.HostStates(ph, m.repo, m.now, ""))
+		}
 	}
 	writeJSON(w, http.StatusOK, ack)
 	return nil
 }
 
-type planMeta struct{ now time.Time }
+type planMeta struct {
+	now  time.Time
+	repo *baseline.Repository
+}
 
 // planOne computes one host's plan against the current model; nil when no
 // model is loaded.
@@ -191,7 +199,7 @@ func (s *Server) planOne(rep *inventory.Report) (*plan.Host, planMeta) {
 	if len(p.Hosts) != 1 {
 		return nil, planMeta{}
 	}
-	return &p.Hosts[0], planMeta{now: now}
+	return &p.Hosts[0], planMeta{now: now, repo: m.Repo}
 }
 
 // hostReport rebuilds a host's latest report from the store's host row

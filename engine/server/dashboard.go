@@ -1,56 +1,59 @@
 package server
 
 import (
+	"context"
 	"html/template"
+	"io/fs"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
-
-	"github.com/patchbay/patchbay/engine/api"
-	"github.com/patchbay/patchbay/engine/plan"
 )
 
-// dashboardCookie holds the admin token of a signed-in browser.
+// dashboardCookie holds the token of a signed-in browser.
 const dashboardCookie = "patchbay_admin"
 
-// EnableDashboard serves a read-only dashboard at / for people: fleet
-// compliance by ring and by stream, overdue findings, hosts needing a
-// reboot, and rollouts in progress (when rc is not nil). It needs an admin
-// token, entered once in a form (POST /login) and kept in an HttpOnly,
-// SameSite=Strict cookie; the API itself still takes bearer tokens only.
-// The pages are not API routes and are not in openapi.yaml.
+// IdentifyFunc says who is signed in to the dashboard, and with which role;
+// ok is false when nobody is.
+type IdentifyFunc func(r *http.Request) (v Viewer, ok bool)
+
+// EnableDashboard serves the dashboard for people at /: overview, hosts,
+// host, ring, rollout, exceptions and audit-trail pages, each table also
+// as CSV. It is read-only: admin and viewer tokens both sign in (POST
+// /login), and what the browser holds is checked by one function,
+// SetIdentify's (by default the token cookie below). Pages are not API
+// routes and are not in openapi.yaml. rc may be nil (no rollouts).
 func (s *Server) EnableDashboard(rc RolloutControl) {
-	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		c, err := r.Cookie(dashboardCookie)
-		if err != nil {
-			s.page(w, http.StatusOK, loginPage, nil)
-			return
-		}
-		if _, err := s.st.VerifyAdminToken(r.Context(), c.Value); err != nil {
-			s.page(w, http.StatusUnauthorized, loginPage, map[string]string{"Error": "that admin token is not valid (any more)"})
-			return
-		}
-		p, err := s.FleetPlan(r.Context(), plan.Options{})
-		if err != nil {
-			s.log.Error("dashboard plan", "err", err)
-			http.Error(w, "the plan is not available: see the server log", http.StatusServiceUnavailable)
-			return
-		}
-		data := dashboardData{Plan: p, Now: s.now().UTC()}
-		for _, f := range p.Findings {
-			if f.Overdue {
-				data.Overdue = append(data.Overdue, f)
+	s.rc = rc
+	if s.identify == nil {
+		s.identify = s.cookieIdentity
+	}
+	static, _ := fs.Sub(webFS, "web")
+	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	pages := map[string]func(http.ResponseWriter, *http.Request, Viewer){
+		"GET /{$}":             s.overviewPage,
+		"GET /hosts":           s.hostsPage,
+		"GET /hosts/{id}":      s.hostPage,
+		"GET /rings/{name}":    s.ringPage,
+		"GET /rollouts":        s.rolloutsPage,
+		"GET /rollouts/{id}":   s.rolloutPage,
+		"GET /exceptions":      s.exceptionsPage,
+		"GET /audit":           s.auditPage,
+		"GET /dashboard/login": func(w http.ResponseWriter, r *http.Request, _ Viewer) { http.Redirect(w, r, "/", http.StatusSeeOther) },
+	}
+	for pattern, h := range pages {
+		s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			v, ok := s.identify(r)
+			if !ok {
+				status := http.StatusOK
+				if r.URL.Path != "/" {
+					status = http.StatusUnauthorized
+				}
+				s.loginForm(w, status, "")
+				return
 			}
-		}
-		if rc != nil {
-			if l, err := rc.List(r.Context()); err == nil {
-				data.Rollouts = l.Rollouts
-			}
-		}
-		data.Publish = s.publishStatus(r.Context())
-		s.page(w, http.StatusOK, dashboardPage, data)
-	})
+			h(w, r, v)
+		})
+	}
 	s.mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, 4096)
 		if err := r.ParseForm(); err != nil {
@@ -58,8 +61,8 @@ func (s *Server) EnableDashboard(rc RolloutControl) {
 			return
 		}
 		tok := strings.TrimSpace(r.PostForm.Get("token"))
-		if _, err := s.st.VerifyAdminToken(r.Context(), tok); err != nil {
-			s.page(w, http.StatusUnauthorized, loginPage, map[string]string{"Error": "that is not an admin token (create one with: patchbay token create --admin --name NAME)"})
+		if _, _, err := s.st.VerifyRoleToken(r.Context(), tok); err != nil {
+			s.loginForm(w, http.StatusUnauthorized, "that is not an admin or viewer token (create one with: patchbay token create --viewer --name NAME)")
 			return
 		}
 		http.SetCookie(w, &http.Cookie{Name: dashboardCookie, Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
@@ -72,74 +75,38 @@ func (s *Server) EnableDashboard(rc RolloutControl) {
 	})
 }
 
-type dashboardData struct {
-	Plan     *plan.Plan
-	Overdue  []plan.Finding
-	Rollouts []api.Rollout
-	Now      time.Time
-	Publish  *api.PublishStatus
+// SetIdentify replaces how the dashboard learns who is signed in (for
+// example with server-side sessions). Call it before EnableDashboard.
+func (s *Server) SetIdentify(fn IdentifyFunc) { s.identify = fn }
+
+// cookieIdentity is the default IdentifyFunc: the cookie holds an admin
+// or viewer token, checked against the store on every request.
+func (s *Server) cookieIdentity(r *http.Request) (Viewer, bool) {
+	c, err := r.Cookie(dashboardCookie)
+	if err != nil {
+		return Viewer{}, false
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	name, role, err := s.st.VerifyRoleToken(ctx, c.Value)
+	if err != nil {
+		return Viewer{}, false
+	}
+	return Viewer{Name: name, Role: role}, true
 }
 
-func (s *Server) page(w http.ResponseWriter, status int, t *template.Template, data any) {
+var loginPage = template.Must(template.ParseFS(webFS, "web/login.html"))
+
+func (s *Server) loginForm(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src data:; form-action 'self'")
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.WriteHeader(status)
-	if err := t.Execute(w, data); err != nil {
+	var data any
+	if msg != "" {
+		data = map[string]string{"Error": msg}
+	}
+	if err := loginPage.Execute(w, data); err != nil {
 		s.log.Error("dashboard render", "err", err)
 	}
-}
-
-const pageStyle = `<style>
-body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
-h1{font-size:20px}h2{font-size:16px;margin-top:1.6em}
-table{border-collapse:collapse;width:100%}th,td{padding:4px 8px;border-bottom:1px solid #ddd;text-align:left}
-th{background:#f4f4f4}td.n{text-align:right}.bad{color:#b00020;font-weight:600}.ok{color:#1b5e20}
-.bar{background:#eee;width:120px;height:10px;display:inline-block;vertical-align:middle}
-.bar span{display:block;height:10px;background:#2e7d32}.muted{color:#777}
-form.inline{display:inline}</style>`
-
-var loginPage = template.Must(template.New("login").Parse(`<!doctype html><html><head><meta charset="utf-8"><title>patchbay</title>` + pageStyle + `</head><body>
-<h1>patchbay</h1>
-{{with .}}{{with .Error}}<p class="bad">{{.}}</p>{{end}}{{end}}
-<form method="post" action="/login"><label>Admin token <input type="password" name="token" size="48" autofocus></label> <button>Sign in</button></form>
-<p class="muted">Create one with <code>patchbay token create --admin --name NAME --db …</code>.</p>
-</body></html>`))
-
-var dashboardPage = template.Must(template.New("dashboard").Funcs(template.FuncMap{
-	"pct":    formatPct,
-	"status": func(r plan.RollUp, s string) int { return r.ByStatus[plan.HostStatus(s)] },
-	"date":   func(t time.Time) string { return t.Format("2006-01-02") },
-	"short":  func(s string) string { return s[:min(12, len(s))] },
-}).Parse(`<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="30"><title>patchbay — fleet</title>` + pageStyle + `</head><body>
-<h1>patchbay — fleet compliance <span class="muted">as of {{.Now.Format "2006-01-02 15:04"}} UTC</span>
-<form class="inline" method="post" action="/logout"><button>Sign out</button></form></h1>
-{{$p := .Plan}}
-<h2>Rings</h2>
-<table><tr><th>Ring</th><th>Baseline</th><th class="n">Hosts</th><th>Compliance</th><th class="n">Non-compliant</th><th class="n">Stale</th><th class="n">Overdue findings</th><th class="n">Reboot needed</th></tr>
-{{range $p.Rings}}{{$r := .}}<tr><td>{{.Name}}</td><td>{{range $p.Baselines}}{{if eq .Ring $r.Name}}<code>{{.ID}}</code>{{end}}{{end}}</td><td class="n">{{.Hosts}}</td>
-<td><span class="bar"><span style="width:{{pct .CompliancePercent}}%"></span></span> {{pct .CompliancePercent}}%</td>
-<td class="n">{{status . "NON_COMPLIANT"}}</td><td class="n">{{status . "STALE"}}</td><td class="n{{if .Overdue}} bad{{end}}">{{.Overdue}}</td><td class="n">{{.RebootNeeded}}</td></tr>{{end}}
-<tr><th>fleet</th><th></th><th class="n">{{$p.Fleet.Hosts}}</th><th>{{pct $p.Fleet.CompliancePercent}}%</th><th class="n">{{status $p.Fleet "NON_COMPLIANT"}}</th><th class="n">{{status $p.Fleet "STALE"}}</th><th class="n">{{$p.Fleet.Overdue}}</th><th class="n">{{$p.Fleet.RebootNeeded}}</th></tr>
-</table>
-<p class="muted">Outside the plan: {{status $p.Fleet "UNASSIGNED"}} unassigned, {{status $p.Fleet "AMBIGUOUS"}} ambiguous, {{status $p.Fleet "UNKNOWN_STREAM"}} unknown stream, {{status $p.Fleet "UNCOVERED"}} uncovered.</p>
-<h2>Streams</h2>
-<table><tr><th>Stream</th><th class="n">Hosts</th><th>Compliance</th><th class="n">Overdue findings</th></tr>
-{{range $p.Streams}}<tr><td>{{.Name}}</td><td class="n">{{.Hosts}}</td><td>{{pct .CompliancePercent}}%</td><td class="n{{if .Overdue}} bad{{end}}">{{.Overdue}}</td></tr>{{end}}
-</table>
-<h2>SLA breaches ({{len .Overdue}})</h2>
-{{if .Overdue}}<table><tr><th class="n">Risk</th><th>Severity</th><th>KEV</th><th>Stream</th><th>Rule</th><th>State</th><th class="n">Hosts</th><th>Deadline</th><th>Advisories</th></tr>
-{{range .Overdue}}<tr><td class="n">{{.Risk}}</td><td>{{.Rule.Severity}}</td><td>{{if .Rule.KEV}}<span class="bad">KEV</span>{{end}}</td><td>{{.Stream}}</td><td><code>{{.Rule.Kind}}/{{.Rule.Name}}</code></td><td>{{.State}}</td><td class="n">{{.Hosts}}</td><td class="bad">{{date .Deadline}}</td><td>{{range .Rule.Advisories}}{{.}} {{end}}</td></tr>{{end}}
-</table>{{else}}<p class="ok">No finding is past its deadline.</p>{{end}}
-<h2>Rollouts</h2>
-{{if .Rollouts}}<table><tr><th>Rollout</th><th>Ring</th><th>Baseline</th><th>State</th><th class="n">Wave</th><th class="n">Succeeded</th><th class="n">Failed</th><th class="n">Pending</th><th>Hold</th></tr>
-{{range .Rollouts}}<tr><td><code>{{.ID}}</code></td><td>{{.Ring}}</td><td><code>{{.BaselineID}}</code></td><td>{{.State}}</td><td class="n">{{.Wave}}</td><td class="n">{{.Hosts.Succeeded}}</td><td class="n{{if .Hosts.Failed}} bad{{end}}">{{.Hosts.Failed}}</td><td class="n">{{.Hosts.Pending}}</td><td>{{.Hold}}</td></tr>{{end}}
-</table>{{else}}<p class="muted">No rollouts (the controller runs when the patch repository is a Git repository).</p>{{end}}
-{{with .Publish}}<p{{if .LastError}} class="bad"{{end}}>Audit publishing{{with .Remote}} to <code>{{.}}</code>{{end}}: {{.Backlog}} record(s) waiting{{with .LastPushAt}}, last push {{.Format "2006-01-02 15:04:05"}} UTC{{end}}{{with .LastError}}; last error: {{.}}{{end}}</p>{{end}}
-<p class="muted">The audit trail lives in the patch repository: <code>patchbay audit log -C DIR</code>, <code>patchbay audit verify -C DIR</code>.</p>
-</body></html>`))
-
-// formatPct renders a percentage with at most one decimal: "97.5", "100".
-func formatPct(f float64) string {
-	return strings.TrimSuffix(strconv.FormatFloat(f, 'f', 1, 64), ".0")
 }

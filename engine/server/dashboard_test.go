@@ -49,7 +49,7 @@ func TestDashboard(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("after sign-in: %d", code)
 	}
-	for _, want := range []string{"<h2>Rings</h2>", ">canary<", ">pilot<", ">prod<", "SLA breaches"} {
+	for _, want := range []string{"<h2>Rings ", ">canary<", ">pilot<", ">prod<", "SLA breaches"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("dashboard lacks %q", want)
 		}

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/patchbay/patchbay/engine/api"
+	"github.com/patchbay/patchbay/engine/history"
 	"github.com/patchbay/patchbay/engine/inventory"
 	"github.com/patchbay/patchbay/engine/store"
 )
@@ -58,6 +59,9 @@ type Config struct {
 	// PlanFlush is how often plan snapshots are written; 0 means
 	// DefaultPlanFlush.
 	PlanFlush time.Duration
+	// History, when set, records each recomputed host plan's rule states
+	// (only changes are stored) with the plan snapshots.
+	History *history.Recorder
 }
 
 // Server is the HTTP API. Create it with New, serve Handler (or call
@@ -84,6 +88,10 @@ type Server struct {
 
 	rolloutMu sync.Mutex
 	rollouts  map[string]bool // implicit rollouts known to exist
+
+	// rc and identify serve the dashboard (EnableDashboard).
+	rc       RolloutControl
+	identify IdentifyFunc
 }
 
 // Route is one served method and path pattern.
@@ -127,7 +135,7 @@ func New(cfg Config) (*Server, error) {
 	if s.assigner == nil {
 		s.assigner = PlanAssigner{Plans: s, Now: s.now}
 	}
-	s.plans = newPlanWriter(s.st, s.log, cfg.PlanFlush)
+	s.plans = newPlanWriter(s.st, s.log, cfg.PlanFlush, cfg.History)
 	s.mux = http.NewServeMux()
 	s.handle("POST /api/v1/enroll", s.enroll)
 	s.handle("PUT /api/v1/hosts/{id}/report", s.report)
@@ -139,6 +147,11 @@ func New(cfg Config) (*Server, error) {
 	s.handle("GET /healthz", s.healthz)
 	s.handle("GET /readyz", s.readyz)
 	s.handle("GET /metrics", s.metrics)
+	s.handle("GET /openapi.yaml", func(w http.ResponseWriter, _ *http.Request) error {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, err := w.Write(api.OpenAPI)
+		return err
+	})
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusNotFound, api.CodeNotFound, "no such endpoint"))
 	})
@@ -417,11 +430,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) metrics(w http.ResponseWriter, _ *http.Request) error {
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	s.limMu.Lock()
 	n := len(s.limiters)
 	s.limMu.Unlock()
 	s.m.write(w, s.sets.len(), int64(n))
+	s.writeComplianceMetrics(r.Context(), w)
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/patchbay/patchbay/engine/history"
 	"github.com/patchbay/patchbay/engine/inventory"
 	"github.com/patchbay/patchbay/engine/store"
 )
@@ -75,6 +76,9 @@ type planWriter struct {
 	mu      sync.Mutex
 	pending map[string]store.PlanSnapshot
 	rings   map[string]string
+	// states are hosts' rule states for the history (when hist is set).
+	states  map[string]store.HostStates
+	hist    *history.Recorder
 	kick    chan struct{}
 	done    chan struct{}
 	stopped chan struct{}
@@ -83,8 +87,9 @@ type planWriter struct {
 
 const planBatch = 512
 
-func newPlanWriter(st *store.Store, log *slog.Logger, every time.Duration) *planWriter {
+func newPlanWriter(st *store.Store, log *slog.Logger, every time.Duration, hist *history.Recorder) *planWriter {
 	w := &planWriter{st: st, log: log, every: every, pending: map[string]store.PlanSnapshot{}, rings: map[string]string{},
+		states: map[string]store.HostStates{}, hist: hist,
 		kick: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
 	go w.loop()
 	return w
@@ -101,6 +106,14 @@ func (w *planWriter) put(p store.PlanSnapshot) {
 		default:
 		}
 	}
+}
+
+// putStates queues a host's rule states for the history (written with the
+// next batch; the history keeps only changes).
+func (w *planWriter) putStates(hs store.HostStates) {
+	w.mu.Lock()
+	w.states[hs.HostID] = hs
+	w.mu.Unlock()
 }
 
 // setRing queues a host's new ring (written with the next batch).
@@ -128,10 +141,15 @@ func (w *planWriter) loop() {
 
 func (w *planWriter) flush() {
 	w.mu.Lock()
-	if len(w.pending) == 0 && len(w.rings) == 0 {
+	if len(w.pending) == 0 && len(w.rings) == 0 && len(w.states) == 0 {
 		w.mu.Unlock()
 		return
 	}
+	states := make([]store.HostStates, 0, len(w.states))
+	for _, hs := range w.states {
+		states = append(states, hs)
+	}
+	w.states = map[string]store.HostStates{}
 	batch := make([]store.PlanSnapshot, 0, len(w.pending))
 	for _, p := range w.pending {
 		batch = append(batch, p)
@@ -144,6 +162,11 @@ func (w *planWriter) flush() {
 	if len(rings) > 0 {
 		if err := w.st.SetHostRings(ctx, rings); err != nil && !errors.Is(err, store.ErrClosed) {
 			w.log.Error("write host rings", "hosts", len(rings), "err", err)
+		}
+	}
+	if len(states) > 0 && w.hist != nil {
+		if _, err := w.hist.Record(ctx, states); err != nil && !errors.Is(err, store.ErrClosed) {
+			w.log.Error("write history", "hosts", len(states), "err", err)
 		}
 	}
 	if len(batch) == 0 {

@@ -151,10 +151,10 @@ func (s *Store) CreateAdminToken(ctx context.Context, name, token string) error 
 }
 
 // VerifyAdminToken returns the name of the admin token whose text is token,
-// or ErrTokenInvalid.
+// or ErrTokenInvalid. A viewer token (RoleViewer) is not an admin token.
 func (s *Store) VerifyAdminToken(ctx context.Context, token string) (string, error) {
 	var name string
-	err := s.r.QueryRowContext(ctx, s.q("SELECT name FROM admin_tokens WHERE token_hash = ?"), HashToken(token)).Scan(&name)
+	err := s.r.QueryRowContext(ctx, s.q("SELECT name FROM admin_tokens WHERE token_hash = ? AND role = 'admin'"), HashToken(token)).Scan(&name)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("admin token unknown: %w", ErrTokenInvalid)
 	}
