@@ -19,8 +19,8 @@ import (
 
 	"github.com/patchbay/patchbay/engine/audit"
 	"github.com/patchbay/patchbay/engine/gitrepo"
-	"github.com/patchbay/patchbay/engine/plural"
 	"github.com/patchbay/patchbay/engine/history"
+	"github.com/patchbay/patchbay/engine/plural"
 	"github.com/patchbay/patchbay/engine/store"
 	"github.com/spf13/cobra"
 )

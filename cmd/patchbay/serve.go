@@ -17,8 +17,8 @@ import (
 
 	"github.com/patchbay/patchbay/engine/baseline"
 	"github.com/patchbay/patchbay/engine/gitrepo"
-	"github.com/patchbay/patchbay/engine/plural"
 	"github.com/patchbay/patchbay/engine/history"
+	"github.com/patchbay/patchbay/engine/plural"
 	"github.com/patchbay/patchbay/engine/server"
 	"github.com/patchbay/patchbay/engine/store"
 )

@@ -35,9 +35,15 @@ func (f fakeRollouts) Show(_ context.Context, id string) (api.Rollout, error) {
 	}
 	return f.ro, nil
 }
-func (f fakeRollouts) Pause(context.Context, string, string) (api.Rollout, error)  { return f.ro, nil }
-func (f fakeRollouts) Resume(context.Context, string, string) (api.Rollout, error) { return f.ro, nil }
-func (f fakeRollouts) Abort(context.Context, string, string) (api.Rollout, error)  { return f.ro, nil }
+func (f fakeRollouts) Pause(context.Context, string, string, string) (api.Rollout, error) {
+	return f.ro, nil
+}
+func (f fakeRollouts) Resume(context.Context, string, string, string) (api.Rollout, error) {
+	return f.ro, nil
+}
+func (f fakeRollouts) Abort(context.Context, string, string, string) (api.Rollout, error) {
+	return f.ro, nil
+}
 
 type browser struct {
 	t  *testing.T
