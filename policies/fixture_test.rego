@@ -39,7 +39,7 @@ promotion := {
 	},
 	"pr": {"number": 42, "author": "dave", "last_pusher": "dave", "labels": [], "head_sha": head},
 	"reviews": [approve("alice"), approve("bob")],
-	"evidence": [{"ring": "canary", "baseline": "2026-12", "baseline_digest": "sha256:d12", "commit": "ca0000000000000000000000000000000000000a", "success_rate": 1, "soak_hours": 30, "verified_at": "2026-11-24T09:00:00Z"}],
+	"evidence": [{"ring": "canary", "baseline": "2026-12", "baseline_digest": "sha256:d12", "commit": "ca0000000000000000000000000000000000000a", "success_rate": 1, "soak_hours": 30, "verified_at": "2026-11-24T09:00:00Z", "tested_set": [{"stream": "debian-12", "package": "openssl", "version": "3.0.17-1~deb12u2", "hosts": 3}]}],
 }
 
 # moved returns the promotion fixture with its moved ring replaced.

@@ -243,8 +243,12 @@ func ReadEvidence(ctx context.Context, repo *gitrepo.Repo, cfg *baseline.Reposit
 			return nil, "", fmt.Errorf("decode %s: %w", r.Where(), err)
 		}
 		v := p.(*audit.RingVerified)
+		tested := make([]gate.TestedVersion, 0, len(v.TestedSet))
+		for _, t := range v.TestedSet {
+			tested = append(tested, gate.TestedVersion{Stream: t.Stream, Package: t.Package, Version: t.Version, Hosts: t.Hosts})
+		}
 		out = append(out, gate.Evidence{Ring: v.Ring, Baseline: v.BaselineID, BaselineDigest: v.BaselineDigest, Commit: v.Commit,
-			SuccessRate: v.SuccessRate, SoakHours: v.SoakHours, VerifiedAt: v.VerifiedAt})
+			SuccessRate: v.SuccessRate, SoakHours: v.SoakHours, VerifiedAt: v.VerifiedAt, TestedSet: tested})
 	}
 	return out, fmt.Sprintf("audit trail: %d verified ring.verified records", len(out)), nil
 }

@@ -161,5 +161,15 @@ func (e Evidence) term() *ast.Term {
 		field("success_rate", float(e.SuccessRate)),
 		field("soak_hours", float(e.SoakHours)),
 		field("verified_at", timeTerm(e.VerifiedAt)),
+		field("tested_set", array(e.TestedSet, TestedVersion.term)),
+	)
+}
+
+func (t TestedVersion) term() *ast.Term {
+	return ast.ObjectTerm(
+		field("stream", ast.StringTerm(t.Stream)),
+		field("package", ast.StringTerm(t.Package)),
+		field("version", ast.StringTerm(t.Version)),
+		field("hosts", ast.IntNumberTerm(t.Hosts)),
 	)
 }
