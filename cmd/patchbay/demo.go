@@ -356,7 +356,7 @@ func (d *demo) startFleet(ctx context.Context) error {
 		}
 		c.Token = resp.Token
 		sim := agenttest.New(r, d.clock.now)
-		d.agents[i] = &agent.Agent{Client: c, HostID: r.HostID, Collector: sim, Executor: sim,
+		d.agents[i] = &agent.Agent{Client: c, HostID: r.HostID, Collector: sim, PM: sim, Boot: sim,
 			Spool: agent.Spool{Dir: filepath.Join(d.dir, "agents", r.HostID)}, Now: d.clock.now, Out: io.Discard}
 		return nil
 	})

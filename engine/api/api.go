@@ -145,6 +145,12 @@ type Tested struct {
 	Versions []string `json:"versions"`
 }
 
+// Rollback strategies of a ring (Assignment.Rollback).
+const (
+	RollbackNever     = "never"
+	RollbackOnFailure = "on-failure"
+)
+
 // Reboot policies of a ring (RebootPolicy).
 const (
 	RebootIfRequired = "if-required"
@@ -174,6 +180,10 @@ type Assignment struct {
 	// RolloutID names the rollout that released the actions (rollout
 	// controller only).
 	RolloutID string `json:"rolloutId,omitempty"`
+	// Rollback is the ring's strategy.rollback: "on-failure" asks the agent
+	// to return the packages to the versions it found when the step fails
+	// (a failed action or health check); "never" or empty leaves them.
+	Rollback string `json:"rollback,omitempty"`
 	// Hold says why nothing is due although the host is not compliant
 	// (waiting for its wave, outside the maintenance window, halted...).
 	Hold string `json:"hold,omitempty"`

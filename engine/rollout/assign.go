@@ -124,6 +124,7 @@ func (c *Controller) Assignment(ctx context.Context, host store.Host) (api.Assig
 		actions = []api.Action{}
 	}
 	out.Actions = actions
+	out.Rollback = ring.Strategy.Rollback
 	return out, nil
 }
 
