@@ -25,9 +25,9 @@ type PackageManager interface {
 	// Refresh updates the package indexes (apt-get update, dnf makecache,
 	// apk update). An unreachable repository is an error.
 	Refresh(ctx context.Context) error
-	// Offered returns the versions the repositories offer of each package
-	// (a package absent from the map is offered in no version).
-	Offered(ctx context.Context, pkgs []string) (map[string][]string, error)
+	// Offered returns the versions the repositories offer of each requested
+	// package (a package absent from the map is offered in no version).
+	Offered(ctx context.Context, reqs []Request) (map[string][]string, error)
 	// Install runs one transaction that brings every request to its
 	// version (the candidate when Version is empty) and returns its output.
 	Install(ctx context.Context, reqs []Request) (detail string, err error)
@@ -207,8 +207,14 @@ func (p CommandPM) Refresh(ctx context.Context) error {
 
 // Offered implements PackageManager: apt-cache madison, dnf list
 // --showduplicates, apk policy.
-func (p CommandPM) Offered(ctx context.Context, pkgs []string) (map[string][]string, error) {
+func (p CommandPM) Offered(ctx context.Context, reqs []Request) (map[string][]string, error) {
 	out := map[string][]string{}
+	var pkgs []string
+	for _, r := range reqs {
+		if !slices.Contains(pkgs, r.Package) {
+			pkgs = append(pkgs, r.Package)
+		}
+	}
 	if len(pkgs) == 0 {
 		return out, nil
 	}

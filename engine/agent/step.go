@@ -103,10 +103,10 @@ func (a *Agent) step(ctx context.Context, rep *inventory.Report, asg api.Assignm
 		}
 	}
 	if len(tx) > 0 {
-		var exact []string
+		var exact []Request
 		for _, q := range reqs {
 			if q.Version != "" {
-				exact = append(exact, q.Package)
+				exact = append(exact, q)
 			}
 		}
 		offered, err := a.PM.Offered(ctx, exact)
@@ -282,21 +282,19 @@ func (a *Agent) send(ctx context.Context, digest string, post *inventory.Report,
 func (a *Agent) rollback(ctx context.Context, pre map[string]string, post *inventory.Report) ([]string, *inventory.Report, error) {
 	var reqs []Request
 	var lines []string
-	var names []string
 	for _, p := range post.Packages.Packages() {
 		old, had := pre[p.Name]
 		switch {
 		case !had:
 			lines = append(lines, fmt.Sprintf("%s %s was new in this step and is left installed", p.Name, p.Version))
 		case old != p.Version:
-			names = append(names, p.Name)
 			reqs = append(reqs, Request{Package: p.Name, Version: old, Kind: api.KindDowngrade})
 		}
 	}
 	if len(reqs) == 0 {
 		return append(lines, "nothing changed, nothing to roll back"), nil, nil
 	}
-	offered, err := a.PM.Offered(ctx, names)
+	offered, err := a.PM.Offered(ctx, reqs)
 	if err != nil {
 		return nil, nil, fmt.Errorf("rollback: %w", err)
 	}

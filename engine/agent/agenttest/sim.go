@@ -116,21 +116,20 @@ func (s *Sim) Refresh(context.Context) error {
 	return nil
 }
 
-// Offered implements agent.PackageManager: the published versions; for a
-// package never published, its installed version.
-func (s *Sim) Offered(_ context.Context, pkgs []string) (map[string][]string, error) {
+// Offered implements agent.PackageManager: the published versions; a
+// package never published is offered at the version asked for (an
+// unlimited repository, as Install treats it).
+func (s *Sim) Offered(_ context.Context, reqs []agent.Request) (map[string][]string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := map[string][]string{}
-	for _, p := range pkgs {
-		if vs, ok := s.repo[p]; ok {
-			out[p] = slices.Clone(vs)
+	for _, q := range reqs {
+		if vs, ok := s.repo[q.Package]; ok {
+			out[q.Package] = slices.Clone(vs)
 			continue
 		}
-		for _, ip := range s.pkgs {
-			if ip.Name == p {
-				out[p] = append(out[p], ip.Version)
-			}
+		if q.Version != "" && !slices.Contains(out[q.Package], q.Version) {
+			out[q.Package] = append(out[q.Package], q.Version)
 		}
 	}
 	return out, nil
