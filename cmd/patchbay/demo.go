@@ -133,8 +133,8 @@ type demo struct {
 	// assigned from a tested set (package → version).
 	recvMu   sync.Mutex
 	received map[string]map[string]string
-	step    int
-	tested  []audit.TestedVersion
+	step     int
+	tested   []audit.TestedVersion
 }
 
 // reboots counts the simulated hosts' restarts so far.
