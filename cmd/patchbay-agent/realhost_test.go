@@ -97,10 +97,16 @@ func debianRoot(t *testing.T) string {
 func buildBinaries(t *testing.T) (patchbay, agentBin string) {
 	t.Helper()
 	dir := t.TempDir()
-	cmd := exec.Command("go", "build", "-o", dir+"/", "github.com/patchbay/patchbay/cmd/patchbay", "github.com/patchbay/patchbay/cmd/patchbay-agent")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	// The server runs on this machine; the agent, static, inside the roots.
+	for _, b := range []struct{ pkg, cgo string }{{"cmd/patchbay", ""}, {"cmd/patchbay-agent", "CGO_ENABLED=0"}} {
+		cmd := exec.Command("go", "build", "-o", dir+"/", "github.com/patchbay/patchbay/"+b.pkg)
+		cmd.Env = os.Environ()
+		if b.cgo != "" {
+			cmd.Env = append(cmd.Env, b.cgo)
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", b.pkg, err, out)
+		}
 	}
 	return filepath.Join(dir, "patchbay"), filepath.Join(dir, "patchbay-agent")
 }
@@ -149,8 +155,13 @@ func publish(t *testing.T, root string, debs ...string) {
 		}
 		write(t, filepath.Join(repo, filepath.Base(d)), string(b), 0o644)
 	}
-	idx := sh(t, repo, "dpkg-scanpackages", "--multiversion", ".")
-	write(t, filepath.Join(repo, "Packages"), idx, 0o644)
+	cmd := exec.Command("dpkg-scanpackages", "--multiversion", ".")
+	cmd.Dir = repo
+	idx, err := cmd.Output() // stdout only: the index
+	if err != nil {
+		t.Fatalf("dpkg-scanpackages: %v", err)
+	}
+	write(t, filepath.Join(repo, "Packages"), string(idx), 0o644)
 }
 
 // host is a Debian 12 root with the agent in it.
@@ -260,13 +271,16 @@ config: {
 }
 `
 
-const patchRepoBaselines = `package patchbay
+const baselineB0 = `package patchbay
 
 baselines: "b0": {
 	created: "2026-11-01"
 	summary: "nothing yet"
 	streams: "debian-12": packages: bash: {min: "5.0", severity: "low"}
 }
+`
+
+const baselineB1 = `package patchbay
 
 baselines: "b1": {
 	created: "2026-11-20"
@@ -322,7 +336,8 @@ func TestRealApt(t *testing.T) {
 	sh(t, repo, "git", "config", "user.email", "sre@patchbay.invalid")
 	sh(t, repo, "git", "config", "user.name", "sre-lead")
 	write(t, filepath.Join(repo, "patchbay.cue"), patchRepoConfig, 0o644)
-	write(t, filepath.Join(repo, "baselines/b.cue"), patchRepoBaselines, 0o644)
+	write(t, filepath.Join(repo, "baselines/b0.cue"), baselineB0, 0o644)
+	write(t, filepath.Join(repo, "baselines/b1.cue"), baselineB1, 0o644)
 	write(t, filepath.Join(repo, "rings/canary.cue"), ringFile("canary", "b0", `"canary-1"`, ""), 0o644)
 	write(t, filepath.Join(repo, "rings/pilot.cue"), ringFile("pilot", "b0", `"pilot-1", "pilot-2"`, `, rollback: "on-failure"`), 0o644)
 	sh(t, repo, "git", "add", "-A")

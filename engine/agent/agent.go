@@ -188,7 +188,11 @@ func printAssignment(w io.Writer, a api.Assignment) {
 	if a.Ring != "" {
 		fmt.Fprintf(w, ", ring %s, baseline %s", a.Ring, a.Baseline)
 	}
-	fmt.Fprintf(w, ", %d action(s)\n", len(a.Actions))
+	fmt.Fprintf(w, ", %d action(s)", len(a.Actions))
+	if a.Hold != "" {
+		fmt.Fprintf(w, "; hold: %s", a.Hold)
+	}
+	fmt.Fprintln(w)
 	for _, act := range a.Actions {
 		fmt.Fprintf(w, "  %s  (%s)\n", act.Key, act.Reason)
 	}
