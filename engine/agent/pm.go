@@ -292,6 +292,9 @@ func (p CommandPM) Install(ctx context.Context, reqs []Request) (string, error) 
 }
 
 func (p CommandPM) run(ctx context.Context, c Command) (string, error) {
+	if p.Out != nil {
+		fmt.Fprintf(p.Out, "$ %s\n", c)
+	}
 	cmd := exec.CommandContext(ctx, c.Args[0], c.Args[1:]...)
 	cmd.Env = append(os.Environ(), c.Env...)
 	var buf strings.Builder
