@@ -230,8 +230,9 @@ func (h host) agent(t *testing.T, extra ...string) (string, error) {
 	t.Helper()
 	args := append([]string{"/usr/local/bin/patchbay-agent", "run", "--once", "--executor", "apt", "--state-dir", "/var/lib/patchbay",
 		"--reboot-command", rebootCmd, "--boot-id-file", "/etc/boot-id", "--health-timeout", "2s"}, extra...)
+	start := time.Now()
 	out, err := h.try(args...)
-	t.Logf("%s$ patchbay-agent run --once %s\n%s", h.id, strings.Join(extra, " "), out)
+	t.Logf("%s$ patchbay-agent run --once %s  (%s)\n%s", h.id, strings.Join(extra, " "), time.Since(start).Round(time.Millisecond), out)
 	return out, err
 }
 
@@ -417,9 +418,7 @@ func TestRealApt(t *testing.T) {
 	// 3. pilot takes b1, bound to canary's tested set.
 	write(t, filepath.Join(repo, "rings/pilot.cue"), ringFile("pilot", "b1", `"pilot-1", "pilot-2"`, `, rollback: "on-failure"`), 0o644)
 	sh(t, repo, "git", "commit", "-q", "-am", "promote b1 to pilot")
-	start := time.Now()
-	out = pilot1.agentUntil(t, "rebooting")
-	t.Logf("pilot-1 step (refresh → one transaction → verify → report → reboot command): %s", time.Since(start).Round(time.Millisecond))
+	out = pilot1.agentUntil(t, "rebooting") // the run's duration is logged: refresh → one transaction → verify → report → reboot command
 	for _, want := range []string{"foo-tool=1.1-1 libfoo1=1.1-1", "Unpacking libfoo1 (1.1-1) over (1.0-1)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("pilot-1 step lacks %q", want)
