@@ -41,7 +41,7 @@ promotion := {
 	},
 	"pr": {"number": 42, "author": "dave", "last_pusher": "dave", "labels": [], "head_sha": head, "base_ref": "main"},
 	"reviews": [approve("alice"), approve("bob")],
-	"evidence": [{"ring": "canary", "baseline": "2026-12", "baseline_digest": "sha256:d12", "commit": "ca0000000000000000000000000000000000000a", "success_rate": 1, "soak_hours": 30, "verified_at": "2026-11-24T09:00:00Z", "hosts_total": 4, "hosts_changed": 3}],
+	"evidence": [{"ring": "canary", "baseline": "2026-12", "baseline_digest": "sha256:d12", "commit": "ca0000000000000000000000000000000000000a", "success_rate": 1, "soak_hours": 30, "verified_at": "2026-11-24T09:00:00Z", "hosts_total": 4, "hosts_changed": 3, "tested_set": [{"stream": "debian-12", "package": "openssl", "version": "3.0.17-1~deb12u2", "hosts": 3}]}],
 }
 
 # class returns a change class with the fields not given empty.

@@ -160,6 +160,19 @@ deny contains {
 	plural := {true: "s", false: ""}[want != 1]
 }
 
+# deny: the verification record names no tested set: it does not say which
+# exact versions the previous ring ran, so the promotion could not be bound
+# to them ("tested before live"). A new pass of the previous ring writes one.
+deny contains {
+	"id": "promotion.evidence.tested_set",
+	"msg": sprintf("ring %s: the verification record of baseline %s in ring %s names no tested set (the exact versions its hosts ran); run the baseline in ring %s again so that its ring.verified records one", [ring.name, m.to, prev.name, prev.name]),
+} if {
+	some [m, ring, prev] in evidence_checked
+	prev.baseline == m.to
+	r := record(prev.name, m.to, m.to_digest)
+	count(object.get(r, "tested_set", [])) == 0
+}
+
 # soaked_hours is how long the record's baseline has run in its ring.
 soaked_hours(r) := r.soak_hours + max([0, (lib.now_ns - time.parse_rfc3339_ns(r.verified_at)) / 3600000000000])
 

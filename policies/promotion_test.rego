@@ -46,6 +46,18 @@ test_not_pinned_by_previous_ring if {
 	promotion.deny == {{"id": "promotion.evidence.not_pinned", "msg": "ring pilot: baseline 2027-01 is not pinned by the previous ring canary (it pins 2026-12)"}} with input as inp
 }
 
+test_evidence_without_tested_set if {
+	ev := [object.remove(fixture.promotion.evidence[0], ["tested_set"])]
+	inp := object.union(fixture.promotion, {"evidence": ev})
+	promotion.deny == {{"id": "promotion.evidence.tested_set", "msg": "ring pilot: the verification record of baseline 2026-12 in ring canary names no tested set (the exact versions its hosts ran); run the baseline in ring canary again so that its ring.verified records one"}} with input as inp
+}
+
+test_evidence_with_empty_tested_set if {
+	ev := [object.union(fixture.promotion.evidence[0], {"tested_set": []})]
+	inp := object.union(fixture.promotion, {"evidence": ev})
+	ids(promotion.deny) == {"promotion.evidence.tested_set"} with input as inp
+}
+
 test_evidence_for_another_digest if {
 	inp := fixture.moved({"to_digest": "sha256:other"})
 	ids(promotion.deny) == {"promotion.evidence.digest"} with input as inp

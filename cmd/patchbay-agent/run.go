@@ -207,52 +207,105 @@ func lookRPM() string {
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 	var (
-		once               bool
-		interval           time.Duration
-		executor, stateDir string
-		root               string
+		once                          bool
+		interval                      time.Duration
+		executor, stateDir            string
+		root                          string
+		rebootCmd, bootID             string
+		rebootGrace                   time.Duration
+		preReboot, postBoot           string
+		checks, pmArgs                []string
+		healthTimeout, refreshTimeout time.Duration
 	)
 	lb := labels{}
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Report, fetch the assignment, apply it, report the outcome",
 		Long: `Run collects the host's packages, reports them (the package-set hash first,
-the full list only if the server asks), fetches the assignment, applies it
-with the executor, re-collects, reports the post-state and sends per-action
-results. An action succeeded when the post-state satisfies it (versions
-compared per ecosystem), not when the command exited 0. Results are spooled
-in --state-dir/spool and delivered exactly once, across restarts. The
-dry-run executor (default) prints the package-manager commands it would run
-and sends no results. Reboots are never performed by the agent.
+the full list only if the server asks), fetches the assignment and runs it
+as one step:
+
+  1. refresh the package indexes once (apt-get update, dnf makecache,
+     apk update; bounded by --refresh-timeout; an unreachable repository
+     fails the step with that error);
+  2. install every package action in one transaction
+     (apt-get install -y a=1 b=2, dnf -y install a-1 b-2, apk add a=1 b=2).
+     A promotion names the exact versions the previous ring ran (its tested
+     set); a version not in that set is never installed ("version not in
+     tested set"), and a tested version the repository no longer offers is
+     reported per host;
+  3. re-collect and judge every action from the post-state (versions
+     compared per ecosystem, never the exit status of a command);
+  4. run the health checks; a failing check fails the step, and with the
+     ring's strategy.rollback "on-failure" the packages return to the
+     versions found (or the agent says why it cannot);
+  5. reboot when the ring's policy says so: "always", or "if-required"
+     when the host reports that it needs one. The agent spools a
+     "rebooting" marker, runs --pre-reboot-hook, then --reboot-command.
+     After the restart it sees the changed boot id (--boot-id-file), runs
+     --post-boot-hook and the health checks, and reports the reboot once.
+     It never runs the reboot command twice for one action.
+
+Results are spooled in --state-dir/spool and delivered exactly once, across
+restarts; a step interrupted between installing and spooling is judged from
+the post-state at the next start. The dry-run executor (default) prints the
+commands it would run and sends no results.
+
+Health checks (--health-check, repeatable; run after patching and after a
+reboot until they pass or --health-timeout passes):
+  systemd:UNIT            systemctl is-active --quiet UNIT
+  http:URL                a 2xx answer; the URL must be on localhost
+  cmd:COMMAND             sh -c COMMAND exits 0
+Hooks and checks come from this host's own command line: the server never
+sends commands.
 
 While the server does not answer, each failed attempt and the wait before
-the next is printed to stderr; after the last attempt the agent exits 3.`,
+the next is printed to stderr; after the last attempt the agent exits 3.
+Exit status 0 also while waiting for a restart it started.`,
 		Example: `  patchbay-agent run --once
-  patchbay-agent run --executor apt --interval 15m --state-dir /var/lib/patchbay-agent`,
+  patchbay-agent run --executor apt --interval 15m --state-dir /var/lib/patchbay-agent
+  patchbay-agent run --executor apt --health-check systemd:nginx \
+      --health-check http:http://127.0.0.1:8080/healthz \
+      --pre-reboot-hook 'kubectl drain "$(hostname)" --ignore-daemonsets' \
+      --post-boot-hook 'kubectl uncordon "$(hostname)"'
+  patchbay-agent run --executor apk --pm-arg=--root --pm-arg=/srv/alpine --root /srv/alpine`,
 		Args: noArgs,
 	}
 	f := cmd.Flags()
 	f.BoolVar(&once, "once", false, "run one pass and exit")
 	f.DurationVar(&interval, "interval", 15*time.Minute, "time between passes")
 	f.StringVar(&executor, "executor", "dry-run", "dry-run|apt|dnf|apk")
-	f.StringVar(&stateDir, "state-dir", agent.DefaultStateDir, "directory with credentials.json and the result spool")
+	f.StringVar(&stateDir, "state-dir", agent.DefaultStateDir, "directory with credentials.json, the result spool and the step markers")
 	f.StringVar(&root, "root", "/", "root of the system to collect")
+	f.StringVar(&rebootCmd, "reboot-command", agent.DefaultRebootCommand, "command (sh -c) that restarts the host when a reboot action needs it")
+	f.StringVar(&bootID, "boot-id-file", agent.DefaultBootIDPath, "file holding the running boot's id; a changed id proves the restart")
+	f.DurationVar(&rebootGrace, "reboot-grace", 15*time.Minute, "how long to wait for the boot id to change before the reboot counts as failed")
+	f.StringVar(&preReboot, "pre-reboot-hook", "", "command (sh -c) run before rebooting, e.g. to drain the host; failure cancels the reboot")
+	f.StringVar(&postBoot, "post-boot-hook", "", "command (sh -c) run after the restart, before the health checks")
+	f.StringArrayVar(&checks, "health-check", nil, "health check after patching and after reboot (repeatable): systemd:UNIT, http:URL on localhost, or cmd:COMMAND")
+	f.DurationVar(&healthTimeout, "health-timeout", time.Minute, "how long the health checks may take to pass")
+	f.DurationVar(&refreshTimeout, "refresh-timeout", 5*time.Minute, "bound on the package index refresh (apt-get update, dnf makecache, apk update)")
+	f.StringArrayVar(&pmArgs, "pm-arg", nil, "argument inserted after the package manager's name (repeatable), e.g. --pm-arg=--root --pm-arg=/srv/alpine")
 	f.Var(lb, "label", "a label k=v sent with every report (repeatable)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if interval <= 0 {
 			return usageError("run: --interval must be positive")
 		}
-		var ex agent.Executor
+		var pm agent.PackageManager
 		switch executor {
 		case "dry-run":
-		case "apt":
-			ex = agent.CommandExecutor{Build: agent.AptCommand, Out: stderr}
-		case "dnf":
-			ex = agent.CommandExecutor{Build: agent.DnfCommand, Out: stderr}
-		case "apk":
-			ex = agent.CommandExecutor{Build: agent.ApkCommand, Out: stderr}
+		case "apt", "dnf", "apk":
+			pm = agent.CommandPM{Tool: agent.Tool(executor), Extra: pmArgs, Out: stderr, RefreshTimeout: refreshTimeout}
 		default:
 			return usageError("run: --executor %q: want dry-run, apt, dnf or apk", executor)
+		}
+		var health []agent.Check
+		for _, spec := range checks {
+			c, err := agent.ParseCheck(spec)
+			if err != nil {
+				return usageError("run: --health-check: %v", err)
+			}
+			health = append(health, c)
 		}
 		creds, err := agent.LoadCredentials(stateDir)
 		if err != nil {
@@ -265,15 +318,27 @@ the next is printed to stderr; after the last attempt the agent exits 3.`,
 		a := &agent.Agent{
 			Client: &agent.Client{Server: creds.Server, Token: creds.Token, Retry: agent.DefaultRetry, UserAgent: version,
 				OnRetry: retryNote(stderr, creds.Server)},
-			HostID:    creds.HostID,
-			Collector: agent.LocalCollector{Root: root, Opts: inventory.CollectOptions{HostID: creds.HostID, Labels: l, AgentVersion: version, RPM: lookRPM()}, Now: time.Now},
-			Executor:  ex,
-			Spool:     agent.Spool{Dir: stateDir},
-			Out:       stdout,
-			Log:       logger(stderr),
+			HostID:        creds.HostID,
+			Collector:     agent.LocalCollector{Root: root, Opts: inventory.CollectOptions{HostID: creds.HostID, Labels: l, AgentVersion: version, RPM: lookRPM()}, Now: time.Now},
+			PM:            pm,
+			Boot:          agent.CommandRebooter{Command: rebootCmd, BootIDPath: bootID},
+			Hooks:         agent.Hooks{PreReboot: preReboot, PostBoot: postBoot},
+			Health:        health,
+			HealthTimeout: healthTimeout,
+			RebootGrace:   rebootGrace,
+			Spool:         agent.Spool{Dir: stateDir},
+			Out:           stdout,
+			Log:           logger(stderr),
 		}
 		if once {
-			_, err := a.RunOnce(cmd.Context())
+			o, err := a.RunOnce(cmd.Context())
+			if o.Rebooting {
+				fmt.Fprintln(stdout, "reboot started; the next run after the restart reports it")
+			}
+			if errors.Is(err, agent.ErrRebootPending) {
+				fmt.Fprintf(stdout, "%v\n", err)
+				return nil
+			}
 			return err
 		}
 		return a.Run(cmd.Context(), interval)

@@ -40,11 +40,22 @@ func TestExitCodes(t *testing.T) {
 		{"bad flag", []string{"run", "--bogus"}, exitUsage, "unknown flag: --bogus\nRun 'patchbay-agent run --help' for usage."},
 		{"version flag", []string{"--version"}, exitOK, ""},
 		{"single-dash long flag is refused", []string{"run", "-once"}, exitUsage, "unknown shorthand flag"},
+		{"remote health probe", []string{"run", "--health-check", "http:http://example.org/", "--state-dir", enrolled}, exitUsage, "must stay on this host"},
+		{"bad health check", []string{"run", "--health-check", "ping:x", "--state-dir", enrolled}, exitUsage, `unknown kind "ping"`},
 		{"bad executor", []string{"run", "--executor", "yum", "--state-dir", enrolled}, exitUsage, `--executor "yum"`},
 		{"enroll without token", []string{"enroll", "--server", "http://x"}, exitUsage, "--server and --token are required"},
 		{"not enrolled", []string{"run", "--once", "--state-dir", t.TempDir()}, exitAuth, "not enrolled"},
 		{"token refused", []string{"run", "--once", "--state-dir", enrolled}, exitAuth, "401 unauthorized"},
 		{"enrollment refused", []string{"enroll", "--server", refusing.URL, "--token", "x", "--state-dir", t.TempDir()}, exitAuth, "401 unauthorized"},
+	}
+	var help strings.Builder
+	if got := run(t.Context(), []string{"run", "--help"}, nil, &help, &help); got != exitOK {
+		t.Errorf("run --help: exit %d", got)
+	}
+	for _, want := range []string{"-reboot-command", "systemctl reboot", "-pre-reboot-hook", "-post-boot-hook", "-health-check", "systemd:UNIT", "boot id", "tested set", "one transaction"} {
+		if !strings.Contains(help.String(), want) {
+			t.Errorf("run --help lacks %q", want)
+		}
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

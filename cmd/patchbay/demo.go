@@ -65,8 +65,11 @@ func (a *app) newDemoCmd() *cobra.Command {
   6. the simulated clock moves past canary's soak: a signed ring.verified
      record lands in Git notes
   7. pull request #2 promotes the hotfix to pilot: the gate reads canary's
-     verified evidence and passes
-  8. the audit log, and a verification of the whole signed chain
+     verified evidence (with its tested set) and passes
+  8. pilot rolls out: its hosts receive exactly the versions canary verified
+     (the tested set), reboot where the ring's policy says so, and two
+     hosts whose health check fails after patching halt it (maxErrors 1)
+  9. the audit log, and a verification of the whole signed chain
 
 It prints progress as it goes, each step with the time it took. With --serve
 the server keeps running at the end (Ctrl-C stops it) so you can query it:
@@ -160,11 +163,40 @@ type demo struct {
 	url     string
 	admin   string
 	agents  []*agent.Agent
+	sims    []*agenttest.Sim
 	eval    *change.Evaluator
-	step    int
+	// received collects, per ring, the exact versions the agents were
+	// assigned from a tested set (package → version).
+	recvMu   sync.Mutex
+	received map[string]map[string]string
+	step     int
+	tested   []audit.TestedVersion
 }
 
-const demoSteps = 8
+// reboots counts the simulated hosts' restarts so far.
+func (d *demo) reboots() int {
+	n := 0
+	for _, s := range d.sims {
+		if s != nil {
+			n += s.Reboots
+		}
+	}
+	return n
+}
+
+// showTested picks the tested-set entries worth printing: debian-12's,
+// at most 8.
+func (d *demo) showTested() []audit.TestedVersion {
+	var out []audit.TestedVersion
+	for _, tv := range d.tested {
+		if tv.Stream == "debian-12" && len(out) < 8 {
+			out = append(out, tv)
+		}
+	}
+	return out
+}
+
+const demoSteps = 9
 
 func (d *demo) say(format string, args ...any) {
 	fmt.Fprintf(d.w, "        "+format+"\n", args...)
@@ -219,7 +251,7 @@ func (d *demo) run(ctx context.Context, listen string, keep bool) error {
 	}
 
 	d.begin("the controller rolls canary out; agents apply their assignments")
-	r, err := d.rollOut(ctx, "canary")
+	r, err := d.rollOut(ctx, "canary", false)
 	if err != nil {
 		return err
 	}
@@ -250,6 +282,11 @@ func (d *demo) run(ctx context.Context, listen string, keep bool) error {
 				d.say("pilot rollout %s created for %d of %s: %s", r.ID, r.Hosts.Total, plural.Count(r.RingHosts, "host"), hold)
 			}
 		}
+	}
+
+	d.begin("pilot rolls out the tested set; a failing health check halts it")
+	if err := d.pilot(ctx); err != nil {
+		return err
 	}
 
 	d.begin("the audit trail")
@@ -465,6 +502,7 @@ func (d *demo) startFleet(ctx context.Context) error {
 	}
 	retry := agent.Retry{Attempts: 10, Base: 10 * time.Millisecond, Max: 200 * time.Millisecond}
 	d.agents = make([]*agent.Agent, len(reports))
+	d.sims = make([]*agenttest.Sim, len(reports))
 	err = d.parallel(ctx, len(reports), func(i int) error {
 		r := reports[i]
 		c := &agent.Client{Server: d.url, Token: enroll, Retry: retry}
@@ -474,7 +512,8 @@ func (d *demo) startFleet(ctx context.Context) error {
 		}
 		c.Token = resp.Token
 		sim := agenttest.New(r, d.clock.now)
-		d.agents[i] = &agent.Agent{Client: c, HostID: r.HostID, Collector: sim, Executor: sim,
+		d.sims[i] = sim
+		d.agents[i] = &agent.Agent{Client: c, HostID: r.HostID, Collector: sim, PM: sim, Boot: sim,
 			Spool: agent.Spool{Dir: filepath.Join(d.dir, "agents", r.HostID)}, Now: d.clock.now, Out: io.Discard}
 		return nil
 	})
@@ -495,6 +534,22 @@ func (d *demo) round(ctx context.Context) (int, error) {
 	err := d.parallel(ctx, len(d.agents), func(i int) error {
 		out, err := d.agents[i].RunOnce(ctx)
 		applied.Add(int64(len(out.Results)))
+		for _, act := range out.Assignment.Actions {
+			if act.Tested != nil && act.Version != "" {
+				d.recvMu.Lock()
+				if d.received == nil {
+					d.received = map[string]map[string]string{}
+				}
+				if d.received[out.Assignment.Ring] == nil {
+					d.received[out.Assignment.Ring] = map[string]string{}
+				}
+				d.received[out.Assignment.Ring][act.Package] = act.Version
+				d.recvMu.Unlock()
+			}
+		}
+		if errors.Is(err, agent.ErrActionsFailed) {
+			return nil // a failed step is the rollout's business (maxErrors)
+		}
 		return err
 	})
 	return int(applied.Load()), err
@@ -605,7 +660,7 @@ func (d *demo) pullRequest(ctx context.Context, n int, ring, branch string, revi
 
 // rollOut ticks the controller and runs agent rounds until the ring's
 // rollout of the hotfix ends.
-func (d *demo) rollOut(ctx context.Context, ring string) (api.Rollout, error) {
+func (d *demo) rollOut(ctx context.Context, ring string, haltOK bool) (api.Rollout, error) {
 	deadline := time.Now().Add(90 * time.Second)
 	var last string
 	for time.Now().Before(deadline) {
@@ -623,8 +678,11 @@ func (d *demo) rollOut(ctx context.Context, ring string) (api.Rollout, error) {
 			}
 		}
 		if r != nil {
-			line := fmt.Sprintf("rollout %s %-9s wave %d (≤%d hosts): %d succeeded, %d failed, %d pending of %d", r.ID, r.State, r.Wave, r.MaxConcurrency,
-				r.Hosts.Succeeded, r.Hosts.Failed, r.Hosts.Pending+r.Hosts.Running, r.Hosts.Total)
+			line := fmt.Sprintf("rollout %s %-9s wave %d (≤%d hosts): %d succeeded, %d failed, %d pending of %d; %d hosts rebooted so far", r.ID, r.State, r.Wave, r.MaxConcurrency,
+				r.Hosts.Succeeded, r.Hosts.Failed, r.Hosts.Pending+r.Hosts.Running, r.Hosts.Total, d.reboots())
+			if r.State == rollout.StateHalted {
+				line += " — " + r.Hold
+			}
 			if line != last {
 				d.say("%s", line)
 				last = line
@@ -632,7 +690,12 @@ func (d *demo) rollOut(ctx context.Context, ring string) (api.Rollout, error) {
 			switch r.State {
 			case rollout.StateCompleted, rollout.StateVerified:
 				return *r, nil
-			case rollout.StateHalted, rollout.StateFailed, rollout.StateAborted, rollout.StateSuperseded:
+			case rollout.StateHalted:
+				if haltOK {
+					return *r, nil
+				}
+				return *r, fmt.Errorf("demo: rollout %s %s", r.ID, r.State)
+			case rollout.StateFailed, rollout.StateAborted, rollout.StateSuperseded:
 				return *r, fmt.Errorf("demo: rollout %s %s", r.ID, r.State)
 			}
 		}
@@ -674,6 +737,11 @@ func (d *demo) soak(ctx context.Context, r api.Rollout, next string) error {
 			if v := p.(*audit.RingVerified); v.Ring == r.Ring && v.BaselineID == r.BaselineID {
 				d.say("ring.verified: %s ran %s on %d/%d hosts (%.0f%%), soaked %.1fh — signed, in refs/notes/patchbay on %s",
 					v.Ring, v.BaselineID, v.HostsSucceeded, v.HostsTotal, v.SuccessRate*100, v.SoakHours, v.Commit[:12])
+				d.tested = v.TestedSet
+				d.say("the tested set: %s verified these exact versions (%d entries); the next ring installs these and no other:", v.Ring, len(v.TestedSet))
+				for _, tv := range d.showTested() {
+					d.say("  %-12s %-22s %-28s on %d hosts", tv.Stream, tv.Package, tv.Version, tv.Hosts)
+				}
 				need := time.Duration(model.Ring(next).Soak) - time.Duration(v.SoakHours*float64(time.Hour))
 				if need > 0 {
 					d.clock.skip.Add(int64(need + time.Minute))
@@ -685,6 +753,62 @@ func (d *demo) soak(ctx context.Context, r api.Rollout, next string) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("demo: no ring.verified record for %s after its soak", r.Ring)
+}
+
+// pilot moves the clock into pilot's maintenance window, gives two pilot
+// hosts (maxErrors + 1) a health check that fails, and rolls pilot out:
+// the hosts receive exactly canary's tested versions, reboot where the
+// ring's policy asks, and the failed health checks halt the rollout.
+func (d *demo) pilot(ctx context.Context) error {
+	model, err := baseline.LoadDir(ctx, d.repoDir, baseline.Options{Now: d.clock.now()})
+	if err != nil {
+		return err
+	}
+	ring := model.Ring("pilot")
+	if s := rollout.ScheduleAt(ring, d.clock.now()); !s.Open && !s.NextOpen.IsZero() {
+		skip := s.NextOpen.Sub(d.clock.now()) + time.Minute
+		d.clock.skip.Add(int64(skip))
+		d.say("simulated clock moved %s ahead, into pilot's maintenance window", skip.Round(time.Minute))
+	}
+	broken := 0
+	for i, a := range d.agents {
+		h, err := d.st.Host(ctx, a.HostID)
+		if err != nil {
+			return err
+		}
+		ph, err := d.srv.HostPlan(ctx, h)
+		if err != nil || ph == nil || ph.Ring != "pilot" || len(ph.Actions) == 0 || broken > ring.Strategy.MaxErrors.N {
+			continue
+		}
+		a.Health = []agent.Check{agenttest.NewCheck("systemd:payments.service", false)}
+		a.HealthTimeout = time.Millisecond
+		broken++
+		d.say("host %s: its health check systemd:payments.service will fail after patching", d.agents[i].HostID)
+	}
+	r, err := d.rollOut(ctx, "pilot", true)
+	if err != nil {
+		return err
+	}
+	d.recvMu.Lock()
+	got := d.received["pilot"]
+	d.recvMu.Unlock()
+	same, shown := 0, 0
+	for _, tv := range d.tested {
+		if v, ok := got[tv.Package]; ok && v == tv.Version {
+			same++
+		}
+		if v, ok := got[tv.Package]; ok && v == tv.Version && tv.Stream == "debian-12" {
+			shown++
+			if shown <= 6 {
+				d.say("pilot received %s=%s — the version canary verified (tested set), not the repository's candidate", tv.Package, tv.Version)
+			}
+		}
+	}
+	d.say("pilot received %d exact versions; %d of them are in canary's tested set", len(got), same)
+	if r.State == rollout.StateHalted {
+		d.say("rollout %s halted: %s (the failed health checks count toward maxErrors)", r.ID, r.Hold)
+	}
+	return nil
 }
 
 func (d *demo) audit(ctx context.Context) error {

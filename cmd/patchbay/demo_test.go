@@ -34,7 +34,11 @@ func TestDemo(t *testing.T) {
 	}
 	s := out.String()
 	for _, want := range []string{
-		`(?m)^\[8/8\] the audit trail`,
+		`(?m)^\[9/9\] the audit trail`,
+		`the tested set: canary verified these exact versions \(\d+ entries\)`,
+		`pilot received [a-z0-9.+-]+=\S+ — the version canary verified \(tested set\)`,
+		`health check systemd:payments.service will fail`,
+		`rollout pilot-[0-9a-f]{12} halted: halted: \d+ failed hosts exceed maxErrors 1`,
 		`rollout canary-[0-9a-f]{12} completed wave \d+ \(≤2 hosts\): (\d+) succeeded, 0 failed, 0 pending of \d+`,
 		`ring\.verified: canary ran 2026-11-hotfix-1 on \d+/\d+ hosts \(100%\)`,
 		`(?s)PR #2 .*?gate: PASS`,

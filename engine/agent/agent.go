@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/patchbay/patchbay/engine/api"
@@ -39,9 +38,23 @@ type Agent struct {
 	Client    *Client
 	HostID    string
 	Collector Collector
-	// Executor applies actions; nil prints them (a dry run).
-	Executor Executor
-	Spool    Spool
+	// PM is the package manager; nil is a dry run that prints the commands
+	// it would run and sends no results.
+	PM PackageManager
+	// Boot reboots the host; nil fails reboot actions that need a restart.
+	Boot Rebooter
+	// Hooks run around reboots; Health are the host's health checks, run
+	// after patching and after a reboot until they pass or HealthTimeout
+	// (default 1 minute) passes, polling every HealthPoll (default 2 s).
+	Hooks         Hooks
+	Health        []Check
+	HealthTimeout time.Duration
+	HealthPoll    time.Duration
+	// RebootGrace is how long after the reboot command the agent waits for
+	// the boot id to change before it reports the reboot as failed
+	// (default 15 minutes). It never runs the command twice for one action.
+	RebootGrace time.Duration
+	Spool       Spool
 	// Out receives the human-readable account of each run.
 	Out io.Writer
 	Log *slog.Logger
@@ -54,6 +67,11 @@ type Outcome struct {
 	// Results are the results sent (or spooled) for applied actions.
 	Results []api.ActionResult
 	Skipped int
+	// Rebooting is true when the run started a reboot: the reboot's result
+	// is reported by the first run after the restart.
+	Rebooting bool
+	// RolledBack lists what a rollback did ("pkg 2 -> 1", or why not).
+	RolledBack []string
 }
 
 func (a *Agent) now() time.Time {
@@ -122,13 +140,19 @@ func (a *Agent) collect(ctx context.Context) (*inventory.Report, error) {
 	return r, nil
 }
 
-// RunOnce does one pass: deliver spooled results, collect, report, fetch
-// the assignment, apply it, re-collect, report the post-state and send the
-// results. It returns ErrActionsFailed when a post-state does not satisfy
-// its action.
+// RunOnce does one pass: deliver spooled results, finish a step an
+// earlier run left (a reboot, or a transaction whose results were not
+// spooled), collect, report, fetch the assignment and run it as one step
+// (see step). It returns ErrActionsFailed when an action failed.
 func (a *Agent) RunOnce(ctx context.Context) (Outcome, error) {
 	var out Outcome
 	if err := a.Deliver(ctx); err != nil {
+		return out, err
+	}
+	if err := a.recoverInflight(ctx, &out); err != nil {
+		return out, err
+	}
+	if err := a.finishReboot(ctx, &out); err != nil {
 		return out, err
 	}
 	rep, err := a.collect(ctx)
@@ -153,73 +177,11 @@ func (a *Agent) RunOnce(ctx context.Context) (Outcome, error) {
 	if len(asg.Actions) == 0 {
 		return out, nil
 	}
-	exec := a.Executor
-	if exec == nil {
-		build, err := CommandFor(rep.Ecosystem)
-		if err != nil {
-			return out, err
-		}
-		exec = CommandExecutor{Build: build, DryRun: true, Out: a.out()}
+	if a.PM == nil {
+		out.Skipped = len(asg.Actions)
+		return out, a.dryRun(rep, asg)
 	}
-	type applied struct {
-		act    api.Action
-		start  time.Time
-		end    time.Time
-		detail string
-	}
-	var done []applied
-	for _, act := range asg.Actions {
-		start := a.now()
-		detail, err := exec.Apply(ctx, act)
-		if errors.Is(err, ErrSkipped) {
-			out.Skipped++
-			a.log().Info("action skipped", "action", act.Key, "detail", detail)
-			continue
-		}
-		if err != nil {
-			detail = strings.TrimSpace(detail + "\n" + err.Error())
-		}
-		done = append(done, applied{act, start, a.now(), detail})
-	}
-	if len(done) == 0 {
-		return out, nil
-	}
-	post, err := a.collect(ctx)
-	if err != nil {
-		return out, fmt.Errorf("collect post-state: %w", err)
-	}
-	pack, _, err := a.Client.Report(ctx, post)
-	if err != nil {
-		return out, fmt.Errorf("report post-state: %w", err)
-	}
-	req := api.ResultsRequest{PostStateHash: post.Packages.Hash(), PostStateReportID: pack.ReportID}
-	failed := 0
-	for _, d := range done {
-		ok, why := Satisfied(post, d.act)
-		res := api.ActionResult{ActionID: d.act.ID, BaselineDigest: asg.BaselineDigest, Key: d.act.Key,
-			Outcome: api.OutcomeSucceeded, Detail: why, StartedAt: d.start, FinishedAt: d.end}
-		if !ok {
-			res.Outcome = api.OutcomeFailed
-			res.Detail = why + "\n" + d.detail
-			failed++
-		}
-		if len(res.Detail) > 8000 {
-			res.Detail = res.Detail[:8000]
-		}
-		fmt.Fprintf(a.out(), "%s %s: %s\n", res.Outcome, d.act.Key, why)
-		req.Results = append(req.Results, res)
-	}
-	out.Results = req.Results
-	if _, err := a.Spool.Put(req); err != nil {
-		return out, err
-	}
-	if err := a.Deliver(ctx); err != nil {
-		return out, err
-	}
-	if failed > 0 {
-		return out, fmt.Errorf("%w: %d of %d", ErrActionsFailed, failed, len(done))
-	}
-	return out, nil
+	return a.step(ctx, rep, asg, out)
 }
 
 func printAssignment(w io.Writer, a api.Assignment) {
@@ -227,7 +189,11 @@ func printAssignment(w io.Writer, a api.Assignment) {
 	if a.Ring != "" {
 		fmt.Fprintf(w, ", ring %s, baseline %s", a.Ring, a.Baseline)
 	}
-	fmt.Fprintf(w, ", %s\n", plural.Count(len(a.Actions), "action"))
+	fmt.Fprintf(w, ", %s", plural.Count(len(a.Actions), "action"))
+	if a.Hold != "" {
+		fmt.Fprintf(w, "; hold: %s", a.Hold)
+	}
+	fmt.Fprintln(w)
 	for _, act := range a.Actions {
 		fmt.Fprintf(w, "  %s  (%s)\n", act.Key, act.Reason)
 	}
@@ -238,11 +204,17 @@ func printAssignment(w io.Writer, a api.Assignment) {
 // backoff and then on the next tick.
 func (a *Agent) Run(ctx context.Context, interval time.Duration) error {
 	for {
-		if _, err := a.RunOnce(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
+		o, err := a.RunOnce(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, ErrRebootPending):
+			a.log().Info("waiting for the restart", "err", err)
+		case err != nil:
 			a.log().Error("run failed", "err", err)
+		}
+		if o.Rebooting {
+			a.log().Info("reboot started; the result is reported after the restart")
 		}
 		d := interval + time.Duration((rand.Float64()*0.2-0.1)*float64(interval))
 		select {

@@ -11,10 +11,11 @@ import (
 	"github.com/patchbay/patchbay/engine/api"
 )
 
-// TestAptCommandSimulated runs the commands AptCommand builds through the
-// real apt-get in simulate mode (-s): apt must accept them and plan the
-// expected change. It skips where apt-get or its package lists are absent.
-func TestAptCommandSimulated(t *testing.T) {
+// TestAptTransactionSimulated runs the transactions InstallCommand builds
+// through the real apt-get in simulate mode (-s): apt must accept them and
+// plan the expected change. It skips where apt-get or its package lists
+// are absent.
+func TestAptTransactionSimulated(t *testing.T) {
 	if _, err := exec.LookPath("apt-get"); err != nil {
 		t.Skip("apt-get not installed")
 	}
@@ -25,23 +26,23 @@ func TestAptCommandSimulated(t *testing.T) {
 		}
 		return string(out)
 	}
-	bash := installed("bash")
-	if bash == "" {
-		t.Skip("bash is not installed by dpkg here")
+	bash, dpkg := installed("bash"), installed("dpkg")
+	if bash == "" || dpkg == "" {
+		t.Skip("bash or dpkg is not installed by dpkg here")
 	}
 	tests := []struct {
 		name string
-		act  api.Action
+		reqs []agent.Request
 		// want is a line apt's simulation must print ("" = just exit 0).
 		want string
 	}{
-		{"floor upgrade", api.Action{Kind: api.KindUpgrade, Package: "bash", Min: bash}, ""},
-		{"exact installed version", api.Action{Kind: api.KindUpgrade, Package: "bash", Version: bash}, ""},
-		{"install absent package", api.Action{Kind: api.KindInstall, Package: "sl"}, "Inst sl "},
+		{"candidate upgrade", []agent.Request{{Package: "bash", Kind: api.KindUpgrade}}, ""},
+		{"two exact versions in one transaction", []agent.Request{{Package: "bash", Version: bash, Kind: api.KindUpgrade}, {Package: "dpkg", Version: dpkg, Kind: api.KindUpgrade}}, ""},
+		{"install absent package with an upgrade", []agent.Request{{Package: "sl", Kind: api.KindInstall}, {Package: "bash", Version: bash, Kind: api.KindUpgrade}}, "Inst sl "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := agent.AptCommand(tt.act)
+			c, err := agent.InstallCommand(agent.Apt, tt.reqs)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -63,35 +64,40 @@ func TestAptCommandSimulated(t *testing.T) {
 			}
 		})
 	}
-	// A version apt does not know is refused: the command really pins.
-	c, _ := agent.AptCommand(api.Action{Kind: api.KindUpgrade, Package: "bash", Version: "0.0-nonexistent"})
+	// A version apt does not know fails the whole transaction: the command
+	// really pins, and nothing of it is installed.
+	c, _ := agent.InstallCommand(agent.Apt, []agent.Request{{Package: "dpkg", Version: dpkg, Kind: api.KindUpgrade}, {Package: "bash", Version: "0.0-nonexistent", Kind: api.KindUpgrade}})
 	out, err := exec.Command("apt-get", append([]string{"-s"}, c.Args[1:]...)...).CombinedOutput()
 	if err == nil {
 		t.Errorf("apt-get accepted a nonexistent version:\n%s", out)
 	}
 }
 
-func TestCommands(t *testing.T) {
+func TestInstallCommand(t *testing.T) {
+	up := func(p, v string) agent.Request { return agent.Request{Package: p, Version: v, Kind: api.KindUpgrade} }
+	apt := "DEBIAN_FRONTEND=noninteractive apt-get install -y -o Dpkg::Options::=--force-confold -o Dpkg::Options::=--force-confdef "
 	tests := []struct {
 		name  string
-		build func(api.Action) (agent.Command, error)
-		act   api.Action
+		tool  agent.Tool
+		reqs  []agent.Request
+		extra []string
 		want  string
 	}{
-		{"apt floor", agent.AptCommand, api.Action{Kind: "upgrade", Package: "openssl", MinSource: "3.0.15-1"},
-			"DEBIAN_FRONTEND=noninteractive apt-get install -y -o Dpkg::Options::=--force-confold -o Dpkg::Options::=--force-confdef --only-upgrade openssl"},
-		{"apt pin", agent.AptCommand, api.Action{Kind: "install", Package: "openssl", Version: "3.0.15-1"},
-			"DEBIAN_FRONTEND=noninteractive apt-get install -y -o Dpkg::Options::=--force-confold -o Dpkg::Options::=--force-confdef openssl=3.0.15-1"},
-		{"apt downgrade", agent.AptCommand, api.Action{Kind: "downgrade", Package: "openssl", Version: "3.0.11-1"},
-			"DEBIAN_FRONTEND=noninteractive apt-get install -y -o Dpkg::Options::=--force-confold -o Dpkg::Options::=--force-confdef --allow-downgrades openssl=3.0.11-1"},
-		{"dnf floor", agent.DnfCommand, api.Action{Kind: "upgrade", Package: "openssh", MinSource: "8.7p1-38.el9"}, "dnf -y upgrade openssh"},
-		{"dnf pin", agent.DnfCommand, api.Action{Kind: "upgrade", Package: "openssh", Version: "8.7p1-38.el9"}, "dnf -y install openssh-8.7p1-38.el9"},
-		{"apk floor", agent.ApkCommand, api.Action{Kind: "upgrade", Package: "musl", MinSource: "1.2.5-r1"}, "apk add --upgrade musl"},
-		{"apk pin", agent.ApkCommand, api.Action{Kind: "upgrade", Package: "musl", Version: "1.2.5-r1"}, "apk add musl=1.2.5-r1"},
+		{"apt candidates", agent.Apt, []agent.Request{up("openssl", ""), up("libssl3", "")}, nil, apt + "--only-upgrade openssl libssl3"},
+		{"apt tested set", agent.Apt, []agent.Request{up("libssl3", "3.0.17-1~deb12u3"), up("openssl", "3.0.17-1~deb12u3")}, nil,
+			apt + "--only-upgrade libssl3=3.0.17-1~deb12u3 openssl=3.0.17-1~deb12u3"},
+		{"apt install and downgrade", agent.Apt, []agent.Request{{Package: "sl", Kind: api.KindInstall}, {Package: "openssl", Version: "3.0.11-1", Kind: api.KindDowngrade}}, nil,
+			apt + "--allow-downgrades sl openssl=3.0.11-1"},
+		{"dnf candidates", agent.Dnf, []agent.Request{up("openssh", ""), up("openssl", "")}, nil, "dnf -y upgrade openssh openssl"},
+		{"dnf exact", agent.Dnf, []agent.Request{up("openssh", "8.7p1-38.el9"), up("openssl", "3.0.7-27.el9")}, []string{"--installroot", "/r"},
+			"dnf --installroot /r -y install openssh-8.7p1-38.el9 openssl-3.0.7-27.el9"},
+		{"dnf rollback", agent.Dnf, []agent.Request{{Package: "openssl", Version: "3.0.7-24.el9", Kind: api.KindDowngrade}}, nil, "dnf -y downgrade openssl-3.0.7-24.el9"},
+		{"apk candidates", agent.Apk, []agent.Request{up("musl", "")}, nil, "apk add --upgrade musl"},
+		{"apk exact", agent.Apk, []agent.Request{up("musl", "1.2.5-r1"), up("musl-utils", "1.2.5-r1")}, []string{"--root", "/r"}, "apk --root /r add musl=1.2.5-r1 musl-utils=1.2.5-r1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := tt.build(tt.act)
+			c, err := agent.InstallCommand(tt.tool, tt.reqs, tt.extra...)
 			if err != nil {
 				t.Fatal(err)
 			}

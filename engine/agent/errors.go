@@ -32,3 +32,11 @@ func (e *APIError) Error() string {
 func (e *APIError) Retryable() bool {
 	return e.Status == 429 || e.Status >= 500
 }
+
+// ErrRefresh is returned when the package indexes could not be refreshed
+// (a repository is unreachable, or the refresh timed out).
+var ErrRefresh = errors.New("refresh package indexes")
+
+// ErrRebootPending is returned by RunOnce while the agent waits for the
+// restart it started: nothing else runs until the boot id changes.
+var ErrRebootPending = errors.New("reboot pending")

@@ -13,7 +13,8 @@ import (
 // evidence: a reboot is satisfied when no reboot is required; a package
 // action when some installed package of that name is at Version (exact),
 // at or above Min (binary) and MinSource (its source version), and not at
-// an Avoid version.
+// an Avoid version, and — for an action bound to a tested set — at one of
+// the tested versions.
 func Satisfied(r *inventory.Report, a api.Action) (bool, string) {
 	if a.Kind == api.KindReboot {
 		if r.RebootRequired {
@@ -29,6 +30,9 @@ func Satisfied(r *inventory.Report, a api.Action) (bool, string) {
 	var why string
 	for _, p := range pkgs {
 		ok, w := satisfiedBy(eco, p, a)
+		if ok && a.Tested != nil && !slices.ContainsFunc(a.Tested.Versions, func(v string) bool { return vercmp.Compare(eco, p.Version, v) == 0 }) {
+			ok, w = false, fmt.Sprintf("%s is %s: %s (ring %s ran %s)", p.Name, p.Version, api.NotTested, a.Tested.Ring, orNone(a.Tested.Versions))
+		}
 		if ok {
 			return true, w
 		}

@@ -90,3 +90,52 @@ func (s Spool) Reject(name string) error {
 	}
 	return nil
 }
+
+// Markers the agent keeps beside the spool while a step is in flight.
+const (
+	// markerInflight exists from just before a transaction until its
+	// results are spooled: found at start, it means the agent stopped in
+	// between, and the actions are judged from the post-state then.
+	markerInflight = "inflight"
+	// markerReboot exists from just before the reboot command until the
+	// reboot's result is spooled after the restart.
+	markerReboot = "rebooting"
+)
+
+func (s Spool) markerPath(name string) string { return filepath.Join(s.Dir, "state-"+name+".json") }
+
+// SaveMarker stores v as marker name, atomically.
+func (s Spool) SaveMarker(name string, v any) error {
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(s.markerPath(name), b, 0o600)
+}
+
+// LoadMarker reads marker name into v; ok is false when there is none.
+func (s Spool) LoadMarker(name string, v any) (bool, error) {
+	b, err := os.ReadFile(s.markerPath(name))
+	if os.IsNotExist(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("spool: %w", err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		_ = os.Rename(s.markerPath(name), s.markerPath(name)+".bad")
+		return false, fmt.Errorf("spool: marker %s: %w (set aside as .bad)", name, err)
+	}
+	return true, nil
+}
+
+// ClearMarker removes marker name.
+func (s Spool) ClearMarker(name string) error {
+	if err := os.Remove(s.markerPath(name)); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("spool: %w", err)
+	}
+	return nil
+}

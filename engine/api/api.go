@@ -123,7 +123,46 @@ type Action struct {
 	Avoid  []string `json:"avoid,omitempty"`
 	Rules  []string `json:"rules"`
 	Reason string   `json:"reason"`
+	// Tested, when set, binds a package action of a promotion to the
+	// previous ring's tested set: Version is one of Tested.Versions, and the
+	// agent accepts no other version as the result. An empty Versions means
+	// the previous ring ran no version of the package on this stream: the
+	// agent installs nothing and fails the step ("version not in tested
+	// set").
+	Tested *Tested `json:"tested,omitempty"`
+	// RebootPolicy is the ring's reboot policy on a reboot action:
+	// "if-required" (reboot only when the host reports it needs one) or
+	// "always".
+	RebootPolicy string `json:"rebootPolicy,omitempty"`
 }
+
+// Tested is the tested set an action is bound to.
+type Tested struct {
+	// Ring is the ring whose verification recorded the set.
+	Ring string `json:"ring"`
+	// Versions are the exact versions of the package that ring ran on the
+	// host's stream, highest first.
+	Versions []string `json:"versions"`
+}
+
+// Rollback strategies of a ring (Assignment.Rollback).
+const (
+	RollbackNever     = "never"
+	RollbackOnFailure = "on-failure"
+)
+
+// Reboot policies of a ring (RebootPolicy).
+const (
+	RebootIfRequired = "if-required"
+	RebootAlways     = "always"
+)
+
+// Outcome details the agent and server agree on.
+const (
+	// NotTested starts the detail of a failed action whose version is not in
+	// the tested set.
+	NotTested = "version not in tested set"
+)
 
 // Assignment is what a host must do now.
 type Assignment struct {
@@ -141,6 +180,10 @@ type Assignment struct {
 	// RolloutID names the rollout that released the actions (rollout
 	// controller only).
 	RolloutID string `json:"rolloutId,omitempty"`
+	// Rollback is the ring's strategy.rollback: "on-failure" asks the agent
+	// to return the packages to the versions it found when the step fails
+	// (a failed action or health check); "never" or empty leaves them.
+	Rollback string `json:"rollback,omitempty"`
 	// Hold says why nothing is due although the host is not compliant
 	// (waiting for its wave, outside the maintenance window, halted...).
 	Hold string `json:"hold,omitempty"`

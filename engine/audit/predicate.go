@@ -229,6 +229,22 @@ type RingVerified struct {
 	SoakHours float64 `json:"soakHours"`
 	// VerifiedAt is when the verification was made.
 	VerifiedAt time.Time `json:"verifiedAt"`
+	// TestedSet is what the ring's hosts ran when it was verified: the exact
+	// version of every package the baseline's rules govern, per stream, with
+	// how many hosts ran it. A promotion of the baseline to the next ring is
+	// bound to it: that ring installs these versions and no other. Records
+	// written before the tested set existed have none, and the gate does
+	// not accept them as evidence.
+	TestedSet []TestedVersion `json:"testedSet,omitempty"`
+}
+
+// TestedVersion is one entry of a tested set: Hosts hosts of the ring on
+// Stream ran Package at exactly Version.
+type TestedVersion struct {
+	Stream  string `json:"stream"`
+	Package string `json:"package"`
+	Version string `json:"version"`
+	Hosts   int    `json:"hosts"`
 }
 
 // ExceptionGranted is the predicate of exception.granted: a waiver of one
@@ -414,6 +430,10 @@ func (p *RingVerified) Validate() error {
 	c.hosts(p.HostsTotal, p.HostsSucceeded, p.HostsFailed)
 	c.need(p.SoakHours >= 0, "soakHours: must not be negative")
 	c.when("verifiedAt", p.VerifiedAt)
+	for i, t := range p.TestedSet {
+		c.need(t.Stream != "" && t.Package != "" && t.Version != "" && t.Hosts > 0,
+			"testedSet[%d]: want stream, package, version and hosts > 0", i)
+	}
 	return c.err()
 }
 

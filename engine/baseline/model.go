@@ -188,6 +188,8 @@ type Ring struct {
 	Strategy struct {
 		MaxConcurrency Budget `json:"maxConcurrency"`
 		MaxErrors      Budget `json:"maxErrors"`
+		// Rollback is "never" or "on-failure".
+		Rollback string `json:"rollback"`
 	} `json:"strategy"`
 	Windows          []Window `json:"windows"`
 	Freeze           []Freeze `json:"freeze"`

@@ -304,8 +304,7 @@ func ReadEvidence(ctx context.Context, repo *gitrepo.Repo, cfg *baseline.Reposit
 			return nil, "", fmt.Errorf("decode %s: %w", r.Where(), err)
 		}
 		v := p.(*audit.RingVerified)
-		out = append(out, gate.Evidence{Ring: v.Ring, Baseline: v.BaselineID, BaselineDigest: v.BaselineDigest, Commit: v.Commit,
-			SuccessRate: v.SuccessRate, SoakHours: v.SoakHours, VerifiedAt: v.VerifiedAt, HostsTotal: v.HostsTotal, HostsChanged: hostsChanged(v)})
+		out = append(out, evidenceOf(v))
 	}
 	return out, fmt.Sprintf("audit trail: %s", plural.Count(len(out), "verified ring.verified record")), nil
 }
@@ -346,10 +345,20 @@ func SignedEvidence(base *baseline.Repository, extra [][]byte, lines [][]byte) (
 		if !ok {
 			return nil, fmt.Errorf("%w: record %d is a %s record, not ring.verified", ErrEvidence, i+1, rec.Kind)
 		}
-		out = append(out, gate.Evidence{Ring: v.Ring, Baseline: v.BaselineID, BaselineDigest: v.BaselineDigest, Commit: v.Commit,
-			SuccessRate: v.SuccessRate, SoakHours: v.SoakHours, VerifiedAt: v.VerifiedAt, HostsTotal: v.HostsTotal, HostsChanged: hostsChanged(v)})
+		out = append(out, evidenceOf(v))
 	}
 	return out, nil
+}
+
+// evidenceOf is a ring.verified record as gate evidence.
+func evidenceOf(v *audit.RingVerified) gate.Evidence {
+	tested := make([]gate.TestedVersion, 0, len(v.TestedSet))
+	for _, t := range v.TestedSet {
+		tested = append(tested, gate.TestedVersion{Stream: t.Stream, Package: t.Package, Version: t.Version, Hosts: t.Hosts})
+	}
+	return gate.Evidence{Ring: v.Ring, Baseline: v.BaselineID, BaselineDigest: v.BaselineDigest, Commit: v.Commit,
+		SuccessRate: v.SuccessRate, SoakHours: v.SoakHours, VerifiedAt: v.VerifiedAt, HostsTotal: v.HostsTotal, HostsChanged: hostsChanged(v),
+		TestedSet: tested}
 }
 
 // hostsChanged is the record's HostsChanged, or for a record written

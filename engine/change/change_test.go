@@ -103,7 +103,8 @@ func evidenceFor(t *testing.T, r *repoT, ring, baselineID string, rate, soak flo
 		t.Fatal(err)
 	}
 	return []gate.Evidence{{Ring: ring, Baseline: baselineID, BaselineDigest: res.Head.Baselines[baselineID].Digest,
-		Commit: r.git("rev-parse", "HEAD"), SuccessRate: rate, SoakHours: soak, VerifiedAt: now.Add(-time.Hour), HostsTotal: 4, HostsChanged: 2}}
+		Commit: r.git("rev-parse", "HEAD"), SuccessRate: rate, SoakHours: soak, VerifiedAt: now.Add(-time.Hour), HostsTotal: 4, HostsChanged: 2,
+		TestedSet: []gate.TestedVersion{{Stream: "debian-12", Package: "openssl", Version: "3.0.17-1~deb12u3", Hosts: 2}}}}
 }
 
 func (r *repoT) evaluate(t *testing.T, base, head string, pr gate.PullRequest, reviews []gate.Review, ev []gate.Evidence, at time.Time) *Result {
@@ -355,7 +356,8 @@ func TestEvidenceFromNotes(t *testing.T) {
 	w := &audit.Writer{Repo: repo, Signer: signer, Committer: gitrepo.Signature{Name: "patchbay", Email: "patchbay@localhost"}, Now: func() time.Time { return now }}
 	commit, _ := gitrepo.ParseHash(base)
 	if _, err := w.Write(context.Background(), commit, &audit.RingVerified{Ring: ev.Ring, BaselineID: ev.Baseline, BaselineDigest: ev.BaselineDigest,
-		Commit: base, SuccessRate: 1, HostsTotal: 5, HostsSucceeded: 5, SoakHours: 80, VerifiedAt: ev.VerifiedAt}); err != nil {
+		Commit: base, SuccessRate: 1, HostsTotal: 5, HostsSucceeded: 5, SoakHours: 80, VerifiedAt: ev.VerifiedAt,
+		TestedSet: []audit.TestedVersion{{Stream: "debian-12", Package: "openssl", Version: "3.0.17-1~deb12u3", Hosts: 5}}}); err != nil {
 		t.Fatal(err)
 	}
 	repo.Close()

@@ -110,7 +110,9 @@
 //	  "evidence": [                                    // ring verification records
 //	    {"ring": "canary", "baseline": "<id>", "baseline_digest": "sha256:...",
 //	     "commit": "<sha>", "success_rate": 0.99, "soak_hours": 30,
-//	     "verified_at": "RFC 3339", "hosts_total": 4, "hosts_changed": 3}
+//	     "verified_at": "RFC 3339", "hosts_total": 4, "hosts_changed": 3,
+//	     "tested_set": [{"stream": "debian-12", "package": "openssl",
+//	                     "version": "3.0.17-1~deb12u2", "hosts": 3}, ...]}
 //	  ]
 //	}
 //

@@ -252,6 +252,18 @@ type Evidence struct {
 	// nothing.
 	HostsTotal   int `json:"hosts_total"`
 	HostsChanged int `json:"hosts_changed"`
+	// TestedSet is the exact versions the ring's hosts ran (ring.verified's
+	// testedSet); a record without one is not evidence for a promotion.
+	TestedSet []TestedVersion `json:"tested_set"`
+}
+
+// TestedVersion is one entry of a tested set: Hosts hosts on Stream ran
+// Package at Version.
+type TestedVersion struct {
+	Stream  string `json:"stream"`
+	Package string `json:"package"`
+	Version string `json:"version"`
+	Hosts   int    `json:"hosts"`
 }
 
 // normalized returns a copy of in with times in UTC and nil slices empty,
@@ -289,6 +301,7 @@ func (in Input) normalized() Input {
 	out.Evidence = nonNil(in.Evidence)
 	for i := range out.Evidence {
 		out.Evidence[i].VerifiedAt = out.Evidence[i].VerifiedAt.UTC()
+		out.Evidence[i].TestedSet = nonNil(out.Evidence[i].TestedSet)
 	}
 	return out
 }

@@ -179,5 +179,15 @@ func (e Evidence) term() *ast.Term {
 		field("verified_at", timeTerm(e.VerifiedAt)),
 		field("hosts_total", ast.IntNumberTerm(e.HostsTotal)),
 		field("hosts_changed", ast.IntNumberTerm(e.HostsChanged)),
+		field("tested_set", array(e.TestedSet, TestedVersion.term)),
+	)
+}
+
+func (t TestedVersion) term() *ast.Term {
+	return ast.ObjectTerm(
+		field("stream", ast.StringTerm(t.Stream)),
+		field("package", ast.StringTerm(t.Package)),
+		field("version", ast.StringTerm(t.Version)),
+		field("hosts", ast.IntNumberTerm(t.Hosts)),
 	)
 }

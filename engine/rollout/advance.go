@@ -244,9 +244,13 @@ func (c *Controller) verify(ctx context.Context, f store.Fence, r store.Rollout,
 	}
 	failed := counts[HostFailed] + counts[HostTimedOut]
 	total := max(d.RingHosts, failed)
+	tested, err := c.ringTestedSet(ctx, m, r)
+	if err != nil {
+		return fmt.Errorf("tested set: %w", err)
+	}
 	v := &audit.RingVerified{Ring: r.Ring, BaselineID: r.BaselineID, BaselineDigest: r.BaselineDigest, Commit: r.Commit,
 		SuccessRate: d.SuccessRate, HostsTotal: total, HostsSucceeded: total - failed, HostsFailed: failed,
-		SoakHours: soaked.Hours(), VerifiedAt: now}
+		SoakHours: soaked.Hours(), VerifiedAt: now, TestedSet: tested}
 	d.Hold = ""
 	prog.Detail = d.encode()
 	c.log.Info("rollout: ring verified", "rollout", r.ID, "ring", r.Ring, "soakHours", v.SoakHours, "hostHours", hostHours)

@@ -73,10 +73,21 @@ func (c *Controller) Assignment(ctx context.Context, host store.Host) (api.Assig
 		out.Hold = "ring not in the rollout's model"
 		return out, nil
 	}
+	tb, err := c.bindingOf(ctx, r.ID)
+	if err != nil {
+		return out, err
+	}
+	eco, _ := m.Ecosystem(ph.Stream)
 	var actions []api.Action
 	var need time.Duration
 	for _, a := range ph.Actions {
 		wa := convertAction(host.ID, r.BaselineDigest, a)
+		if wa.Kind == api.KindReboot {
+			wa.RebootPolicy = ring.Reboot
+		}
+		if tb != nil {
+			bind(&wa, tb, host.ID, r.BaselineDigest, ph.Stream, eco)
+		}
 		if _, err := c.st.Step(ctx, store.StepKey{HostID: host.ID, BaselineDigest: r.BaselineDigest, Action: wa.Key}); err == nil {
 			continue // already recorded: never assigned again
 		} else if !errors.Is(err, store.ErrNotFound) {
@@ -113,6 +124,7 @@ func (c *Controller) Assignment(ctx context.Context, host store.Host) (api.Assig
 		actions = []api.Action{}
 	}
 	out.Actions = actions
+	out.Rollback = ring.Strategy.Rollback
 	return out, nil
 }
 
@@ -141,4 +153,27 @@ func (c *Controller) RolloutOf(ctx context.Context, hostID, digest string) (stri
 		return "", false, err
 	}
 	return r.ID, true, nil
+}
+
+// bindingOf returns the tested set rollout id is bound to (nil when none),
+// cached: a binding never changes.
+func (c *Controller) bindingOf(ctx context.Context, id string) (*binding, error) {
+	c.mu.Lock()
+	b, ok := c.bound[id]
+	c.mu.Unlock()
+	if ok {
+		return b, nil
+	}
+	prog, err := c.st.RolloutProgressOf(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	b = decodeDetail(prog.Detail).Tested
+	c.mu.Lock()
+	if len(c.bound) > 256 {
+		clear(c.bound)
+	}
+	c.bound[id] = b
+	c.mu.Unlock()
+	return b, nil
 }

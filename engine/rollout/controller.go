@@ -219,6 +219,8 @@ type Controller struct {
 	fence  store.Fence // zero when not leader
 	models map[string]*baseline.Repository
 	errs   map[string]error // commit → load error
+	// bound caches each rollout's tested-set binding (nil: none).
+	bound map[string]*binding
 
 	writes atomic.Int64
 	// joined is when each running rollout last looked for new hosts
@@ -242,7 +244,7 @@ func New(cfg Config) (*Controller, error) {
 	o := cfg.Options.withDefaults()
 	c := &Controller{st: cfg.Store, repo: cfg.Repo, inv: cfg.Inventory, planner: cfg.Planner, o: o, log: o.Logger,
 		models: map[string]*baseline.Repository{}, errs: map[string]error{}, wake: make(chan struct{}, 1),
-		joined: map[string]time.Time{}}
+		joined: map[string]time.Time{}, bound: map[string]*binding{}}
 	if cfg.Signer != nil {
 		c.aw = &audit.Writer{Repo: cfg.Repo, Signer: cfg.Signer, Committer: o.Committer, Now: o.Now}
 	}
@@ -386,6 +388,9 @@ type detail struct {
 	Hold           string    `json:"hold,omitempty"`
 	CompletedAt    time.Time `json:"completedAt,omitzero"`
 	SuccessRate    float64   `json:"successRate,omitempty"`
+	// Tested is the previous ring's tested set this rollout is bound to
+	// (nil: not bound, e.g. the first ring or an emergency promotion).
+	Tested *binding `json:"tested,omitempty"`
 }
 
 func decodeDetail(b []byte) detail {

@@ -184,6 +184,14 @@ func (c *Controller) processCommit(ctx context.Context, f store.Fence, h gitrepo
 		}
 		d := detail{RingHosts: ringHosts, MaxConcurrency: max(1, ring.Strategy.MaxConcurrency.Of(ringHosts)),
 			MaxErrors: ring.Strategy.MaxErrors.Of(ringHosts), EffectDigest: effectDigest}
+		if pr := model.PreviousRing(ring.Name); pr != nil {
+			if tb, ok := c.bindingFor(ctx, pr.Name, b.Digest); ok {
+				d.Tested = tb
+			} else {
+				c.log.Warn("rollout: no verification of the baseline in the previous ring; assignments name no tested versions",
+					"ring", ring.Name, "previous", pr.Name, "baseline", b.ID)
+			}
+		}
 		if had && isOpen(prev.State) {
 			c.supersede(ctx, &ch, prev, now)
 		}

@@ -39,7 +39,7 @@ func TestConverge(t *testing.T) {
 		tok := e.enroll(id, nil)
 		sims[id] = agenttest.New(r, clock)
 		agents[id] = &agent.Agent{Client: &agent.Client{Server: e.ts.URL, Token: tok, Retry: fastRetry}, HostID: id,
-			Collector: sims[id], Executor: sims[id], Spool: agent.Spool{Dir: t.TempDir()}, Now: clock}
+			Collector: sims[id], PM: sims[id], Boot: sims[id], Spool: agent.Spool{Dir: t.TempDir()}, Now: clock}
 	}
 	nonCompliant := func() []string {
 		p, err := e.srv.FleetPlan(context.Background(), plan.Options{})
@@ -108,8 +108,8 @@ func TestConverge(t *testing.T) {
 	}
 	// Unassigned and ambiguous hosts got nothing to do.
 	for _, id := range []string{"deb12-lab-01", "deb12-mixed-01"} {
-		if n := len(sims[id].Applied); n != 0 {
-			t.Errorf("%s (outside every ring) applied %d actions", id, n)
+		if n := len(sims[id].Transactions); n != 0 {
+			t.Errorf("%s (outside every ring) ran %d transactions", id, n)
 		}
 	}
 }
@@ -128,7 +128,7 @@ func TestSpoolSurvivesOutage(t *testing.T) {
 	// right after the post-state report.
 	tr := &failResults{next: http.DefaultTransport}
 	a := &agent.Agent{Client: &agent.Client{Server: e.ts.URL, Token: tok, Retry: agent.Retry{Attempts: 2, Base: time.Millisecond, Max: time.Millisecond},
-		HTTP: &http.Client{Transport: tr}}, HostID: id, Collector: sim, Executor: sim, Spool: spool, Now: clock}
+		HTTP: &http.Client{Transport: tr}}, HostID: id, Collector: sim, PM: sim, Boot: sim, Spool: spool, Now: clock}
 	if _, err := a.RunOnce(context.Background()); !errors.Is(err, agent.ErrUnreachable) {
 		t.Fatalf("RunOnce during the outage: %v, want ErrUnreachable", err)
 	}
@@ -142,7 +142,7 @@ func TestSpoolSurvivesOutage(t *testing.T) {
 	for _, r := range pending {
 		req = r
 	}
-	b := &agent.Agent{Client: &agent.Client{Server: e.ts.URL, Token: tok, Retry: fastRetry}, HostID: id, Collector: sim, Executor: sim, Spool: spool, Now: clock}
+	b := &agent.Agent{Client: &agent.Client{Server: e.ts.URL, Token: tok, Retry: fastRetry}, HostID: id, Collector: sim, PM: sim, Boot: sim, Spool: spool, Now: clock}
 	for range 2 {
 		if err := b.Deliver(context.Background()); err != nil {
 			t.Fatal(err)
