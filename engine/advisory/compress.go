@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"fmt"
-	"io"
 	"os"
 	"sort"
 )
@@ -80,20 +79,4 @@ func unpack(name string, raw []byte, limit int64) ([]feedEntry, error) {
 		return out, nil
 	}
 	return []feedEntry{{name, raw}}, nil
-}
-
-// decompress reads r fully (bounded) and gunzips gzip content.
-func decompress(name string, r io.Reader, limit int64) ([]byte, error) {
-	raw, err := readLimited(r, name, limit)
-	if err != nil {
-		return nil, err
-	}
-	ents, err := unpack(name, raw, limit)
-	if err != nil {
-		return nil, err
-	}
-	if len(ents) != 1 {
-		return nil, fmt.Errorf("%s: a zip archive with %d members where one document was expected", name, len(ents))
-	}
-	return ents[0].data, nil
 }
