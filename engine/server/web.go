@@ -174,11 +174,6 @@ func date(t time.Time) string {
 	return t.UTC().Format("2006-01-02")
 }
 
-// days formats a duration in days with one decimal: "3.5 d".
-func days(d time.Duration) string {
-	return strconv.FormatFloat(d.Hours()/24, 'f', 1, 64) + " d"
-}
-
 func text(s string) cell           { return cell{Text: s} }
 func link(s, href string) cell     { return cell{Text: s, Href: href} }
 func count(n int) cell             { return cell{Text: num(n), Num: true} }
