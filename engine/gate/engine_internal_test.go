@@ -30,9 +30,10 @@ func TestValueMatchesJSON(t *testing.T) {
 				Exceptions: []ExceptionChange{{ID: "e", Status: "changed", Owner: "o", Reason: "r", CompensatingControl: "c", Granted: "2026-01-01", Expires: "2026-02-01", KEV: true}},
 				Files:      []string{"policy/x.rego"},
 			},
-			PR:       PullRequest{Number: 7, Author: "a", LastPusher: "p", Labels: []string{"emergency"}, HeadSHA: "h"},
-			Reviews:  []Review{{User: User{"u"}, State: "APPROVED", CommitID: "h", SubmittedAt: at}},
-			Evidence: []Evidence{{Ring: "canary", Baseline: "b", BaselineDigest: "sha256:2", Commit: "c", SuccessRate: 1, SoakHours: 1e21, VerifiedAt: at}},
+			PR:      PullRequest{Number: 7, Author: "a", LastPusher: "p", Labels: []string{"emergency"}, HeadSHA: "h"},
+			Reviews: []Review{{User: User{"u"}, State: "APPROVED", CommitID: "h", SubmittedAt: at}},
+			Evidence: []Evidence{{Ring: "canary", Baseline: "b", BaselineDigest: "sha256:2", Commit: "c", SuccessRate: 1, SoakHours: 1e21, VerifiedAt: at,
+				TestedSet: []TestedVersion{{Stream: "debian-12", Package: "openssl", Version: "3.0.17-1~deb12u2", Hosts: 1}}}},
 		}},
 	}
 	for _, tt := range tests {

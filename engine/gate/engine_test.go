@@ -66,6 +66,7 @@ func promotion() gate.Input {
 		Evidence: []gate.Evidence{{
 			Ring: "canary", Baseline: "2026-12", BaselineDigest: "sha256:d12", Commit: "ca0000000000000000000000000000000000000a",
 			SuccessRate: 1, SoakHours: 30, VerifiedAt: now.Add(-48 * time.Hour), HostsTotal: 4, HostsChanged: 3,
+			TestedSet: []gate.TestedVersion{{Stream: "debian-12", Package: "openssl", Version: "3.0.17-1~deb12u2", Hosts: 3}},
 		}},
 	}
 }

@@ -48,7 +48,8 @@ func TestQuickstartPolicy(t *testing.T) {
 	prod := promotion()
 	prod.Change.RingsMoved = []gate.RingMove{{Ring: "prod", From: "2026-10", To: "2026-11", ToDigest: "sha256:d11"}}
 	prod.Reviews = []gate.Review{approve("alice"), approve("sec1")}
-	prod.Evidence = []gate.Evidence{{Ring: "pilot", Baseline: "2026-11", BaselineDigest: "sha256:d11", SuccessRate: 0.99, SoakHours: 170, VerifiedAt: now.Add(-time.Hour), HostsTotal: 3, HostsChanged: 2}}
+	prod.Evidence = []gate.Evidence{{Ring: "pilot", Baseline: "2026-11", BaselineDigest: "sha256:d11", SuccessRate: 0.99, SoakHours: 170, VerifiedAt: now.Add(-time.Hour), HostsTotal: 3, HostsChanged: 2,
+		TestedSet: []gate.TestedVersion{{Stream: "debian-12", Package: "openssl", Version: "3.0.17-1~deb12u2", Hosts: 40}}}}
 
 	tests := []struct {
 		name   string

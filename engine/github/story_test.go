@@ -130,7 +130,8 @@ func verifyCanary(t *testing.T, dir, commit, id string, signer *audit.Signer) {
 	h, _ := gitrepo.ParseHash(commit)
 	w := &audit.Writer{Repo: repo, Signer: signer, Committer: gitrepo.Signature{Name: "patchbay", Email: "patchbay@localhost"}, Now: func() time.Time { return now }}
 	if _, err := w.Write(context.Background(), h, &audit.RingVerified{Ring: "canary", BaselineID: id, BaselineDigest: res.Head.Baselines[id].Digest,
-		Commit: commit, SuccessRate: 1, HostsTotal: 2, HostsSucceeded: 2, SoakHours: 80, VerifiedAt: now.Add(-time.Hour)}); err != nil {
+		Commit: commit, SuccessRate: 1, HostsTotal: 2, HostsSucceeded: 2, SoakHours: 80, VerifiedAt: now.Add(-time.Hour),
+		TestedSet: []audit.TestedVersion{{Stream: "debian-12", Package: "openssh-client", Version: "1:9.2p1-2+deb12u3", Hosts: 2}}}); err != nil {
 		t.Fatal(err)
 	}
 }
