@@ -23,8 +23,6 @@ const topMissing = 10
 // setKey identifies one shared computation.
 type setKey struct {
 	hash, stream, ring string
-	// host is set only with Options.NoDedupe.
-	host string
 }
 
 // fastKey finds a computation by the shared set's identity before its hash.
