@@ -23,8 +23,6 @@ const topMissing = 10
 // setKey identifies one shared computation.
 type setKey struct {
 	hash, stream, ring string
-	// host is set only with Options.NoDedupe.
-	host string
 }
 
 // fastKey finds a computation by the shared set's identity before its hash.
@@ -52,6 +50,11 @@ type job struct {
 	// overlays memoises the host-specific part by reboot flag and the
 	// exceptions covering the host (see overlayKey).
 	overlays map[string]*overlaid
+}
+
+// key identifies the job's computation across Compute calls.
+func (j *job) key() setKey {
+	return setKey{hash: j.set.Hash(), stream: j.stream, ring: j.ring.Name}
 }
 
 // Compute builds the plan. It never fails: problems with hosts are states.
@@ -145,7 +148,21 @@ func Compute(in Input, opts Options) *Plan {
 		hostIdx = append(hostIdx, i32)
 	}
 
-	runJobs(jobs, now, repo.Config.SLA, opts.Workers)
+	todo := jobs
+	if opts.Memo != nil {
+		todo = nil
+		for _, j := range jobs {
+			if j.ev = opts.Memo.get(repo, j.key(), now); j.ev == nil {
+				todo = append(todo, j)
+			}
+		}
+	}
+	runJobs(todo, now, repo.Config.SLA, opts.Workers)
+	if opts.Memo != nil {
+		for _, j := range todo {
+			opts.Memo.put(repo, j.key(), now, j.ev)
+		}
+	}
 
 	staleAfter := time.Duration(repo.Config.Reports.StaleAfter)
 	ov := newOverlayer(repo, now)

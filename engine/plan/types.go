@@ -82,6 +82,9 @@ type Options struct {
 	NoDedupe bool
 	// Workers bounds the parallel set computations; 0 means GOMAXPROCS.
 	Workers int
+	// Memo, when set, keeps set computations across calls (see Memo);
+	// results are the same with or without it.
+	Memo *Memo
 }
 
 // Plan is the result. Its JSON form is the documented plan schema.

@@ -194,7 +194,7 @@ func (s *Server) planOne(rep *inventory.Report) (*plan.Host, planMeta) {
 	}
 	now := s.now().UTC()
 	start := time.Now()
-	p := plan.Compute(plan.Input{Repo: m.Repo, Reports: []*inventory.Report{rep}, Now: now}, plan.Options{Workers: 1})
+	p := plan.Compute(plan.Input{Repo: m.Repo, Reports: []*inventory.Report{rep}, Now: now}, plan.Options{Workers: 1, Memo: s.planMemo})
 	s.m.planSeconds.observe(time.Since(start).Seconds())
 	if len(p.Hosts) != 1 {
 		return nil, planMeta{}

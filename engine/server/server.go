@@ -18,6 +18,7 @@ import (
 	"github.com/patchbay/patchbay/engine/api"
 	"github.com/patchbay/patchbay/engine/history"
 	"github.com/patchbay/patchbay/engine/inventory"
+	"github.com/patchbay/patchbay/engine/plan"
 	"github.com/patchbay/patchbay/engine/store"
 )
 
@@ -80,6 +81,10 @@ type Server struct {
 	sets  *setCache
 	decs  sync.Pool // *inventory.Decoder sharing sets.cache
 	plans *planWriter
+	// planMemo keeps per-set computations across reports, so a host's
+	// rules are judged again only when its set, stream, ring or the model
+	// changed (or a deadline passed).
+	planMemo *plan.Memo
 
 	pub Publisher // nil without EnablePublishing
 
@@ -126,7 +131,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.PlanFlush <= 0 {
 		cfg.PlanFlush = DefaultPlanFlush
 	}
-	s := &Server{cfg: cfg, st: cfg.Store, models: cfg.Models, log: cfg.Logger, now: cfg.Now, m: newMetrics(),
+	s := &Server{cfg: cfg, st: cfg.Store, models: cfg.Models, log: cfg.Logger, now: cfg.Now, m: newMetrics(), planMemo: plan.NewMemo(0),
 		sets: newSetCache(), limiters: map[string]*rate.Limiter{}, rollouts: map[string]bool{}}
 	s.decs.New = func() any {
 		return &inventory.Decoder{Cache: s.sets.cache, MaxBytes: cfg.MaxReportBytes}
