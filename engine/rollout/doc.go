@@ -92,13 +92,25 @@
 // the store and continues; finished hosts are never assigned again, and
 // actions with a recorded result are left out of assignments.
 //
-// Git notes are not in the store's transaction, so before writing the
-// first outbox entry of its term a new leader checks that the trail does
-// not already hold an equal record about the same commit (a predecessor
-// that wrote the note and was deposed before marking the entry; it marks
-// each entry before writing the next, so only the first can be affected). One residual window remains: two
-// leaders whose terms overlap in time (the old one's lease expired while
-// its note write was in flight) can both write the record.
+// Git notes are not in the store's transaction, so every outbox entry is
+// written with audit.Writer.WriteOnce: inside the notes ref's
+// compare-and-swap it checks that the note does not already hold an equal
+// record (a predecessor — or this leader in an earlier term — wrote it and
+// was deposed before marking the entry), so two leaders whose terms
+// overlap still write it once. A holder whose lease lapsed and who takes
+// it again starts a new term (a new fencing token).
+//
+// # Publishing
+//
+// With Options.Remote (serve --repo) the leader publishes instead of only
+// writing local notes: fetch the remote's refs/notes/patchbay, make the
+// local ref the remote's, re-chain the pending entries onto the remote
+// head (skipping those already there), push (a compare-and-swap on the
+// remote ref), mark them written only once the push is acknowledged, and
+// on a lost race start again after a backoff. The chain head is the
+// remote's, whatever the number of replicas. A repository lease
+// (gitrepo.LeaseRef, see holdRepo) keeps a second deployment on another
+// database from running the same rollouts.
 //
 // # Imports
 //
