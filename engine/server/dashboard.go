@@ -131,7 +131,7 @@ var dashboardPage = template.Must(template.New("dashboard").Funcs(template.FuncM
 </table>{{else}}<p class="ok">No finding is past its deadline.</p>{{end}}
 <h2>Rollouts</h2>
 {{if .Rollouts}}<table><tr><th>Rollout</th><th>Ring</th><th>Baseline</th><th>State</th><th class="n">Wave</th><th class="n">Succeeded</th><th class="n">Failed</th><th class="n">Pending</th><th>Hold</th></tr>
-{{range .Rollouts}}<tr><td><code>{{.ID}}</code></td><td>{{.Ring}}</td><td><code>{{.BaselineID}}</code></td><td>{{.State}}</td><td class="n">{{.Wave}}</td><td class="n">{{.Hosts.Succeeded}}</td><td class="n{{if .Hosts.Failed}} bad{{end}}">{{.Hosts.Failed}}</td><td class="n">{{.Hosts.Pending}}</td><td>{{.Hold}}</td></tr>{{end}}
+{{range .Rollouts}}<tr><td><code>{{.ID}}</code></td><td>{{.Ring}}</td><td><code>{{.BaselineID}}</code></td><td{{if eq .State "unreviewed"}} class="bad"{{end}}>{{.State}}</td><td class="n">{{.Wave}}</td><td class="n">{{.Hosts.Succeeded}}</td><td class="n{{if .Hosts.Failed}} bad{{end}}">{{.Hosts.Failed}}</td><td class="n">{{.Hosts.Pending}}</td><td>{{.Hold}}</td></tr>{{end}}
 </table>{{else}}<p class="muted">No rollouts (the controller runs when the patch repository is a Git repository).</p>{{end}}
 <p class="muted">The audit trail lives in the patch repository: <code>patchbay audit log -C DIR</code>, <code>patchbay audit verify -C DIR</code>.</p>
 </body></html>`))
