@@ -58,6 +58,8 @@ written.`,
 	cmd.Flags().DurationVar(&interval, "interval", 30*time.Second, "how often the patch repository is checked for changes")
 	cmd.Flags().StringVar(&cacheDir, "cache-dir", ".patchbay-cache", "where --repo clones are kept")
 	cmd.Flags().Float64Var(&rateLimit, "rate", server.DefaultRate, "requests per second per host (token bucket; negative: no limit)")
+	var trustProto bool
+	cmd.Flags().BoolVar(&trustProto, "trust-forwarded-proto", false, "trust X-Forwarded-Proto: https from the TLS proxy in front (marks the dashboard's session cookie Secure)")
 	rf := addRolloutServeFlags(cmd)
 	gh := addGitHubServeFlags(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -83,7 +85,7 @@ written.`,
 		if err := rl.Check(ctx); err != nil {
 			fmt.Fprintf(a.stderr, "patchbay: warning: the patch repository does not load yet (%v); serving, /readyz is 503 until it does\n", firstLine(err))
 		}
-		cfg := server.Config{Store: st, Models: rl, Logger: log, Now: a.now, Rate: rateLimit}
+		cfg := server.Config{Store: st, Models: rl, Logger: log, Now: a.now, Rate: rateLimit, TrustForwardedProto: trustProto}
 		sr, err := a.serveRollouts(ctx, rf, src, branch, st, log)
 		if err != nil {
 			return err

@@ -11,14 +11,20 @@ import (
 	"github.com/patchbay/patchbay/engine/plan"
 )
 
-// dashboardCookie holds the admin token of a signed-in browser.
-const dashboardCookie = "patchbay_admin"
+// dashboardCookie holds a signed-in browser's session id (never the admin
+// token: the store keeps the id's hash, the admin's name and the expiry).
+const dashboardCookie = "patchbay_session"
+
+// sessionTTL is how long a dashboard sign-in lasts.
+const sessionTTL = 12 * time.Hour
 
 // EnableDashboard serves a read-only dashboard at / for people: fleet
 // compliance by ring and by stream, overdue findings, hosts needing a
 // reboot, and rollouts in progress (when rc is not nil). It needs an admin
-// token, entered once in a form (POST /login) and kept in an HttpOnly,
-// SameSite=Strict cookie; the API itself still takes bearer tokens only.
+// token, entered once in a form (POST /login); the browser then holds a
+// server-side session's random id in an HttpOnly, SameSite=Strict cookie
+// (Secure over TLS, or behind a trusted TLS proxy), which POST /logout
+// ends on the server. The API itself still takes bearer tokens only.
 // The pages are not API routes and are not in openapi.yaml.
 func (s *Server) EnableDashboard(rc RolloutControl) {
 	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -27,8 +33,8 @@ func (s *Server) EnableDashboard(rc RolloutControl) {
 			s.page(w, http.StatusOK, loginPage, nil)
 			return
 		}
-		if _, err := s.st.VerifyAdminToken(r.Context(), c.Value); err != nil {
-			s.page(w, http.StatusUnauthorized, loginPage, map[string]string{"Error": "that admin token is not valid (any more)"})
+		if _, err := s.st.SessionAdmin(r.Context(), c.Value); err != nil {
+			s.page(w, http.StatusUnauthorized, loginPage, map[string]string{"Error": "your session ended; sign in again"})
 			return
 		}
 		p, err := s.FleetPlan(r.Context(), plan.Options{})
@@ -57,18 +63,38 @@ func (s *Server) EnableDashboard(rc RolloutControl) {
 			return
 		}
 		tok := strings.TrimSpace(r.PostForm.Get("token"))
-		if _, err := s.st.VerifyAdminToken(r.Context(), tok); err != nil {
+		admin, err := s.st.VerifyAdminToken(r.Context(), tok)
+		if err != nil {
 			s.page(w, http.StatusUnauthorized, loginPage, map[string]string{"Error": "that is not an admin token (create one with: patchbay token create --admin --name NAME)"})
 			return
 		}
-		http.SetCookie(w, &http.Cookie{Name: dashboardCookie, Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
-			Secure: r.TLS != nil, MaxAge: int((12 * time.Hour).Seconds())})
+		id, err := s.st.CreateSession(r.Context(), admin, sessionTTL)
+		if err != nil {
+			s.log.Error("dashboard session", "err", err)
+			http.Error(w, "sign-in failed: see the server log", http.StatusServiceUnavailable)
+			return
+		}
+		http.SetCookie(w, &http.Cookie{Name: dashboardCookie, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+			Secure: s.secure(r), MaxAge: int(sessionTTL.Seconds())})
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
 	s.mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
-		http.SetCookie(w, &http.Cookie{Name: dashboardCookie, Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+		if c, err := r.Cookie(dashboardCookie); err == nil {
+			if err := s.st.EndSession(r.Context(), c.Value); err != nil {
+				s.log.Error("dashboard sign-out", "err", err)
+				http.Error(w, "sign-out failed: see the server log", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		http.SetCookie(w, &http.Cookie{Name: dashboardCookie, Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.secure(r)})
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
+}
+
+// secure reports whether the browser reached the server over TLS: directly,
+// or through a proxy trusted (Config.TrustForwardedProto) to say so.
+func (s *Server) secure(r *http.Request) bool {
+	return r.TLS != nil || (s.cfg.TrustForwardedProto && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https"))
 }
 
 type dashboardData struct {
