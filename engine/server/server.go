@@ -43,8 +43,8 @@ type Config struct {
 	// front of the server (TLS terminated there) to mark the dashboard's
 	// session cookie Secure. Set it only behind such a proxy.
 	TrustForwardedProto bool
-	Store  *store.Store
-	Models ModelSource
+	Store               *store.Store
+	Models              ModelSource
 	// Assigner decides what a host must do now; nil means PlanAssigner
 	// (every action of the host's plan).
 	Assigner Assigner
