@@ -111,12 +111,18 @@ Examples:
   patchbay rollout show canary-3f2a9c1d0b7e --watch
   patchbay rollout pause canary-3f2a9c1d0b7e --reason "investigating failures"
   patchbay rollout resume canary-3f2a9c1d0b7e
-  patchbay rollout abort canary-3f2a9c1d0b7e`,
+  patchbay rollout abort canary-3f2a9c1d0b7e
+  patchbay rollout approve canary-3f2a9c1d0b7e --reason "hotfix pushed during incident INC-42"
+
+A commit without a passing, signed gate decision or a merged pull request
+with counted approvals (a direct push to main) starts no rollout: it waits
+as "unreviewed" until an admin approves it (break-glass; the reason and the
+admin token's name are recorded in a signed rollout.approved record).`,
 		Args: noArgs,
 	}
 	client := a.rolloutClientFlags(cmd)
 	cmd.AddCommand(a.newRolloutListCmd(client), a.newRolloutShowCmd(client))
-	for _, verb := range []string{"pause", "resume", "abort"} {
+	for _, verb := range []string{"pause", "resume", "abort", "approve"} {
 		cmd.AddCommand(a.newRolloutActionCmd(client, verb))
 	}
 	return cmd
@@ -343,6 +349,8 @@ func (a *app) newRolloutActionCmd(client func() (*rolloutClient, error), verb st
 		"pause":  "Pause a running rollout: no new host starts until resume",
 		"resume": "Resume a paused or halted rollout; failures so far no longer count against maxErrors",
 		"abort":  "Abort a running, paused or halted rollout: pending hosts are cancelled",
+		"approve": "Start an unreviewed rollout anyway (break-glass): --reason is required and recorded with the admin token's name " +
+			"in a signed rollout.approved record",
 	}[verb]
 	cmd := &cobra.Command{
 		Use:   verb + " ID",
@@ -361,6 +369,9 @@ Examples:
 		f, err := format.get()
 		if err != nil {
 			return err
+		}
+		if verb == "approve" && strings.TrimSpace(reason) == "" {
+			return usageError("approve needs --reason: why this unreviewed change may roll out (it is recorded with your token's name)")
 		}
 		c, err := client()
 		if err != nil {

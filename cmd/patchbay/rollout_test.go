@@ -201,7 +201,16 @@ func TestRolloutCommandsAgainstServer(t *testing.T) {
 		return stdout.String()
 	}
 	id := "canary-" + merge[:12]
+	// Merged without a gate decision: unreviewed until approved with a
+	// reason.
 	out := cli(0, "rollout", "list")
+	if !strings.Contains(out, id) || !strings.Contains(out, "unreviewed") {
+		t.Fatalf("list before approval:\n%s", out)
+	}
+	cli(exitUsage, "rollout", "approve", id)
+	cli(0, "rollout", "approve", id, "--reason", "reviewed on the incident call")
+	step()
+	out = cli(0, "rollout", "list")
 	if !strings.Contains(out, id) || !strings.Contains(out, "running") {
 		t.Fatalf("list:\n%s", out)
 	}

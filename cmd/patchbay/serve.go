@@ -76,6 +76,8 @@ written.`,
 	cmd.Flags().StringVar(&histRetention, "history-retention", "400d", "how long compliance history is kept (days: 400d)")
 	cmd.Flags().DurationVar(&histEvery, "history-every", history.DefaultEvery, "how often today's compliance roll-ups are recomputed")
 	cmd.Flags().DurationVar(&notifyEvery, "notify-every", 5*time.Minute, "how often notifications (config.notify) are checked and sent")
+	var trustProto bool
+	cmd.Flags().BoolVar(&trustProto, "trust-forwarded-proto", false, "trust X-Forwarded-Proto: https from the TLS proxy in front (marks the dashboard's session cookie Secure)")
 	rf := addRolloutServeFlags(cmd)
 	gh := addGitHubServeFlags(cmd)
 	gc := addGitCredFlags(cmd)
@@ -111,7 +113,7 @@ written.`,
 		if err := rl.Check(ctx); err != nil {
 			fmt.Fprintf(a.stderr, "patchbay: warning: the patch repository does not load yet (%v); serving, /readyz is 503 until it does\n", firstLine(err))
 		}
-		cfg := server.Config{Store: st, Models: rl, Logger: log, Now: a.now, Rate: rateLimit}
+		cfg := server.Config{Store: st, Models: rl, Logger: log, Now: a.now, Rate: rateLimit, TrustForwardedProto: trustProto}
 		rf.remote = ""
 		if repoURL != "" && gc.publish {
 			rf.remote = "origin"

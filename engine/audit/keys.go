@@ -141,6 +141,10 @@ type TrustedKey struct {
 	verifier signature.Verifier
 }
 
+// TrustedKeyOf trusts a public key held in memory (e.g. the server's own
+// signer's).
+func TrustedKeyOf(pub crypto.PublicKey) (TrustedKey, error) { return newTrustedKey(pub) }
+
 // ParseTrustedKeys parses PEM-encoded public keys (each argument may hold
 // several PEM blocks). An empty result is not an error here; Verify refuses
 // to run without keys.

@@ -27,12 +27,19 @@ const (
 	KindRingVerified Kind = "ring.verified"
 	// KindExceptionGranted records an approved waiver.
 	KindExceptionGranted Kind = "exception.granted"
+	// KindRolloutUnreviewed records a rollout held because its commit
+	// has no passing, signed gate decision and no merged pull request with
+	// counted approvals (a direct push).
+	KindRolloutUnreviewed Kind = "rollout.unreviewed"
+	// KindRolloutApproved records an admin's break-glass approval of an
+	// unreviewed rollout: who and why.
+	KindRolloutApproved Kind = "rollout.approved"
 )
 
 // Kinds lists every record kind in lifecycle order.
 func Kinds() []Kind {
 	return []Kind{KindGateDecision, KindChangeMerged, KindRolloutStarted, KindRolloutWave,
-		KindRolloutFinished, KindRingVerified, KindExceptionGranted}
+		KindRolloutFinished, KindRingVerified, KindExceptionGranted, KindRolloutUnreviewed, KindRolloutApproved}
 }
 
 // predicateTypePrefix and predicateTypeSuffix frame a kind in its
@@ -92,6 +99,10 @@ func NewPredicate(k Kind) (Predicate, error) {
 		return &RingVerified{}, nil
 	case KindExceptionGranted:
 		return &ExceptionGranted{}, nil
+	case KindRolloutUnreviewed:
+		return &RolloutUnreviewed{}, nil
+	case KindRolloutApproved:
+		return &RolloutApproved{}, nil
 	}
 	return nil, fmt.Errorf("unknown record kind %q", k)
 }
@@ -459,3 +470,64 @@ type aboutCommit interface {
 func (p *GateDecision) aboutCommit() string { return p.HeadSHA }
 func (p *ChangeMerged) aboutCommit() string { return p.MergeCommit }
 func (p *RingVerified) aboutCommit() string { return p.Commit }
+
+// RolloutUnreviewed is the predicate of rollout.unreviewed: the controller
+// holds a rollout of a commit nobody reviewed. The subject is Commit.
+type RolloutUnreviewed struct {
+	RolloutID      string `json:"rolloutId"`
+	Ring           string `json:"ring"`
+	BaselineID     string `json:"baselineId"`
+	BaselineDigest string `json:"baselineDigest"`
+	Commit         string `json:"commit"`
+	// Reason says what was looked for and not found.
+	Reason string    `json:"reason"`
+	HeldAt time.Time `json:"heldAt"`
+}
+
+// RolloutApproved is the predicate of rollout.approved: an admin started
+// an unreviewed rollout anyway (break-glass). The subject is Commit.
+type RolloutApproved struct {
+	RolloutID      string `json:"rolloutId"`
+	Ring           string `json:"ring"`
+	BaselineID     string `json:"baselineId"`
+	BaselineDigest string `json:"baselineDigest"`
+	Commit         string `json:"commit"`
+	// Actor is the admin token's name.
+	Actor string `json:"actor"`
+	// Reason is the admin's reason, required.
+	Reason     string    `json:"reason"`
+	ApprovedAt time.Time `json:"approvedAt"`
+}
+
+// Kind implements Predicate.
+func (*RolloutUnreviewed) Kind() Kind { return KindRolloutUnreviewed }
+
+// Kind implements Predicate.
+func (*RolloutApproved) Kind() Kind { return KindRolloutApproved }
+
+// Baseline implements Predicate.
+func (p *RolloutUnreviewed) Baseline() (string, string) { return p.BaselineID, p.BaselineDigest }
+
+// Baseline implements Predicate.
+func (p *RolloutApproved) Baseline() (string, string) { return p.BaselineID, p.BaselineDigest }
+
+// Validate implements Predicate.
+func (p *RolloutUnreviewed) Validate() error {
+	c := &checker{kind: p.Kind()}
+	c.rollout(p.RolloutID, p.Ring, p.BaselineID, p.BaselineDigest)
+	c.sha("commit", p.Commit)
+	c.text("reason", p.Reason)
+	c.when("heldAt", p.HeldAt)
+	return c.err()
+}
+
+// Validate implements Predicate.
+func (p *RolloutApproved) Validate() error {
+	c := &checker{kind: p.Kind()}
+	c.rollout(p.RolloutID, p.Ring, p.BaselineID, p.BaselineDigest)
+	c.sha("commit", p.Commit)
+	c.text("actor", p.Actor)
+	c.text("reason", p.Reason)
+	c.when("approvedAt", p.ApprovedAt)
+	return c.err()
+}

@@ -222,6 +222,16 @@ func (ch *Change) fill(recs []*Record) {
 			ch.Verifications = append(ch.Verifications, *p)
 		case *ExceptionGranted:
 			ch.Exceptions = append(ch.Exceptions, *p)
+		case *RolloutUnreviewed:
+			if _, ok := byID[p.RolloutID]; !ok {
+				byID[p.RolloutID] = len(ch.Rollouts)
+				ch.Rollouts = append(ch.Rollouts, Rollout{ID: p.RolloutID, Ring: p.Ring, BaselineID: p.BaselineID,
+					BaselineDigest: p.BaselineDigest, Outcome: "unreviewed"})
+			}
+		case *RolloutApproved:
+			if i, ok := byID[p.RolloutID]; ok {
+				ch.Rollouts[i].Outcome = "approved by " + p.Actor + " (break-glass): " + p.Reason
+			}
 		}
 	}
 }

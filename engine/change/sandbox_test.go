@@ -82,7 +82,8 @@ func TestSandboxedEqualsInProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := &Evaluator{Sandbox: testRunner(t, sandbox.Limits{})}
+	// A generous deadline: under -race on a loaded machine the child is slow.
+	ev := &Evaluator{Sandbox: testRunner(t, sandbox.Limits{Timeout: 2 * time.Minute})}
 	got, err := ev.Evaluate(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)

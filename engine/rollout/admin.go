@@ -268,3 +268,49 @@ func verb(to string) string {
 	}
 	return "abort"
 }
+
+// Approve starts an unreviewed rollout anyway (break-glass): it writes a
+// signed rollout.approved record naming actor (the admin token's name) and
+// reason, then rollout.started, and the rollout runs. reason is required.
+func (c *Controller) Approve(ctx context.Context, id, actor, reason string) (api.Rollout, error) {
+	if strings.TrimSpace(reason) == "" {
+		return api.Rollout{}, fmt.Errorf("approve rollout %s: a reason is required (it is recorded with your name): %w", id, ErrState)
+	}
+	if actor == "" {
+		return api.Rollout{}, fmt.Errorf("approve rollout %s: no actor: %w", id, ErrState)
+	}
+	r, err := c.rollout(ctx, id)
+	if err != nil {
+		return api.Rollout{}, err
+	}
+	if r.State != StateUnreviewed {
+		return api.Rollout{}, fmt.Errorf("approve rollout %s: it is %s, not unreviewed: %w", id, r.State, ErrState)
+	}
+	prog, err := c.st.RolloutProgressOf(ctx, id)
+	if err != nil {
+		return api.Rollout{}, err
+	}
+	now := c.o.Now().UTC()
+	d := decodeDetail(prog.Detail)
+	d.Hold = ""
+	prog.Detail = d.encode()
+	ch := store.RolloutChange{
+		States:   []store.StateChange{{ID: id, From: StateUnreviewed, To: StateRunning}},
+		Progress: []store.RolloutProgress{prog},
+		Events: []store.RolloutEvent{
+			event(id, actor, r.Commit, &audit.RolloutApproved{RolloutID: id, Ring: r.Ring, BaselineID: r.BaselineID, BaselineDigest: r.BaselineDigest,
+				Commit: r.Commit, Actor: actor, Reason: reason, ApprovedAt: now}, now),
+			event(id, actor, r.Commit, &audit.RolloutStarted{RolloutID: id, Ring: r.Ring, BaselineID: r.BaselineID, BaselineDigest: r.BaselineDigest,
+				Hosts: prog.HostsTotal, StartedAt: now}, now),
+		},
+	}
+	if _, err := c.apply(ctx, store.Fence{}, ch); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return api.Rollout{}, fmt.Errorf("approve rollout %s: its state changed meanwhile: %w", id, ErrState)
+		}
+		return api.Rollout{}, err
+	}
+	c.log.Warn("rollout: unreviewed rollout approved (break-glass)", "rollout", id, "actor", actor, "reason", reason)
+	c.poke()
+	return c.Show(ctx, id)
+}

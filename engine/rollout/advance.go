@@ -219,6 +219,18 @@ func (c *Controller) verify(ctx context.Context, f store.Fence, r store.Rollout,
 			since = h.FinishedAt
 		}
 	}
+	if len(hosts) == 0 {
+		// A rollout that changed no host (a ring without hosts, or every
+		// host already compliant) has proved nothing: no ring.verified,
+		// which the next ring's promotion would count as evidence.
+		want := fmt.Sprintf("no ring.verified: this rollout changed no host (the ring has %d)", d.RingHosts)
+		if d.Hold != want {
+			d.Hold = want
+			prog.Detail = d.encode()
+			_, err = c.apply(ctx, f, store.RolloutChange{Progress: []store.RolloutProgress{prog}})
+		}
+		return err
+	}
 	if since.IsZero() {
 		since = d.CompletedAt
 	}

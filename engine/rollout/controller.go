@@ -29,6 +29,10 @@ const (
 	StateFailed     = "failed"
 	StateAborted    = "aborted"
 	StateSuperseded = "superseded"
+	// StateUnreviewed: the commit has no passing, signed gate decision and
+	// no merged pull request with counted approvals; nothing starts until
+	// an admin approves it (break-glass).
+	StateUnreviewed = "unreviewed"
 )
 
 // Host states (store.RolloutHost.State).
@@ -48,7 +52,7 @@ const stepFailed = "failed"
 // openStates additionally include completed (soaking).
 var (
 	activeStates = []string{StateRunning, StatePaused, StateHalted}
-	openStates   = []string{StateRunning, StatePaused, StateHalted, StateCompleted}
+	openStates   = []string{StateRunning, StatePaused, StateHalted, StateCompleted, StateUnreviewed}
 )
 
 func isOpen(state string) bool {
@@ -200,7 +204,11 @@ type Config struct {
 	Signer    *audit.Signer
 	Inventory Inventory
 	Planner   HostPlanner
-	Options   Options
+	// TrustedKeys are public keys (PEM) whose gate.decision records count
+	// as a review of a commit, besides the base config's trustedKeys and
+	// Signer's own key.
+	TrustedKeys [][]byte
+	Options     Options
 }
 
 // Controller runs rollouts. Run it on every replica: one at a time is the
@@ -212,6 +220,7 @@ type Controller struct {
 	aw      *audit.Writer
 	inv     Inventory
 	planner HostPlanner
+	trusted []audit.TrustedKey
 	o       Options
 	log     *slog.Logger
 
@@ -247,6 +256,18 @@ func New(cfg Config) (*Controller, error) {
 		joined: map[string]time.Time{}, bound: map[string]*binding{}}
 	if cfg.Signer != nil {
 		c.aw = &audit.Writer{Repo: cfg.Repo, Signer: cfg.Signer, Committer: o.Committer, Now: o.Now}
+		k, err := audit.TrustedKeyOf(cfg.Signer.PublicKey())
+		if err != nil {
+			return nil, fmt.Errorf("rollout: signer key: %w", err)
+		}
+		c.trusted = append(c.trusted, k)
+	}
+	if len(cfg.TrustedKeys) > 0 {
+		keys, err := audit.ParseTrustedKeys(cfg.TrustedKeys...)
+		if err != nil {
+			return nil, fmt.Errorf("rollout: trusted keys: %w", err)
+		}
+		c.trusted = append(c.trusted, keys...)
 	}
 	return c, nil
 }

@@ -49,10 +49,21 @@
 //	           successThreshold (terminal)
 //	aborted    an admin aborted it (terminal)
 //	superseded a newer merge moved the same ring on (terminal)
+//	unreviewed the commit was not reviewed: no passing gate.decision
+//	           about it (or its merged head) in an audit trail that
+//	           verifies against the trusted keys (the parent commit's
+//	           config.trustedKeys, the controller's signer, Config.TrustedKeys),
+//	           and no merged pull request with counted approvals (the
+//	           GitHub hint). A direct push to main lands here. No host
+//	           starts until an admin approves it (patchbay rollout approve
+//	           ID --reason ...).
 //
 // Transitions, and the audit record each one writes:
 //
 //	(new commit)          → running     change.merged (once per commit), rollout.started
+//	(new commit, not reviewed) → unreviewed  rollout.unreviewed (why)
+//	unreviewed → running  (admin approve, reason)      rollout.approved{actor, reason}, rollout.started
+//	unreviewed → superseded (a newer merge)            rollout.finished{cancelled}
 //	running  → running    (a wave ends) rollout.wave
 //	running  → halted     (failures > maxErrors)       rollout.wave{halted: true}
 //	running  → paused     (admin)                      rollout.wave{halted: true}
@@ -60,6 +71,8 @@
 //	running  → completed  (no host left)               rollout.finished{succeeded}
 //	running  → failed     (no host left, below threshold) rollout.finished{failed}
 //	completed → verified  (soak passed)                ring.verified
+//	completed stays       (the rollout changed no host) no ring.verified: a ring
+//	                      that ran nothing proved nothing
 //	running, paused, halted → aborted (admin)          rollout.finished{cancelled}
 //	running, paused, halted, completed → superseded    rollout.finished{cancelled}
 //

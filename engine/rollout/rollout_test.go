@@ -241,12 +241,39 @@ func (e *env) agents(ctx context.Context, c *rollout.Controller, fail map[string
 	return busy
 }
 
-// mergeCanary merges PR #7, which promotes 2026-11-hotfix-1 to canary.
+// mergeCanary merges PR #7, which promotes 2026-11-hotfix-1 to canary,
+// with a passing gate decision on its head.
 func (e *env) mergeCanary() string {
-	merge, _ := e.git.MergePR(7, "sre-platform", "promote-canary", map[string]string{
+	return e.mergeGated(7, "promote-canary", map[string]string{
 		"rings/canary.cue": e.file("rings/canary.cue", `baseline: "2026-11"`, `baseline: "2026-11-hotfix-1"`),
 	})
-	return merge
+}
+
+// mergeGated is gitrepotest's MergePR with a passing gate decision on the
+// branch head written before the merge, as with a gated pull request.
+func (e *env) mergeGated(n int, branch string, files map[string]string) string {
+	e.t.Helper()
+	e.git.Git("checkout", "-q", "-b", branch, "main")
+	head := e.git.Commit(fmt.Sprintf("change for #%d", n), files)
+	e.git.Git("checkout", "-q", "main")
+	e.recordDecision(head, n, "pass")
+	e.git.Git("merge", "-q", "--no-ff", "-m", fmt.Sprintf("Merge pull request #%d from sre-platform/%s\n\nchange for #%d", n, branch, n), branch)
+	return e.git.Git("rev-parse", "HEAD")
+}
+
+// recordDecision writes a gate.decision signed by the controller's key on
+// head, as the GitHub integration does after gating a pull request.
+func (e *env) recordDecision(head string, pr int, result string) {
+	e.t.Helper()
+	w := &audit.Writer{Repo: e.repo, Signer: e.signer, Now: e.clk.Now}
+	h, err := gitrepo.ParseHash(head)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := w.Write(context.Background(), h, &audit.GateDecision{Result: result, Denies: []string{}, Warns: []string{}, PolicyBundleDigest: "sha256:" + strings.Repeat("a", 64),
+		InputDigest: "sha256:" + strings.Repeat("b", 64), PR: pr, HeadSHA: head, Approvers: []string{"sre-lead", "sre-oncall"}, DecidedAt: e.clk.Now()}); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 func (e *env) file(path, old, new string) string {
@@ -616,7 +643,7 @@ func TestSupersede(t *testing.T) {
 	e.step(ctx, c)
 	e.agents(ctx, c, nil)
 	e.clk.Advance(time.Minute) // the lists are newest first
-	e.git.MergePR(8, "sre-platform", "back-to-2026-11", map[string]string{
+	e.mergeGated(8, "back-to-2026-11", map[string]string{
 		"rings/canary.cue": e.file("rings/canary.cue", `baseline: "2026-11-hotfix-1"`, `baseline: "2026-11"`)})
 	e.step(ctx, c)
 	l, err := c.List(ctx)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -140,6 +141,14 @@ func (c *Controller) processCommit(ctx context.Context, f store.Fence, h gitrepo
 	var reports []*inventory.Report
 	var effectDigest string
 	var created []string
+	// trustFrom is the configuration whose trustedKeys a gate decision
+	// must verify against: the parent's (the base of the change), else
+	// the commit's own for a root commit.
+	trustFrom := parent
+	if trustFrom == nil {
+		trustFrom = model
+	}
+	var review *reviewState
 	for _, ring := range model.Rings {
 		b := model.Baselines[ring.Baseline]
 		if b == nil {
@@ -195,16 +204,29 @@ func (c *Controller) processCommit(ctx context.Context, f store.Fence, h gitrepo
 		if had && isOpen(prev.State) {
 			c.supersede(ctx, &ch, prev, now)
 		}
+		if review == nil {
+			review = c.review(ctx, cm, trustFrom)
+		}
 		r := store.Rollout{ID: id, Ring: ring.Name, Commit: commit, BaselineID: b.ID, BaselineDigest: b.Digest, State: StateRunning, CreatedAt: now}
+		if !review.ok {
+			r.State = StateUnreviewed
+			d.Hold = "unreviewed: " + review.why + "; an admin may start it: patchbay rollout approve " + id + " --reason ..."
+		}
 		ch.Creates = append(ch.Creates, r)
 		ch.NewProgress = append(ch.NewProgress, store.RolloutProgress{RolloutID: id, HostsTotal: len(hosts), Detail: d.encode()})
 		ch.Hosts = append(ch.Hosts, hosts...)
-		ch.Events = append(ch.Events, event(id, "controller", commit, &audit.RolloutStarted{RolloutID: id, Ring: ring.Name,
-			BaselineID: b.ID, BaselineDigest: b.Digest, Hosts: len(hosts), StartedAt: now}, now))
+		if review.ok {
+			ch.Events = append(ch.Events, event(id, "controller", commit, &audit.RolloutStarted{RolloutID: id, Ring: ring.Name,
+				BaselineID: b.ID, BaselineDigest: b.Digest, Hosts: len(hosts), StartedAt: now}, now))
+		} else {
+			ch.Events = append(ch.Events, event(id, "controller", commit, &audit.RolloutUnreviewed{RolloutID: id, Ring: ring.Name,
+				BaselineID: b.ID, BaselineDigest: b.Digest, Commit: commit, Reason: review.why, HeldAt: now}, now))
+			c.log.Warn("rollout: unreviewed commit; held until an admin approves it", "rollout", id, "commit", commit, "why", review.why)
+		}
 		created = append(created, id)
 	}
 	if len(created) > 0 {
-		if m, ok := c.mergeRecord(ctx, cm, effectDigest, now); ok {
+		if m, ok := c.mergeRecord(ctx, cm, trustFrom, effectDigest, now); ok {
 			for i := range ch.NewProgress {
 				d := decodeDetail(ch.NewProgress[i].Detail)
 				d.PR = m.PR
@@ -229,7 +251,7 @@ func (c *Controller) processCommit(ctx context.Context, f store.Fence, h gitrepo
 // isControllerState is false for the server's implicit "direct" rollouts.
 func isControllerState(s string) bool {
 	switch s {
-	case StateRunning, StatePaused, StateHalted, StateCompleted, StateVerified, StateFailed, StateAborted, StateSuperseded:
+	case StateRunning, StatePaused, StateHalted, StateCompleted, StateVerified, StateFailed, StateAborted, StateSuperseded, StateUnreviewed:
 		return true
 	}
 	return false
@@ -261,7 +283,7 @@ var mergeMessage = regexp.MustCompile(`^Merge pull request #(\d+) from ([^/\s]+)
 // hint, else the latest gate.decision on the merged head (second parent),
 // else the merge message. ok is false when no PR number is known (a
 // direct push): no change.merged is written then.
-func (c *Controller) mergeRecord(ctx context.Context, cm *gitrepo.Commit, effectDigest string, now time.Time) (*audit.ChangeMerged, bool) {
+func (c *Controller) mergeRecord(ctx context.Context, cm *gitrepo.Commit, trustFrom *baseline.Repository, effectDigest string, now time.Time) (*audit.ChangeMerged, bool) {
 	commit := cm.Hash.String()
 	m := &audit.ChangeMerged{MergeCommit: commit, EffectDigest: effectDigest, MergedAt: cm.Committer.When.UTC(), Approvers: []string{}}
 	if m.MergedAt.IsZero() {
@@ -287,7 +309,7 @@ func (c *Controller) mergeRecord(ctx context.Context, cm *gitrepo.Commit, effect
 		}
 	}
 	if m.PR == 0 || len(m.Approvers) == 0 {
-		if g := c.gateDecision(ctx, m.HeadCommit); g != nil {
+		if g := c.gateDecision(ctx, trustFrom, m.HeadCommit); g != nil {
 			if m.PR == 0 {
 				m.PR = g.PR
 			}
@@ -316,10 +338,26 @@ func (c *Controller) mergeRecord(ctx context.Context, cm *gitrepo.Commit, effect
 	return m, true
 }
 
-// gateDecision returns the latest gate.decision record about head.
-func (c *Controller) gateDecision(ctx context.Context, head string) *audit.GateDecision {
+// gateDecision returns the latest gate.decision record about one of heads
+// (its head SHA or the commit it is attached to), if the whole audit chain
+// verifies against the trusted keys (trustFrom's config.trustedKeys, the
+// controller's signer and Config.TrustedKeys). An unverifiable trail
+// yields nothing: a forged decision never counts.
+func (c *Controller) gateDecision(ctx context.Context, trustFrom *baseline.Repository, heads ...string) *audit.GateDecision {
 	log, err := audit.Read(ctx, c.repo)
-	if err != nil {
+	if err != nil || len(log.Of(audit.KindGateDecision)) == 0 {
+		return nil
+	}
+	keys := slices.Clone(c.trusted)
+	if trustFrom != nil {
+		for _, name := range slices.Sorted(maps.Keys(trustFrom.Config.TrustedKeys)) {
+			k, err := audit.ParseTrustedKeys([]byte(trustFrom.Config.TrustedKeys[name].PublicKey))
+			if err == nil {
+				keys = append(keys, k...)
+			}
+		}
+	}
+	if len(keys) == 0 || len(audit.VerifyLog(log, keys)) > 0 {
 		return nil
 	}
 	var best *audit.GateDecision
@@ -329,11 +367,44 @@ func (c *Controller) gateDecision(ctx context.Context, head string) *audit.GateD
 			continue
 		}
 		g := p.(*audit.GateDecision)
-		if (g.HeadSHA == head || r.Commit == head) && (best == nil || !g.DecidedAt.Before(best.DecidedAt)) {
+		if (slices.Contains(heads, g.HeadSHA) || slices.Contains(heads, r.Commit)) && (best == nil || !g.DecidedAt.Before(best.DecidedAt)) {
 			best = g
 		}
 	}
 	return best
+}
+
+// reviewState is whether a commit was reviewed, and if not, why not.
+type reviewState struct {
+	ok  bool
+	why string
+}
+
+// review decides whether commit cm may start rollouts: a merged pull
+// request with counted approvals (the GitHub integration's hint, read from
+// the API), or a passing gate.decision signed by a trusted key about the
+// commit, its merged head (second parent) or the hint's head.
+func (c *Controller) review(ctx context.Context, cm *gitrepo.Commit, trustFrom *baseline.Repository) *reviewState {
+	commit := cm.Hash.String()
+	heads := []string{commit}
+	if len(cm.Parents) > 1 {
+		heads = append(heads, cm.Parents[1].String())
+	}
+	if v, err := c.st.Mark(ctx, markHint+commit); err == nil {
+		var h Hint
+		if json.Unmarshal([]byte(v), &h) == nil {
+			if h.PR != 0 && len(h.Approvers) > 0 {
+				return &reviewState{ok: true}
+			}
+			if h.HeadSHA != "" {
+				heads = append(heads, h.HeadSHA)
+			}
+		}
+	}
+	if g := c.gateDecision(ctx, trustFrom, heads...); g != nil && g.Result == "pass" {
+		return &reviewState{ok: true}
+	}
+	return &reviewState{why: fmt.Sprintf("commit %s has no merged pull request with counted approvals and no passing gate.decision signed by a trusted key", short(commit))}
 }
 
 func firstLine(s string) string {

@@ -9,8 +9,12 @@ import (
 	"time"
 )
 
-// dashboardCookie holds the token of a signed-in browser.
-const dashboardCookie = "patchbay_admin"
+// dashboardCookie holds a signed-in browser's session id (never a token:
+// the store keeps the id's hash, the token's name and the expiry).
+const dashboardCookie = "patchbay_session"
+
+// sessionTTL is how long a dashboard sign-in lasts.
+const sessionTTL = 12 * time.Hour
 
 // IdentifyFunc says who is signed in to the dashboard, and with which role;
 // ok is false when nobody is.
@@ -20,7 +24,7 @@ type IdentifyFunc func(r *http.Request) (v Viewer, ok bool)
 // host, ring, rollout, exceptions and audit-trail pages, each table also
 // as CSV. It is read-only: admin and viewer tokens both sign in (POST
 // /login), and what the browser holds is checked by one function,
-// SetIdentify's (by default the token cookie below). Pages are not API
+// SetIdentify's (by default the server-side session below). Pages are not API
 // routes and are not in openapi.yaml. rc may be nil (no rollouts).
 func (s *Server) EnableDashboard(rc RolloutControl) {
 	s.rc = rc
@@ -61,16 +65,30 @@ func (s *Server) EnableDashboard(rc RolloutControl) {
 			return
 		}
 		tok := strings.TrimSpace(r.PostForm.Get("token"))
-		if _, _, err := s.st.VerifyRoleToken(r.Context(), tok); err != nil {
+		admin, _, err := s.st.VerifyRoleToken(r.Context(), tok)
+		if err != nil {
 			s.loginForm(w, http.StatusUnauthorized, "that is not an admin or viewer token (create one with: patchbay token create --viewer --name NAME)")
 			return
 		}
-		http.SetCookie(w, &http.Cookie{Name: dashboardCookie, Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
-			Secure: r.TLS != nil, MaxAge: int((12 * time.Hour).Seconds())})
+		id, err := s.st.CreateSession(r.Context(), admin, sessionTTL)
+		if err != nil {
+			s.log.Error("dashboard session", "err", err)
+			http.Error(w, "sign-in failed: see the server log", http.StatusServiceUnavailable)
+			return
+		}
+		http.SetCookie(w, &http.Cookie{Name: dashboardCookie, Value: id, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+			Secure: s.secure(r), MaxAge: int(sessionTTL.Seconds())})
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
 	s.mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
-		http.SetCookie(w, &http.Cookie{Name: dashboardCookie, Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+		if c, err := r.Cookie(dashboardCookie); err == nil {
+			if err := s.st.EndSession(r.Context(), c.Value); err != nil {
+				s.log.Error("dashboard sign-out", "err", err)
+				http.Error(w, "sign-out failed: see the server log", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		http.SetCookie(w, &http.Cookie{Name: dashboardCookie, Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.secure(r)})
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
 }
@@ -79,8 +97,9 @@ func (s *Server) EnableDashboard(rc RolloutControl) {
 // example with server-side sessions). Call it before EnableDashboard.
 func (s *Server) SetIdentify(fn IdentifyFunc) { s.identify = fn }
 
-// cookieIdentity is the default IdentifyFunc: the cookie holds an admin
-// or viewer token, checked against the store on every request.
+// cookieIdentity is the default IdentifyFunc: the cookie holds a session
+// id, checked against the store on every request (a session ends at its
+// expiry, at sign-out, and when its token is deleted).
 func (s *Server) cookieIdentity(r *http.Request) (Viewer, bool) {
 	c, err := r.Cookie(dashboardCookie)
 	if err != nil {
@@ -88,11 +107,17 @@ func (s *Server) cookieIdentity(r *http.Request) (Viewer, bool) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	name, role, err := s.st.VerifyRoleToken(ctx, c.Value)
+	name, role, err := s.st.SessionViewer(ctx, c.Value)
 	if err != nil {
 		return Viewer{}, false
 	}
 	return Viewer{Name: name, Role: role}, true
+}
+
+// secure reports whether the browser reached the server over TLS: directly,
+// or through a proxy trusted (Config.TrustForwardedProto) to say so.
+func (s *Server) secure(r *http.Request) bool {
+	return r.TLS != nil || (s.cfg.TrustForwardedProto && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https"))
 }
 
 var loginPage = template.Must(template.ParseFS(webFS, "web/login.html"))

@@ -230,7 +230,13 @@ func slaBreaches(p *plan.Plan) table {
 func rolloutRow(ro api.Rollout) []cell {
 	state := ro.State
 	c := ro.Hosts
-	return []cell{link(ro.ID, rolloutHref(ro.ID)), link(ro.Ring, ringHref(ro.Ring)), text(ro.BaselineID), text(state), count(ro.Wave),
+	st := text(state)
+	if state == "unreviewed" {
+		// No gate decision or counted approval started it: an admin's
+		// break-glass approval (patchbay rollout approve) is needed.
+		st.Class = "bad"
+	}
+	return []cell{link(ro.ID, rolloutHref(ro.ID)), link(ro.Ring, ringHref(ro.Ring)), text(ro.BaselineID), st, count(ro.Wave),
 		count(c.Total), count(c.Pending), count(c.Running), count(c.Succeeded), countBad(c.Failed), countBad(c.TimedOut), text(ro.Hold)}
 }
 

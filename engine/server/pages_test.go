@@ -44,6 +44,9 @@ func (f fakeRollouts) Resume(context.Context, string, string, string) (api.Rollo
 func (f fakeRollouts) Abort(context.Context, string, string, string) (api.Rollout, error) {
 	return f.ro, nil
 }
+func (f fakeRollouts) Approve(context.Context, string, string, string) (api.Rollout, error) {
+	return f.ro, nil
+}
 
 type browser struct {
 	t  *testing.T

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/patchbay/patchbay/engine/api"
 	"github.com/patchbay/patchbay/engine/inventory"
@@ -21,6 +22,9 @@ type RolloutControl interface {
 	Pause(ctx context.Context, id, actor, reason string) (api.Rollout, error)
 	Resume(ctx context.Context, id, actor, reason string) (api.Rollout, error)
 	Abort(ctx context.Context, id, actor, reason string) (api.Rollout, error)
+	// Approve starts an unreviewed rollout (break-glass), recording actor
+	// and reason.
+	Approve(ctx context.Context, id, actor, reason string) (api.Rollout, error)
 }
 
 // EnableRollouts serves the rollout admin endpoints (GET /api/v1/rollouts,
@@ -50,7 +54,7 @@ func (s *Server) EnableRollouts(rc RolloutControl) {
 		writeJSON(w, http.StatusOK, v)
 		return nil
 	})
-	for _, verb := range []string{"pause", "resume", "abort"} {
+	for _, verb := range []string{"pause", "resume", "abort", "approve"} {
 		s.handle("POST /api/v1/rollouts/{id}/"+verb, func(w http.ResponseWriter, r *http.Request) error {
 			admin, err := s.authAdmin(r)
 			if err != nil {
@@ -67,7 +71,13 @@ func (s *Server) EnableRollouts(rc RolloutControl) {
 				}
 			}
 			s.log.Info("rollout admin action", "action", verb, "rollout", r.PathValue("id"), "admin", admin, "reason", req.Reason)
-			fn := map[string]func(context.Context, string, string, string) (api.Rollout, error){"pause": rc.Pause, "resume": rc.Resume, "abort": rc.Abort}[verb]
+			fn := map[string]func(context.Context, string, string, string) (api.Rollout, error){"pause": rc.Pause, "resume": rc.Resume, "abort": rc.Abort,
+				"approve": func(ctx context.Context, id, actor, reason string) (api.Rollout, error) {
+					if strings.TrimSpace(reason) == "" {
+						return api.Rollout{}, errorf(http.StatusBadRequest, api.CodeBadRequest, "approve needs a reason; it is recorded with the admin token's name")
+					}
+					return rc.Approve(ctx, id, actor, reason)
+				}}[verb]
 			v, err := fn(r.Context(), r.PathValue("id"), admin, req.Reason)
 			if err != nil {
 				return rolloutError(err)

@@ -82,7 +82,23 @@ func TestRolloutEndpoints(t *testing.T) {
 	}
 	id := "canary-" + merge[:12]
 
+	// Merged without a gate decision or counted approvals: unreviewed,
+	// until an admin approves it with a reason (break-glass).
 	code, body := e.do("GET", "/api/v1/rollouts", e.adminTok, "", nil)
+	if l := decodeAs[api.RolloutList](t, body); code != 200 || len(l.Rollouts) != 1 || l.Rollouts[0].State != rollout.StateUnreviewed {
+		t.Fatalf("list before approval: %d %s", code, body)
+	}
+	if code, body := e.do("POST", "/api/v1/rollouts/"+id+"/approve", e.adminTok, "application/json", []byte(`{}`)); code != 400 {
+		t.Fatalf("approve without a reason: %d %s, want 400", code, body)
+	}
+	if code, body := e.do("POST", "/api/v1/rollouts/"+id+"/approve", e.adminTok, "application/json", []byte(`{"reason": "merged during the outage, reviewed afterwards"}`)); code != 200 {
+		t.Fatalf("approve: %d %s", code, body)
+	}
+	if err := ctl.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	code, body = e.do("GET", "/api/v1/rollouts", e.adminTok, "", nil)
 	l := decodeAs[api.RolloutList](t, body)
 	if code != 200 || len(l.Rollouts) != 1 || l.Rollouts[0].ID != id || l.Rollouts[0].Hosts.Total != 4 || l.Rollouts[0].Hosts.Running != 2 {
 		t.Fatalf("list: %d %s", code, body)

@@ -41,8 +41,12 @@ type ModelSource interface {
 
 // Config wires a Server. Store and Models are required.
 type Config struct {
-	Store  *store.Store
-	Models ModelSource
+	// TrustForwardedProto trusts X-Forwarded-Proto: https from the proxy in
+	// front of the server (TLS terminated there) to mark the dashboard's
+	// session cookie Secure. Set it only behind such a proxy.
+	TrustForwardedProto bool
+	Store               *store.Store
+	Models              ModelSource
 	// Assigner decides what a host must do now; nil means PlanAssigner
 	// (every action of the host's plan).
 	Assigner Assigner
