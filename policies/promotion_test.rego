@@ -123,7 +123,7 @@ test_evidence_from_no_host_proves_nothing if {
 
 test_evidence_needs_min_hosts_changed if {
 	prod := fixture.moved({"ring": "prod", "from": "2026-10", "to": "2026-11", "to_digest": "sha256:d11"})
-	ev := [{"ring": "pilot", "baseline": "2026-11", "baseline_digest": "sha256:d11", "commit": fixture.old, "success_rate": 1, "soak_hours": 200, "verified_at": "2026-11-20T09:00:00Z", "hosts_total": 5, "hosts_changed": 1}]
+	ev := [{"ring": "pilot", "baseline": "2026-11", "baseline_digest": "sha256:d11", "commit": fixture.old, "success_rate": 1, "soak_hours": 200, "verified_at": "2026-11-20T09:00:00Z", "hosts_total": 5, "hosts_changed": 1, "tested_set": [{"stream": "debian-12", "package": "openssl", "version": "3.0.17-1~deb12u2", "hosts": 1}]}]
 	inp := object.union(prod, {"evidence": ev, "reviews": [fixture.approve("alice"), fixture.approve("sec1")]})
 	count(promotion.deny) == 0 with input as inp
 	# pilot wants 3 changed hosts
