@@ -129,23 +129,25 @@ func TestDemoServePauseReachesNotes(t *testing.T) {
 	}
 	var l api.RolloutList
 	call(http.MethodGet, "/api/v1/rollouts", nil, &l)
-	id := ""
+	// The demo's pilot rollout is running, or halted by its health-check
+	// failures: an operator pauses the one, aborts the other.
+	id, verb := "", ""
 	for _, r := range l.Rollouts {
-		if r.Ring == "pilot" && r.State == "running" {
-			id = r.ID
+		if r.Ring == "pilot" && (r.State == "running" || r.State == "halted") {
+			id, verb = r.ID, map[string]string{"running": "pause", "halted": "abort"}[r.State]
 		}
 	}
 	if id == "" {
-		t.Fatalf("no running pilot rollout: %+v", l.Rollouts)
+		t.Fatalf("no running or halted pilot rollout: %+v", l.Rollouts)
 	}
-	call(http.MethodPost, "/api/v1/rollouts/"+id+"/pause", api.RolloutAction{Reason: "change freeze"}, nil)
+	call(http.MethodPost, "/api/v1/rollouts/"+id+"/"+verb, api.RolloutAction{Reason: "change freeze"}, nil)
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		var v api.Rollout
 		call(http.MethodGet, "/api/v1/rollouts/"+id, nil, &v)
 		last := v.Events[len(v.Events)-1]
 		if last.Audited {
-			if last.Actor != "demo" || !strings.Contains(last.Detail, "pause by demo: change freeze") {
-				t.Errorf("pause event = %+v", last)
+			if last.Actor != "demo" || !strings.Contains(last.Detail, verb+" by demo: change freeze") {
+				t.Errorf("%s event = %+v", verb, last)
 			}
 			break
 		}
@@ -196,7 +198,7 @@ func TestDemoHints(t *testing.T) {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
 	out.Reset()
-	if code := a.run(context.Background(), []string{"demo", "--hosts", "10"}); code != 0 {
+	if code := a.run(context.Background(), []string{"demo", "--hosts", "30"}); code != 0 {
 		t.Fatalf("demo exited %d\n%s\n%s", code, out.String(), errOut.String())
 	}
 	if left, _ := os.ReadDir(tmp); len(left) != 0 {

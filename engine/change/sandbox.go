@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/patchbay/patchbay/engine/baseline"
@@ -41,14 +42,17 @@ func (e *LimitError) Unwrap() error { return e.Err }
 // wireRequest is a Request as the child gets it: the repository by its
 // directory, no reports (the parent adds the plan delta).
 type wireRequest struct {
-	RepoDir     string           `json:"repoDir"`
-	Base        string           `json:"base"`
-	Head        string           `json:"head"`
-	PR          gate.PullRequest `json:"pr"`
-	Reviews     []gate.Review    `json:"reviews"`
-	Evidence    []gate.Evidence  `json:"evidence"`
-	TrustedKeys [][]byte         `json:"trustedKeys"`
-	Now         time.Time        `json:"now"`
+	RepoDir  string           `json:"repoDir"`
+	Base     string           `json:"base"`
+	Head     string           `json:"head"`
+	PR       gate.PullRequest `json:"pr"`
+	Reviews  []gate.Review    `json:"reviews"`
+	Evidence []gate.Evidence  `json:"evidence"`
+	// EvidenceRecords are Request.EvidenceRecords: signed records the child
+	// verifies (without them --evidence would silently fall back to notes).
+	EvidenceRecords [][]byte  `json:"evidenceRecords"`
+	TrustedKeys     [][]byte  `json:"trustedKeys"`
+	Now             time.Time `json:"now"`
 }
 
 // wireResult is a Result or the error that replaced it.
@@ -120,7 +124,7 @@ func toWire(req Request) (wireRequest, error) {
 		return wireRequest{}, errors.New("sandbox: the repository must be on disk")
 	}
 	return wireRequest{RepoDir: req.Repo.Dir(), Base: req.Base, Head: req.Head, PR: req.PR, Reviews: req.Reviews,
-		Evidence: req.Evidence, TrustedKeys: req.TrustedKeys, Now: req.Now}, nil
+		Evidence: req.Evidence, EvidenceRecords: req.EvidenceRecords, TrustedKeys: req.TrustedKeys, Now: req.Now}, nil
 }
 
 func (w wireRequest) request(ctx context.Context) (Request, func(), error) {
@@ -129,7 +133,7 @@ func (w wireRequest) request(ctx context.Context) (Request, func(), error) {
 		return Request{}, nil, fmt.Errorf("open %s: %w", w.RepoDir, err)
 	}
 	return Request{Repo: repo, Base: w.Base, Head: w.Head, PR: w.PR, Reviews: w.Reviews, Evidence: w.Evidence,
-		TrustedKeys: w.TrustedKeys, Now: w.Now}, func() { repo.Close() }, nil
+		EvidenceRecords: w.EvidenceRecords, TrustedKeys: w.TrustedKeys, Now: w.Now}, func() { repo.Close() }, nil
 }
 
 func wireOf(res *Result, err error) (any, error) {
@@ -258,6 +262,11 @@ func sandboxErr(err error) error {
 	}
 	var je *sandbox.JobError
 	if errors.As(err, &je) {
+		// Errors cross the process boundary as text; the one the callers
+		// branch on (refused evidence, exit 4) is restored.
+		if rest, ok := strings.CutPrefix(je.Msg, ErrEvidence.Error()+": "); ok {
+			return fmt.Errorf("%w: %s", ErrEvidence, rest)
+		}
 		return errors.New(je.Msg)
 	}
 	return err
