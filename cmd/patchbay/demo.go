@@ -815,6 +815,7 @@ func (d *demo) audit(ctx context.Context) error {
 	var b strings.Builder
 	a := *d.a
 	a.stdout = &b
+	a.now = d.clock.now // the simulated clock: the demo's story is dated, whatever today is
 	if code := a.run(ctx, []string{"audit", "log", "-C", d.repoDir}); code != 0 {
 		return fmt.Errorf("demo: audit log exited %d", code)
 	}

@@ -104,7 +104,7 @@ written.`,
 			return err
 		}
 		defer closeSrc()
-		st, err := store.Open(ctx, db, store.Options{})
+		st, err := store.Open(ctx, db, store.Options{Now: a.now})
 		if err != nil {
 			return fmt.Errorf("open store: %w", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -30,6 +31,20 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
+// runAtExampleDate runs patchbay with a clock that starts at the example's
+// date (demoEpoch) and runs in real time: the quickstart validates (its
+// exception has not expired) and its reports are fresh, on any day.
+func runAtExampleDate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	start, err := time.Parse(time.RFC3339, demoEpoch)
+	if err != nil {
+		panic(err)
+	}
+	real := time.Now()
+	a := &app{stdin: strings.NewReader(""), stdout: stdout, stderr: stderr, getenv: osGetenv,
+		now: func() time.Time { return start.Add(time.Since(real)) }}
+	return a.run(ctx, args)
+}
+
 // TestServe starts `patchbay serve -C examples/quickstart` on a fresh
 // SQLite file, creates tokens with `patchbay token create`, enrolls and
 // reports a host with the agent's client, reads the fleet plan as admin,
@@ -42,7 +57,7 @@ func TestServe(t *testing.T) {
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "-C", "../../examples/quickstart", "--db", db, "--listen", "127.0.0.1:0"}, nil, &stdout, &stderr)
+		done <- runAtExampleDate(ctx, []string{"serve", "-C", "../../examples/quickstart", "--db", db, "--listen", "127.0.0.1:0"}, &stdout, &stderr)
 	}()
 	addr := regexp.MustCompile(`on (http://127\.0\.0\.1:\d+)`)
 	var url string
@@ -59,7 +74,7 @@ func TestServe(t *testing.T) {
 	}
 	token := func(args ...string) string {
 		var out, errb bytes.Buffer
-		if code := run(ctx, append([]string{"token", "create", "--db", db}, args...), nil, &out, &errb); code != 0 {
+		if code := runAtExampleDate(ctx, append([]string{"token", "create", "--db", db}, args...), &out, &errb); code != 0 {
 			t.Fatalf("token create %v: exit %d: %s", args, code, errb.String())
 		}
 		return strings.TrimSpace(out.String())
