@@ -17,7 +17,7 @@ build:
 ## (.ci/run sets it for the tests CI must run).
 REQUIRE_RUN   ?=
 test:
-	$(GO) run .ci/testsum.go -go "$(GO)" -require '$(REQUIRE_RUN)' -- -race -count=1 $(PKGS)
+	$(GO) run .ci/testsum.go -go "$(GO)" -require '$(REQUIRE_RUN)' -- -race -count=1 -timeout 30m $(PKGS)
 
 ## lint: formatting, vet, staticcheck and the toolchain ceiling
 lint: fmt-check vet staticcheck toolchain-check

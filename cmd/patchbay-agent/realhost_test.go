@@ -371,7 +371,7 @@ func TestRealApt(t *testing.T) {
 	pilot1 := newHost(t, "pilot-1", tarball, agentBin, append(v1, v11...), server, enroll)
 	pilot2 := newHost(t, "pilot-2", tarball, agentBin, append(v1, v11...), server, enroll)
 	for _, h := range []host{canary, pilot1, pilot2} {
-		if out, err := h.agent(t); err != nil || !strings.Contains(out, "0 action(s)") {
+		if out, err := h.agent(t); err != nil || !strings.Contains(out, "0 actions") {
 			t.Fatalf("%s before any rollout: %v\n%s", h.id, err, out)
 		}
 	}
@@ -379,6 +379,9 @@ func TestRealApt(t *testing.T) {
 	// 1. canary takes b1.
 	write(t, filepath.Join(repo, "rings/canary.cue"), ringFile("canary", "b1", `"canary-1"`, ""), 0o644)
 	sh(t, repo, "git", "commit", "-q", "-am", "promote b1 to canary")
+	// A push to main with no gate decision waits as unreviewed; the
+	// operator's break-glass approval starts it.
+	approveRollout(t, server, admin, "canary")
 	out := canary.agentUntil(t, "rebooting")
 	for _, want := range []string{
 		"apt-get update -q -o APT::Update::Error-Mode=any",
@@ -418,6 +421,7 @@ func TestRealApt(t *testing.T) {
 	// 3. pilot takes b1, bound to canary's tested set.
 	write(t, filepath.Join(repo, "rings/pilot.cue"), ringFile("pilot", "b1", `"pilot-1", "pilot-2"`, `, rollback: "on-failure"`), 0o644)
 	sh(t, repo, "git", "commit", "-q", "-am", "promote b1 to pilot")
+	approveRollout(t, server, admin, "pilot")
 	out = pilot1.agentUntil(t, "rebooting") // the run's duration is logged: refresh → one transaction → verify → report → reboot command
 	for _, want := range []string{"foo-tool=1.1-1 libfoo1=1.1-1", "Unpacking libfoo1 (1.1-1) over (1.0-1)"} {
 		if !strings.Contains(out, want) {
@@ -489,7 +493,27 @@ func waitReady(t *testing.T, server string) {
 }
 
 // waitRollout waits until the ring's newest rollout is in state.
-func waitRollout(t *testing.T, server, admin, ring, state string) {
+// approveRollout waits for ring's rollout to be unreviewed (a commit
+// pushed to main without a gate decision) and approves it through the admin
+// API, as `patchbay rollout approve ID --reason …` does.
+func approveRollout(t *testing.T, server, admin, ring string) {
+	t.Helper()
+	id := waitRollout(t, server, admin, ring, "unreviewed")
+	req, _ := http.NewRequest(http.MethodPost, server+"/api/v1/rollouts/"+id+"/approve", strings.NewReader(`{"reason":"real-host test: pushed without a pull request"}`))
+	req.Header.Set("Authorization", "Bearer "+admin)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("approve %s: %d %s", id, resp.StatusCode, b)
+	}
+}
+
+func waitRollout(t *testing.T, server, admin, ring, state string) string {
 	t.Helper()
 	var last string
 	for range 100 {
@@ -501,7 +525,7 @@ func waitRollout(t *testing.T, server, admin, ring, state string) {
 			resp.Body.Close()
 			var l struct {
 				Rollouts []struct {
-					Ring, State, Hold string
+					ID, Ring, State, Hold string
 				} `json:"rollouts"`
 			}
 			if json.Unmarshal(b, &l) == nil {
@@ -509,7 +533,7 @@ func waitRollout(t *testing.T, server, admin, ring, state string) {
 					if r.Ring == ring {
 						last = r.State + " " + r.Hold
 						if r.State == state {
-							return
+							return r.ID
 						}
 					}
 				}
@@ -518,4 +542,5 @@ func waitRollout(t *testing.T, server, admin, ring, state string) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatalf("ring %s rollout never reached %s (last: %s)", ring, state, last)
+	return ""
 }

@@ -13,6 +13,10 @@ import (
 )
 
 // jobs are the test binary's child jobs.
+
+// bombSink keeps what the alloc job allocates reachable.
+var bombSink [][]byte
+
 var jobs = map[string]sandbox.Job{
 	"echo": func(_ context.Context, in json.RawMessage) (any, error) {
 		var s string
@@ -21,13 +25,12 @@ var jobs = map[string]sandbox.Job{
 	},
 	// alloc keeps allocating and touching memory: a bomb.
 	"alloc": func(context.Context, json.RawMessage) (any, error) {
-		var keep [][]byte
 		for {
 			b := make([]byte, 8<<20)
 			for i := range b {
 				b[i] = byte(i)
 			}
-			keep = append(keep, b)
+			bombSink = append(bombSink, b)
 		}
 	},
 	// spin never ends and allocates nothing.
