@@ -334,15 +334,18 @@ func TestParseDuration(t *testing.T) {
 // so that `cue vet` must reject them too. The others are patchbay's own
 // cross-checks (time, uniqueness, layout, version syntax).
 var schemaLevel = map[string]bool{
-	"bad-date":                true,
-	"bad-enum":                true,
-	"errors-in-several-files": true,
-	"missing-field":           true,
-	"ring-not-in-order":       true,
-	"syntax-error":            true,
-	"unknown-approver-group":  true,
-	"unknown-baseline":        true,
-	"unknown-field":           true,
+	"bad-date":                          true,
+	"bad-enum":                          true,
+	"errors-in-several-files":           true,
+	"hotfix-raises-floor":               true,
+	"missing-field":                     true,
+	"ring-not-in-order":                 true,
+	"ring-typo-with-broken-baseline":    true,
+	"syntax-error":                      true,
+	"typo-version-and-missing-baseline": true,
+	"unknown-approver-group":            true,
+	"unknown-baseline":                  true,
+	"unknown-field":                     true,
 }
 
 // TestCueVetAgrees runs the real `cue vet` with the schema files over every
