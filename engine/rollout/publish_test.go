@@ -2,6 +2,8 @@ package rollout_test
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -302,8 +304,14 @@ func TestLeaseLapseKeepsRecordsOnce(t *testing.T) {
 	e.step(ctx, c)
 	e.mergeCanary()
 	// A first tick whose records are not written (no signer) ...
+	// (It trusts the signer's key, so the merge's gate decision counts.)
+	der, err := x509.MarshalPKIXPublicKey(e.signer.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
 	quiet, err := rollout.New(rollout.Config{Store: e.st, Repo: e.repo, Inventory: e, Planner: e,
-		Options: rollout.Options{Holder: "a", Now: e.clk.Now, LeaseTTL: 5 * time.Second}})
+		TrustedKeys: [][]byte{pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})},
+		Options:     rollout.Options{Holder: "a", Now: e.clk.Now, LeaseTTL: 5 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}

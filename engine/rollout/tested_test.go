@@ -125,7 +125,7 @@ func TestTestedSetBindsPromotion(t *testing.T) {
 	}
 
 	// Promote to pilot; a newer openssh is published after the verification.
-	e.git.MergePR(8, "sre-platform", "promote-pilot", map[string]string{
+	e.mergeGated(8, "promote-pilot", map[string]string{
 		"rings/pilot.cue": e.file("rings/pilot.cue", `baseline: "2026-11"`, `baseline: "2026-11-hotfix-1"`)})
 	e.clk.Set(time.Date(2026, 11, 30, 21, 30, 0, 0, time.UTC)) // Monday 22:30 in Berlin: pilot's window
 	e.step(ctx, c)
