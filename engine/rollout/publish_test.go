@@ -59,6 +59,10 @@ func (r *remoteEnv) clone(t testing.TB) *gitrepo.Repo {
 func (r *remoteEnv) push() {
 	r.t.Helper()
 	r.git.Git("push", "-q", r.srv.AuthURL(r.url), "main")
+	// CI's gate decisions travel with the merge (gate --record --push).
+	if r.git.Git("notes", "--ref=patchbay", "list") != "" {
+		r.git.Git("push", "-q", r.srv.AuthURL(r.url), "refs/notes/patchbay")
+	}
 }
 
 func (r *remoteEnv) controllerOn(repo *gitrepo.Repo, st *store.Store, holder string, tune func(*rollout.Options)) *rollout.Controller {
@@ -141,6 +145,8 @@ func TestPublishToRemote(t *testing.T) {
 	if err := r.mirror.FetchKeepNotes(ctx, "origin"); err != nil {
 		t.Fatal(err)
 	}
+	// The merge's gate decision (CI's record) is on the remote already.
+	ciTip := remoteNotes(t, r)
 	// The remote is down: the rollout starts, its records wait.
 	r.srv.SetDown(true)
 	if err := c.Step(ctx); err == nil {
@@ -153,8 +159,8 @@ func TestPublishToRemote(t *testing.T) {
 	if st.Backlog < 2 || st.LastError == "" || st.Published != 0 {
 		t.Fatalf("status with the remote down = %+v; want a backlog ≥ 2 (change.merged, rollout.started) and an error", st)
 	}
-	if tip := remoteNotes(t, r); tip != "" {
-		t.Fatalf("remote has notes %s while it was down", tip)
+	if tip := remoteNotes(t, r); tip != ciTip {
+		t.Fatalf("remote notes moved to %s while it was down", tip)
 	}
 
 	// CI records a gate decision on the merge while the server waits.
@@ -189,7 +195,9 @@ func TestPublishToRemote(t *testing.T) {
 	}
 	log := r.remoteLog(ctx)
 	got := countKinds(t, log)
-	for k, want := range map[string]int{"gate.decision": 1, "change.merged": 1, "rollout.started": 1, "rollout.finished": 1, "ring.verified": 1} {
+	// Two gate decisions: the pull request head's (pushed with the merge)
+	// and the one CI recorded on the merge while the remote was down.
+	for k, want := range map[string]int{"gate.decision": 2, "change.merged": 1, "rollout.started": 1, "rollout.finished": 1, "ring.verified": 1} {
 		if got[k] != want {
 			t.Errorf("remote %s records = %d, want %d (%v)", k, got[k], want, got)
 		}
@@ -269,7 +277,9 @@ func TestPublishSkipsAcknowledged(t *testing.T) {
 	if err != nil || len(pending) < 2 {
 		t.Fatalf("pending = %d, %v; want ≥ 2", len(pending), err)
 	}
-	// The dead leader pushed all of them.
+	// The dead leader pushed all of them (after the merge's gate decision,
+	// which CI pushed with the merge).
+	before := len(r.remoteLog(ctx).Records)
 	dead := r.clone(t)
 	w := &audit.Writer{Repo: dead, Signer: r.signer, Now: r.clk.Now}
 	for _, e := range pending {
@@ -285,8 +295,8 @@ func TestPublishSkipsAcknowledged(t *testing.T) {
 	}
 	log := r.remoteLog(ctx)
 	countKinds(t, log)
-	if len(log.Records) != len(pending) {
-		t.Errorf("remote holds %d records, want the %d pushed once", len(log.Records), len(pending))
+	if len(log.Records) != before+len(pending) {
+		t.Errorf("remote holds %d records, want the %d pushed once after the %d already there", len(log.Records), len(pending), before)
 	}
 }
 

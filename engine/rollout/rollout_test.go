@@ -55,8 +55,11 @@ func (c *clock) Set(t time.Time) {
 // env is a patch repository (the quickstart, canary pinned to 2026-11), a
 // store, a fleet of reports and a signing key.
 type env struct {
-	t       testing.TB
-	git     *gitrepotest.Repo
+	t   testing.TB
+	git *gitrepotest.Repo
+	// work is the work tree's repository, where gate decisions are
+	// recorded (repo may be a server's mirror of it instead).
+	work    *gitrepo.Repo
 	repo    *gitrepo.Repo
 	st      *store.Store
 	clk     *clock
@@ -112,7 +115,7 @@ func newEnv(t testing.TB, url string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { repo.Close() })
-	e := &env{t: t, git: g, repo: repo, clk: clk, reports: map[string]*inventory.Report{}, models: map[string]*baseline.Repository{},
+	e := &env{t: t, git: g, repo: repo, work: repo, clk: clk, reports: map[string]*inventory.Report{}, models: map[string]*baseline.Repository{},
 		assigned: map[string]int{}}
 	e.st = storetest.Open(t, url, store.Options{Now: clk.Now, SQLiteSynchronous: "NORMAL"})
 	for _, name := range []string{"deb12-canary-01", "deb12-canary-02", "ubuntu-canary-01", "deb12-pilot-01", "deb12-pilot-02", "deb12-prod-01"} {
@@ -265,7 +268,7 @@ func (e *env) mergeGated(n int, branch string, files map[string]string) string {
 // head, as the GitHub integration does after gating a pull request.
 func (e *env) recordDecision(head string, pr int, result string) {
 	e.t.Helper()
-	w := &audit.Writer{Repo: e.repo, Signer: e.signer, Now: e.clk.Now}
+	w := &audit.Writer{Repo: e.work, Signer: e.signer, Now: e.clk.Now}
 	h, err := gitrepo.ParseHash(head)
 	if err != nil {
 		e.t.Fatal(err)
