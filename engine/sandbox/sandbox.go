@@ -234,6 +234,9 @@ func outOfMemory(stderr string, ps interface{ Sys() any }) bool {
 	if strings.Contains(stderr, "out of memory") || strings.Contains(stderr, "cannot allocate memory") {
 		return true
 	}
+	if raceEnabled && (strings.Contains(stderr, "SIGSEGV") || strings.Contains(stderr, "SIGBUS") || strings.Contains(stderr, "fatal error")) {
+		return true // the race runtime's answer to a refused mapping
+	}
 	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
 		return true // nobody else kills it: the parent's kill is handled above
 	}
