@@ -234,7 +234,10 @@ func outOfMemory(stderr string, ps interface{ Sys() any }) bool {
 	if strings.Contains(stderr, "out of memory") || strings.Contains(stderr, "cannot allocate memory") {
 		return true
 	}
-	if raceEnabled && (strings.Contains(stderr, "SIGSEGV") || strings.Contains(stderr, "SIGBUS") || strings.Contains(stderr, "fatal error")) {
+	if strings.Contains(stderr, "pthread_create failed") {
+		return true // a thread's stack could not be mapped under the cap
+	}
+	if raceEnabled && (strings.Contains(stderr, "SIGSEGV") || strings.Contains(stderr, "SIGBUS") || strings.Contains(stderr, "SIGABRT") || strings.Contains(stderr, "fatal error")) {
 		return true // the race runtime's answer to a refused mapping
 	}
 	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
