@@ -16,30 +16,6 @@ import (
 	"github.com/patchbay/patchbay/engine/plan"
 )
 
-// copyDir copies the example repository into a temporary directory.
-func copyDir(t *testing.T, src string) string {
-	t.Helper()
-	dst := t.TempDir()
-	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dst
-}
-
 func readReports(t *testing.T, dir string) []*inventory.Report {
 	t.Helper()
 	var out []*inventory.Report
@@ -57,7 +33,7 @@ func readReports(t *testing.T, dir string) []*inventory.Report {
 // reach the fixed versions.
 func TestProposeQuickstart(t *testing.T) {
 	now := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
-	dir := copyDir(t, fixture.Path(t, "examples/quickstart"))
+	dir := fixture.CopyDir(t, fixture.Path(t, "examples/quickstart"))
 	repo, err := baseline.LoadDir(context.Background(), dir, baseline.Options{Now: now})
 	if err != nil {
 		t.Fatal(err)

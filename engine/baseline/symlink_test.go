@@ -13,30 +13,6 @@ import (
 	"github.com/patchbay/patchbay/engine/internal/fixture"
 )
 
-// copyDir copies the regular files of src into a new temporary directory.
-func copyDir(t *testing.T, src string) string {
-	t.Helper()
-	dst := t.TempDir()
-	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dst
-}
-
 // TestLoadDirRefusesLinksAndSpecialFiles: a checkout's symbolic links and
 // special files are refused where the loader reads, without opening them —
 // a link to a file outside the repository never leaks its content into an
@@ -70,7 +46,7 @@ func TestLoadDirRefusesLinksAndSpecialFiles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := copyDir(t, fixture.Path(t, "examples/quickstart"))
+			dir := fixture.CopyDir(t, fixture.Path(t, "examples/quickstart"))
 			p := filepath.Join(dir, filepath.FromSlash(tt.path))
 			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 				t.Fatal(err)
@@ -113,7 +89,7 @@ func TestLoadDirRefusesLinksAndSpecialFiles(t *testing.T) {
 // TestLoadDirIgnoresUnreadLinks: a link outside the files the loader reads
 // (a README) is not an error.
 func TestLoadDirIgnoresUnreadLinks(t *testing.T) {
-	dir := copyDir(t, fixture.Path(t, "examples/quickstart"))
+	dir := fixture.CopyDir(t, fixture.Path(t, "examples/quickstart"))
 	if err := os.Symlink("/etc/hostname", filepath.Join(dir, "README.md")); err != nil {
 		t.Fatal(err)
 	}
