@@ -92,8 +92,9 @@ func TestInstallCommand(t *testing.T) {
 		{"dnf exact", agent.Dnf, []agent.Request{up("openssh", "8.7p1-38.el9"), up("openssl", "3.0.7-27.el9")}, []string{"--installroot", "/r"},
 			"dnf --installroot /r -y install openssh-8.7p1-38.el9 openssl-3.0.7-27.el9"},
 		{"dnf rollback", agent.Dnf, []agent.Request{{Package: "openssl", Version: "3.0.7-24.el9", Kind: api.KindDowngrade}}, nil, "dnf -y downgrade openssl-3.0.7-24.el9"},
-		{"apk candidates", agent.Apk, []agent.Request{up("musl", "")}, nil, "apk add --upgrade musl"},
-		{"apk exact", agent.Apk, []agent.Request{up("musl", "1.2.5-r1"), up("musl-utils", "1.2.5-r1")}, []string{"--root", "/r"}, "apk --root /r add musl=1.2.5-r1 musl-utils=1.2.5-r1"},
+		{"apk candidates", agent.Apk, []agent.Request{up("musl", "")}, nil, "apk add --virtual .patchbay-step --upgrade musl"},
+		{"apk exact", agent.Apk, []agent.Request{up("musl", "1.2.5-r1"), up("musl-utils", "1.2.5-r1")}, []string{"--root", "/r"},
+			"apk --root /r add --virtual .patchbay-step musl=1.2.5-r1 musl-utils=1.2.5-r1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -105,5 +106,29 @@ func TestInstallCommand(t *testing.T) {
 				t.Errorf("got  %s\nwant %s", c, tt.want)
 			}
 		})
+	}
+}
+
+// TestFollowUpCommands: apk's step constraints live in a virtual package
+// that goes after the transaction (a plain `apk add a=1` pins a in world
+// for good); a newly installed package joins world unversioned. The other
+// package managers need nothing after the transaction.
+func TestFollowUpCommands(t *testing.T) {
+	reqs := []agent.Request{{Package: "musl", Version: "1.2.5-r1", Kind: api.KindUpgrade}, {Package: "sl", Kind: api.KindInstall}}
+	var got []string
+	for _, c := range agent.FollowUpCommands(agent.Apk, reqs, "--root", "/r") {
+		got = append(got, c.String())
+	}
+	want := []string{"apk --root /r add sl", "apk --root /r del .patchbay-step"}
+	if !slices.Equal(got, want) {
+		t.Errorf("apk: got %q, want %q", got, want)
+	}
+	if got := agent.FollowUpCommands(agent.Apk, reqs[:1]); len(got) != 1 || got[0].String() != "apk del .patchbay-step" {
+		t.Errorf("apk upgrade only: %v", got)
+	}
+	for _, tool := range []agent.Tool{agent.Apt, agent.Dnf} {
+		if got := agent.FollowUpCommands(tool, reqs); got != nil {
+			t.Errorf("%s: %v", tool, got)
+		}
 	}
 }

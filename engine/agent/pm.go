@@ -88,7 +88,15 @@ func ToolFor(eco vercmp.Ecosystem) (Tool, error) {
 //
 //	apt-get install -y [--only-upgrade] [--allow-downgrades] a=1 b=2
 //	dnf -y install a-1 b-2    (dnf -y upgrade a b for candidates only)
-//	apk add a=1 b=2           (apk add --upgrade a b for candidates only)
+//	apk add --virtual .patchbay-step a=1 b=2   (--upgrade a b for candidates only)
+//
+// apk records every constraint it is given in its world file, so a plain
+// `apk add a=1` would pin a at 1 for good: the host's own `apk upgrade`
+// would never move it again, and a rollback would pin the old version. The
+// constraints go to a virtual package instead, which FollowUpCommands
+// removes after the transaction (the installed versions stay, as apk
+// prefers them); a constraint the operator pinned in world still holds,
+// and a version that contradicts it fails the transaction.
 //
 // apt keeps configuration files (--force-confold) and never prompts;
 // --only-upgrade is passed when every request is an upgrade, so a package
@@ -135,7 +143,7 @@ func InstallCommand(t Tool, reqs []Request, extra ...string) (Command, error) {
 		return Command{Args: args}, nil
 	case Apk:
 		args := append([]string{"apk"}, extra...)
-		args = append(args, "add")
+		args = append(args, "add", "--virtual", apkStep)
 		if !anyExact {
 			args = append(args, "--upgrade")
 		}
@@ -145,6 +153,34 @@ func InstallCommand(t Tool, reqs []Request, extra ...string) (Command, error) {
 		return Command{Args: args}, nil
 	}
 	return Command{}, fmt.Errorf("unknown package manager %q", t)
+}
+
+// apkStep is the virtual package that holds a step's apk constraints.
+const apkStep = ".patchbay-step"
+
+// FollowUpCommands builds what runs after a successful InstallCommand to
+// leave the package manager's record of what the operator asked for as it
+// was. Only apk needs it: a package the step newly installs joins world
+// (unversioned: it is wanted, not pinned), then the step's virtual package
+// goes.
+//
+//	apk add c                  (only for KindInstall requests)
+//	apk del .patchbay-step
+func FollowUpCommands(t Tool, reqs []Request, extra ...string) []Command {
+	if t != Apk {
+		return nil
+	}
+	var cs []Command
+	var installs []string
+	for _, r := range reqs {
+		if r.Kind == api.KindInstall {
+			installs = append(installs, r.Package)
+		}
+	}
+	if len(installs) > 0 {
+		cs = append(cs, Command{Args: append(append(append([]string{"apk"}, extra...), "add"), installs...)})
+	}
+	return append(cs, Command{Args: append(append([]string{"apk"}, extra...), "del", apkStep)})
 }
 
 func target(r Request, sep string) string {
@@ -205,10 +241,74 @@ func (p CommandPM) Refresh(ctx context.Context) error {
 	return nil
 }
 
-// Offered implements PackageManager: apt-cache madison, dnf list
-// --showduplicates, apk policy.
-func (p CommandPM) Offered(ctx context.Context, reqs []Request) (map[string][]string, error) {
+// OfferedCommand builds the query of the versions the repositories offer
+// of pkgs (what is only installed does not count):
+//
+//	apt-cache madison a b
+//	dnf -q --cacheonly repoquery --showduplicates --available --queryformat '%{name} %{evr}' a b
+//	apk policy a b
+//
+// dnf reads the cache the refresh made; repoquery's format keeps each
+// version on one line whatever the terminal width (dnf list wraps long
+// names onto two lines).
+func OfferedCommand(t Tool, pkgs []string, extra ...string) (Command, error) {
+	var args []string
+	switch t {
+	case Apt:
+		args = append(append([]string{"apt-cache"}, extra...), "madison")
+	case Dnf:
+		args = append(append([]string{"dnf"}, extra...), "-q", "--cacheonly", "repoquery", "--showduplicates", "--available", "--queryformat", "%{name} %{evr}")
+	case Apk:
+		args = append(append([]string{"apk"}, extra...), "policy")
+	default:
+		return Command{}, fmt.Errorf("unknown package manager %q", t)
+	}
+	return Command{Args: append(args, pkgs...)}, nil
+}
+
+// ParseOffered reads the output of OfferedCommand: the versions offered of
+// each of pkgs, in the order listed. Lines about other packages are
+// ignored; so are versions apk lists only from its installed database
+// (lib/apk/db/installed), which no repository offers.
+func ParseOffered(t Tool, output string, pkgs []string) map[string][]string {
 	out := map[string][]string{}
+	add := func(name, v string) {
+		if slices.Contains(pkgs, name) && v != "" && !slices.Contains(out[name], v) {
+			out[name] = append(out[name], v)
+		}
+	}
+	sc := bufio.NewScanner(strings.NewReader(output))
+	cur, curVer := "", ""
+	for sc.Scan() {
+		line := sc.Text()
+		switch t {
+		case Apt: // "   pkg | 1.0-1 | file:/repo ./ Packages"
+			f := strings.Split(line, "|")
+			if len(f) >= 3 {
+				add(strings.TrimSpace(f[0]), strings.TrimSpace(f[1]))
+			}
+		case Dnf: // "pkg 1.0-1" (name, [epoch:]version-release)
+			if f := strings.Fields(line); len(f) == 2 {
+				add(f[0], f[1])
+			}
+		case Apk: // "pkg policy:\n  1.0-r0:\n    lib/apk/db/installed\n    /srv/repo/Packages.adb"
+			switch {
+			case strings.HasSuffix(line, " policy:") && !strings.HasPrefix(line, " "):
+				cur, curVer = strings.TrimSuffix(line, " policy:"), ""
+			case strings.HasPrefix(line, "  ") && !strings.HasPrefix(line, "   ") && strings.HasSuffix(line, ":"):
+				curVer = strings.TrimSuffix(strings.TrimSpace(line), ":")
+			case strings.HasPrefix(line, "    ") && curVer != "":
+				if repo := strings.TrimSpace(line); repo != "lib/apk/db/installed" && !strings.HasSuffix(repo, "/lib/apk/db/installed") {
+					add(cur, curVer)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Offered implements PackageManager with OfferedCommand.
+func (p CommandPM) Offered(ctx context.Context, reqs []Request) (map[string][]string, error) {
 	var pkgs []string
 	for _, r := range reqs {
 		if !slices.Contains(pkgs, r.Package) {
@@ -216,65 +316,25 @@ func (p CommandPM) Offered(ctx context.Context, reqs []Request) (map[string][]st
 		}
 	}
 	if len(pkgs) == 0 {
-		return out, nil
+		return map[string][]string{}, nil
 	}
-	var c Command
-	switch p.Tool {
-	case Apt:
-		c = Command{Args: append(append(append([]string{"apt-cache"}, p.Extra...), "madison"), pkgs...)}
-	case Dnf:
-		c = Command{Args: append(append(append([]string{"dnf"}, p.Extra...), "-q", "--cacheonly", "list", "--showduplicates", "--available", "--installed"), pkgs...)}
-	case Apk:
-		c = Command{Args: append(append(append([]string{"apk"}, p.Extra...), "policy"), pkgs...)}
-	default:
-		return nil, fmt.Errorf("unknown package manager %q", p.Tool)
+	c, err := OfferedCommand(p.Tool, pkgs, p.Extra...)
+	if err != nil {
+		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, c.Args[0], c.Args[1:]...)
 	cmd.Env = append(os.Environ(), c.Env...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
 	b, err := cmd.Output()
-	if err != nil && len(b) == 0 {
-		// apt-cache madison and dnf list fail when no package matches.
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return out, nil
-		}
-		return nil, fmt.Errorf("%s: %w", c, err)
+	if err != nil {
+		// Fail closed: an empty answer from a failed query would read as
+		// "the repository offers nothing" and skip the transaction or the
+		// rollback for the wrong reason. (apt-cache madison, dnf
+		// repoquery and apk policy exit 0 when a package is unknown.)
+		return nil, fmt.Errorf("%s: %w: %s", c, err, strings.TrimSpace(tail(stderr.String(), 1000)))
 	}
-	want := map[string]bool{}
-	for _, p := range pkgs {
-		want[p] = true
-	}
-	add := func(name, v string) {
-		if want[name] && v != "" && !slices.Contains(out[name], v) {
-			out[name] = append(out[name], v)
-		}
-	}
-	sc := bufio.NewScanner(strings.NewReader(string(b)))
-	cur := ""
-	for sc.Scan() {
-		line := sc.Text()
-		switch p.Tool {
-		case Apt: // "   pkg | 1.0-1 | file:/repo ./ Packages"
-			f := strings.Split(line, "|")
-			if len(f) >= 3 {
-				add(strings.TrimSpace(f[0]), strings.TrimSpace(f[1]))
-			}
-		case Dnf: // "pkg.x86_64   1.0-1   repo"
-			f := strings.Fields(line)
-			if len(f) >= 3 && strings.Contains(f[0], ".") {
-				name := f[0][:strings.LastIndex(f[0], ".")]
-				add(name, f[1])
-			}
-		case Apk: // "pkg policy:\n  1.0-r0:\n    /repo"
-			switch {
-			case strings.HasSuffix(line, " policy:"):
-				cur = strings.TrimSuffix(line, " policy:")
-			case strings.HasPrefix(line, "  ") && !strings.HasPrefix(line, "    ") && strings.HasSuffix(line, ":"):
-				add(cur, strings.TrimSuffix(strings.TrimSpace(line), ":"))
-			}
-		}
-	}
-	return out, nil
+	return ParseOffered(p.Tool, string(b), pkgs), nil
 }
 
 // Install implements PackageManager.
@@ -287,6 +347,13 @@ func (p CommandPM) Install(ctx context.Context, reqs []Request) (string, error) 
 	detail := c.String() + "\n" + tail(out, 4000)
 	if err != nil {
 		return detail, fmt.Errorf("%s: %w", c.Args[0], err)
+	}
+	for _, f := range FollowUpCommands(p.Tool, reqs, p.Extra...) {
+		out, err := p.run(ctx, f)
+		detail += "\n" + f.String() + "\n" + tail(out, 1000)
+		if err != nil {
+			return detail, fmt.Errorf("%s (after the transaction): %w", f, err)
+		}
 	}
 	return detail, nil
 }

@@ -472,6 +472,9 @@ func (a *Agent) dryRun(rep *inventory.Report, asg api.Assignment) error {
 			return err
 		}
 		fmt.Fprintf(a.out(), "dry-run: would run: %s\ndry-run: would run: %s\n", rc, c)
+		for _, f := range FollowUpCommands(t, reqs) {
+			fmt.Fprintf(a.out(), "dry-run: would run: %s\n", f)
+		}
 	}
 	return nil
 }
