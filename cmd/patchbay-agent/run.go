@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -197,6 +199,42 @@ host itself (or with --root on a mounted image).`,
 	return cmd
 }
 
+// rootPMArgs returns the package manager's arguments for --root: the
+// package manager must change the system the agent collects, never this
+// one while the agent judges another. dnf gets --installroot=ROOT and apk
+// --root ROOT unless pmArgs already name them; apt-get has no such option
+// (its RootDir does not move dpkg's maintainer scripts), so --root with
+// apt is refused unless pmArgs say how.
+func rootPMArgs(t agent.Tool, root string, pmArgs []string) ([]string, error) {
+	if root == "" || filepath.Clean(root) == "/" {
+		return pmArgs, nil
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, usageError("run: --root %s: %v", root, err)
+	}
+	has := func(names ...string) bool {
+		return slices.ContainsFunc(pmArgs, func(a string) bool {
+			return slices.ContainsFunc(names, func(n string) bool { return a == n || strings.HasPrefix(a, n+"=") })
+		})
+	}
+	switch t {
+	case agent.Dnf:
+		if !has("--installroot") {
+			return append([]string{"--installroot=" + abs}, pmArgs...), nil
+		}
+	case agent.Apk:
+		if !has("--root", "-p") {
+			return append([]string{"--root", abs}, pmArgs...), nil
+		}
+	case agent.Apt:
+		if len(pmArgs) == 0 {
+			return nil, usageError("run: --root %s with --executor apt: apt-get cannot install into another root; run patchbay-agent inside it (chroot %s patchbay-agent run …) or give apt's own options with --pm-arg", root, root)
+		}
+	}
+	return pmArgs, nil
+}
+
 func lookRPM() string {
 	p, err := exec.LookPath("rpm")
 	if err != nil {
@@ -229,7 +267,9 @@ as one step:
      apk update; bounded by --refresh-timeout; an unreachable repository
      fails the step with that error);
   2. install every package action in one transaction
-     (apt-get install -y a=1 b=2, dnf -y install a-1 b-2, apk add a=1 b=2).
+     (apt-get install -y a=1 b=2, dnf -y install a-1 b-2,
+     apk add --virtual .patchbay-step a=1 b=2, then apk del .patchbay-step
+     so that world pins nothing).
      A promotion names the exact versions the previous ring ran (its tested
      set); a version not in that set is never installed ("version not in
      tested set"), and a tested version the repository no longer offers is
@@ -259,6 +299,12 @@ reboot until they pass or --health-timeout passes):
 Hooks and checks come from this host's own command line: the server never
 sends commands.
 
+--root DIR patches and collects the system in DIR instead of this one (an
+image or a container's root): dnf runs with --installroot=DIR and apk with
+--root DIR, unless --pm-arg already names them; rpm reads DIR's database.
+apt-get cannot install into another root, so --executor apt with --root
+needs the agent to run inside DIR (chroot) or apt's own options in --pm-arg.
+
 While the server does not answer, each failed attempt and the wait before
 the next is printed to stderr; after the last attempt the agent exits 3.
 Exit status 0 also while waiting for a restart it started.`,
@@ -268,7 +314,8 @@ Exit status 0 also while waiting for a restart it started.`,
       --health-check http:http://127.0.0.1:8080/healthz \
       --pre-reboot-hook 'kubectl drain "$(hostname)" --ignore-daemonsets' \
       --post-boot-hook 'kubectl uncordon "$(hostname)"'
-  patchbay-agent run --executor apk --pm-arg=--root --pm-arg=/srv/alpine --root /srv/alpine`,
+  patchbay-agent run --executor dnf --root /srv/rocky9 --pm-arg=--releasever=9
+  patchbay-agent run --executor apk --root /srv/alpine`,
 		Args: noArgs,
 	}
 	f := cmd.Flags()
@@ -276,7 +323,7 @@ Exit status 0 also while waiting for a restart it started.`,
 	f.DurationVar(&interval, "interval", 15*time.Minute, "time between passes")
 	f.StringVar(&executor, "executor", "dry-run", "dry-run|apt|dnf|apk")
 	f.StringVar(&stateDir, "state-dir", agent.DefaultStateDir, "directory with credentials.json, the result spool and the step markers")
-	f.StringVar(&root, "root", "/", "root of the system to collect")
+	f.StringVar(&root, "root", "/", "root of the system to collect and patch (dnf --installroot, apk --root)")
 	f.StringVar(&rebootCmd, "reboot-command", agent.DefaultRebootCommand, "command (sh -c) that restarts the host when a reboot action needs it")
 	f.StringVar(&bootID, "boot-id-file", agent.DefaultBootIDPath, "file holding the running boot's id; a changed id proves the restart")
 	f.DurationVar(&rebootGrace, "reboot-grace", 15*time.Minute, "how long to wait for the boot id to change before the reboot counts as failed")
@@ -295,7 +342,11 @@ Exit status 0 also while waiting for a restart it started.`,
 		switch executor {
 		case "dry-run":
 		case "apt", "dnf", "apk":
-			pm = agent.CommandPM{Tool: agent.Tool(executor), Extra: pmArgs, Out: stderr, RefreshTimeout: refreshTimeout}
+			extra, err := rootPMArgs(agent.Tool(executor), root, pmArgs)
+			if err != nil {
+				return err
+			}
+			pm = agent.CommandPM{Tool: agent.Tool(executor), Extra: extra, Out: stderr, RefreshTimeout: refreshTimeout}
 		default:
 			return usageError("run: --executor %q: want dry-run, apt, dnf or apk", executor)
 		}

@@ -4,8 +4,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/patchbay/patchbay/engine/agent"
 )
 
 // TestSystemdUnit checks examples/systemd/patchbay-agent.service with
@@ -43,5 +46,38 @@ func TestSystemdUnit(t *testing.T) {
 	o, err := exec.Command("systemd-analyze", "verify", unit).CombinedOutput()
 	if err != nil || len(strings.TrimSpace(string(o))) > 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, o)
+	}
+}
+
+// TestRootPMArgs: --root moves the package manager too, so the agent never
+// patches this system while it judges another.
+func TestRootPMArgs(t *testing.T) {
+	tests := []struct {
+		tool    agent.Tool
+		root    string
+		pmArgs  []string
+		want    []string
+		wantErr string
+	}{
+		{agent.Dnf, "/", nil, nil, ""},
+		{agent.Dnf, "/srv/rocky9", []string{"--releasever=9"}, []string{"--installroot=/srv/rocky9", "--releasever=9"}, ""},
+		{agent.Dnf, "/srv/rocky9/", nil, []string{"--installroot=/srv/rocky9"}, ""},
+		{agent.Dnf, "/srv/rocky9", []string{"--installroot=/mnt/x"}, []string{"--installroot=/mnt/x"}, ""},
+		{agent.Apk, "/srv/alpine", []string{"--allow-untrusted"}, []string{"--root", "/srv/alpine", "--allow-untrusted"}, ""},
+		{agent.Apk, "/srv/alpine", []string{"-p", "/srv/alpine"}, []string{"-p", "/srv/alpine"}, ""},
+		{agent.Apt, "/srv/debian", nil, nil, "apt-get cannot install into another root"},
+		{agent.Apt, "/srv/debian", []string{"-o", "RootDir=/srv/debian"}, []string{"-o", "RootDir=/srv/debian"}, ""},
+	}
+	for _, tt := range tests {
+		got, err := rootPMArgs(tt.tool, tt.root, tt.pmArgs)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%s --root %s: error %v, want %q", tt.tool, tt.root, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("%s --root %s %v: got %q, %v; want %q", tt.tool, tt.root, tt.pmArgs, got, err, tt.want)
+		}
 	}
 }
