@@ -235,6 +235,43 @@ func rootPMArgs(t agent.Tool, root string, pmArgs []string) ([]string, error) {
 	return pmArgs, nil
 }
 
+// checkRPMDBPath refuses to let dnf patch a root whose rpm database is not
+// where this machine's rpm (and so dnf, through librpm) looks: dnf would
+// see nothing installed there, write a second database and overwrite the
+// root's files, while the collector reads the root's own database
+// (var/lib/rpm). Debian's rpm keeps its database in ~/.rpmdb, for one.
+func checkRPMDBPath(ctx context.Context, root string) error {
+	if _, err := os.Lstat(filepath.Join(root, "var/lib/rpm")); err != nil {
+		return nil // no database yet: dnf creates one where rpm looks, and the collector finds it there
+	}
+	rpm := lookRPM()
+	if rpm == "" {
+		return fmt.Errorf("run: --root %s: no rpm binary here to read its database (install rpm)", root)
+	}
+	out, err := exec.CommandContext(ctx, rpm, "--eval", "%{_dbpath}").Output()
+	if err != nil {
+		return fmt.Errorf("run: rpm --eval %%{_dbpath}: %w", err)
+	}
+	return rpmDBPathMatches(root, strings.TrimSpace(string(out)))
+}
+
+// rpmDBPathMatches reports whether dbpath (rpm's %{_dbpath}) names the
+// root's var/lib/rpm, itself or as the target of its symbolic link (newer
+// distributions link it to /usr/lib/sysimage/rpm).
+func rpmDBPathMatches(root, dbpath string) error {
+	want := "/var/lib/rpm"
+	if target, err := os.Readlink(filepath.Join(root, "var/lib/rpm")); err == nil {
+		if !filepath.IsAbs(target) {
+			target = filepath.Join("/var/lib", target)
+		}
+		want = filepath.Clean(target)
+	}
+	if filepath.Clean(dbpath) == want || filepath.Clean(dbpath) == "/var/lib/rpm" {
+		return nil
+	}
+	return fmt.Errorf("run: --root %s keeps its rpm database in %s, but this machine's rpm and dnf use %s: dnf would see nothing installed and write a second database; put \"%%_dbpath %s\" into ~/.rpmmacros (or /etc/rpm/macros) and run again", root, want, dbpath, want)
+}
+
 func lookRPM() string {
 	p, err := exec.LookPath("rpm")
 	if err != nil {
@@ -304,6 +341,9 @@ image or a container's root): dnf runs with --installroot=DIR and apk with
 --root DIR, unless --pm-arg already names them; rpm reads DIR's database.
 apt-get cannot install into another root, so --executor apt with --root
 needs the agent to run inside DIR (chroot) or apt's own options in --pm-arg.
+dnf refuses a root whose rpm database (var/lib/rpm) is not where this
+machine's rpm looks (Debian's rpm uses ~/.rpmdb): put
+"%_dbpath /var/lib/rpm" into ~/.rpmmacros.
 
 While the server does not answer, each failed attempt and the wait before
 the next is printed to stderr; after the last attempt the agent exits 3.
@@ -345,6 +385,11 @@ Exit status 0 also while waiting for a restart it started.`,
 			extra, err := rootPMArgs(agent.Tool(executor), root, pmArgs)
 			if err != nil {
 				return err
+			}
+			if executor == "dnf" && filepath.Clean(root) != "/" {
+				if err := checkRPMDBPath(cmd.Context(), root); err != nil {
+					return err
+				}
 			}
 			pm = agent.CommandPM{Tool: agent.Tool(executor), Extra: extra, Out: stderr, RefreshTimeout: refreshTimeout}
 		default:

@@ -81,3 +81,69 @@ func TestRootPMArgs(t *testing.T) {
 		}
 	}
 }
+
+// TestRPMDBPath: dnf on a machine whose rpm looks elsewhere (Debian's
+// ~/.rpmdb) must not patch a root with its own database.
+func TestRPMDBPath(t *testing.T) {
+	plain := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(plain, "var/lib/rpm"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	linked := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(linked, "var/lib"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/usr/lib/sysimage/rpm", filepath.Join(linked, "var/lib/rpm")); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		root, dbpath string
+		ok           bool
+	}{
+		{plain, "/var/lib/rpm", true},
+		{plain, "/var/lib/rpm/", true},
+		{plain, "/root/.rpmdb", false},
+		{linked, "/usr/lib/sysimage/rpm", true},
+		{linked, "/var/lib/rpm", true},
+		{linked, "/root/.rpmdb", false},
+	}
+	for _, tt := range tests {
+		err := rpmDBPathMatches(tt.root, tt.dbpath)
+		if (err == nil) != tt.ok {
+			t.Errorf("%s with %s: %v", tt.root, tt.dbpath, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "~/.rpmmacros") {
+			t.Errorf("the error does not say what to do: %v", err)
+		}
+	}
+}
+
+// TestRunChecksRPMDBPath asks the machine's real rpm: with Debian's
+// default (~/.rpmdb) `run --executor dnf --root` refuses a root with
+// var/lib/rpm; with %_dbpath in ~/.rpmmacros it goes on (to "not
+// enrolled").
+func TestRunChecksRPMDBPath(t *testing.T) {
+	if lookRPM() == "" {
+		t.Skip("rpm not installed (apt-get install rpm)")
+	}
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "var/lib/rpm"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	args := []string{"run", "--once", "--executor", "dnf", "--root", root, "--state-dir", t.TempDir()}
+	if out, _ := exec.Command("rpm", "--eval", "%{_dbpath}").Output(); strings.TrimSpace(string(out)) != "/var/lib/rpm" {
+		var o, e strings.Builder
+		if code := run(t.Context(), args, nil, &o, &e); code != exitFailed || !strings.Contains(e.String(), "~/.rpmmacros") {
+			t.Errorf("rpm's dbpath %s: exit %d: %s", out, code, e.String())
+		}
+	}
+	if err := os.WriteFile(filepath.Join(home, ".rpmmacros"), []byte("%_dbpath /var/lib/rpm\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var o, e strings.Builder
+	if code := run(t.Context(), args, nil, &o, &e); code != exitAuth {
+		t.Errorf("with %%_dbpath /var/lib/rpm: exit %d, want %d (not enrolled): %s", code, exitAuth, e.String())
+	}
+}
