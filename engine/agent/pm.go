@@ -272,8 +272,12 @@ func OfferedCommand(t Tool, pkgs []string, extra ...string) (Command, error) {
 // (lib/apk/db/installed), which no repository offers.
 func ParseOffered(t Tool, output string, pkgs []string) map[string][]string {
 	out := map[string][]string{}
+	want := make(map[string]bool, len(pkgs))
+	for _, p := range pkgs {
+		want[p] = true
+	}
 	add := func(name, v string) {
-		if slices.Contains(pkgs, name) && v != "" && !slices.Contains(out[name], v) {
+		if want[name] && v != "" && !slices.Contains(out[name], v) {
 			out[name] = append(out[name], v)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/patchbay/patchbay/engine/api"
 	"github.com/patchbay/patchbay/engine/inventory"
+	"github.com/patchbay/patchbay/engine/vercmp"
 )
 
 // inflight is the marker written just before a transaction.
@@ -117,7 +118,7 @@ func (a *Agent) step(ctx context.Context, rep *inventory.Report, asg api.Assignm
 		kreq := reqs[:0]
 		for i, r := range tx {
 			q := reqs[i]
-			if q.Version != "" && !slices.Contains(offered[q.Package], q.Version) && pre[q.Package] != q.Version {
+			if q.Version != "" && !offers(rep.Ecosystem, offered[q.Package], q.Version) && pre[q.Package] != q.Version {
 				what := "version " + q.Version
 				if r.act.Tested != nil {
 					what = "tested version " + q.Version + " (ring " + r.act.Tested.Ring + ")"
@@ -300,7 +301,7 @@ func (a *Agent) rollback(ctx context.Context, pre map[string]string, post *inven
 	}
 	var can []Request
 	for _, q := range reqs {
-		if slices.Contains(offered[q.Package], q.Version) {
+		if offers(post.Ecosystem, offered[q.Package], q.Version) {
 			can = append(can, q)
 			continue
 		}
@@ -327,6 +328,14 @@ func (a *Agent) rollback(ctx context.Context, pre map[string]string, post *inven
 	}
 	fmt.Fprintf(a.out(), "rollback: %s\n", strings.Join(lines, "; "))
 	return lines, np, nil
+}
+
+// offers reports whether the repository offers version v among vs. The
+// versions are compared per ecosystem, not as strings: rpm reports a
+// package built with an explicit "Epoch: 0" as 0:1.1-1, and dnf's
+// repository query (like libsolv) shows the same package as 1.1-1.
+func offers(eco vercmp.Ecosystem, vs []string, v string) bool {
+	return slices.ContainsFunc(vs, func(o string) bool { return o == v || vercmp.Compare(eco, o, v) == 0 })
 }
 
 // startReboot spools the reboot marker, runs the pre-reboot hook and the

@@ -390,3 +390,32 @@ func TestCrashBetweenApplyAndSpool(t *testing.T) {
 		t.Errorf("marker left behind: %v", err)
 	}
 }
+
+// TestTestedVersionExplicitEpochZero: rpm reports a package built with
+// "Epoch: 0" as 0:1.1-1 (so the tested set names that), while dnf's
+// repository query shows 1.1-1. The repository does offer the tested
+// version: it is installed, not reported as withdrawn.
+func TestTestedVersionExplicitEpochZero(t *testing.T) {
+	ps, err := inventory.NewPackageSet(vercmp.RPM, []inventory.Package{
+		{Name: "libfoo", Version: "0:1.0-1", Arch: "x86_64", SourceName: "foo", SourceVersion: "0:1.0-1"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim := agenttest.New(&inventory.Report{HostID: "h1", Stream: "rocky-9", Ecosystem: vercmp.RPM, Arch: "x86_64", Packages: ps,
+		CollectedAt: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)}, time.Now)
+	sim.Publish("libfoo", "1.0-1", "1.1-1", "1.2-1")
+	act := action(api.KindUpgrade, "libfoo", "0:1.1-1", &api.Tested{Ring: "canary", Versions: []string{"0:1.1-1"}})
+	f := &fakeAPI{asg: api.Assignment{HostID: "h1", BaselineDigest: digest, Actions: []api.Action{act}}}
+	var out strings.Builder
+	a := newAgent(t, f, sim, &out)
+	if _, err := a.RunOnce(context.Background()); err != nil {
+		t.Fatalf("RunOnce: %v\n%s", err, out.String())
+	}
+	if r := f.result(t, act.ID); r.Outcome != api.OutcomeSucceeded {
+		t.Errorf("%s: %s", r.Outcome, r.Detail)
+	}
+	if len(sim.Transactions) != 1 {
+		t.Errorf("transactions %v, want one", sim.Transactions)
+	}
+}

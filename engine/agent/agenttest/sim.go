@@ -186,7 +186,9 @@ func (s *Sim) Install(_ context.Context, reqs []agent.Request) (string, error) {
 			if v == "" {
 				return "", fmt.Errorf("simulated: %s has no installation candidate", q.Package)
 			}
-		} else if vs, ok := s.repo[q.Package]; ok && !slices.Contains(vs, v) {
+		} else if vs, ok := s.repo[q.Package]; ok && !slices.ContainsFunc(vs, func(o string) bool { return vercmp.Compare(s.rep.Ecosystem, o, v) == 0 }) {
+			// Compared as versions, as the package managers do (dnf
+			// installs foo-0:1.1-1 when its repository lists 1.1-1).
 			return "", fmt.Errorf("simulated: version %q for %q was not found", v, q.Package)
 		}
 		to[q.Package] = v
