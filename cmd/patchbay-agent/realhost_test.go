@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/patchbay/patchbay/engine/agent"
 )
 
 // The real-host tests run the real patchbay-agent binary against a real
@@ -579,7 +582,7 @@ func TestRealDnf(t *testing.T) {
 		version: func(t *testing.T, h host, pkg string) string {
 			return h.run(t, "rpm", "-q", "--root", h.root, "--queryformat", "%{VERSION}-%{RELEASE}", pkg)
 		},
-		refresh:  "-y makecache --refresh",
+		refresh:  "-y --setopt=skip_if_unavailable=False makecache --refresh",
 		canaryTx: "-y upgrade foo-tool libfoo",
 		pilotTx:  "-y install foo-tool-1.1-1 libfoo-1.1-1",
 		moved: func(pkg, from, to string) string {
@@ -859,4 +862,35 @@ func buildBinaries(t *testing.T) (patchbay, agentBin string) {
 func exists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// TestRealRefreshUnreachable: a repository that cannot be read fails the
+// refresh with the package manager's own words, on the real dnf (whose
+// Debian dnf.conf sets skip_if_unavailable=True, so makecache exits 0) and
+// the real apk (whose update exits 0 for a missing local repository).
+func TestRealRefreshUnreachable(t *testing.T) {
+	need(t, "apt-get install git", "git")
+	ctx := context.Background()
+	t.Run("dnf", func(t *testing.T) {
+		need(t, "apt-get install dnf", "dnf")
+		root := t.TempDir()
+		write(t, filepath.Join(root, "etc/yum.repos.d/gone.repo"), "[gone]\nname=gone\nbaseurl=file:///nonexistent/patchbay-test-repo\ngpgcheck=0\n", 0o644)
+		pm := agent.CommandPM{Tool: agent.Dnf, Extra: []string{"--installroot=" + root, "--releasever=9"}}
+		err := pm.Refresh(ctx)
+		if !errors.Is(err, agent.ErrRefresh) || !strings.Contains(err.Error(), "Failed to download metadata for repo 'gone'") {
+			t.Errorf("refresh: %v", err)
+		}
+	})
+	t.Run("apk", func(t *testing.T) {
+		apk := apkTools(t)
+		root := t.TempDir()
+		write(t, filepath.Join(root, "etc/apk/repositories"), "/nonexistent/patchbay-test-repo/Packages.adb\n", 0o644)
+		sh(t, "", apk, "--root", root, "add", "--initdb", "--arch", "x86_64")
+		t.Setenv("PATH", filepath.Dir(apk)+":"+os.Getenv("PATH"))
+		pm := agent.CommandPM{Tool: agent.Apk, Extra: []string{"--root", root, "--allow-untrusted"}}
+		err := pm.Refresh(ctx)
+		if !errors.Is(err, agent.ErrRefresh) || !strings.Contains(err.Error(), "/nonexistent/patchbay-test-repo/Packages.adb: No such file or directory") {
+			t.Errorf("refresh: %v", err)
+		}
+	})
 }

@@ -191,7 +191,10 @@ func target(r Request, sep string) string {
 }
 
 // RefreshCommand builds the index refresh: apt-get update (any failed
-// index is an error), dnf makecache, apk update.
+// index is an error), dnf makecache with skip_if_unavailable off (Debian's
+// and some distributions' dnf.conf skip an unreachable repository and exit
+// 0), apk update (its exit status counts unreachable remote repositories;
+// CommandPM.Refresh also reads its warnings about local ones).
 func RefreshCommand(t Tool, extra ...string) (Command, error) {
 	switch t {
 	case Apt:
@@ -199,7 +202,7 @@ func RefreshCommand(t Tool, extra ...string) (Command, error) {
 		return Command{Args: append(args, "update", "-q", "-o", "APT::Update::Error-Mode=any"), Env: []string{"DEBIAN_FRONTEND=noninteractive"}}, nil
 	case Dnf:
 		args := append([]string{"dnf"}, extra...)
-		return Command{Args: append(args, "-y", "makecache", "--refresh")}, nil
+		return Command{Args: append(args, "-y", "--setopt=skip_if_unavailable=False", "makecache", "--refresh")}, nil
 	case Apk:
 		args := append([]string{"apk"}, extra...)
 		return Command{Args: append(args, "update")}, nil
@@ -238,7 +241,33 @@ func (p CommandPM) Refresh(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v\n%s", ErrRefresh, c, err, tail(out, 2000))
 	}
+	if p.Tool == Apk {
+		if bad := apkRepoWarnings(out); len(bad) > 0 {
+			return fmt.Errorf("%w: %s: a repository could not be read:\n%s", ErrRefresh, c, strings.Join(bad, "\n"))
+		}
+	}
 	return nil
+}
+
+// apkRepoWarnings returns apk's warnings about repositories it could not
+// read. apk update exits 0 when a repository on a local path is missing or
+// its index is not trusted; it only warns ("WARNING: opening
+// /srv/repo/Packages.adb: No such file or directory").
+func apkRepoWarnings(out string) []string {
+	var bad []string
+	for _, l := range strings.Split(out, "\n") {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(l), "WARNING: ")
+		if !ok {
+			continue
+		}
+		for _, action := range []string{"opening", "fetching", "updating"} {
+			if strings.HasPrefix(rest, action+" ") {
+				bad = append(bad, strings.TrimSpace(l))
+				break
+			}
+		}
+	}
+	return bad
 }
 
 // OfferedCommand builds the query of the versions the repositories offer
