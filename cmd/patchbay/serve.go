@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/patchbay/patchbay/engine/audit"
 	"github.com/patchbay/patchbay/engine/baseline"
 	"github.com/patchbay/patchbay/engine/gitrepo"
 	"github.com/patchbay/patchbay/engine/history"
@@ -138,6 +139,15 @@ written.`,
 			srv.EnableDashboard(sr.Controller)
 		} else {
 			srv.EnableDashboard(nil)
+		}
+		if gs, ok := src.(server.GitSource); ok {
+			// Rollout pages show the gate decision and approvals from
+			// the audit notes of the served clone.
+			var keys []audit.TrustedKey
+			if sr != nil {
+				keys = sr.keys
+			}
+			srv.EnableGitTrail(gs.Repo, keys)
 		}
 		if err := gh.mount(cmd, a, srv, sr, st, log, dir, repoURL, branch, cacheDir); err != nil {
 			return err
