@@ -103,6 +103,8 @@ type Server struct {
 	identify IdentifyFunc
 	// trail reads the audit records rollout pages show (EnableGitTrail).
 	trail *gitTrail
+	// notify follows config.notify (EnableNotify).
+	notify *notifyFollow
 }
 
 // Route is one served method and path pattern.
