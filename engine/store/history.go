@@ -74,10 +74,7 @@ func (s *Store) RecordStates(ctx context.Context, batch []HostStates) (int, erro
 			if err != nil {
 				return err
 			}
-			sla, err := s.openFindings(ctx, tx, hs.HostID)
-			if err != nil {
-				return err
-			}
+			sla := &slaHost{s: s, host: hs.HostID}
 			at := dbTime(hs.At)
 			seen := make(map[int64]bool, len(hs.States))
 			for _, st := range hs.States {

@@ -62,28 +62,30 @@ func (s *Store) markSLAStale(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
-// slaHost tracks one host's open findings while its changes are recorded.
+// slaHost tracks one host's open findings while its changes are recorded;
+// they are read at the host's first change (a report that changes
+// nothing costs nothing more).
 type slaHost struct {
 	s    *Store
 	host string
-	open map[int64]int64 // rule id → episode deadline (0: none known yet)
+	open map[int64]int64 // rule id → episode deadline (0: none known yet); nil until read
 }
 
-func (s *Store) openFindings(ctx context.Context, ex execer, host string) (*slaHost, error) {
-	rows, err := ex.QueryContext(ctx, s.q(`SELECT rule_id, deadline FROM history_open WHERE host_id = ?`), host)
+func (h *slaHost) load(ctx context.Context, ex execer) error {
+	rows, err := ex.QueryContext(ctx, h.s.q(`SELECT rule_id, deadline FROM history_open WHERE host_id = ?`), h.host)
 	if err != nil {
-		return nil, fmt.Errorf("record states %s: open findings: %w", host, err)
+		return fmt.Errorf("record states %s: open findings: %w", h.host, err)
 	}
 	defer rows.Close()
-	h := &slaHost{s: s, host: host, open: map[int64]int64{}}
+	h.open = map[int64]int64{}
 	for rows.Next() {
 		var id, dl int64
 		if err := rows.Scan(&id, &dl); err != nil {
-			return nil, fmt.Errorf("record states %s: open findings: %w", host, err)
+			return fmt.Errorf("record states %s: open findings: %w", h.host, err)
 		}
 		h.open[id] = dl
 	}
-	return h, rows.Err()
+	return rows.Err()
 }
 
 // change applies one recorded change (state code st, deadline dl, at at)
@@ -92,6 +94,11 @@ func (s *Store) openFindings(ctx context.Context, ex execer, host string) (*slaH
 // deadline is the first non-zero one seen while open, and a closed state
 // ends it.
 func (h *slaHost) change(ctx context.Context, tx *sql.Tx, rule, at int64, st int, dl int64) error {
+	if h.open == nil {
+		if err := h.load(ctx, tx); err != nil {
+			return err
+		}
+	}
 	d, was := h.open[rule]
 	s := h.s
 	var err error
