@@ -105,8 +105,8 @@ func (t *gitTrail) trustedKeys(m *Model) ([]audit.TrustedKey, map[string]string)
 	return keys, names
 }
 
-// check verifies a record's signature and says so.
-func check(r *audit.Record, keys []audit.TrustedKey, names map[string]string) *trailRecord {
+// checkRecord verifies a record's signature and says so.
+func checkRecord(r *audit.Record, keys []audit.TrustedKey, names map[string]string) *trailRecord {
 	tr := &trailRecord{Rec: r}
 	tr.Pred, _ = r.Decode()
 	if p := audit.CheckSignature(r, keys); p != nil {
@@ -179,7 +179,7 @@ func (t *gitTrail) read(ctx context.Context, h gitrepo.Hash, m *Model) (*changeT
 	keys, names := t.trustedKeys(m)
 	ct.Keys = len(keys)
 	for _, r := range byCommit[ct.Commit] {
-		tr := check(r, keys, names)
+		tr := checkRecord(r, keys, names)
 		ct.Records = append(ct.Records, tr)
 		if p, ok := tr.Pred.(*audit.ChangeMerged); ok {
 			ct.Merged = tr // the latest in the note
@@ -199,7 +199,7 @@ func (t *gitTrail) read(ctx context.Context, h gitrepo.Hash, m *Model) (*changeT
 			}
 		}
 		for _, r := range byCommit[ct.Head] {
-			ct.Records = append(ct.Records, check(r, keys, names))
+			ct.Records = append(ct.Records, checkRecord(r, keys, names))
 		}
 	}
 	// The gate decision about the head (or a direct push's own commit):
@@ -231,7 +231,7 @@ func (t *gitTrail) record(commit string, line int, m *Model) (*trailRecord, erro
 	for _, r := range byCommit[h.String()] {
 		if r.Line == line {
 			keys, names := t.trustedKeys(m)
-			return check(r, keys, names), nil
+			return checkRecord(r, keys, names), nil
 		}
 	}
 	return nil, errNoRecord
