@@ -214,3 +214,45 @@ func testSLACounters(t *testing.T, newURL func(testing.TB) string) {
 		t.Error("still stale after the read rebuilt the counters")
 	}
 }
+
+// testSLAUpgrade: a database that had history before migration 0008 gets
+// stale counters, and the first read builds them from the history.
+func testSLAUpgrade(t *testing.T, newURL func(testing.TB) string) {
+	ctx := context.Background()
+	u := newURL(t)
+	s := mustOpen(t, u, Options{})
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	ssl := HistoryRule{Stream: "debian-12", Kind: "source", Name: "openssl", Severity: "critical", Since: t0}
+	dl := t0.Add(5 * 24 * time.Hour)
+	for _, hs := range []HostStates{
+		{HostID: "h1", At: t0, States: []HostState{{Rule: ssl, State: 4, Deadline: dl}}},
+		{HostID: "h2", At: t0, States: []HostState{{Rule: ssl, State: 4, Deadline: dl}}},
+		{HostID: "h1", At: t0.Add(time.Hour), States: []HostState{{Rule: ssl, State: 1}}},
+	} {
+		if _, err := s.RecordStates(ctx, []HostStates{hs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Back to the schema before 0008, history kept.
+	for _, q := range []string{`DROP TABLE history_open`, `DROP TABLE history_sla`, `DROP TABLE history_sla_state`, `DELETE FROM schema_migrations WHERE version = 8`} {
+		if _, err := s.w.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	s = mustOpen(t, u, Options{})
+	if stale, err := s.SLAStale(ctx); err != nil || !stale {
+		t.Fatalf("after migrating a database with history: stale %v, %v", stale, err)
+	}
+	got, err := s.SLACounters(ctx, t0, t0.AddDate(0, 1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []SLACount{{Rule: ssl, Deadline: dl, Open: 1, Met: 1}}; !cmp.Equal(want, got) {
+		t.Errorf("counters built at the first read (-want +got):\n%s", cmp.Diff(want, got))
+	}
+	// A fresh database starts current.
+	if stale, err := mustOpen(t, newURL(t), Options{}).SLAStale(ctx); err != nil || stale {
+		t.Errorf("a new database: stale %v, %v", stale, err)
+	}
+}
