@@ -455,6 +455,9 @@ func (d *demo) startServer(ctx context.Context, listen string) (<-chan struct{},
 	d.srv = srv
 	srv.EnableRollouts(ctl)
 	srv.EnableDashboard(ctl)
+	// The demo key is in config.trustedKeys: the rollout pages verify
+	// the records it signed.
+	srv.EnableGitTrail(d.repo, nil)
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,6 +141,30 @@ func TestDemoServePauseReachesNotes(t *testing.T) {
 	}
 	if id == "" {
 		t.Fatalf("no running or halted pilot rollout: %+v", l.Rollouts)
+	}
+	// The rollout's dashboard page shows the gate decision and the
+	// approvals from the demo's audit trail, signed by the demo key.
+	jar, _ := cookiejar.New(nil)
+	web := &http.Client{Jar: jar}
+	if resp, err := web.PostForm(url+"/login", neturl.Values{"token": {tok}}); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+	for _, table := range []string{"gate", "approvals", "change"} {
+		resp, err := web.Get(url + "/rollouts/" + id + "?csv=" + table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		rows := strings.Split(strings.TrimSpace(string(b)), "\n")
+		if resp.StatusCode != http.StatusOK || len(rows) < 2 || !strings.Contains(string(b), "verified: key demo") {
+			t.Errorf("rollout %s, table %s: %d\n%s", id, table, resp.StatusCode, b)
+		}
+		if table == "gate" && len(rows) > 1 && !strings.HasPrefix(rows[1], "pass,") {
+			t.Errorf("gate decision: %s", rows[1])
+		}
 	}
 	call(http.MethodPost, "/api/v1/rollouts/"+id+"/"+verb, api.RolloutAction{Reason: "change freeze"}, nil)
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {

@@ -15,9 +15,11 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/patchbay/patchbay/engine/audit"
 	"github.com/patchbay/patchbay/engine/baseline"
 	"github.com/patchbay/patchbay/engine/gitrepo"
 	"github.com/patchbay/patchbay/engine/history"
+	"github.com/patchbay/patchbay/engine/notify"
 	"github.com/patchbay/patchbay/engine/plural"
 	"github.com/patchbay/patchbay/engine/server"
 	"github.com/patchbay/patchbay/engine/store"
@@ -75,7 +77,7 @@ written.`,
 	cmd.Flags().Float64Var(&rateLimit, "rate", server.DefaultRate, "requests per second per host (token bucket; negative: no limit)")
 	cmd.Flags().StringVar(&histRetention, "history-retention", "400d", "how long compliance history is kept (days: 400d)")
 	cmd.Flags().DurationVar(&histEvery, "history-every", history.DefaultEvery, "how often today's compliance roll-ups are recomputed")
-	cmd.Flags().DurationVar(&notifyEvery, "notify-every", 5*time.Minute, "how often notifications (config.notify) are checked and sent")
+	cmd.Flags().DurationVar(&notifyEvery, "notify-every", 5*time.Minute, "how often notifications (config.notify) are checked and sent; a commit changing config.notify applies from the next check, no restart")
 	var trustProto bool
 	cmd.Flags().BoolVar(&trustProto, "trust-forwarded-proto", false, "trust X-Forwarded-Proto: https from the TLS proxy in front (marks the dashboard's session cookie Secure)")
 	rf := addRolloutServeFlags(cmd)
@@ -139,6 +141,15 @@ written.`,
 		} else {
 			srv.EnableDashboard(nil)
 		}
+		if gs, ok := src.(server.GitSource); ok {
+			// Rollout pages show the gate decision and approvals from
+			// the audit notes of the served clone.
+			var keys []audit.TrustedKey
+			if sr != nil {
+				keys = sr.keys
+			}
+			srv.EnableGitTrail(gs.Repo, keys)
+		}
 		if err := gh.mount(cmd, a, srv, sr, st, log, dir, repoURL, branch, cacheDir); err != nil {
 			return err
 		}
@@ -148,15 +159,15 @@ written.`,
 		}
 		go rl.Run(ctx, interval)
 		go srv.RunHistory(ctx)
+		// Notifications follow config.notify: a commit that changes it is
+		// applied at the next sync, without a restart.
+		srv.EnableNotify(func(c *baseline.Notify) (*notify.Notifier, error) { return notifier(c, st, log) })
 		if m, _ := rl.Status(); m != nil {
-			n, err := notifier(m.Repo.Config.Notify, st, log)
-			if err != nil {
+			if _, err := srv.SyncNotify(); err != nil {
 				return err
 			}
-			if n != nil {
-				go srv.RunNotify(ctx, n, notifyEvery)
-			}
 		}
+		go srv.RunNotify(ctx, notifyEvery)
 		url := "http://" + ln.Addr().String()
 		fmt.Fprintf(a.stderr, `patchbay serving %s on %s (store %s)
 Create an enrollment token (printed once), then enroll hosts:

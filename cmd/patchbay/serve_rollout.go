@@ -46,6 +46,9 @@ type servedRollouts struct {
 	// publish is true when the controller signs and pushes records to
 	// the repository's remote.
 	publish bool
+	// keys are the controller's own signing key, trusted when the
+	// dashboard checks the audit trail's signatures.
+	keys []audit.TrustedKey
 }
 
 // newServedRollouts builds the controller (step 1): pass the result's
@@ -63,6 +66,13 @@ func (a *app) newServedRollouts(ctx context.Context, f *rolloutServeFlags, st *s
 		}
 	}
 	sr := &servedRollouts{run: f.controller == "on", publish: f.remote != "" && signer != nil}
+	if signer != nil {
+		k, err := audit.TrustedKeyOf(signer.PublicKey())
+		if err != nil {
+			return nil, err
+		}
+		sr.keys = []audit.TrustedKey{k}
+	}
 	c, err := rollout.New(rollout.Config{Store: st, Repo: repo, Signer: signer,
 		Inventory: rollout.InventoryFunc(func(ctx context.Context) ([]*inventory.Report, error) {
 			if sr.srv == nil {

@@ -520,3 +520,41 @@ func TestDecodeEnvelopeFastPath(t *testing.T) {
 		})
 	}
 }
+
+// TestReadOn: reading the notes of given commits only yields exactly what
+// Read yields for them (no more commits), and CheckSignature tells a
+// trusted record from one signed by another key.
+func TestReadOn(t *testing.T) {
+	f := build(t)
+	all, err := Read(context.Background(), f.repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	on, err := ReadOn(f.repo, hash(t, f.m1), hash(t, f.h1), hash(t, f.m1), hash(t, f.g.Git("rev-parse", f.m1+"^1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(on) != 2 {
+		t.Fatalf("ReadOn: %d commits, want the two with notes", len(on))
+	}
+	for _, c := range []string{f.m1, f.h1} {
+		if len(on[c]) != len(all.ByCommit[c]) {
+			t.Fatalf("commit %s: %d records, Read has %d", c[:12], len(on[c]), len(all.ByCommit[c]))
+		}
+		for i, r := range on[c] {
+			if r.Digest != all.ByCommit[c][i].Digest || r.Line != i+1 || r.Chain != all.ByCommit[c][i].Chain {
+				t.Errorf("commit %s line %d differs from Read's", c[:12], i+1)
+			}
+			if p := CheckSignature(r, f.keys); p != nil {
+				t.Errorf("%s: %v", r.Where(), p)
+			}
+		}
+	}
+	_, others := newKey(t)
+	if p := CheckSignature(on[f.m1][0], others); p == nil || p.Reason != ReasonUnknownKey {
+		t.Errorf("another key: %v, want unknown key", p)
+	}
+	if p := CheckSignature(on[f.m1][0], nil); p == nil {
+		t.Error("no keys: verified")
+	}
+}

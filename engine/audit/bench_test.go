@@ -23,7 +23,10 @@ import (
 //   - audit-log: what 'patchbay audit log' does in-process: read every
 //     record, walk the first-parent history, join;
 //   - audit-verify: what 'patchbay audit verify' does: read, check 5,000
-//     ECDSA signatures and the chain.
+//     ECDSA signatures and the chain;
+//   - read-on-one-merge: what a dashboard rollout page reads (uncached):
+//     the note of one merge, looked up directly, and its signature
+//     checked; read-all: every record (audit.Read).
 func BenchmarkTrail10k(b *testing.B) {
 	if _, err := exec.LookPath("git"); err != nil {
 		b.Skip("git not installed")
@@ -34,7 +37,7 @@ func BenchmarkTrail10k(b *testing.B) {
 	var prev string
 	var seq int64
 	start := time.Now()
-	gitrepotest.GenerateWith(b, dir, GenerateOptions(signer, w, &prev, &seq))
+	merges := gitrepotest.GenerateWith(b, dir, GenerateOptions(signer, w, &prev, &seq))
 	b.Logf("generated 10,000 commits and %d signed records in %v", seq, time.Since(start))
 	ctx := context.Background()
 
@@ -78,6 +81,34 @@ func BenchmarkTrail10k(b *testing.B) {
 			changes, err := Trail(ctx, repo, nil, TrailOptions{Since: time.Unix(1767225600+600000-86400, 0)})
 			if err != nil || len(changes) == 0 || len(changes) > 800 {
 				b.Fatalf("%d changes, %v", len(changes), err)
+			}
+		}
+	})
+	// What a dashboard rollout page reads: the records on one merge and
+	// its head (ReadOn), against reading every record (Read).
+	b.Run("read-on-one-merge", func(b *testing.B) {
+		repo, err := gitrepo.Open(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer repo.Close()
+		m, _ := gitrepo.ParseHash(merges[len(merges)/2])
+		for b.Loop() {
+			got, err := ReadOn(repo, m)
+			if err != nil || len(got[m.String()]) != 1 || CheckSignature(got[m.String()][0], keys) != nil {
+				b.Fatalf("%v, %v", got, err)
+			}
+		}
+	})
+	b.Run("read-all", func(b *testing.B) {
+		repo, err := gitrepo.Open(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer repo.Close()
+		for b.Loop() {
+			if log, err := Read(ctx, repo); err != nil || len(log.Records) != 5000 {
+				b.Fatalf("%v", err)
 			}
 		}
 	})

@@ -15,10 +15,6 @@ import (
 // zero: 400 days, so that a year-on-year comparison has its data.
 const DefaultRetention = 400 * 24 * time.Hour
 
-// summaryEvery is how often Rollup recomputes the cycle summary (one pass
-// over the whole history: minutes on a 100,000-host fleet).
-const summaryEvery = time.Hour
-
 // DefaultEvery is how often Run recomputes today's roll-ups when
 // Config.Every is zero.
 const DefaultEvery = 15 * time.Minute
@@ -77,25 +73,19 @@ func (r *Recorder) Record(ctx context.Context, batch []store.HostStates) (int, e
 	return r.cfg.Store.RecordStates(ctx, batch)
 }
 
-// Rollup writes today's roll-ups from a fleet plan and, once a day, prunes
-// history older than the retention.
+// Rollup writes today's roll-ups from a fleet plan, recomputes the
+// cycle's SLA attainment from the store's counters and, once a day,
+// prunes history older than the retention.
 func (r *Recorder) Rollup(ctx context.Context, p *plan.Plan, rings []string) error {
 	now := r.cfg.Now().UTC()
 	if err := r.cfg.Store.PutRollups(ctx, Rollups(p, rings, now)); err != nil {
 		return err
 	}
-	r.mu.Lock()
-	fresh := r.summary != nil && now.Sub(r.summary.ComputedAt) < summaryEvery && now.Sub(r.summary.ComputedAt) >= 0
-	r.mu.Unlock()
-	if fresh {
-		return nil
-	}
 	from, to := Cycle(now)
-	sum, err := Summarize(ctx, r.cfg.Store, from, to, now)
+	sum, err := SummarizeCounters(ctx, r.cfg.Store, from, to, now)
 	if err != nil {
 		return err
 	}
-	sum.Episodes = nil // not kept in memory between roll-ups
 	r.mu.Lock()
 	r.summary = sum
 	r.mu.Unlock()
@@ -112,8 +102,9 @@ func (r *Recorder) Rollup(ctx context.Context, p *plan.Plan, rings []string) err
 	return nil
 }
 
-// Summary returns this cycle's summary as computed by the last Rollup
-// (without its episodes); nil before the first.
+// Summary returns this cycle's SLA attainment (and the previous cycle's)
+// as computed by the last Rollup from the store's counters; nil before the
+// first.
 func (r *Recorder) Summary() *Summary {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -112,3 +112,53 @@ func Summarize(ctx context.Context, st *store.Store, from, to, now time.Time) (*
 	s.Took = time.Since(start)
 	return s, nil
 }
+
+// SummarizeCounters is Summarize's SLA attainment (Current and Previous)
+// read from the counters the store keeps while recording (a few rows per
+// rule and deadline) instead of the whole history: what the overview and
+// /metrics show, recomputed at every roll-up. It gives exactly what
+// Summarize gives for a cycle that has not ended (no change recorded after
+// to); Remediation, Regressions and Episodes need the history itself and
+// are left empty (the monthly report reads them with Summarize).
+func SummarizeCounters(ctx context.Context, st *store.Store, from, to, now time.Time) (*Summary, error) {
+	start := time.Now()
+	prevFrom, _ := Cycle(from.Add(-time.Hour))
+	cs, err := st.SLACounters(ctx, prevFrom, to)
+	if err != nil {
+		return nil, err
+	}
+	return &Summary{From: from, To: to, ComputedAt: now,
+		Current:  attainmentOf(cs, from, to, now),
+		Previous: attainmentOf(cs, prevFrom, from, now),
+		Took:     time.Since(start)}, nil
+}
+
+// attainmentOf is SLAAttainment over counters: closed findings are met or
+// missed for good; open ones are pending until their deadline passes, then
+// missed.
+func attainmentOf(cs []store.SLACount, from, to, now time.Time) []Attainment {
+	m := map[Group]*Attainment{}
+	for _, g := range Groups {
+		m[g] = &Attainment{Group: g}
+	}
+	for _, c := range cs {
+		if c.Deadline.Before(from) || !c.Deadline.Before(to) {
+			continue
+		}
+		for _, g := range groupsOf(c.Rule) {
+			a := m[g]
+			a.Met += c.Met
+			a.Missed += c.Missed
+			if now.After(c.Deadline) {
+				a.Missed += c.Open
+			} else {
+				a.Pending += c.Open
+			}
+		}
+	}
+	out := make([]Attainment, 0, len(Groups))
+	for _, g := range Groups {
+		out = append(out, *m[g])
+	}
+	return out
+}

@@ -7,7 +7,9 @@
 // a delivered notification.
 //
 // Detect turns a fleet plan and the rollout records into events; Notifier
-// delivers them. Secrets arrive as bytes (cmd reads the files named in
-// patchbay.cue); this package reads no file and no environment. It must
-// not import engine/server or engine/rollout.
+// delivers them. FromConfig builds a Notifier from a repository's
+// config.notify; the secrets it names are read through a function the
+// caller passes (cmd passes os.ReadFile), so this package opens no file
+// and reads no environment. It must not import engine/server or
+// engine/rollout.
 package notify

@@ -141,7 +141,7 @@ func TestBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var loc, text string
+	var loc, text, target string
 
 	// Sign in with the viewer token through the form.
 	run("sign in", cdplog.Enable(), runtime.Enable(),
@@ -170,11 +170,27 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("rollout page h1 %q", text)
 	}
 	shot("rollout")
+	// The change that started it, from the Git audit trail: approvers
+	// visible, and the gate decision's record one click away.
+	var approvals, gate string
+	run("trail tables", chromedp.Text(`main`, &approvals, chromedp.ByQuery), chromedp.Text(`a[href="/audit/records/`+e.trail.head+`/1"]`, &gate, chromedp.ByQuery))
+	for _, want := range []string{"sre-lead", "security-oncall", "Approvals that counted", "Gate decision", "ring.window.outside", "verified: key server", "#42"} {
+		if !strings.Contains(approvals, want) {
+			t.Errorf("rollout page lacks %q", want)
+		}
+	}
+	run("to gate record", chromedp.Click(`a[href="/audit/records/`+e.trail.head+`/1"]`, chromedp.ByQuery), chromedp.WaitVisible(`pre.record`), chromedp.Text(`h1`, &text),
+		chromedp.Text(`main`, &target, chromedp.ByQuery), chromedp.Location(&loc))
+	if !strings.Contains(text, "gate.decision") || !strings.Contains(target, `"result": "pass"`) || !strings.Contains(target, "verified: key server") ||
+		!strings.HasSuffix(loc, "/audit/records/"+e.trail.head+"/1") {
+		t.Errorf("gate record page at %s: h1 %q\n%.1500s", loc, text, target)
+	}
+	shot("audit-record")
+	run("back to rollout", chromedp.Navigate(base+"/rollouts/ro-canary-1"), chromedp.WaitVisible(`h1`))
 	run("to audit record", chromedp.Click(`a[href^="/audit#ev-"]`), chromedp.WaitVisible(`tr[id^="ev-"]`), chromedp.Location(&loc))
 	if !regexp.MustCompile(`/audit#ev-\d+$`).MatchString(loc) {
 		t.Fatalf("record link went to %s", loc)
 	}
-	var target string
 	run("record row", chromedp.Text(`tr[id="`+loc[strings.Index(loc, "#")+1:]+`"]`, &target, chromedp.ByQuery))
 	if !strings.Contains(target, "rollout.") {
 		t.Errorf("the linked record row says %q", target)
@@ -185,7 +201,7 @@ func TestBrowser(t *testing.T) {
 	var rows int
 	run("search", chromedp.Navigate(base+"/hosts"), chromedp.WaitVisible(`input[name=q]`),
 		chromedp.SendKeys(`input[name=q]`, "deb12-canary"), chromedp.Submit(`input[name=q]`),
-		chromedp.WaitVisible(`table`), chromedp.Evaluate(`document.querySelectorAll("main table tbody tr").length`, &rows), chromedp.Location(&loc))
+		chromedp.WaitVisible(`input[name=q][value="deb12-canary"]`), chromedp.WaitVisible(`table`), chromedp.Evaluate(`document.querySelectorAll("main table tbody tr").length`, &rows), chromedp.Location(&loc))
 	if rows != 2 || !strings.Contains(loc, "q=deb12-canary") {
 		t.Errorf("search deb12-canary: %d rows at %s, want 2", rows, loc)
 	}
@@ -211,7 +227,8 @@ func TestBrowser(t *testing.T) {
 	}
 
 	// No broken link on any page: every href answers 200 to the viewer.
-	for _, p := range []string{"/", "/hosts", "/rings/canary", "/hosts/deb12-canary-01", "/rollouts", "/rollouts/ro-canary-1", "/exceptions", "/audit"} {
+	for _, p := range []string{"/", "/hosts", "/rings/canary", "/hosts/deb12-canary-01", "/rollouts", "/rollouts/ro-canary-1", "/exceptions", "/audit",
+		"/audit/records/" + e.trail.head + "/1", "/audit/records/" + e.trail.merge + "/1"} {
 		var hrefs []string
 		run("links of "+p, chromedp.Navigate(base+p), chromedp.WaitVisible(`h1`),
 			chromedp.Evaluate(`Array.from(document.querySelectorAll("a[href]")).map(a => a.href)`, &hrefs))

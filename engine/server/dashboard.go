@@ -34,15 +34,16 @@ func (s *Server) EnableDashboard(rc RolloutControl) {
 	static, _ := fs.Sub(webFS, "web")
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	pages := map[string]func(http.ResponseWriter, *http.Request, Viewer){
-		"GET /{$}":             s.overviewPage,
-		"GET /hosts":           s.hostsPage,
-		"GET /hosts/{id}":      s.hostPage,
-		"GET /rings/{name}":    s.ringPage,
-		"GET /rollouts":        s.rolloutsPage,
-		"GET /rollouts/{id}":   s.rolloutPage,
-		"GET /exceptions":      s.exceptionsPage,
-		"GET /audit":           s.auditPage,
-		"GET /dashboard/login": func(w http.ResponseWriter, r *http.Request, _ Viewer) { http.Redirect(w, r, "/", http.StatusSeeOther) },
+		"GET /{$}":                           s.overviewPage,
+		"GET /hosts":                         s.hostsPage,
+		"GET /hosts/{id}":                    s.hostPage,
+		"GET /rings/{name}":                  s.ringPage,
+		"GET /rollouts":                      s.rolloutsPage,
+		"GET /rollouts/{id}":                 s.rolloutPage,
+		"GET /exceptions":                    s.exceptionsPage,
+		"GET /audit":                         s.auditPage,
+		"GET /audit/records/{commit}/{line}": s.recordPage,
+		"GET /dashboard/login":               func(w http.ResponseWriter, r *http.Request, _ Viewer) { http.Redirect(w, r, "/", http.StatusSeeOther) },
 	}
 	for pattern, h := range pages {
 		s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {

@@ -28,6 +28,7 @@
 // every action of the host's current plan. The rollout controller replaces
 // it to add waves and windows.
 //
-// server may import api, baseline, inventory, plan, store, gitrepo and vercmp;
-// it must not import cmd, OPA or go-github.
+// server may import api, audit (to read and check the records a rollout
+// page shows), baseline, history, inventory, notify, plan, rollout, store,
+// gitrepo and vercmp; it must not import cmd, OPA or go-github.
 package server

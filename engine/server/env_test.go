@@ -36,6 +36,8 @@ type env struct {
 	enrollTok string
 	adminTok  string
 	cfg       server.Config
+	// trail is the Git audit trail the dashboard reads (dashEnv).
+	trail *trail
 }
 
 // newEnv starts a server over a fresh SQLite store and the quickstart

@@ -592,12 +592,15 @@ func (s *Server) rolloutPage(w http.ResponseWriter, r *http.Request, v Viewer) {
 	if err != nil {
 		s.log.Warn("dashboard rollout events", "err", err)
 	}
-	et := table{Name: "records", Title: "Gate decision, approvals and records", Header: []string{"When", "Record", "By", "In the audit trail", "Detail"},
+	et := table{Name: "records", Title: "This rollout's records", Header: []string{"When", "Record", "By", "In the audit trail", "Detail"},
 		Empty: "No record yet."}
 	for _, e := range evs {
 		et.Rows = append(et.Rows, []cell{link(dateTime(e.At), eventHref(e.ID)), text(e.Kind), text(e.Actor), text(yesNo(e.Audited)), text(detail(e.Payload))})
 	}
-	et.Note = "The gate decision and the approvals that allowed the merge are recorded in the patch repository's audit trail (patchbay audit log); the rows above are this rollout's own records."
+	et.Note = "The rollout's own records as the server keeps them; each is also signed into the patch repository's audit trail once published."
+	figs, trail := s.trailTables(r.Context(), ro)
+	pg.Figures = append(pg.Figures, figs...)
+	pg.Tables = append(pg.Tables, trail...)
 	pg.Tables = append(pg.Tables, states, waves, et)
 	s.render(w, r, http.StatusOK, pg)
 }

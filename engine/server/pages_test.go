@@ -90,9 +90,13 @@ func dashEnv(t *testing.T) (*env, *browser) {
 		}
 		c.History = rec
 	})
-	ro := api.Rollout{ID: "ro-canary-1", Ring: "canary", Commit: "0123456789abcdef", BaselineID: "2026-11", State: "running", Wave: 1,
+	// The rollout rolls out a merged pull request whose records are in a
+	// real Git audit trail.
+	e.trail = newTrail(t)
+	ro := api.Rollout{ID: "ro-canary-1", Ring: "canary", Commit: e.trail.merge, BaselineID: "2026-11", State: "running", Wave: 1, PR: 42,
 		CreatedAt: testNow.Add(-time.Hour), Hosts: api.RolloutCounts{Total: 1, Running: 1}, MaxConcurrency: 1, MaxErrors: 1}
 	e.srv.EnableDashboard(fakeRollouts{ro})
+	e.srv.EnableGitTrail(e.trail.repo, e.trail.keys)
 	_, raw := quickstart(t)
 	for id, body := range raw {
 		if !strings.Contains(id, "canary") {
@@ -211,7 +215,8 @@ func TestDashboardPages(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"/", "/hosts", "/rollouts", "/exceptions", "/audit", "/rings/canary", "/hosts/deb12-canary-01", "/rollouts/ro-canary-1"} {
+	for _, want := range []string{"/", "/hosts", "/rollouts", "/exceptions", "/audit", "/rings/canary", "/hosts/deb12-canary-01", "/rollouts/ro-canary-1",
+		"/audit/records/" + e.trail.head + "/1", "/audit/records/" + e.trail.merge + "/1"} {
 		if !seen[want] {
 			t.Errorf("no link reaches %s", want)
 		}

@@ -101,6 +101,10 @@ type Server struct {
 	// rc and identify serve the dashboard (EnableDashboard).
 	rc       RolloutControl
 	identify IdentifyFunc
+	// trail reads the audit records rollout pages show (EnableGitTrail).
+	trail *gitTrail
+	// notify follows config.notify (EnableNotify).
+	notify *notifyFollow
 }
 
 // Route is one served method and path pattern.

@@ -72,6 +72,8 @@ type page struct {
 	Figures []figure
 	Charts  []template.HTML
 	Intro   template.HTML
+	// Detail is shown after the tables (a record's content).
+	Detail  template.HTML
 	Tables  []table
 	Form    *filterForm
 	Query   string

@@ -61,15 +61,21 @@ func (s *Store) RecordStates(ctx context.Context, batch []HostStates) (int, erro
 	}
 	n := 0
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockSLA(ctx, tx); err != nil {
+			return err
+		}
 		ids := map[HistoryRule]int64{}
+		stale := false
 		for _, hs := range batch {
 			if hs.HostID == "" || hs.At.IsZero() {
 				return fmt.Errorf("record states: empty host id or time: %w", ErrInvalid)
 			}
-			last, err := s.lastStates(ctx, tx, hs.HostID)
+			last, lastAt, err := s.lastStates(ctx, tx, hs.HostID)
 			if err != nil {
 				return err
 			}
+			sla := &slaHost{s: s, host: hs.HostID}
+			at := dbTime(hs.At)
 			seen := make(map[int64]bool, len(hs.States))
 			for _, st := range hs.States {
 				if st.State == 0 {
@@ -89,6 +95,10 @@ func (s *Store) RecordStates(ctx context.Context, batch []HostStates) (int, erro
 				if err := s.appendChange(ctx, tx, hs.HostID, id, hs.At, st); err != nil {
 					return err
 				}
+				stale = stale || lastAt[id] >= at
+				if err := sla.change(ctx, tx, id, at, st.State, dbTime(st.Deadline)); err != nil {
+					return err
+				}
 				n++
 			}
 			for id, prev := range last {
@@ -98,8 +108,17 @@ func (s *Store) RecordStates(ctx context.Context, batch []HostStates) (int, erro
 				if err := s.appendChange(ctx, tx, hs.HostID, id, hs.At, HostState{}); err != nil {
 					return err
 				}
+				stale = stale || lastAt[id] >= at
+				if err := sla.change(ctx, tx, id, at, 0, 0); err != nil {
+					return err
+				}
 				n++
 			}
+		}
+		if stale {
+			// A change at or before an earlier one of the same host and
+			// rule rewrote the past the counters were built on.
+			return s.markSLAStale(ctx, tx)
 		}
 		return nil
 	})
@@ -109,24 +128,25 @@ func (s *Store) RecordStates(ctx context.Context, batch []HostStates) (int, erro
 	return n, nil
 }
 
-// lastStates returns the latest recorded state per rule id of a host.
-func (s *Store) lastStates(ctx context.Context, ex execer, host string) (map[int64]int, error) {
-	rows, err := ex.QueryContext(ctx, s.q(`SELECT c.rule_id, c.state FROM history_changes c
+// lastStates returns the latest recorded state per rule id of a host, and
+// when it was recorded.
+func (s *Store) lastStates(ctx context.Context, ex execer, host string) (map[int64]int, map[int64]int64, error) {
+	rows, err := ex.QueryContext(ctx, s.q(`SELECT c.rule_id, c.state, c.at FROM history_changes c
 		WHERE c.host_id = ? AND c.at = (SELECT MAX(l.at) FROM history_changes l WHERE l.host_id = c.host_id AND l.rule_id = c.rule_id)`), host)
 	if err != nil {
-		return nil, fmt.Errorf("record states %s: last states: %w", host, err)
+		return nil, nil, fmt.Errorf("record states %s: last states: %w", host, err)
 	}
 	defer rows.Close()
-	out := map[int64]int{}
+	out, ats := map[int64]int{}, map[int64]int64{}
 	for rows.Next() {
-		var id int64
+		var id, at int64
 		var st int
-		if err := rows.Scan(&id, &st); err != nil {
-			return nil, fmt.Errorf("record states %s: last states: %w", host, err)
+		if err := rows.Scan(&id, &st, &at); err != nil {
+			return nil, nil, fmt.Errorf("record states %s: last states: %w", host, err)
 		}
-		out[id] = st
+		out[id], ats[id] = st, at
 	}
-	return out, rows.Err()
+	return out, ats, rows.Err()
 }
 
 func (s *Store) ruleID(ctx context.Context, ex execer, r HistoryRule) (int64, error) {

@@ -130,3 +130,129 @@ func testRoles(t *testing.T, newURL func(testing.TB) string) {
 		t.Errorf("unknown token: %v", err)
 	}
 }
+
+// testSLACounters: recording keeps per rule and deadline the open
+// findings and those met or missed; a rebuild from the history gives the
+// same counters; a change recorded before an earlier one marks them stale
+// and the next read rebuilds them.
+func testSLACounters(t *testing.T, newURL func(testing.TB) string) {
+	ctx := context.Background()
+	s := mustOpen(t, newURL(t), Options{})
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	ssl := HistoryRule{Stream: "debian-12", Kind: "source", Name: "openssl", Severity: "critical", KEV: true, Since: t0.Add(-48 * time.Hour)}
+	curl := HistoryRule{Stream: "debian-12", Kind: "package", Name: "curl", Severity: "high"}
+	const installed, reboot, missing, excepted = 1, 3, 4, 7
+	dl, dl2 := t0.Add(10*24*time.Hour), t0.Add(20*24*time.Hour)
+	rec := func(at time.Time, host string, sts ...HostState) {
+		t.Helper()
+		if _, err := s.RecordStates(ctx, []HostStates{{HostID: host, At: at, States: sts}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// h1: openssl open, fixed on time. h2: open, fixed late. h3: open with
+	// no deadline, then one (the episode's), then pending reboot with
+	// another (ignored): still open. h4: open, excepted before the
+	// deadline (not counted), open again: a second episode. h5: curl open,
+	// then the rule goes away after its deadline (missed).
+	rec(t0, "h1", HostState{Rule: ssl, State: missing, Deadline: dl})
+	rec(t0, "h2", HostState{Rule: ssl, State: missing, Deadline: dl})
+	rec(t0, "h3", HostState{Rule: ssl, State: missing})
+	rec(t0, "h4", HostState{Rule: ssl, State: missing, Deadline: dl})
+	rec(t0, "h5", HostState{Rule: curl, State: missing, Deadline: dl2})
+	rec(t0.Add(24*time.Hour), "h3", HostState{Rule: ssl, State: reboot, Deadline: dl})
+	rec(t0.Add(48*time.Hour), "h3", HostState{Rule: ssl, State: missing, Deadline: dl2})
+	rec(dl, "h1", HostState{Rule: ssl, State: installed})
+	rec(dl.Add(time.Second), "h2", HostState{Rule: ssl, State: installed})
+	rec(t0.Add(time.Hour), "h4", HostState{Rule: ssl, State: excepted})
+	rec(t0.Add(2*time.Hour), "h4", HostState{Rule: ssl, State: missing, Deadline: dl})
+	rec(dl2.Add(time.Hour), "h5")
+	want := []SLACount{
+		{Rule: ssl, Deadline: dl, Open: 2, Met: 1, Missed: 1},
+		{Rule: curl, Deadline: dl2, Missed: 1},
+	}
+	got, err := s.SLACounters(ctx, t0, t0.AddDate(0, 1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("counters (-want +got):\n%s", d)
+	}
+	if got, _ := s.SLACounters(ctx, t0, dl); len(got) != 0 {
+		t.Errorf("deadlines before %s: %v", dl, got)
+	}
+	if err := s.RebuildSLACounters(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.SLACounters(ctx, t0, t0.AddDate(0, 1, 0)); !cmp.Equal(want, got) {
+		t.Fatalf("rebuilt counters differ:\n%s", cmp.Diff(want, got))
+	}
+	// Recording goes on from the rebuilt open findings: h3 fixed on time.
+	rec(t0.Add(5*24*time.Hour), "h3", HostState{Rule: ssl, State: installed})
+	want[0].Open, want[0].Met = 1, 2
+	if got, _ := s.SLACounters(ctx, t0, t0.AddDate(0, 1, 0)); !cmp.Equal(want, got) {
+		t.Fatalf("after the rebuild (-want +got):\n%s", cmp.Diff(want, got))
+	}
+	// h4's late report, earlier than its last change: stale, then rebuilt
+	// from the history as it now reads (h4 fixed at t0+3h, before dl).
+	if stale, err := s.SLAStale(ctx); err != nil || stale {
+		t.Fatalf("stale before a late report: %v %v", stale, err)
+	}
+	rec(t0.Add(90*time.Minute), "h4", HostState{Rule: ssl, State: installed})
+	if stale, err := s.SLAStale(ctx); err != nil || !stale {
+		t.Fatalf("a change before an earlier one: stale %v %v", stale, err)
+	}
+	got, err = s.SLACounters(ctx, t0, t0.AddDate(0, 1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// h4's history: missing t0, excepted t0+1h, installed t0+1.5h,
+	// missing t0+2h (open).
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("rebuilt after a late report (-want +got):\n%s", d)
+	}
+	if stale, _ := s.SLAStale(ctx); stale {
+		t.Error("still stale after the read rebuilt the counters")
+	}
+}
+
+// testSLAUpgrade: a database that had history before migration 0008 gets
+// stale counters, and the first read builds them from the history.
+func testSLAUpgrade(t *testing.T, newURL func(testing.TB) string) {
+	ctx := context.Background()
+	u := newURL(t)
+	s := mustOpen(t, u, Options{})
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	ssl := HistoryRule{Stream: "debian-12", Kind: "source", Name: "openssl", Severity: "critical", Since: t0}
+	dl := t0.Add(5 * 24 * time.Hour)
+	for _, hs := range []HostStates{
+		{HostID: "h1", At: t0, States: []HostState{{Rule: ssl, State: 4, Deadline: dl}}},
+		{HostID: "h2", At: t0, States: []HostState{{Rule: ssl, State: 4, Deadline: dl}}},
+		{HostID: "h1", At: t0.Add(time.Hour), States: []HostState{{Rule: ssl, State: 1}}},
+	} {
+		if _, err := s.RecordStates(ctx, []HostStates{hs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Back to the schema before 0008, history kept.
+	for _, q := range []string{`DROP TABLE history_open`, `DROP TABLE history_sla`, `DROP TABLE history_sla_state`, `DELETE FROM schema_migrations WHERE version = 8`} {
+		if _, err := s.w.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	s = mustOpen(t, u, Options{})
+	if stale, err := s.SLAStale(ctx); err != nil || !stale {
+		t.Fatalf("after migrating a database with history: stale %v, %v", stale, err)
+	}
+	got, err := s.SLACounters(ctx, t0, t0.AddDate(0, 1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []SLACount{{Rule: ssl, Deadline: dl, Open: 1, Met: 1}}; !cmp.Equal(want, got) {
+		t.Errorf("counters built at the first read (-want +got):\n%s", cmp.Diff(want, got))
+	}
+	// A fresh database starts current.
+	if stale, err := mustOpen(t, newURL(t), Options{}).SLAStale(ctx); err != nil || stale {
+		t.Errorf("a new database: stale %v, %v", stale, err)
+	}
+}

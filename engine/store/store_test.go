@@ -158,6 +158,8 @@ func testConformance(t *testing.T, newURL func(testing.TB) string) {
 	t.Run("lease", func(t *testing.T) { t.Parallel(); testLease(t, newURL) })
 	t.Run("controller", func(t *testing.T) { t.Parallel(); testController(t, newURL) })
 	t.Run("history", func(t *testing.T) { t.Parallel(); testHistory(t, newURL) })
+	t.Run("sla-counters", func(t *testing.T) { t.Parallel(); testSLACounters(t, newURL) })
+	t.Run("sla-upgrade", func(t *testing.T) { t.Parallel(); testSLAUpgrade(t, newURL) })
 	t.Run("roles", func(t *testing.T) { t.Parallel(); testRoles(t, newURL) })
 }
 
