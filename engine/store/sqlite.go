@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"time"
 
 	"modernc.org/sqlite"
 )
@@ -18,6 +19,7 @@ const (
 	sqliteConstraintForeignKey = 787
 	sqliteConstraintPrimaryKey = 1555
 	sqliteConstraintUnique     = 2067
+	sqliteBusy                 = 5
 )
 
 // openSQLite opens two pools on the same file: a single writer connection
@@ -55,7 +57,7 @@ func openSQLite(ctx context.Context, path string, opts Options) (*Store, error) 
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	if err := w.PingContext(ctx); err != nil {
+	if err := pingSQLite(ctx, w, opts.SQLiteBusyTimeout); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
@@ -70,13 +72,33 @@ func openSQLite(ctx context.Context, path string, opts Options) (*Store, error) 
 	r.SetMaxOpenConns(opts.MaxReadConns)
 	r.SetMaxIdleConns(opts.MaxReadConns)
 	r.SetConnMaxIdleTime(0)
-	if err := r.PingContext(ctx); err != nil {
+	if err := pingSQLite(ctx, r, opts.SQLiteBusyTimeout); err != nil {
 		w.Close()
 		r.Close()
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
 	return &Store{backend: BackendSQLite, w: w, r: r, opts: opts, closing: make(chan struct{}),
 		compressSem: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))}, nil
+}
+
+// pingSQLite opens the first connection of db, retrying while SQLite says
+// SQLITE_BUSY, up to the busy timeout. Opening runs the pragmas, and
+// switching a new file to WAL while other processes open it too can answer
+// SQLITE_BUSY at once, without calling the busy handler (seen with eight
+// replicas opening one new file).
+func pingSQLite(ctx context.Context, db *sql.DB, busy time.Duration) error {
+	deadline := time.Now().Add(busy)
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		err := db.PingContext(ctx)
+		if err == nil || sqliteCode(err)&0xff != sqliteBusy || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
 }
 
 func sqliteCode(err error) int {
