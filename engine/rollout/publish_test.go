@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/patchbay/patchbay/engine/api"
 	"github.com/patchbay/patchbay/engine/audit"
 	"github.com/patchbay/patchbay/engine/gitrepo"
 	"github.com/patchbay/patchbay/engine/gitrepo/gitrepotest"
@@ -469,6 +470,11 @@ func TestOperatorActionsAreRecords(t *testing.T) {
 		}
 		t.Fatalf("rollout %s not in the trail", id)
 		return ""
+	}
+	for _, act := range []func(context.Context, string, string, string) (api.Rollout, error){c.Pause, c.Resume, c.Abort} {
+		if _, err := act(ctx, id, "ops", " \t"); !errors.Is(err, rollout.ErrNoReason) {
+			t.Fatalf("an operator action without a reason: %v, want ErrNoReason", err)
+		}
 	}
 	if _, err := c.Pause(ctx, id, "ops", "look at canary-01"); err != nil {
 		t.Fatal(err)
