@@ -152,9 +152,9 @@ func TestPublishEndToEnd(t *testing.T) {
 		}
 		return out.String(), errOut.String()
 	}
-	adminOut, _ := run(true, "token", "create", "--admin", "--name", "ops", "--db", pg)
+	adminOut, _ := run(true, "token", "create", "--admin", "--name", "ops", "--reason", "end-to-end test operator", "--db", pg)
 	admin := strings.TrimSpace(adminOut)
-	enrollOut, _ := run(true, "token", "create", "--enroll", "--uses", "20", "--db", pg)
+	enrollOut, _ := run(true, "token", "create", "--enroll", "--uses", "20", "--reason", "end-to-end test fleet", "--db", pg)
 	enroll := strings.TrimSpace(enrollOut)
 
 	start := func(name string) *served {
