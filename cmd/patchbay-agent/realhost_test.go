@@ -305,8 +305,8 @@ func runStory(t *testing.T, s story) {
 	sh(t, "", patchbay, "validate", "-C", repo)
 
 	db := "sqlite://" + filepath.Join(t.TempDir(), "patchbay.db")
-	enroll := firstLine(sh(t, "", patchbay, "token", "create", "--enroll", "--uses", "3", "--db", db))
-	admin := firstLine(sh(t, "", patchbay, "token", "create", "--admin", "--name", "test", "--db", db))
+	enroll := firstLine(sh(t, "", patchbay, "token", "create", "--enroll", "--uses", "3", "--reason", "real-host test", "--db", db))
+	admin := firstLine(sh(t, "", patchbay, "token", "create", "--admin", "--name", "test", "--reason", "real-host test", "--db", db))
 	port := freePort(t)
 	server := fmt.Sprintf("http://127.0.0.1:%d", port)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -22,7 +22,8 @@ func (a *app) newAuditLogCmd() *cobra.Command {
 shows per merge: the pull request (number and author, from the change.merged
 record or GitHub's "Merge pull request #N from AUTHOR/..." message), the
 approvers, the gate's result and rule ids, the rollouts per ring with their
-outcomes, and the ring verifications.
+outcomes, and the ring verifications. Below the table it lists the operator
+actions on credentials (token.changed: token create/revoke, who and why).
 
 Log reads records without checking signatures; run 'patchbay audit verify'
 for that.
@@ -103,6 +104,7 @@ func writeLogJSON(w io.Writer, branch string, changes []audit.Change) error {
 		c.Rollouts = orEmpty(c.Rollouts)
 		c.Verifications = orEmpty(c.Verifications)
 		c.Exceptions = orEmpty(c.Exceptions)
+		c.Tokens = orEmpty(c.Tokens)
 		out.Changes = append(out.Changes, change{Change: c, Records: refs(c.Records)})
 	}
 	enc := json.NewEncoder(w)
@@ -172,8 +174,43 @@ func writeLogTable(w io.Writer, changes []audit.Change) error {
 		r := rowOf(c)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.commit, r.date, r.pr, r.author, r.approvers, r.gate, r.rollouts, r.verified)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if ops := tokenLines(changes); len(ops) > 0 {
+		fmt.Fprintln(w, "\nTOKENS (operator actions, newest first)")
+		for _, l := range ops {
+			fmt.Fprintln(w, l)
+		}
+	}
+	return nil
 }
+
+// tokenLines describes the token.changed records of changes, one line
+// each: when, what, by whom, why, and the commit the record is on.
+func tokenLines(changes []audit.Change) []string {
+	var out []string
+	for _, c := range changes {
+		for i := len(c.Tokens) - 1; i >= 0; i-- {
+			t := c.Tokens[i]
+			what := t.Token + " token " + strconvQuote(t.Name)
+			switch t.Token {
+			case audit.TokenEnroll:
+				what = "enrollment token " + t.Name
+				if t.Operator.Action == audit.TokenCreate && t.ExpiresAt != nil {
+					what += fmt.Sprintf(" (%d uses until %s)", t.Uses, t.ExpiresAt.UTC().Format("2006-01-02 15:04"))
+				}
+			case audit.TokenHost:
+				what = "host " + t.Name + "'s token"
+			}
+			out = append(out, fmt.Sprintf("%s  %s %s by %s: %s  [on %s]", t.ChangedAt.UTC().Format("2006-01-02 15:04"), t.Operator.Action, what,
+				t.Operator.Actor, t.Operator.Reason, c.Commit[:12]))
+		}
+	}
+	return out
+}
+
+func strconvQuote(s string) string { return fmt.Sprintf("%q", s) }
 
 func writeLogMarkdown(w io.Writer, changes []audit.Change) error {
 	esc := func(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
@@ -186,6 +223,13 @@ func writeLogMarkdown(w io.Writer, changes []audit.Change) error {
 	}
 	if len(changes) == 0 {
 		fmt.Fprintln(w, "\n_No changes._")
+	}
+	if ops := tokenLines(changes); len(ops) > 0 {
+		fmt.Fprintln(w, "\n**Tokens** (operator actions, newest first)")
+		fmt.Fprintln(w)
+		for _, l := range ops {
+			fmt.Fprintln(w, "- "+l)
+		}
 	}
 	return nil
 }

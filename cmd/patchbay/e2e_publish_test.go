@@ -87,10 +87,10 @@ func (s *served) ready(t *testing.T) api.Ready {
 // `patchbay serve --repo` processes on one PostgreSQL database against a
 // smart-HTTP Git remote (git http-backend, basic auth); CI records its gate
 // decision with `patchbay gate --record --push` from its own clone; the
-// hosts are simulated agents speaking the agent API over HTTP (in the test
-// process, not patchbay-agent processes: a real agent reports this
-// machine's packages, which no ring of the example selects); the leader
-// is killed (SIGKILL) mid-rollout. At the end a fresh `git clone` and
+// hosts are real patchbay-agent processes (see e2e_agent_test.go), each
+// collecting its own root (--root) and installing through a strict
+// apt-get pointed at that root; the leader is killed (SIGKILL)
+// mid-rollout. The two token commands are records too (token.changed). At the end a fresh `git clone` and
 // `patchbay audit verify --remote origin` pass, with one chain holding
 // every record once.
 func TestPublishEndToEnd(t *testing.T) {
@@ -152,15 +152,15 @@ func TestPublishEndToEnd(t *testing.T) {
 		}
 		return out.String(), errOut.String()
 	}
-	adminOut, _ := run(true, "token", "create", "--admin", "--name", "ops", "--db", pg)
+	adminOut, _ := run(true, "token", "create", "--admin", "--name", "ops", "--reason", "end-to-end test operator", "--db", pg)
 	admin := strings.TrimSpace(adminOut)
-	enrollOut, _ := run(true, "token", "create", "--enroll", "--uses", "20", "--db", pg)
+	enrollOut, _ := run(true, "token", "create", "--enroll", "--uses", "20", "--reason", "end-to-end test fleet", "--db", pg)
 	enroll := strings.TrimSpace(enrollOut)
 
 	start := func(name string) *served {
 		t.Helper()
 		cmd := exec.Command(bin, "serve", "--repo", remote, "--git-username", srv.User, "--git-token-file", tokFile,
-			"--signing-key", keyFile, "--db", pg, "--listen", "127.0.0.1:0", "--interval", "300ms", "--tick", "300ms",
+			"--signing-key", keyFile, "--db", pg, "--listen", "127.0.0.1:0", "--interval", "300ms", "--tick", "300ms", "--rate", "-1",
 			"--cache-dir", filepath.Join(dir, "cache-"+name))
 		cmd.Env = env
 		s := &served{cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{})}
@@ -216,21 +216,44 @@ func TestPublishEndToEnd(t *testing.T) {
 		return leader != nil
 	})
 
-	// Hosts enroll and report through the follower (any replica serves them).
-	var agents []*agentClient
-	for _, name := range []string{"deb12-canary-02", "ubuntu-canary-01", "alpine-canary-01", "rhel9-canary-01"} {
-		rep, err := os.ReadFile(filepath.Join(src, "inventory", name+".json"))
-		if err != nil {
-			t.Fatal(err)
+	// Hosts are real patchbay-agent processes, each on its own root; they
+	// enroll through the follower (any replica serves them).
+	agentBin, fakeBin := buildAgent(t, dir)
+	agentEnv := append(os.Environ(), "PATH="+fakeBin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	var hosts []*agentHost
+	for _, name := range []string{"deb12-canary-01", "deb12-canary-02", "ubuntu-canary-01"} {
+		h := newAgentHost(t, dir, filepath.Join(src, "inventory"), name)
+		cmd := exec.Command(agentBin, append([]string{"enroll", "--server", follower.url, "--token", enroll, "--host-id", name,
+			"--label", "ring=canary"}, h.agentArgs()...)...)
+		cmd.Env = agentEnv
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("patchbay-agent enroll %s: %v\n%s", name, err, out)
 		}
-		ag := &agentClient{t: t, base: follower.url, id: name, token: enroll, report: rep}
-		var er api.EnrollResponse
-		body, _ := json.Marshal(api.EnrollRequest{HostID: name})
-		ag.call(http.MethodPost, "/api/v1/enroll", "application/json", body, &er)
-		ag.token = er.Token
-		ag.call(http.MethodPut, "/api/v1/hosts/"+name+"/report", api.MediaReport, rep, nil)
-		agents = append(agents, ag)
+		hosts = append(hosts, h)
 	}
+	agentLogs := map[string]*syncBuffer{}
+	startAgents := func() {
+		for _, h := range hosts {
+			cmd := exec.Command(agentBin, append([]string{"run"}, h.runArgs()...)...)
+			cmd.Env = agentEnv
+			buf := &syncBuffer{}
+			cmd.Stdout, cmd.Stderr = buf, buf
+			agentLogs[h.id] = buf
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(done) }()
+			t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
+		}
+	}
+	defer func() {
+		if t.Failed() {
+			for id, b := range agentLogs {
+				t.Logf("patchbay-agent %s:\n%s", id, b.String())
+			}
+		}
+	}()
 
 	// The pull request: CI gates it in its own clone and pushes the record.
 	g.Git("checkout", "-q", "-b", "promote-canary", "main")
@@ -255,11 +278,15 @@ func TestPublishEndToEnd(t *testing.T) {
 	if !strings.Contains(gateErr, "recorded gate.decision") {
 		t.Fatalf("CI gate did not record:\n%s", gateErr)
 	}
-	g.Git("merge", "-q", "--no-ff", "-m", "Merge pull request #7 from sre-platform/promote-canary", "promote-canary")
-	g.Git("push", "-q", srv.AuthURL(remote), "main")
-	mergeHash := g.Git("rev-parse", "main")
-
-	// The rollout starts; its first wave runs; the leader dies.
+	// The archive the hosts' apt-get installs from: the versions they run
+	// and the fixed versions the baselines call for (from the plan of the
+	// pull request's head, as `patchbay plan` prints it).
+	planJSON, _ := run(false, "plan", "-C", ci, "--inventory", filepath.Join(src, "inventory"), "--ring", "canary", "--format", "json")
+	for _, h := range hosts {
+		h.writeArchive(t, []byte(planJSON))
+	}
+	// The agents start and report; the merge comes once every host has.
+	startAgents()
 	get := func(s *served, path string, v any) bool {
 		req, _ := http.NewRequest(http.MethodGet, s.url+path, nil)
 		req.Header.Set("Authorization", "Bearer "+admin)
@@ -270,15 +297,28 @@ func TestPublishEndToEnd(t *testing.T) {
 		defer resp.Body.Close()
 		return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(v) == nil
 	}
+	waitUntil("every agent's first report", time.Minute, func() bool {
+		for _, h := range hosts {
+			var hd api.HostDetail
+			if !get(follower, "/api/v1/hosts/"+h.id, &hd) || hd.Host.LastReportAt == nil {
+				return false
+			}
+		}
+		return true
+	})
+	g.Git("merge", "-q", "--no-ff", "-m", "Merge pull request #7 from sre-platform/promote-canary", "promote-canary")
+	g.Git("push", "-q", srv.AuthURL(remote), "main")
+	mergeHash := g.Git("rev-parse", "main")
+
+	// The rollout starts; its first wave's hosts start working; the
+	// leader dies.
 	id := "canary-" + mergeHash[:12]
 	var ro api.Rollout
-	waitUntil("the canary rollout's first wave", time.Minute, func() bool { return get(follower, "/api/v1/rollouts/"+id, &ro) && ro.Wave >= 1 })
-	busy := 0
-	for _, ag := range agents {
-		busy += ag.round()
-	}
-	if busy == 0 {
-		t.Fatalf("wave 1 gave no host work: %+v", ro)
+	waitUntil("the canary rollout's first wave at work", time.Minute, func() bool {
+		return get(follower, "/api/v1/rollouts/"+id, &ro) && ro.Wave >= 1 && ro.Hosts.Running+ro.Hosts.Succeeded+ro.Hosts.Failed > 0
+	})
+	if ro.RingHosts != len(hosts) || ro.Hosts.Total == 0 {
+		t.Fatalf("the ring has %d hosts and the rollout %d; want the %d agents and some work: %+v", ro.RingHosts, ro.Hosts.Total, len(hosts), ro)
 	}
 	if err := leader.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
@@ -291,12 +331,26 @@ func TestPublishEndToEnd(t *testing.T) {
 	})
 	t.Logf("takeover after %s", time.Since(killed).Round(time.Millisecond))
 	waitUntil("canary verified and every record published", 2*time.Minute, func() bool {
-		for _, ag := range agents {
-			ag.round()
-		}
 		r := follower.ready(t)
 		return get(follower, "/api/v1/rollouts/"+id, &ro) && ro.State == "verified" && r.Publish != nil && r.Publish.Backlog == 0
 	})
+	if ro.Hosts.Succeeded != ro.Hosts.Total {
+		t.Errorf("rollout hosts: %+v, want all succeeded", ro.Hosts)
+	}
+	// The agents really installed: every host of the rollout ran one
+	// apt-get install in its root, whose dpkg status now holds the
+	// versions it asked for (the agent judged the step from it).
+	installed := 0
+	for _, h := range hosts {
+		log, _ := os.ReadFile(filepath.Join(h.root, "apt.log"))
+		t.Logf("%s apt-get calls:\n%s", h.id, log)
+		if strings.Contains(string(log), "fake apt-get install") {
+			installed++
+		}
+	}
+	if installed != ro.Hosts.Total {
+		t.Errorf("%d roots saw an apt-get install, want one per rollout host (%d)", installed, ro.Hosts.Total)
+	}
 	var head api.AuditHead
 	if !get(follower, "/api/v1/audit/head", &head) || head.Seq == 0 {
 		t.Fatalf("audit head: %+v", head)
@@ -335,7 +389,7 @@ func TestPublishEndToEnd(t *testing.T) {
 		seen[key] = true
 	}
 	for k, want := range map[audit.Kind]int{audit.KindGateDecision: 1, audit.KindChangeMerged: 1, audit.KindRolloutStarted: 1,
-		audit.KindRolloutFinished: 1, audit.KindRingVerified: 1} {
+		audit.KindRolloutFinished: 1, audit.KindRingVerified: 1, audit.KindTokenChanged: 2} {
 		if counts[k] != want {
 			t.Errorf("%s records = %d, want %d (%v)", k, counts[k], want, counts)
 		}

@@ -110,14 +110,17 @@ Examples:
   patchbay rollout list --server https://patchbay.example --token "$ADMIN"
   patchbay rollout show canary-3f2a9c1d0b7e --watch
   patchbay rollout pause canary-3f2a9c1d0b7e --reason "investigating failures"
-  patchbay rollout resume canary-3f2a9c1d0b7e
-  patchbay rollout abort canary-3f2a9c1d0b7e
+  patchbay rollout resume canary-3f2a9c1d0b7e --reason "canary-01 fixed (INC-41)"
+  patchbay rollout abort canary-3f2a9c1d0b7e --reason "baseline recalled"
   patchbay rollout approve canary-3f2a9c1d0b7e --reason "hotfix pushed during incident INC-42"
 
 A commit without a passing, signed gate decision or a merged pull request
 with counted approvals (a direct push to main) starts no rollout: it waits
 as "unreviewed" until an admin approves it (break-glass; the reason and the
-admin token's name are recorded in a signed rollout.approved record).`,
+admin token's name are recorded in a signed rollout.approved record).
+
+pause, resume, abort and approve require --reason: each is written to the
+audit trail with the admin token's name and the reason (exit 2 without).`,
 		Args: noArgs,
 	}
 	client := a.rolloutClientFlags(cmd)
@@ -357,21 +360,25 @@ func (a *app) newRolloutActionCmd(client func() (*rolloutClient, error), verb st
 		Short: what,
 		Long: what + `.
 The transition is written to the audit trail (rollout.wave for pause and
-resume, rollout.finished for abort) and the rollout is printed.
+resume, rollout.finished for abort, rollout.approved for approve) with the
+admin token's name and --reason, which is required (exit 2 without), and
+the rollout is printed.
 
 Examples:
   patchbay rollout ` + verb + ` canary-3f2a9c1d0b7e --reason "change CHG-1234"`,
 		Args: rolloutID,
 	}
 	format := addFormatFlag(cmd, "table", "json")
-	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded with the admin token's name in the audit trail)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why (required; recorded with the admin token's name in the audit trail)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		f, err := format.get()
 		if err != nil {
 			return err
 		}
-		if verb == "approve" && strings.TrimSpace(reason) == "" {
-			return usageError("approve needs --reason: why this unreviewed change may roll out (it is recorded with your token's name)")
+		if strings.TrimSpace(reason) == "" {
+			why := map[string]string{"pause": "why the rollout must stop", "resume": "why it may go on", "abort": "why it must end",
+				"approve": "why this unreviewed change may roll out"}[verb]
+			return usageError("%s needs --reason: %s (it is recorded with your admin token's name in the audit trail)", verb, why)
 		}
 		c, err := client()
 		if err != nil {

@@ -248,11 +248,17 @@ func TestRolloutCommandsAgainstServer(t *testing.T) {
 			t.Errorf("%s got %d actions while paused", ag.id, n)
 		}
 	}
-	cli(1, "rollout", "pause", id) // not running any more: 409
+	for _, verb := range []string{"pause", "resume", "abort", "approve"} {
+		cli(2, "rollout", verb, id, "--reason", " ") // a blank reason is none: usage, nothing sent
+		if !strings.Contains(stderr.String(), verb+" needs --reason") {
+			t.Errorf("%s without a reason: stderr %s", verb, stderr.String())
+		}
+	}
+	cli(1, "rollout", "pause", id, "--reason", "again") // not running any more: 409
 	if !strings.Contains(stderr.String(), "409") {
 		t.Errorf("second pause stderr: %s", stderr.String())
 	}
-	cli(0, "rollout", "resume", id)
+	cli(0, "rollout", "resume", id, "--reason", "understood")
 	for _, ag := range agents {
 		ag.round()
 	}
@@ -263,7 +269,7 @@ func TestRolloutCommandsAgainstServer(t *testing.T) {
 		!strings.Contains(out, id+" failed wave 2: 4/4 done, 1 failed, 0 running, 0 pending") {
 		t.Errorf("watch (not a terminal: one line per change):\n%s", out)
 	}
-	cli(1, "rollout", "abort", id)
+	cli(1, "rollout", "abort", id, "--reason", "too late")
 	cli(1, "rollout", "show", "canary-nope")
 	if !strings.Contains(stderr.String(), "404") {
 		t.Errorf("unknown rollout stderr: %s", stderr.String())

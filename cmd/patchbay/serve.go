@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/patchbay/patchbay/engine/history"
 	"github.com/patchbay/patchbay/engine/notify"
 	"github.com/patchbay/patchbay/engine/plural"
+	"github.com/patchbay/patchbay/engine/rollout"
 	"github.com/patchbay/patchbay/engine/server"
 	"github.com/patchbay/patchbay/engine/store"
 )
@@ -171,13 +173,13 @@ written.`,
 		url := "http://" + ln.Addr().String()
 		fmt.Fprintf(a.stderr, `patchbay serving %s on %s (store %s)
 Create an enrollment token (printed once), then enroll hosts:
-  patchbay token create --enroll --db %s
+  patchbay token create --enroll --reason "enroll the first hosts" --db %s
   patchbay-agent enroll --server %s --token TOKEN --state-dir ./agent-state
   patchbay-agent run --once --executor dry-run --state-dir ./agent-state
-Admin token for GET /api/v1/plan and /api/v1/hosts:
-  patchbay token create --admin --name ops --db %s
+Admin token for the admin API (rollouts, plan, hosts):
+  patchbay token create --admin --name ops --reason "operations team" --db %s
 Read-only dashboard token for managers and auditors:
-  patchbay token create --viewer --name board --db %s
+  patchbay token create --viewer --name board --reason "compliance dashboard" --db %s
 `, src, url, st.Backend(), shellQuote(db), url, shellQuote(db), shellQuote(db))
 		log.Info("serving", "addr", ln.Addr().String(), "store", st.Backend(), "source", src.String())
 		err = srv.Serve(ctx, ln, 30*time.Second)
@@ -236,10 +238,55 @@ func (a *app) source(ctx context.Context, cmd *cobra.Command, dir, repoURL, bran
 }
 
 func (a *app) newTokenCmd() *cobra.Command {
-	token := &cobra.Command{Use: "token", Short: "Create enrollment and admin tokens", Args: noArgs,
+	token := &cobra.Command{Use: "token", Short: "Create and revoke enrollment, admin, viewer and host tokens (each is an audit record)", Args: noArgs,
+		Long: `Token creates and revokes credentials directly in the store (--db). Every
+create and revoke is evidence: it needs --reason, and a signed token.changed
+record naming the operator, the action and the reason is put into the store's
+outbox in the same transaction; the server's controller (the lease holder)
+signs it and publishes it to the patch repository like its own records
+(patchbay audit log lists them under TOKENS).
+
+The operator recorded is the operating-system account that ran the command,
+as user@host (looked up from the process's user id, not from $USER): it is
+what the machine attests, where a typed name would be whatever anyone typed.
+Run token commands under your own account, not a shared one.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() }}
+	token.AddCommand(a.newTokenCreateCmd(), a.newTokenRevokeCmd())
+	return token
+}
+
+// osActor names the operator of a CLI token command: the account of the
+// process's user id and the host name, user@host.
+func osActor() (string, error) {
+	u, err := user.Current()
+	if err != nil {
+		return "", fmt.Errorf("who is running this (it is recorded): %w", err)
+	}
+	name := u.Username
+	if name == "" {
+		name = "uid " + u.Uid
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		name += "@" + h
+	}
+	return name, nil
+}
+
+// tokenRecord is the outbox entry of a token.changed record.
+func (a *app) tokenRecord(kind, name, action, reason string, uses int, expires *time.Time) (store.RolloutEvent, error) {
+	actor, err := osActor()
+	if err != nil {
+		return store.RolloutEvent{}, err
+	}
+	now := a.now().UTC()
+	p := &audit.TokenChanged{Token: kind, Name: name, Uses: uses, ExpiresAt: expires,
+		Operator: audit.Operator{Actor: actor, Action: action, Reason: reason}, ChangedAt: now}
+	return rollout.RepositoryEvent(p, actor, now)
+}
+
+func (a *app) newTokenCreateCmd() *cobra.Command {
 	var (
-		db, name            string
+		db, name, reason    string
 		enroll, adm, viewer bool
 		uses                int
 		ttl                 time.Duration
@@ -250,13 +297,19 @@ func (a *app) newTokenCmd() *cobra.Command {
 		Long: `Create writes a new token's hash to the store and prints the token once.
 
 --enroll makes an enrollment token: agents exchange it for their own host
-token (patchbay-agent enroll); it works --uses times until --ttl passes.
---admin --name N makes an admin token for GET /api/v1/plan and /api/v1/hosts.
+token (patchbay-agent enroll); it works --uses times until --ttl passes. Its
+id (the first 12 hex digits of its hash) is printed on stderr; revoke it
+with 'patchbay token revoke --enroll ID'.
+--admin --name N makes an admin token for the admin API (rollouts, plan,
+hosts); its name is recorded with every action taken with it.
 --viewer --name N makes a read-only token that signs in to the dashboard
-(managers, auditors) and is refused by the admin API.`,
-		Example: `  patchbay token create --enroll --uses 50 --ttl 24h
-  patchbay token create --admin --name ops --db postgres://patchbay@db/patchbay
-  patchbay token create --viewer --name board`,
+(managers, auditors) and is refused by the admin API.
+
+--reason is required: the creation is written to the audit trail as a
+token.changed record with your account (user@host) and the reason.`,
+		Example: `  patchbay token create --enroll --uses 50 --ttl 24h --reason "rack 12 onboarding (CHG-1201)"
+  patchbay token create --admin --name ops --reason "on-call admin" --db postgres://patchbay@db/patchbay
+  patchbay token create --viewer --name board --reason "quarterly compliance review"`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if n := btoi(enroll) + btoi(adm) + btoi(viewer); n != 1 {
@@ -267,6 +320,9 @@ token (patchbay-agent enroll); it works --uses times until --ttl passes.
 			}
 			if uses <= 0 || ttl <= 0 {
 				return usageError("--uses and --ttl must be positive")
+			}
+			if strings.TrimSpace(reason) == "" {
+				return usageError("token create needs --reason: why this credential is made (it is recorded with your account in the audit trail)")
 			}
 			st, err := store.Open(cmd.Context(), db, store.Options{Now: a.now})
 			if err != nil {
@@ -279,20 +335,28 @@ token (patchbay-agent enroll); it works --uses times until --ttl passes.
 			}
 			if enroll {
 				exp := a.now().Add(ttl).UTC()
-				if err := st.CreateEnrollmentToken(cmd.Context(), tok, exp, uses); err != nil {
+				rec, err := a.tokenRecord(audit.TokenEnroll, store.EnrollmentID(tok), audit.TokenCreate, reason, uses, &exp)
+				if err != nil {
+					return err
+				}
+				if err := st.CreateEnrollmentTokenRecorded(cmd.Context(), tok, exp, uses, rec); err != nil {
 					return err
 				}
 				fmt.Fprintln(a.stdout, tok)
-				fmt.Fprintf(a.stderr, "enrollment token: %s, expires %s; shown once\n", plural.Count(uses, "use"), exp.Format(time.RFC3339))
+				fmt.Fprintf(a.stderr, "enrollment token %s: %s, expires %s; shown once\n", store.EnrollmentID(tok), plural.Count(uses, "use"), exp.Format(time.RFC3339))
 				return nil
 			}
 			role := store.RoleAdmin
 			if viewer {
 				role = store.RoleViewer
 			}
-			if err := st.CreateRoleToken(cmd.Context(), name, tok, role); err != nil {
+			rec, err := a.tokenRecord(role, name, audit.TokenCreate, reason, 0, nil)
+			if err != nil {
+				return err
+			}
+			if err := st.CreateRoleTokenRecorded(cmd.Context(), name, tok, role, rec); err != nil {
 				if errors.Is(err, store.ErrConflict) {
-					return fmt.Errorf("a token named %q exists", name)
+					return fmt.Errorf("a token named %q exists (revoke it first: patchbay token revoke --name %s --reason ...)", name, name)
 				}
 				return err
 			}
@@ -305,12 +369,105 @@ token (patchbay-agent enroll); it works --uses times until --ttl passes.
 	create.Flags().BoolVar(&enroll, "enroll", false, "create an enrollment token")
 	create.Flags().BoolVar(&adm, "admin", false, "create an admin token")
 	create.Flags().BoolVar(&viewer, "viewer", false, "create a read-only dashboard token")
-	create.Flags().StringVar(&name, "name", "", "admin token name")
+	create.Flags().StringVar(&name, "name", "", "admin or viewer token name")
+	create.Flags().StringVar(&reason, "reason", "", "why (required; recorded with your account in the audit trail)")
 	create.Flags().IntVar(&uses, "uses", 1, "how many hosts may enroll with the token")
 	create.Flags().DurationVar(&ttl, "ttl", 24*time.Hour, "how long the enrollment token is valid")
 	create.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %v", errUsage, err) })
-	token.AddCommand(create)
-	return token
+	return create
+}
+
+func (a *app) newTokenRevokeCmd() *cobra.Command {
+	var db, name, enrollID, host, reason string
+	revoke := &cobra.Command{
+		Use:   "revoke (--name N | --enroll ID | --host ID) --reason TEXT",
+		Short: "Revoke an admin, viewer, enrollment or host token (an audit record)",
+		Long: `Revoke removes a credential from the store (--db); it stops working at once on
+every server replica using that store.
+
+--name N revokes the admin or viewer token called N.
+--enroll ID revokes an unused enrollment token by the id 'token create
+--enroll' printed (12 hex digits); hosts already enrolled with it keep their
+own tokens.
+--host ID revokes an enrolled host's token: the agent is refused from then
+on, while the host's reports, history and rollout state stay. It may enroll
+again under the same id with a new enrollment token (patchbay-agent enroll).
+
+--reason is required: the revocation is written to the audit trail as a
+token.changed record with your account (user@host) and the reason. An
+unknown name, id or host is exit 1 and records nothing.`,
+		Example: `  patchbay token revoke --name ops --reason "left the team" --db postgres://patchbay@db/patchbay
+  patchbay token revoke --enroll 3f2a9c1d0b7e --reason "leaked in a ticket"
+  patchbay token revoke --host web-07 --reason "decommissioned"`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if n := btoi(name != "") + btoi(enrollID != "") + btoi(host != ""); n != 1 {
+				return usageError("give exactly one of --name, --enroll and --host")
+			}
+			if strings.TrimSpace(reason) == "" {
+				return usageError("token revoke needs --reason: why this credential is revoked (it is recorded with your account in the audit trail)")
+			}
+			st, err := store.Open(cmd.Context(), db, store.Options{Now: a.now})
+			if err != nil {
+				return fmt.Errorf("open store: %w", err)
+			}
+			defer st.Close()
+			ctx := cmd.Context()
+			switch {
+			case name != "":
+				var recErr error
+				err = st.RevokeRoleToken(ctx, name, func(role string) store.RolloutEvent {
+					rec, err := a.tokenRecord(role, name, audit.TokenRevoke, reason, 0, nil)
+					recErr = err
+					return rec
+				})
+				if recErr != nil {
+					return recErr
+				}
+				if errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("no admin or viewer token named %q; nothing revoked", name)
+				}
+				if err == nil {
+					fmt.Fprintf(a.stderr, "token %q revoked\n", name)
+				}
+			case enrollID != "":
+				rec, rerr := a.tokenRecord(audit.TokenEnroll, strings.ToLower(enrollID), audit.TokenRevoke, reason, 0, nil)
+				if rerr != nil {
+					return rerr
+				}
+				err = st.RevokeEnrollmentToken(ctx, enrollID, rec)
+				if errors.Is(err, store.ErrInvalid) {
+					return usageError("--enroll %q: want the 12 hex digits 'token create --enroll' printed", enrollID)
+				}
+				if errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("no enrollment token %s (expired and pruned, or never made); nothing revoked", enrollID)
+				}
+				if err == nil {
+					fmt.Fprintf(a.stderr, "enrollment token %s revoked\n", strings.ToLower(enrollID))
+				}
+			default:
+				rec, rerr := a.tokenRecord(audit.TokenHost, host, audit.TokenRevoke, reason, 0, nil)
+				if rerr != nil {
+					return rerr
+				}
+				err = st.RevokeHostToken(ctx, host, rec)
+				if errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("no enrolled host %q; nothing revoked", host)
+				}
+				if err == nil {
+					fmt.Fprintf(a.stderr, "host %s's token revoked; it may enroll again with a new enrollment token\n", host)
+				}
+			}
+			return err
+		},
+	}
+	revoke.Flags().StringVar(&db, "db", defaultDB, "store: sqlite://PATH or postgres://...")
+	revoke.Flags().StringVar(&name, "name", "", "the admin or viewer token's name")
+	revoke.Flags().StringVar(&enrollID, "enroll", "", "the enrollment token's id (12 hex digits, printed by token create --enroll)")
+	revoke.Flags().StringVar(&host, "host", "", "the enrolled host's id")
+	revoke.Flags().StringVar(&reason, "reason", "", "why (required; recorded with your account in the audit trail)")
+	revoke.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %v", errUsage, err) })
+	return revoke
 }
 
 func btoi(b bool) int {

@@ -69,12 +69,12 @@ func TestServe(t *testing.T) {
 	if url == "" {
 		t.Fatalf("server did not start:\n%s", stderr.String())
 	}
-	if !strings.Contains(stderr.String(), "patchbay token create --enroll --db "+db) {
+	if !strings.Contains(stderr.String(), "patchbay token create --enroll --reason \"enroll the first hosts\" --db "+db) {
 		t.Errorf("startup does not say how to create an enrollment token:\n%s", stderr.String())
 	}
 	token := func(args ...string) string {
 		var out, errb bytes.Buffer
-		if code := runAtExampleDate(ctx, append([]string{"token", "create", "--db", db}, args...), &out, &errb); code != 0 {
+		if code := runAtExampleDate(ctx, append([]string{"token", "create", "--reason", "serve test", "--db", db}, args...), &out, &errb); code != 0 {
 			t.Fatalf("token create %v: exit %d: %s", args, code, errb.String())
 		}
 		return strings.TrimSpace(out.String())

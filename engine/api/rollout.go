@@ -71,8 +71,9 @@ type RolloutList struct {
 	Invalid map[string]string `json:"invalid,omitempty"`
 }
 
-// RolloutAction is the body of POST /api/v1/rollouts/{id}/{pause,resume,abort}:
-// an optional reason, recorded with the transition.
+// RolloutAction is the body of POST /api/v1/rollouts/{id}/{pause,resume,abort,approve}:
+// the reason, required (400 when blank), recorded with the transition and
+// the admin token's name.
 type RolloutAction struct {
 	Reason string `json:"reason,omitempty"`
 }

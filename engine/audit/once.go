@@ -36,23 +36,71 @@ func (w *Writer) WriteOnce(ctx context.Context, commit gitrepo.Hash, p Predicate
 // holdsEqual reports whether note (the note on commit) holds a record of
 // kind k whose predicate, without its chain link, encodes to body.
 func holdsEqual(commit string, note []byte, k Kind, body []byte) bool {
-	for i, line := range bytes.Split(note, []byte("\n")) {
+	var ix noteIndex
+	ix.add(commit, note)
+	return ix.has(k, body)
+}
+
+// noteIndex is what WriteOnce needs of one commit's note: the records it
+// holds, as kind and predicate encoding, and the note bytes they were
+// read from. A note only grows by appended lines while a writer works on
+// it, so the index of a longer note decodes only the new lines: writing n
+// records on one commit decodes each record once, not n times (the
+// publisher's re-chain of a batch was quadratic in its size).
+type noteIndex struct {
+	note []byte
+	keys map[string]struct{}
+}
+
+// maxNoteIndexes bounds how many commits' notes a Writer keeps indexed.
+const maxNoteIndexes = 256
+
+func noteKey(k Kind, body []byte) string { return string(k) + "\x00" + string(body) }
+
+// add indexes the lines of note after those already indexed; note must
+// extend ix.note (update checks).
+func (ix *noteIndex) add(commit string, note []byte) {
+	if ix.keys == nil {
+		ix.keys = map[string]struct{}{}
+	}
+	for _, line := range bytes.Split(note[len(ix.note):], []byte("\n")) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		r := decodeLine(commit, i+1, line)
-		if r.Kind != k {
-			continue
-		}
+		r := decodeLine(commit, 0, line)
 		q, err := r.Decode()
 		if err != nil {
 			continue
 		}
-		if got, err := json.Marshal(q); err == nil && bytes.Equal(got, body) {
-			return true
+		if got, err := json.Marshal(q); err == nil {
+			ix.keys[noteKey(r.Kind, got)] = struct{}{}
 		}
 	}
-	return false
+	ix.note = note
+}
+
+func (ix *noteIndex) has(k Kind, body []byte) bool {
+	_, ok := ix.keys[noteKey(k, body)]
+	return ok
+}
+
+// holdsEqualCached is holdsEqual through the writer's index of commit's
+// note: only lines appended since the last check are decoded; a note that
+// does not extend the indexed one (rewritten, or reset to another
+// writer's) is indexed afresh. Call with w.mu held.
+func (w *Writer) holdsEqualCached(commit string, note []byte, k Kind, body []byte) bool {
+	ix := w.notes[commit]
+	if ix == nil || !bytes.HasPrefix(note, ix.note) || (len(ix.note) > 0 && len(note) > len(ix.note) && ix.note[len(ix.note)-1] != '\n') {
+		if w.notes == nil || len(w.notes) >= maxNoteIndexes {
+			w.notes = map[string]*noteIndex{}
+		}
+		ix = &noteIndex{}
+		w.notes[commit] = ix
+	}
+	if len(note) > len(ix.note) {
+		ix.add(commit, note)
+	}
+	return ix.has(k, body)
 }
 
 // Contains reports whether the note on commit under the notes ref already

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -34,12 +35,16 @@ const (
 	// KindRolloutApproved records an admin's break-glass approval of an
 	// unreviewed rollout: who and why.
 	KindRolloutApproved Kind = "rollout.approved"
+	// KindTokenChanged records an operator creating or revoking a
+	// credential (an admin, viewer or enrollment token, an enrolled host's
+	// token): who, what and why.
+	KindTokenChanged Kind = "token.changed"
 )
 
 // Kinds lists every record kind in lifecycle order.
 func Kinds() []Kind {
 	return []Kind{KindGateDecision, KindChangeMerged, KindRolloutStarted, KindRolloutWave,
-		KindRolloutFinished, KindRingVerified, KindExceptionGranted, KindRolloutUnreviewed, KindRolloutApproved}
+		KindRolloutFinished, KindRingVerified, KindExceptionGranted, KindRolloutUnreviewed, KindRolloutApproved, KindTokenChanged}
 }
 
 // predicateTypePrefix and predicateTypeSuffix frame a kind in its
@@ -103,6 +108,8 @@ func NewPredicate(k Kind) (Predicate, error) {
 		return &RolloutUnreviewed{}, nil
 	case KindRolloutApproved:
 		return &RolloutApproved{}, nil
+	case KindTokenChanged:
+		return &TokenChanged{}, nil
 	}
 	return nil, fmt.Errorf("unknown record kind %q", k)
 }
@@ -529,5 +536,59 @@ func (p *RolloutApproved) Validate() error {
 	c.text("actor", p.Actor)
 	c.text("reason", p.Reason)
 	c.when("approvedAt", p.ApprovedAt)
+	return c.err()
+}
+
+// Token kinds of a TokenChanged record.
+const (
+	TokenAdmin  = "admin"
+	TokenViewer = "viewer"
+	TokenEnroll = "enroll"
+	TokenHost   = "host"
+)
+
+// Token actions of a TokenChanged record (its Operator.Action).
+const (
+	TokenCreate = "create"
+	TokenRevoke = "revoke"
+)
+
+// TokenChanged is the predicate of token.changed: an operator created or
+// revoked a credential. It is about the repository, not a commit: the
+// server attaches it to the main branch's last processed commit when it
+// publishes it. The token text (and its hash) is never recorded.
+type TokenChanged struct {
+	// Token is the kind of credential: "admin", "viewer", "enroll" or
+	// "host".
+	Token string `json:"token"`
+	// Name is the admin or viewer token's name, the enrollment token's id
+	// (the first 12 hex digits of its SHA-256, as 'token create' prints
+	// it) or the host's id.
+	Name string `json:"name"`
+	// Uses and ExpiresAt describe a created enrollment token.
+	Uses      int        `json:"uses,omitempty"`
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	// Operator is who did it (actor), what (action: "create" or
+	// "revoke") and why (reason, required).
+	Operator  Operator  `json:"operator"`
+	ChangedAt time.Time `json:"changedAt"`
+}
+
+// Kind implements Predicate.
+func (*TokenChanged) Kind() Kind { return KindTokenChanged }
+
+// Baseline implements Predicate.
+func (*TokenChanged) Baseline() (string, string) { return "", "" }
+
+// Validate implements Predicate.
+func (p *TokenChanged) Validate() error {
+	c := &checker{kind: p.Kind()}
+	c.need(slices.Contains([]string{TokenAdmin, TokenViewer, TokenEnroll, TokenHost}, p.Token), "token: %q, want admin, viewer, enroll or host", p.Token)
+	c.text("name", p.Name)
+	c.count("uses", p.Uses)
+	c.text("operator.actor", p.Operator.Actor)
+	c.need(p.Operator.Action == TokenCreate || p.Operator.Action == TokenRevoke, "operator.action: %q, want create or revoke", p.Operator.Action)
+	c.text("operator.reason", strings.TrimSpace(p.Operator.Reason))
+	c.when("changedAt", p.ChangedAt)
 	return c.err()
 }

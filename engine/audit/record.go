@@ -82,6 +82,8 @@ type Writer struct {
 	// mu serializes WriteAndPush's fetch-write-push cycles, so that one
 	// cycle's rollback never drops another's record.
 	mu sync.Mutex
+	// notes indexes the notes WriteOnce checked, by commit (under mu).
+	notes map[string]*noteIndex
 }
 
 // Write signs a record of p about commit, chains it after the current
@@ -125,7 +127,7 @@ func (w *Writer) write(ctx context.Context, commit gitrepo.Hash, p Predicate, on
 		if !ok {
 			return nil, "", fmt.Errorf("write %s record: %w: tip %s has no %s trailer; run 'patchbay audit verify'", p.Kind(), ErrForeignTip, tip.Hash, trailerHead)
 		}
-		if once && holdsEqual(commit.String(), old, p.Kind(), body) {
+		if once && w.holdsEqualCached(commit.String(), old, p.Kind(), body) {
 			return nil, "", errAlreadyRecorded
 		}
 		link := Link{Seq: head.Seq + 1, Prev: head.Digest}

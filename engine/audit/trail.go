@@ -40,6 +40,10 @@ type Change struct {
 	Verifications []RingVerified `json:"verifications"`
 	// Exceptions are the exception.granted records on this commit.
 	Exceptions []ExceptionGranted `json:"exceptions"`
+	// Tokens are the token.changed records published on this commit
+	// (operators creating or revoking credentials while it was the main
+	// branch's last processed commit).
+	Tokens []TokenChanged `json:"tokens"`
 	// Records are every record about the change (on the commit, on the
 	// head, or a gate decision for the PR), in chain order.
 	Records []*Record `json:"-"`
@@ -222,6 +226,8 @@ func (ch *Change) fill(recs []*Record) {
 			ch.Verifications = append(ch.Verifications, *p)
 		case *ExceptionGranted:
 			ch.Exceptions = append(ch.Exceptions, *p)
+		case *TokenChanged:
+			ch.Tokens = append(ch.Tokens, *p)
 		case *RolloutUnreviewed:
 			if _, ok := byID[p.RolloutID]; !ok {
 				byID[p.RolloutID] = len(ch.Rollouts)
@@ -241,6 +247,7 @@ func (ch *Change) fill(recs []*Record) {
 func (ch *Change) filterRing(ring string) bool {
 	ch.Rollouts = slices.DeleteFunc(ch.Rollouts, func(r Rollout) bool { return r.Ring != ring })
 	ch.Verifications = slices.DeleteFunc(ch.Verifications, func(v RingVerified) bool { return v.Ring != ring })
+	ch.Tokens = nil
 	return len(ch.Rollouts) > 0 || len(ch.Verifications) > 0
 }
 

@@ -187,7 +187,8 @@ func eventDetail(e store.RolloutEvent) string {
 }
 
 // Pause stops new hosts from starting in a running rollout. actor (the
-// admin token's name) and reason go into its audit record.
+// admin token's name) and reason go into its audit record; both are
+// required (ErrNoReason).
 func (c *Controller) Pause(ctx context.Context, id, actor, reason string) (api.Rollout, error) {
 	return c.transition(ctx, id, actor, reason, []string{StateRunning}, StatePaused)
 }
@@ -208,6 +209,9 @@ func (c *Controller) Abort(ctx context.Context, id, actor, reason string) (api.R
 // with the leader only through the state compare-and-set. Its record
 // carries the operator (actor, action, reason).
 func (c *Controller) transition(ctx context.Context, id, actor, reason string, from []string, to string) (api.Rollout, error) {
+	if err := needReason(verb(to), id, actor, reason); err != nil {
+		return api.Rollout{}, err
+	}
 	r, err := c.rollout(ctx, id)
 	if err != nil {
 		return api.Rollout{}, err
@@ -259,6 +263,18 @@ func (c *Controller) transition(ctx context.Context, id, actor, reason string, f
 	return c.Show(ctx, id)
 }
 
+// needReason refuses an operator action without an actor or a reason
+// (blank counts as none): its record must say who and why.
+func needReason(action, id, actor, reason string) error {
+	if strings.TrimSpace(reason) == "" {
+		return fmt.Errorf("%s rollout %s: say why (it is recorded with your name): %w", action, id, ErrNoReason)
+	}
+	if strings.TrimSpace(actor) == "" {
+		return fmt.Errorf("%s rollout %s: no actor: %w", action, id, ErrNoReason)
+	}
+	return nil
+}
+
 func verb(to string) string {
 	switch to {
 	case StatePaused:
@@ -273,11 +289,8 @@ func verb(to string) string {
 // signed rollout.approved record naming actor (the admin token's name) and
 // reason, then rollout.started, and the rollout runs. reason is required.
 func (c *Controller) Approve(ctx context.Context, id, actor, reason string) (api.Rollout, error) {
-	if strings.TrimSpace(reason) == "" {
-		return api.Rollout{}, fmt.Errorf("approve rollout %s: a reason is required (it is recorded with your name): %w", id, ErrState)
-	}
-	if actor == "" {
-		return api.Rollout{}, fmt.Errorf("approve rollout %s: no actor: %w", id, ErrState)
+	if err := needReason("approve", id, actor, reason); err != nil {
+		return api.Rollout{}, err
 	}
 	r, err := c.rollout(ctx, id)
 	if err != nil {

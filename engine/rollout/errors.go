@@ -18,3 +18,8 @@ var ErrNotLeader = errors.New("not the controller leader")
 // the same patch repository — holds the repository lease
 // (gitrepo.LeaseRef on Options.Remote): this one runs no rollouts then.
 var ErrRepoLeased = errors.New("the patch repository is leased by another patchbay controller")
+
+// ErrNoReason is returned by an operator action (pause, resume, abort,
+// approve) without a reason: every operator action is evidence, and its
+// record must say why.
+var ErrNoReason = errors.New("a reason is required")

@@ -129,6 +129,9 @@ func (c *Controller) drain(ctx context.Context, f store.Fence) error {
 	if err != nil || len(evs) == 0 {
 		return err
 	}
+	if evs, err = c.resolveCommits(ctx, evs); err != nil {
+		return err
+	}
 	if c.o.Remote != "" {
 		err := c.publish(ctx, f, evs)
 		if err != nil && ctx.Err() == nil {
@@ -279,6 +282,69 @@ func pushBackoff(ctx context.Context, attempt int) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// resolveCommits gives a commit to the outbox entries enqueued without
+// one: records about the repository rather than a commit, such as the
+// token.changed records that 'patchbay token' puts into the store (it has
+// only the database). They go on the main branch's last processed commit
+// (the controller's cursor), else its head. The choice is stored in the
+// entry (compare-and-set) before the record is written, so that a
+// successor that re-drains the entry writes it on the same commit and
+// WriteOnce finds it.
+func (c *Controller) resolveCommits(ctx context.Context, evs []store.RolloutEvent) ([]store.RolloutEvent, error) {
+	var at string
+	for i, e := range evs {
+		var pl eventPayload
+		if err := json.Unmarshal(e.Payload, &pl); err != nil {
+			return nil, fmt.Errorf("event %d: %w", e.ID, err)
+		}
+		if pl.Commit != "" {
+			continue
+		}
+		if at == "" {
+			cursor, err := c.st.Mark(ctx, markCursor+c.o.Branch)
+			switch {
+			case err == nil:
+				at = cursor
+			case errors.Is(err, store.ErrNotFound):
+				head, err := c.repo.Head(c.o.Branch)
+				if err != nil {
+					return nil, fmt.Errorf("%s record %d: no commit to put it on: head of %s: %w", e.Kind, e.ID, c.o.Branch, err)
+				}
+				at = head.String()
+			default:
+				return nil, err
+			}
+		}
+		pl.Commit = at
+		b, err := json.Marshal(pl)
+		if err != nil {
+			return nil, err
+		}
+		ok, err := c.st.SetEventPayload(ctx, e.ID, e.Payload, b)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			// Someone else resolved it first: take theirs.
+			return c.st.PendingRolloutEvents(ctx)
+		}
+		evs[i].Payload = b
+	}
+	return evs, nil
+}
+
+// RepositoryEvent returns an outbox entry for a record about the repository
+// rather than one commit (see resolveCommits): the leader puts it on the
+// main branch's last processed commit when it writes it. actor names who
+// caused it. Callers that hold only the store (the 'patchbay token'
+// command) add it to the outbox in the transaction that makes the change.
+func RepositoryEvent(p audit.Predicate, actor string, at time.Time) (store.RolloutEvent, error) {
+	if err := p.Validate(); err != nil {
+		return store.RolloutEvent{}, err
+	}
+	return event("", actor, "", p, at), nil
 }
 
 // decodeEvent returns the commit and predicate of an outbox entry.

@@ -8,10 +8,12 @@ import (
 	"flag"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/patchbay/patchbay/engine/api"
 	"github.com/patchbay/patchbay/engine/audit"
 	"github.com/patchbay/patchbay/engine/gitrepo"
 	"github.com/patchbay/patchbay/engine/gitrepo/gitrepotest"
@@ -470,6 +472,11 @@ func TestOperatorActionsAreRecords(t *testing.T) {
 		t.Fatalf("rollout %s not in the trail", id)
 		return ""
 	}
+	for _, act := range []func(context.Context, string, string, string) (api.Rollout, error){c.Pause, c.Resume, c.Abort} {
+		if _, err := act(ctx, id, "ops", " \t"); !errors.Is(err, rollout.ErrNoReason) {
+			t.Fatalf("an operator action without a reason: %v, want ErrNoReason", err)
+		}
+	}
 	if _, err := c.Pause(ctx, id, "ops", "look at canary-01"); err != nil {
 		t.Fatal(err)
 	}
@@ -498,5 +505,67 @@ func TestOperatorActionsAreRecords(t *testing.T) {
 	want := []string{"pause ops look at canary-01 halted=true", "resume ops fixed halted=false"}
 	if fmt.Sprint(ops) != fmt.Sprint(want) {
 		t.Errorf("operator records = %q, want %q", ops, want)
+	}
+}
+
+// TestTokenRecordsArePublished: token.changed records that 'patchbay
+// token' puts into the outbox without a commit (it has only the database)
+// are signed and pushed by the leader like its own, on the main branch's
+// last processed commit — the same commit after a handover — and the
+// trail lists them with who and why.
+func TestTokenRecordsArePublished(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRemoteEnv(t, "sqlite://"+filepath.Join(t.TempDir(), "patchbay.db"))
+	rec := func(kind, name, action, reason string) store.RolloutEvent {
+		t.Helper()
+		ev, err := rollout.RepositoryEvent(&audit.TokenChanged{Token: kind, Name: name,
+			Operator: audit.Operator{Actor: "ops@bastion", Action: action, Reason: reason}, ChangedAt: r.clk.Now()}, "ops@bastion", r.clk.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	if _, err := rollout.RepositoryEvent(&audit.TokenChanged{Token: "admin", Name: "ops", Operator: audit.Operator{Actor: "x", Action: "create"},
+		ChangedAt: r.clk.Now()}, "x", r.clk.Now()); err == nil {
+		t.Error("a token record without a reason validated")
+	}
+	// Before any controller ran: no cursor yet.
+	if err := r.st.CreateRoleTokenRecorded(ctx, "ops", "tok-ops", store.RoleAdmin, rec("admin", "ops", "create", "on-call admin")); err != nil {
+		t.Fatal(err)
+	}
+	c := r.controllerOn(r.mirror, r.st, "a", nil)
+	r.step(ctx, c)
+	r.clk.Advance(time.Second)
+	if err := r.st.RevokeRoleToken(ctx, "ops", func(role string) store.RolloutEvent {
+		return rec(role, "ops", "revoke", "left the team")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// A successor on the same store drains it.
+	r.clk.Advance(10 * time.Second)
+	c2 := r.controllerOn(r.mirror, r.st, "b", nil)
+	r.step(ctx, c2)
+	if n, err := r.st.PendingRolloutEventCount(ctx); err != nil || n != 0 {
+		t.Fatalf("backlog %d, %v; want 0", n, err)
+	}
+	log := r.remoteLog(ctx)
+	if got := countKinds(t, log)["token.changed"]; got != 2 {
+		t.Fatalf("token.changed records on the remote: %d, want 2", got)
+	}
+	head := r.git.Git("rev-parse", "main")
+	changes, err := audit.Trail(ctx, r.fresh, nil, audit.TrailOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ch := range changes {
+		for _, tc := range ch.Tokens {
+			got = append(got, fmt.Sprintf("%s %s %s %s by %s: %s", ch.Commit[:12], tc.Operator.Action, tc.Token, tc.Name, tc.Operator.Actor, tc.Operator.Reason))
+		}
+	}
+	want := []string{head[:12] + " create admin ops by ops@bastion: on-call admin", head[:12] + " revoke admin ops by ops@bastion: left the team"}
+	if !slices.Equal(got, want) {
+		t.Errorf("trail tokens:\n%q\nwant\n%q", got, want)
 	}
 }

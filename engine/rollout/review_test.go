@@ -46,7 +46,7 @@ func TestDirectPushIsUnreviewed(t *testing.T) {
 	}
 
 	// Approving needs a reason; the record names the admin and the reason.
-	if _, err := c.Approve(ctx, id, "ops", " "); !errors.Is(err, rollout.ErrState) {
+	if _, err := c.Approve(ctx, id, "ops", " "); !errors.Is(err, rollout.ErrNoReason) {
 		t.Fatalf("approve without a reason: %v", err)
 	}
 	if v, err = c.Approve(ctx, id, "ops", "hotfix for an active exploit, reviewed on the bridge call"); err != nil || v.State != rollout.StateRunning {

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,16 +128,34 @@ func newEnv(t testing.TB, url string) *env {
 		r.Labels = map[string]string{"ring": "canary"}
 		e.reports[r.HostID] = r
 	}
-	priv, pub, err := audit.GenerateKeyPair([]byte("pw"))
+	k, err := envKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.signer, err = audit.SignerFromPEM(priv, []byte("pw")); err != nil {
-		t.Fatal(err)
-	}
-	e.pub = pub
+	e.signer, e.pub = k.signer, k.pub
 	return e
 }
+
+// envKey is the signing key of every env, made once per test binary: an
+// encrypted key costs two scrypt derivations (generate, then decrypt),
+// which was most of a short test's time (TestHandoverLoop runs hundreds of
+// envs). Which key signs does not matter to any test of this package.
+var envKey = sync.OnceValues(func() (struct {
+	signer *audit.Signer
+	pub    []byte
+}, error) {
+	var k struct {
+		signer *audit.Signer
+		pub    []byte
+	}
+	priv, pub, err := audit.GenerateKeyPair([]byte("pw"))
+	if err != nil {
+		return k, err
+	}
+	k.signer, err = audit.SignerFromPEM(priv, []byte("pw"))
+	k.pub = pub
+	return k, err
+})
 
 func readReport(t testing.TB, path string) *inventory.Report {
 	t.Helper()
@@ -674,9 +693,9 @@ func TestSupersede(t *testing.T) {
 
 // TestRunHandoverRealTime runs two replicas' controllers with Run (real
 // clock, 50 ms ticks, 1 s lease) on separate store handles of one
-// database, kills the leader mid-rollout, and checks that the other takes
-// over within a second and finishes without a step assigned twice or a
-// record written twice.
+// database, kills the leader mid-rollout, moves the clock past its lease,
+// and checks that the other takes over and finishes without a step
+// assigned twice or a record written twice.
 func TestRunHandoverRealTime(t *testing.T) {
 	t.Parallel()
 	backends(t, func(t *testing.T, url func(testing.TB) string) { runHandover(t, url(t)) })
@@ -685,11 +704,15 @@ func TestRunHandoverRealTime(t *testing.T) {
 // runHandover is TestRunHandoverRealTime's story on the database at u.
 func runHandover(t *testing.T, u string) {
 	e := newEnv(t, u)
-	e.clk.Set(time.Now().UTC())
-	real := func() time.Time { return time.Now().UTC() }
-	st2 := storetest.Open(t, u, store.Options{})
+	// The clock is real time plus a skip: the dead leader's lease expires
+	// by moving the clock past it, not by waiting a lease TTL out.
+	var skip atomic.Int64
+	real := func() time.Time { return time.Now().UTC().Add(time.Duration(skip.Load())) }
+	e.clk.Set(real())
+	st2 := storetest.Open(t, u, store.Options{Now: real})
+	const leaseTTL = time.Second
 	opts := func(holder string) rollout.Options {
-		return rollout.Options{Holder: holder, Now: real, Tick: 50 * time.Millisecond, LeaseTTL: time.Second}
+		return rollout.Options{Holder: holder, Now: real, Tick: 50 * time.Millisecond, LeaseTTL: leaseTTL}
 	}
 	newCtl := func(st *store.Store, holder string) *rollout.Controller {
 		c, err := rollout.New(rollout.Config{Store: st, Repo: e.repo, Signer: e.signer, Inventory: e, Planner: e, Options: opts(holder)})
@@ -707,7 +730,7 @@ func runHandover(t *testing.T, u string) {
 			case <-stop:
 				return
 			case <-time.After(5 * time.Millisecond):
-				e.clk.Set(time.Now().UTC())
+				e.clk.Set(real())
 			}
 		}
 	}()
@@ -731,6 +754,8 @@ func runHandover(t *testing.T, u string) {
 	waitFor(t, "wave 2", func() bool { v, _ := b.Show(ctx, id); return v.Wave >= 2 })
 	killA()
 	<-doneA
+	skip.Add(int64(leaseTTL))
+	e.clk.Set(real())
 	killed := time.Now()
 	waitFor(t, "b leads", func() bool { return b.Leader() })
 	if d := time.Since(killed); d > 5*time.Second {

@@ -68,7 +68,7 @@ func (s *Server) EnableDashboard(rc RolloutControl) {
 		tok := strings.TrimSpace(r.PostForm.Get("token"))
 		admin, _, err := s.st.VerifyRoleToken(r.Context(), tok)
 		if err != nil {
-			s.loginForm(w, http.StatusUnauthorized, "that is not an admin or viewer token (create one with: patchbay token create --viewer --name NAME)")
+			s.loginForm(w, http.StatusUnauthorized, "that is not an admin or viewer token (create one with: patchbay token create --viewer --name NAME --reason ...)")
 			return
 		}
 		id, err := s.st.CreateSession(r.Context(), admin, sessionTTL)

@@ -28,8 +28,8 @@ type RolloutControl interface {
 }
 
 // EnableRollouts serves the rollout admin endpoints (GET /api/v1/rollouts,
-// GET /api/v1/rollouts/{id}, POST /api/v1/rollouts/{id}/pause|resume|abort)
-// backed by rc. Call it once, after New and before serving. The rollout
+// GET /api/v1/rollouts/{id}, POST /api/v1/rollouts/{id}/pause|resume|abort|approve,
+// whose JSON body must give a non-blank reason: 400 otherwise) backed by rc. Call it once, after New and before serving. The rollout
 // controller is usually also the server's Config.Assigner.
 func (s *Server) EnableRollouts(rc RolloutControl) {
 	s.handle("GET /api/v1/rollouts", func(w http.ResponseWriter, r *http.Request) error {
@@ -71,13 +71,11 @@ func (s *Server) EnableRollouts(rc RolloutControl) {
 				}
 			}
 			s.log.Info("rollout admin action", "action", verb, "rollout", r.PathValue("id"), "admin", admin, "reason", req.Reason)
+			if strings.TrimSpace(req.Reason) == "" {
+				return errorf(http.StatusBadRequest, api.CodeBadRequest, "%s needs a reason (JSON body {\"reason\": \"...\"}); it is recorded with the admin token's name", verb)
+			}
 			fn := map[string]func(context.Context, string, string, string) (api.Rollout, error){"pause": rc.Pause, "resume": rc.Resume, "abort": rc.Abort,
-				"approve": func(ctx context.Context, id, actor, reason string) (api.Rollout, error) {
-					if strings.TrimSpace(reason) == "" {
-						return api.Rollout{}, errorf(http.StatusBadRequest, api.CodeBadRequest, "approve needs a reason; it is recorded with the admin token's name")
-					}
-					return rc.Approve(ctx, id, actor, reason)
-				}}[verb]
+				"approve": rc.Approve}[verb]
 			v, err := fn(r.Context(), r.PathValue("id"), admin, req.Reason)
 			if err != nil {
 				return rolloutError(err)
@@ -92,6 +90,8 @@ func rolloutError(err error) error {
 	switch {
 	case errors.Is(err, rollout.ErrNotFound):
 		return errorf(http.StatusNotFound, api.CodeNotFound, "no such rollout")
+	case errors.Is(err, rollout.ErrNoReason):
+		return errorf(http.StatusBadRequest, api.CodeBadRequest, "%s", err.Error())
 	case errors.Is(err, rollout.ErrState):
 		return errorf(http.StatusConflict, api.CodeConflict, "%s", err.Error())
 	}

@@ -143,27 +143,38 @@ func TestRolloutEndpoints(t *testing.T) {
 		name, method, path, token string
 		want                      int
 		state                     string
+		reason                    string
 	}{
-		{"show", "GET", "/api/v1/rollouts/" + id, e.adminTok, 200, "running"},
-		{"no token", "GET", "/api/v1/rollouts", "", 401, ""},
-		{"host token", "GET", "/api/v1/rollouts", tokens["deb12-pilot-01"], 401, ""},
-		{"unknown", "GET", "/api/v1/rollouts/canary-nope", e.adminTok, 404, ""},
-		{"pause", "POST", "/api/v1/rollouts/" + id + "/pause", e.adminTok, 200, "paused"},
-		{"pause twice", "POST", "/api/v1/rollouts/" + id + "/pause", e.adminTok, 409, ""},
-		{"resume", "POST", "/api/v1/rollouts/" + id + "/resume", e.adminTok, 200, "running"},
-		{"abort", "POST", "/api/v1/rollouts/" + id + "/abort", e.adminTok, 200, "aborted"},
-		{"resume aborted", "POST", "/api/v1/rollouts/" + id + "/resume", e.adminTok, 409, ""},
+		{"show", "GET", "/api/v1/rollouts/" + id, e.adminTok, 200, "running", ""},
+		{"pause without a reason", "POST", "/api/v1/rollouts/" + id + "/pause", e.adminTok, 400, "", "  "},
+		{"abort without a reason", "POST", "/api/v1/rollouts/" + id + "/abort", e.adminTok, 400, "", "-"},
+		{"no token", "GET", "/api/v1/rollouts", "", 401, "", "test"},
+		{"host token", "GET", "/api/v1/rollouts", tokens["deb12-pilot-01"], 401, "", "test"},
+		{"unknown", "GET", "/api/v1/rollouts/canary-nope", e.adminTok, 404, "", "test"},
+		{"pause", "POST", "/api/v1/rollouts/" + id + "/pause", e.adminTok, 200, "paused", "test"},
+		{"pause twice", "POST", "/api/v1/rollouts/" + id + "/pause", e.adminTok, 409, "", "test"},
+		{"resume", "POST", "/api/v1/rollouts/" + id + "/resume", e.adminTok, 200, "running", "test"},
+		{"abort", "POST", "/api/v1/rollouts/" + id + "/abort", e.adminTok, 200, "aborted", "test"},
+		{"resume aborted", "POST", "/api/v1/rollouts/" + id + "/resume", e.adminTok, 409, "", "test"},
 	} {
 		var reqBody []byte
 		ctype := ""
 		if tt.method == "POST" {
-			reqBody, _ = json.Marshal(api.RolloutAction{Reason: "test"})
+			reqBody, _ = json.Marshal(api.RolloutAction{Reason: tt.reason})
+			if tt.reason == "-" {
+				reqBody = nil // no body at all
+			}
 			ctype = "application/json"
 		}
 		code, body := e.do(tt.method, tt.path, tt.token, ctype, reqBody)
 		if code != tt.want {
 			t.Errorf("%s: %d %s, want %d", tt.name, code, body, tt.want)
 			continue
+		}
+		if tt.want == 400 {
+			if e := decodeAs[api.Error](t, body); e.Code != api.CodeBadRequest || !strings.Contains(e.Message, "needs a reason") {
+				t.Errorf("%s: %s, want a JSON error asking for a reason", tt.name, body)
+			}
 		}
 		if tt.state != "" {
 			if v := decodeAs[api.Rollout](t, body); v.State != tt.state {

@@ -165,17 +165,8 @@ func (s *Store) Apply(ctx context.Context, f Fence, c RolloutChange) (assigned [
 			}
 		}
 		for _, e := range c.Events {
-			at := e.At
-			if at.IsZero() {
-				at = now
-			}
-			p := e.Payload
-			if p == nil {
-				p = []byte{}
-			}
-			if _, err := tx.ExecContext(ctx, s.q("INSERT INTO rollout_events (rollout_id, kind, payload, actor, at, audited) VALUES (?, ?, ?, ?, ?, 0)"),
-				e.RolloutID, e.Kind, p, e.Actor, dbTime(at)); err != nil {
-				return fmt.Errorf("rollout event: %w", err)
+			if err := s.insertEvent(ctx, tx, e, now); err != nil {
+				return err
 			}
 		}
 		for _, id := range c.AuditedUpTo {
@@ -192,6 +183,38 @@ func (s *Store) Apply(ctx context.Context, f Fence, c RolloutChange) (assigned [
 		return nil
 	})
 	return assigned, err
+}
+
+// insertEvent adds e to the outbox (not yet audited).
+func (s *Store) insertEvent(ctx context.Context, ex execer, e RolloutEvent, now time.Time) error {
+	at := e.At
+	if at.IsZero() {
+		at = now
+	}
+	p := e.Payload
+	if p == nil {
+		p = []byte{}
+	}
+	if _, err := ex.ExecContext(ctx, s.q("INSERT INTO rollout_events (rollout_id, kind, payload, actor, at, audited) VALUES (?, ?, ?, ?, ?, 0)"),
+		e.RolloutID, e.Kind, p, e.Actor, dbTime(at)); err != nil {
+		return fmt.Errorf("rollout event: %w", err)
+	}
+	return nil
+}
+
+// SetEventPayload replaces the payload of the outbox entry id when it is
+// still old (compare and set; the rollout package fills in the commit of
+// a record that was enqueued without one). It reports whether it did.
+func (s *Store) SetEventPayload(ctx context.Context, id int64, old, payload []byte) (bool, error) {
+	res, err := s.w.ExecContext(ctx, s.q("UPDATE rollout_events SET payload = ? WHERE id = ? AND payload = ? AND audited = 0"), payload, id, old)
+	if err != nil {
+		return false, fmt.Errorf("set event %d payload: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("set event %d payload: %w", id, err)
+	}
+	return n == 1, nil
 }
 
 func orEmptyJSON(b []byte) []byte {

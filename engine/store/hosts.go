@@ -69,7 +69,9 @@ func encodeLabels(l map[string]string) (string, error) {
 // the hash of hostToken, in one transaction: either both happen or neither.
 // ErrTokenInvalid if the enrollment token cannot be used; ErrConflict if the
 // host id (or, improbably, the host token) is already taken — a host that
-// must re-enroll is deleted first.
+// must re-enroll is deleted first, or has its token revoked
+// (RevokeHostToken): then it enrolls again under its id and keeps its
+// history.
 func (s *Store) EnrollHost(ctx context.Context, enrollmentToken string, h NewHost, hostToken string) (Host, error) {
 	if h.ID == "" || hostToken == "" {
 		return Host{}, fmt.Errorf("enroll host: empty id or host token: %w", ErrInvalid)
@@ -83,7 +85,19 @@ func (s *Store) EnrollHost(ctx context.Context, enrollmentToken string, h NewHos
 		if err := s.consumeEnrollment(ctx, tx, enrollmentToken); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO hosts (id, token_hash, labels, stream, hostname, arch, enrolled_at)
+		// A host whose token an operator revoked may enroll again (with a
+		// new enrollment token): it keeps its history.
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE hosts SET token_hash = ?, labels = ?, stream = ?, hostname = ?, arch = ?, enrolled_at = ?
+			WHERE id = ? AND token_hash LIKE ?`), HashToken(hostToken), labels, h.Stream, h.Hostname, h.Arch, dbTime(now), h.ID, RevokedHostPrefix+"%")
+		if err != nil {
+			return fmt.Errorf("enroll host %s: %w", h.ID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("enroll host %s: %w", h.ID, err)
+		} else if n == 1 {
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO hosts (id, token_hash, labels, stream, hostname, arch, enrolled_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`), h.ID, HashToken(hostToken), labels, h.Stream, h.Hostname, h.Arch, dbTime(now))
 		if isUnique(err) {
 			return fmt.Errorf("enroll host %s: already enrolled: %w", h.ID, ErrConflict)

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -161,6 +162,105 @@ func testConformance(t *testing.T, newURL func(testing.TB) string) {
 	t.Run("sla-counters", func(t *testing.T) { t.Parallel(); testSLACounters(t, newURL) })
 	t.Run("sla-upgrade", func(t *testing.T) { t.Parallel(); testSLAUpgrade(t, newURL) })
 	t.Run("roles", func(t *testing.T) { t.Parallel(); testRoles(t, newURL) })
+	t.Run("token-records", func(t *testing.T) { t.Parallel(); testTokenRecords(t, newURL) })
+}
+
+// testTokenRecords: creating and revoking a credential puts its record
+// into the outbox in the same transaction — a refused change queues no
+// record — and a revoked host may enroll again under its id.
+func testTokenRecords(t *testing.T, newURL func(testing.TB) string) {
+	ctx := context.Background()
+	s := mustOpen(t, newURL(t), Options{})
+	rec := func(what string) RolloutEvent {
+		return RolloutEvent{Kind: "token.changed", Payload: []byte(`{"what":"` + what + `"}`), Actor: "ops@bastion"}
+	}
+	pending := func() []string {
+		t.Helper()
+		evs, err := s.PendingRolloutEvents(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range evs {
+			out = append(out, string(e.Payload))
+		}
+		return out
+	}
+	if err := s.CreateRoleTokenRecorded(ctx, "ops", "tok-ops", RoleAdmin, rec("create ops")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateRoleTokenRecorded(ctx, "ops", "tok-ops-2", RoleViewer, rec("create ops again")); !errors.Is(err, ErrConflict) {
+		t.Fatalf("duplicate name: %v, want ErrConflict", err)
+	}
+	if err := s.CreateEnrollmentTokenRecorded(ctx, "tok-enroll", s.now().Add(time.Hour), 2, rec("create enroll")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.EnrollHost(ctx, "tok-enroll", NewHost{ID: "h1", Stream: "debian-12"}, "host-tok-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeRoleToken(ctx, "nobody", func(string) RolloutEvent { return rec("revoke nobody") }); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("revoke unknown: %v, want ErrNotFound", err)
+	}
+	var role string
+	if err := s.RevokeRoleToken(ctx, "ops", func(r string) RolloutEvent { role = r; return rec("revoke ops") }); err != nil || role != RoleAdmin {
+		t.Fatalf("revoke ops: %v, role %q", err, role)
+	}
+	if _, err := s.VerifyAdminToken(ctx, "tok-ops"); !errors.Is(err, ErrTokenInvalid) {
+		t.Errorf("revoked admin token still verifies: %v", err)
+	}
+	if err := s.RevokeEnrollmentToken(ctx, "zz", rec("bad id")); !errors.Is(err, ErrInvalid) {
+		t.Errorf("revoke enrollment 'zz': %v, want ErrInvalid", err)
+	}
+	if err := s.RevokeEnrollmentToken(ctx, EnrollmentID("tok-enroll"), rec("revoke enroll")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeEnrollmentToken(ctx, EnrollmentID("tok-enroll"), rec("revoke enroll twice")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("revoke twice: %v, want ErrNotFound", err)
+	}
+	if _, err := s.EnrollHost(ctx, "tok-enroll", NewHost{ID: "h2"}, "host-tok-2"); !errors.Is(err, ErrTokenInvalid) {
+		t.Errorf("enroll with a revoked token: %v, want ErrTokenInvalid", err)
+	}
+	if err := s.RevokeHostToken(ctx, "h9", rec("revoke h9")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("revoke unknown host: %v, want ErrNotFound", err)
+	}
+	if err := s.RevokeHostToken(ctx, "h1", rec("revoke h1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.VerifyHostToken(ctx, "host-tok-1"); !errors.Is(err, ErrTokenInvalid) {
+		t.Errorf("revoked host token still verifies: %v", err)
+	}
+	want := []string{`{"what":"create ops"}`, `{"what":"create enroll"}`, `{"what":"revoke ops"}`, `{"what":"revoke enroll"}`, `{"what":"revoke h1"}`}
+	if got := pending(); !slices.Equal(got, want) {
+		t.Errorf("outbox = %q, want %q (a refused change queues nothing)", got, want)
+	}
+	// The revoked host enrolls again with a new enrollment token.
+	if err := s.CreateEnrollmentToken(ctx, "tok-enroll-2", s.now().Add(time.Hour), 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.EnrollHost(ctx, "tok-enroll-2", NewHost{ID: "h1", Stream: "debian-12"}, "host-tok-1b"); err != nil {
+		t.Fatalf("re-enroll a revoked host: %v", err)
+	}
+	if h, err := s.VerifyHostToken(ctx, "host-tok-1b"); err != nil || h.ID != "h1" {
+		t.Errorf("re-enrolled host: %+v, %v", h, err)
+	}
+	// An enrolled (not revoked) host is still refused.
+	if err := s.CreateEnrollmentToken(ctx, "tok-enroll-3", s.now().Add(time.Hour), 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.EnrollHost(ctx, "tok-enroll-3", NewHost{ID: "h1"}, "host-tok-1c"); !errors.Is(err, ErrConflict) {
+		t.Errorf("enroll over a live host: %v, want ErrConflict", err)
+	}
+	// SetEventPayload is a compare-and-set.
+	evs, _ := s.PendingRolloutEvents(ctx)
+	if ok, err := s.SetEventPayload(ctx, evs[0].ID, []byte("other"), []byte(`{}`)); ok || err != nil {
+		t.Errorf("set payload with a stale old: %t, %v", ok, err)
+	}
+	if ok, err := s.SetEventPayload(ctx, evs[0].ID, evs[0].Payload, []byte(`{"what":"filled"}`)); !ok || err != nil {
+		t.Errorf("set payload: %t, %v", ok, err)
+	}
+	if got := pending()[0]; got != `{"what":"filled"}` {
+		t.Errorf("payload after set = %s", got)
+	}
 }
 
 func testMigrations(t *testing.T, newURL func(testing.TB) string) {
