@@ -100,8 +100,8 @@ type RolloutChange struct {
 	NewProgress []RolloutProgress
 	Hosts       []RolloutHost
 	// Progress replaces existing progress rows (the whole row).
-	Progress    []RolloutProgress
-	States      []StateChange
+	Progress []RolloutProgress
+	States   []StateChange
 	// Requeue runs before Waves, so a freed slot can be refilled in the
 	// same change.
 	Requeue     []HostRequeue
