@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -59,7 +60,8 @@ type liveEnv struct {
 // newLiveEnv serves the quickstart with canary on 2026-11, enrolls hosts
 // (each reports once through its agent), merges the canary promotion with
 // the ring file passed through ring, approves it and starts wave 1.
-func newLiveEnv(t *testing.T, hosts []string, ring func(string) string) *liveEnv {
+// Hosts in dry run first ask as dry runs, before the rollout starts.
+func newLiveEnv(t *testing.T, hosts []string, ring func(string) string, dry ...string) *liveEnv {
 	t.Helper()
 	ctx := context.Background()
 	g := gitrepotest.New(t)
@@ -105,7 +107,11 @@ func newLiveEnv(t *testing.T, hosts []string, ring func(string) string) *liveEnv
 		l.tokens[id] = l.e.enroll(id, nil)
 		l.sims[id] = agenttest.New(reps[id], l.clk.Now)
 		l.spools[id] = agent.Spool{Dir: t.TempDir()}
-		if _, err := l.agent(id, nil).RunOnce(ctx); err != nil { // reports; no rollout yet
+		a := l.agent(id, nil)
+		if slices.Contains(dry, id) {
+			a.PM = nil
+		}
+		if _, err := a.RunOnce(ctx); err != nil { // reports; no rollout yet
 			t.Fatalf("first run of %s: %v", id, err)
 		}
 	}
@@ -503,5 +509,39 @@ func TestHeartbeatEndpoint(t *testing.T) {
 	}
 	if code, b := l.e.do("GET", "/api/v1/hosts/"+running+"/assignment?dryRun=maybe", l.tokens[running], "", nil); code != 400 {
 		t.Errorf("dryRun=maybe: %d %s, want 400", code, b)
+	}
+}
+
+// TestDryRunKnownBeforeWave: a host whose agent asked as a dry run before
+// the rollout started is passed over by the first wave.
+func TestDryRunKnownBeforeWave(t *testing.T) {
+	l := newLiveEnv(t, twoCanaries, oneAtATime("0"), twoCanaries[0])
+	if got := l.only(rollout.HostRunning); got != twoCanaries[1] {
+		t.Fatalf("wave 1 runs %s, want %s (%s runs dry)", got, twoCanaries[1], twoCanaries[0])
+	}
+	l.finish(twoCanaries[1])
+	l.step()
+	l.step()
+	if v := l.show(); v.State != rollout.StateCompleted || v.Hosts.Skipped != 1 || v.Hosts.Succeeded != 1 {
+		t.Errorf("rollout: %s %+v", v.State, v.Hosts)
+	}
+}
+
+// TestUnfetchedStepTimedOut: a host of a new wave whose agent never asks
+// for its actions keeps its slot for the pickup timeout (30m: agents poll
+// every 15m by default), not only the step timeout, and is timed out
+// after it.
+func TestUnfetchedStepTimedOut(t *testing.T) {
+	l := newLiveEnv(t, twoCanaries, oneAtATime("1"))
+	first := l.only(rollout.HostRunning)
+	l.clk.Advance(29 * time.Minute)
+	l.step()
+	if got := l.only(rollout.HostRunning); got != first {
+		t.Fatalf("after 29m: running %s, want %s", got, first)
+	}
+	l.clk.Advance(2 * time.Minute)
+	l.step()
+	if got := l.hosts(rollout.HostTimedOut); len(got) != 1 || got[0] != first {
+		t.Errorf("after 31m without fetching: timed out %v, want [%s]", got, first)
 	}
 }
