@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/patchbay/patchbay/engine/api"
@@ -64,7 +65,14 @@ type Agent struct {
 	Out io.Writer
 	Log *slog.Logger
 	Now func() time.Time
+
+	// beats counts the heartbeats the server recorded.
+	beats atomic.Int64
 }
+
+// Heartbeats returns how many of this agent's heartbeats the server has
+// recorded.
+func (a *Agent) Heartbeats() int64 { return a.beats.Load() }
 
 // Outcome is what one run did.
 type Outcome struct {

@@ -91,6 +91,7 @@ func (b *beat) send(ctx context.Context) {
 	b.refused = ack.Reason
 	if ack.Recorded {
 		b.refused = ""
+		b.a.beats.Add(1)
 	}
 }
 

@@ -399,8 +399,11 @@ func (a *Agent) finishReboot(ctx context.Context, out *Outcome) error {
 		if id == m.BootID {
 			if a.now().Sub(m.At) < grace {
 				if m.RolloutID != "" {
-					if _, err := a.Client.Heartbeat(ctx, a.HostID, api.Heartbeat{RolloutID: m.RolloutID, Phase: api.PhaseRebooting}); err != nil {
+					ack, err := a.Client.Heartbeat(ctx, a.HostID, api.Heartbeat{RolloutID: m.RolloutID, Phase: api.PhaseRebooting})
+					if err != nil {
 						a.log().Warn("heartbeat not delivered", "phase", api.PhaseRebooting, "err", err)
+					} else if ack.Recorded {
+						a.beats.Add(1)
 					}
 				}
 				return fmt.Errorf("%w: waiting for the restart begun at %s (boot id still %s)", ErrRebootPending, m.At.Format(time.RFC3339), id)
