@@ -205,9 +205,12 @@ func (c *Controller) advanceRunning(ctx context.Context, f store.Fence, r store.
 	if counts[HostPending] == 0 {
 		total := counts[HostSucceeded] + counts[HostFailed] + counts[HostTimedOut] + counts[HostCancelled]
 		failed := counts[HostFailed] + counts[HostTimedOut]
+		// Skipped (dry-run) hosts ran nothing: they are neither a success
+		// nor a failure of the ring.
+		ring := d.RingHosts - counts[HostSkipped]
 		rate := 1.0
-		if d.RingHosts > 0 {
-			rate = float64(d.RingHosts-failed) / float64(d.RingHosts)
+		if ring > 0 {
+			rate = float64(ring-failed) / float64(ring)
 		}
 		threshold := 0.0
 		if m, err := c.modelAt(ctx, r.Commit); err == nil && m.Ring(r.Ring) != nil {
@@ -322,7 +325,8 @@ func (c *Controller) verify(ctx context.Context, f store.Fence, r store.Rollout,
 		return err
 	}
 	failed := counts[HostFailed] + counts[HostTimedOut]
-	total := max(d.RingHosts, failed)
+	// Skipped (dry-run) hosts do not run the baseline: no evidence.
+	total := max(d.RingHosts-counts[HostSkipped], failed)
 	tested, err := c.ringTestedSet(ctx, m, r)
 	if err != nil {
 		return fmt.Errorf("tested set: %w", err)

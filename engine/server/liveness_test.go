@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/patchbay/patchbay/engine/agent"
 	"github.com/patchbay/patchbay/engine/agent/agenttest"
 	"github.com/patchbay/patchbay/engine/api"
+	"github.com/patchbay/patchbay/engine/audit"
 	"github.com/patchbay/patchbay/engine/gitrepo"
 	"github.com/patchbay/patchbay/engine/gitrepo/gitrepotest"
 	"github.com/patchbay/patchbay/engine/internal/fixture"
@@ -400,6 +402,16 @@ func TestDryRunHostTakesNoSlot(t *testing.T) {
 	if n := len(l.sims[dry].Transactions); n != 0 {
 		t.Errorf("the dry-run host ran %d transactions", n)
 	}
+	// Once soaked, ring.verified counts the real host only: the dry-run
+	// host ran nothing, so it is no evidence (and no failure).
+	l.clk.Advance(25 * time.Hour)
+	l.step()
+	if v := l.show(); v.State != rollout.StateVerified {
+		t.Fatalf("rollout %s after the soak, want verified", v.State)
+	}
+	if rv := ringVerified(t, l); rv.HostsTotal != 1 || rv.HostsSucceeded != 1 || rv.SuccessRate != 1 {
+		t.Errorf("ring.verified: %d of %d hosts, rate %v; want 1 of 1 (the dry-run host is no evidence)", rv.HostsSucceeded, rv.HostsTotal, rv.SuccessRate)
+	}
 	// Its agent in real mode again clears the mark.
 	if _, err := l.agent(dry, nil).RunOnce(ctx); err != nil {
 		t.Fatal(err)
@@ -544,4 +556,27 @@ func TestUnfetchedStepTimedOut(t *testing.T) {
 	if got := l.hosts(rollout.HostTimedOut); len(got) != 1 || got[0] != first {
 		t.Errorf("after 31m without fetching: timed out %v, want [%s]", got, first)
 	}
+}
+
+// ringVerified decodes the rollout's ring.verified record from the outbox.
+func ringVerified(t *testing.T, l *liveEnv) audit.RingVerified {
+	t.Helper()
+	evs, err := l.e.st.RolloutEvents(context.Background(), l.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		if e.Kind != string(audit.KindRingVerified) {
+			continue
+		}
+		var pl struct {
+			Predicate audit.RingVerified `json:"predicate"`
+		}
+		if err := json.Unmarshal(e.Payload, &pl); err != nil {
+			t.Fatal(err)
+		}
+		return pl.Predicate
+	}
+	t.Fatalf("no ring.verified among %d events", len(evs))
+	return audit.RingVerified{}
 }
