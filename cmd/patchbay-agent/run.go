@@ -291,6 +291,7 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 		preReboot, postBoot           string
 		checks, pmArgs                []string
 		healthTimeout, refreshTimeout time.Duration
+		heartbeat                     time.Duration
 	)
 	lb := labels{}
 	cmd := &cobra.Command{
@@ -325,8 +326,23 @@ as one step:
 
 Results are spooled in --state-dir/spool and delivered exactly once, across
 restarts; a step interrupted between installing and spooling is judged from
-the post-state at the next start. The dry-run executor (default) prints the
-commands it would run and sends no results.
+the post-state at the next start.
+
+Liveness: while a step runs (refresh, transaction, health checks, rollback,
+report, and after a reboot) the agent sends a heartbeat to the server at
+least every --heartbeat (default 1m; the server may ask for less). The
+server reclaims a step that goes silent for the ring's strategy.stepTimeout
+(default 15m) as timed out, freeing its wave slot; a host that keeps
+heartbeating keeps its slot (a long apt run is not reclaimed). Before the
+reboot command the agent sends a "rebooting" heartbeat: the server then
+allows the step timeout plus 15 minutes for the host to come back. A host
+must fetch its actions within 30 minutes of its wave starting: keep
+--interval at 15m or less.
+
+The dry-run executor (default) prints the commands it would run and sends
+no results. It tells the server it is a dry run: such a host never takes a
+wave slot (one already in a wave hands it to the next host), is never timed
+out, and is counted as "skipped" when the rollout ends.
 
 Health checks (--health-check, repeatable; run after patching and after a
 reboot until they pass or --health-timeout passes):
@@ -372,11 +388,15 @@ Exit status 0 also while waiting for a restart it started.`,
 	f.StringArrayVar(&checks, "health-check", nil, "health check after patching and after reboot (repeatable): systemd:UNIT, http:URL on localhost, or cmd:COMMAND")
 	f.DurationVar(&healthTimeout, "health-timeout", time.Minute, "how long the health checks may take to pass")
 	f.DurationVar(&refreshTimeout, "refresh-timeout", 5*time.Minute, "bound on the package index refresh (apt-get update, dnf makecache, apk update)")
+	f.DurationVar(&heartbeat, "heartbeat", agent.DefaultHeartbeatEvery, "longest interval between heartbeats while a step runs (the server may ask for less)")
 	f.StringArrayVar(&pmArgs, "pm-arg", nil, "argument inserted after the package manager's name (repeatable), e.g. --pm-arg=--root --pm-arg=/srv/alpine")
 	f.Var(lb, "label", "a label k=v sent with every report (repeatable)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if interval <= 0 {
 			return usageError("run: --interval must be positive")
+		}
+		if heartbeat < time.Second || heartbeat > 5*time.Minute {
+			return usageError("run: --heartbeat %s: want between 1s and 5m (the server reclaims a step silent for its ring's stepTimeout)", heartbeat)
 		}
 		var pm agent.PackageManager
 		switch executor {
@@ -414,17 +434,18 @@ Exit status 0 also while waiting for a restart it started.`,
 		a := &agent.Agent{
 			Client: &agent.Client{Server: creds.Server, Token: creds.Token, Retry: agent.DefaultRetry, UserAgent: version,
 				OnRetry: retryNote(stderr, creds.Server)},
-			HostID:        creds.HostID,
-			Collector:     agent.LocalCollector{Root: root, Opts: inventory.CollectOptions{HostID: creds.HostID, Labels: l, AgentVersion: version, RPM: lookRPM()}, Now: time.Now},
-			PM:            pm,
-			Boot:          agent.CommandRebooter{Command: rebootCmd, BootIDPath: bootID},
-			Hooks:         agent.Hooks{PreReboot: preReboot, PostBoot: postBoot},
-			Health:        health,
-			HealthTimeout: healthTimeout,
-			RebootGrace:   rebootGrace,
-			Spool:         agent.Spool{Dir: stateDir},
-			Out:           stdout,
-			Log:           logger(stderr),
+			HostID:         creds.HostID,
+			Collector:      agent.LocalCollector{Root: root, Opts: inventory.CollectOptions{HostID: creds.HostID, Labels: l, AgentVersion: version, RPM: lookRPM()}, Now: time.Now},
+			PM:             pm,
+			Boot:           agent.CommandRebooter{Command: rebootCmd, BootIDPath: bootID},
+			Hooks:          agent.Hooks{PreReboot: preReboot, PostBoot: postBoot},
+			Health:         health,
+			HealthTimeout:  healthTimeout,
+			RebootGrace:    rebootGrace,
+			HeartbeatEvery: heartbeat,
+			Spool:          agent.Spool{Dir: stateDir},
+			Out:            stdout,
+			Log:            logger(stderr),
 		}
 		if once {
 			o, err := a.RunOnce(cmd.Context())

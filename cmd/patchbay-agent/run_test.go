@@ -43,6 +43,7 @@ func TestExitCodes(t *testing.T) {
 		{"remote health probe", []string{"run", "--health-check", "http:http://example.org/", "--state-dir", enrolled}, exitUsage, "must stay on this host"},
 		{"bad health check", []string{"run", "--health-check", "ping:x", "--state-dir", enrolled}, exitUsage, `unknown kind "ping"`},
 		{"bad executor", []string{"run", "--executor", "yum", "--state-dir", enrolled}, exitUsage, `--executor "yum"`},
+		{"heartbeat too rare", []string{"run", "--heartbeat", "10m", "--state-dir", enrolled}, exitUsage, "--heartbeat 10m0s: want between 1s and 5m"},
 		{"enroll without token", []string{"enroll", "--server", "http://x"}, exitUsage, "--server and --token are required"},
 		{"not enrolled", []string{"run", "--once", "--state-dir", t.TempDir()}, exitAuth, "not enrolled"},
 		{"token refused", []string{"run", "--once", "--state-dir", enrolled}, exitAuth, "401 unauthorized"},
@@ -52,7 +53,8 @@ func TestExitCodes(t *testing.T) {
 	if got := run(t.Context(), []string{"run", "--help"}, nil, &help, &help); got != exitOK {
 		t.Errorf("run --help: exit %d", got)
 	}
-	for _, want := range []string{"-reboot-command", "systemctl reboot", "-pre-reboot-hook", "-post-boot-hook", "-health-check", "systemd:UNIT", "boot id", "tested set", "one transaction"} {
+	for _, want := range []string{"-reboot-command", "systemctl reboot", "-pre-reboot-hook", "-post-boot-hook", "-health-check", "systemd:UNIT", "boot id", "tested set", "one transaction",
+		"-heartbeat", "strategy.stepTimeout", "rebooting", "never takes a\nwave slot"} {
 		if !strings.Contains(help.String(), want) {
 			t.Errorf("run --help lacks %q", want)
 		}

@@ -174,6 +174,16 @@ type demo struct {
 }
 
 // reboots counts the simulated hosts' restarts so far.
+// heartbeats counts the heartbeats the server recorded from the agents
+// (each sends them while it works on a step, as the real agent does).
+func (d *demo) heartbeats() int64 {
+	var n int64
+	for _, a := range d.agents {
+		n += a.Heartbeats()
+	}
+	return n
+}
+
 func (d *demo) reboots() int {
 	n := 0
 	for _, s := range d.sims {
@@ -681,8 +691,9 @@ func (d *demo) rollOut(ctx context.Context, ring string, haltOK bool) (api.Rollo
 			}
 		}
 		if r != nil {
-			line := fmt.Sprintf("rollout %s %-9s wave %d (≤%d hosts): %d succeeded, %d failed, %d pending of %d; %d hosts rebooted so far", r.ID, r.State, r.Wave, r.MaxConcurrency,
-				r.Hosts.Succeeded, r.Hosts.Failed, r.Hosts.Pending+r.Hosts.Running, r.Hosts.Total, d.reboots())
+			line := fmt.Sprintf("rollout %s %-9s wave %d (≤%d hosts): %d succeeded, %d failed, %d pending of %d; %d hosts rebooted so far; %s from the agents at work",
+				r.ID, r.State, r.Wave, r.MaxConcurrency, r.Hosts.Succeeded, r.Hosts.Failed, r.Hosts.Pending+r.Hosts.Running, r.Hosts.Total, d.reboots(),
+				plural.Count(int(d.heartbeats()), "heartbeat"))
 			if r.State == rollout.StateHalted {
 				line += " — " + r.Hold
 			}

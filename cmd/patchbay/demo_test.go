@@ -42,6 +42,8 @@ func TestDemo(t *testing.T) {
 		`health check systemd:payments.service will fail`,
 		`rollout pilot-[0-9a-f]{12} halted: halted: \d+ failed hosts exceed maxErrors 1`,
 		`rollout canary-[0-9a-f]{12} completed wave \d+ \(≤2 hosts\): (\d+) succeeded, 0 failed, 0 pending of \d+`,
+		// The simulated agents heartbeat while they work, as the real one does.
+		`rollout canary-[0-9a-f]{12} completed .*; [1-9]\d* heartbeats from the agents at work`,
 		`ring\.verified: canary ran 2026-11-hotfix-1 on \d+/\d+ hosts \(100%\)`,
 		`(?s)PR #2 .*?gate: PASS`,
 		`evidence: audit trail: 1 verified ring\.verified record\n`,

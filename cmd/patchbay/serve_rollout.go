@@ -22,8 +22,12 @@ type rolloutServeFlags struct {
 	signingKey string
 	controller string
 	tick       time.Duration
-	branch     string // serve's --branch
-	remote     string // "origin" when the records are published (serve --repo)
+	// pickup and rebootGrace tune the reclaim of silent host steps (the
+	// ring's strategy.stepTimeout is the main timeout).
+	pickup      time.Duration
+	rebootGrace time.Duration
+	branch      string // serve's --branch
+	remote      string // "origin" when the records are published (serve --repo)
 }
 
 // addRolloutServeFlags registers --signing-key, --controller and --tick on
@@ -33,6 +37,8 @@ func addRolloutServeFlags(cmd *cobra.Command) *rolloutServeFlags {
 	cmd.Flags().StringVar(&f.signingKey, "signing-key", "", "key (file or KMS URI) signing the rollout audit records; without it transitions wait in the store")
 	cmd.Flags().StringVar(&f.controller, "controller", "on", "run the rollout controller on this replica: on|off (replicas elect one leader)")
 	cmd.Flags().DurationVar(&f.tick, "tick", rollout.DefaultTick, "how often the rollout controller runs")
+	cmd.Flags().DurationVar(&f.pickup, "pickup-timeout", rollout.DefaultPickupTimeout, "how long a host of a new wave has to fetch its actions before it counts as timed out (agents poll every --interval, default 15m)")
+	cmd.Flags().DurationVar(&f.rebootGrace, "reboot-grace", rollout.DefaultRebootGrace, "time added to the ring's strategy.stepTimeout while a host's agent said it is rebooting")
 	return f
 }
 
@@ -86,7 +92,8 @@ func (a *app) newServedRollouts(ctx context.Context, f *rolloutServeFlags, st *s
 			}
 			return sr.srv.HostPlan(ctx, h)
 		}),
-		Options: rollout.Options{Tick: f.tick, Branch: f.branch, Now: a.now, Logger: log, Remote: f.remote}})
+		Options: rollout.Options{Tick: f.tick, Branch: f.branch, Now: a.now, Logger: log, Remote: f.remote,
+			PickupTimeout: f.pickup, RebootGrace: f.rebootGrace}})
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +136,12 @@ func (f *rolloutServeFlags) check() error {
 	}
 	if f.tick <= 0 {
 		return usageError("--tick must be positive")
+	}
+	if f.pickup < time.Minute || f.pickup >= rollout.DefaultWaveTimeout {
+		return usageError("--pickup-timeout %s: want at least 1m and less than the wave timeout (%s)", f.pickup, rollout.DefaultWaveTimeout)
+	}
+	if f.rebootGrace < time.Minute || f.rebootGrace >= rollout.DefaultWaveTimeout {
+		return usageError("--reboot-grace %s: want at least 1m and less than the wave timeout (%s)", f.rebootGrace, rollout.DefaultWaveTimeout)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/patchbay/patchbay/engine/api"
@@ -54,12 +55,24 @@ type Agent struct {
 	// the boot id to change before it reports the reboot as failed
 	// (default 15 minutes). It never runs the command twice for one action.
 	RebootGrace time.Duration
-	Spool       Spool
+	// HeartbeatEvery is the longest interval between heartbeats while a
+	// step runs (default 1 minute; the server may ask for less). The
+	// server reclaims a step whose heartbeats stop for the ring's
+	// strategy.stepTimeout.
+	HeartbeatEvery time.Duration
+	Spool          Spool
 	// Out receives the human-readable account of each run.
 	Out io.Writer
 	Log *slog.Logger
 	Now func() time.Time
+
+	// beats counts the heartbeats the server recorded.
+	beats atomic.Int64
 }
+
+// Heartbeats returns how many of this agent's heartbeats the server has
+// recorded.
+func (a *Agent) Heartbeats() int64 { return a.beats.Load() }
 
 // Outcome is what one run did.
 type Outcome struct {
@@ -168,7 +181,7 @@ func (a *Agent) RunOnce(ctx context.Context) (Outcome, error) {
 		form = "full report"
 	}
 	fmt.Fprintf(a.out(), "reported %s: %s, %s, as %s; report %d stored\n", a.HostID, plural.Count(rep.Packages.Len(), "package"), rep.Stream, form, ack.ReportID)
-	asg, err := a.Client.Assignment(ctx, a.HostID)
+	asg, err := a.Client.Assignment(ctx, a.HostID, api.AssignmentQuery{DryRun: a.PM == nil})
 	if err != nil {
 		return out, fmt.Errorf("assignment: %w", err)
 	}
@@ -217,6 +230,11 @@ func (a *Agent) Run(ctx context.Context, interval time.Duration) error {
 			a.log().Info("reboot started; the result is reported after the restart")
 		}
 		d := interval + time.Duration((rand.Float64()*0.2-0.1)*float64(interval))
+		if o.Rebooting || errors.Is(err, ErrRebootPending) {
+			// The host should be going down; if it is not yet, look again
+			// (and heartbeat "rebooting") every minute, not every interval.
+			d = min(d, time.Minute)
+		}
 		select {
 		case <-ctx.Done():
 			return nil

@@ -172,11 +172,35 @@ func (c *Client) Report(ctx context.Context, r *inventory.Report) (ack api.Repor
 	return ack, true, err
 }
 
-// Assignment fetches what the host must do now.
-func (c *Client) Assignment(ctx context.Context, hostID string) (api.Assignment, error) {
+// Assignment fetches what the host must do now; q.DryRun tells the server
+// that this agent only prints what it would run (it then takes no wave
+// slot).
+func (c *Client) Assignment(ctx context.Context, hostID string, q api.AssignmentQuery) (api.Assignment, error) {
 	var a api.Assignment
-	err := c.do(ctx, http.MethodGet, hostPath(hostID, "/assignment"), "", nil, &a)
+	path := hostPath(hostID, "/assignment")
+	if q.DryRun {
+		path += "?dryRun=true"
+	}
+	err := c.do(ctx, http.MethodGet, path, "", nil, &a)
 	return a, err
+}
+
+// HeartbeatTimeout bounds one heartbeat request.
+const HeartbeatTimeout = 10 * time.Second
+
+// Heartbeat tells the server that the agent is alive and working on its
+// step. It is tried once (bounded by HeartbeatTimeout): a lost heartbeat
+// is replaced by the next one, and the step never waits for the server.
+func (c *Client) Heartbeat(ctx context.Context, hostID string, hb api.Heartbeat) (api.HeartbeatAck, error) {
+	b, err := json.Marshal(hb)
+	if err != nil {
+		return api.HeartbeatAck{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, HeartbeatTimeout)
+	defer cancel()
+	var out api.HeartbeatAck
+	err = c.once(ctx, http.MethodPost, hostPath(hostID, "/heartbeat"), "application/json", b, &out)
+	return out, err
 }
 
 // Results sends action results; redeliveries are answered as duplicates.

@@ -5,7 +5,8 @@
 // the package-manager executors (apt, dnf, apk and a dry run that prints
 // their commands), the post-state check that decides success (versions
 // compared with engine/vercmp, never the exit status of a command), and the
-// on-disk spool that delivers results exactly once across restarts.
+// on-disk spool that delivers results exactly once across restarts, and
+// the heartbeats that tell the server a step is alive (see AGENT.md).
 //
 // It is linked into the small agent binary: it may import engine/api,
 // engine/inventory, engine/vercmp and the standard library only — never

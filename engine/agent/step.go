@@ -16,7 +16,10 @@ import (
 type inflight struct {
 	Actions        []api.Action `json:"actions"`
 	BaselineDigest string       `json:"baselineDigest"`
-	Rollback       string       `json:"rollback,omitempty"`
+	// RolloutID and HeartbeatSeconds let the recovery heartbeat.
+	RolloutID        string `json:"rolloutId,omitempty"`
+	HeartbeatSeconds int    `json:"heartbeatSeconds,omitempty"`
+	Rollback         string `json:"rollback,omitempty"`
 	// Pre is every package's version before the transaction.
 	Pre       map[string]string `json:"pre"`
 	StartedAt time.Time         `json:"startedAt"`
@@ -24,12 +27,16 @@ type inflight struct {
 
 // rebooting is the marker written just before the reboot command.
 type rebooting struct {
-	Action         api.Action        `json:"action"`
-	BaselineDigest string            `json:"baselineDigest"`
-	BootID         string            `json:"bootId"`
-	Rollback       string            `json:"rollback,omitempty"`
-	Pre            map[string]string `json:"pre,omitempty"`
-	At             time.Time         `json:"at"`
+	Action         api.Action `json:"action"`
+	BaselineDigest string     `json:"baselineDigest"`
+	// RolloutID and HeartbeatSeconds let the agent heartbeat after the
+	// restart.
+	RolloutID        string            `json:"rolloutId,omitempty"`
+	HeartbeatSeconds int               `json:"heartbeatSeconds,omitempty"`
+	BootID           string            `json:"bootId"`
+	Rollback         string            `json:"rollback,omitempty"`
+	Pre              map[string]string `json:"pre,omitempty"`
+	At               time.Time         `json:"at"`
 }
 
 // stepResult is an action's outcome as it is being decided.
@@ -68,8 +75,11 @@ func versions(r *inventory.Report) map[string]string {
 // the packages return to the versions found; the post-state is reported
 // and the results spooled and sent. A reboot action comes last: it runs
 // only when the packages succeeded and the ring's policy asks for it, and
-// its result is sent after the restart.
+// its result is sent after the restart. While it works, the agent sends
+// heartbeats (see beat) naming what it is doing.
 func (a *Agent) step(ctx context.Context, rep *inventory.Report, asg api.Assignment, out Outcome) (Outcome, error) {
+	hb := a.startBeat(ctx, asg.RolloutID, asg.HeartbeatSeconds, api.PhaseRefresh)
+	defer hb.end()
 	var pkgActs []api.Action
 	var reboot *api.Action
 	for _, act := range asg.Actions {
@@ -138,9 +148,10 @@ func (a *Agent) step(ctx context.Context, rep *inventory.Report, asg api.Assignm
 			acts[i] = r.act
 		}
 		if err := a.Spool.SaveMarker(markerInflight, inflight{Actions: acts, BaselineDigest: asg.BaselineDigest, Rollback: asg.Rollback,
-			Pre: pre, StartedAt: a.now()}); err != nil {
+			Pre: pre, StartedAt: a.now(), RolloutID: asg.RolloutID, HeartbeatSeconds: asg.HeartbeatSeconds}); err != nil {
 			return out, err
 		}
+		hb.set(api.PhaseInstall)
 		detail, err := a.PM.Install(ctx, reqs)
 		if err != nil {
 			detail = strings.TrimSpace(detail + "\n" + err.Error())
@@ -150,6 +161,7 @@ func (a *Agent) step(ctx context.Context, rep *inventory.Report, asg api.Assignm
 			r.end = a.now()
 		}
 	}
+	hb.set(api.PhaseVerify)
 	post, err := a.collect(ctx)
 	if err != nil {
 		return out, fmt.Errorf("collect post-state: %w", err)
@@ -168,6 +180,7 @@ func (a *Agent) step(ctx context.Context, rep *inventory.Report, asg api.Assignm
 		}
 	}
 	if len(tx) > 0 && failed == 0 {
+		hb.set(api.PhaseHealth)
 		t, p := a.healthTimeout()
 		if err := runChecks(ctx, a.Health, t, p); err != nil {
 			msg := "health check failed after patching: " + err.Error()
@@ -179,6 +192,7 @@ func (a *Agent) step(ctx context.Context, rep *inventory.Report, asg api.Assignm
 		}
 	}
 	if failed > 0 && asg.Rollback == api.RollbackOnFailure && len(tx) > 0 {
+		hb.set(api.PhaseRollback)
 		lines, np, err := a.rollback(ctx, pre, post)
 		if err != nil {
 			return out, err
@@ -213,6 +227,7 @@ func (a *Agent) step(ctx context.Context, rep *inventory.Report, asg api.Assignm
 		}
 	}
 	if len(res) > 0 {
+		hb.set(api.PhaseReport)
 		if err := a.send(ctx, asg.BaselineDigest, post, res, &out); err != nil {
 			return out, err
 		}
@@ -221,7 +236,7 @@ func (a *Agent) step(ctx context.Context, rep *inventory.Report, asg api.Assignm
 		return out, err
 	}
 	if reboot != nil && rr == nil {
-		if err := a.startReboot(ctx, *reboot, asg, pre); err != nil {
+		if err := a.startReboot(ctx, *reboot, asg, pre, hb); err != nil {
 			r := &stepResult{act: *reboot, start: a.now(), end: a.now(), detail: err.Error()}
 			if err := a.send(ctx, asg.BaselineDigest, post, []*stepResult{r}, &out); err != nil {
 				return out, err
@@ -340,7 +355,7 @@ func offers(eco vercmp.Ecosystem, vs []string, v string) bool {
 
 // startReboot spools the reboot marker, runs the pre-reboot hook and the
 // reboot command. The result is reported after the restart.
-func (a *Agent) startReboot(ctx context.Context, act api.Action, asg api.Assignment, pre map[string]string) error {
+func (a *Agent) startReboot(ctx context.Context, act api.Action, asg api.Assignment, pre map[string]string, hb *beat) error {
 	id, err := a.Boot.BootID()
 	if err != nil {
 		return fmt.Errorf("not rebooted: %w", err)
@@ -350,10 +365,14 @@ func (a *Agent) startReboot(ctx context.Context, act api.Action, asg api.Assignm
 			return fmt.Errorf("not rebooted: pre-reboot hook %q failed: %v: %s", a.Hooks.PreReboot, err, strings.TrimSpace(tail(out, 500)))
 		}
 	}
-	m := rebooting{Action: act, BaselineDigest: asg.BaselineDigest, BootID: id, Rollback: asg.Rollback, Pre: pre, At: a.now()}
+	m := rebooting{Action: act, BaselineDigest: asg.BaselineDigest, BootID: id, Rollback: asg.Rollback, Pre: pre, At: a.now(),
+		RolloutID: asg.RolloutID, HeartbeatSeconds: asg.HeartbeatSeconds}
 	if err := a.Spool.SaveMarker(markerReboot, m); err != nil {
 		return err
 	}
+	// The server gives a rebooting host more time: say so before the
+	// command may end this process.
+	hb.now(ctx, api.PhaseRebooting)
 	fmt.Fprintf(a.out(), "rebooting (%s; boot id %s)\n", act.Reason, id)
 	if err := a.Boot.Reboot(ctx); err != nil {
 		_ = a.Spool.ClearMarker(markerReboot)
@@ -373,6 +392,8 @@ func (a *Agent) finishReboot(ctx context.Context, out *Outcome) error {
 		return err
 	}
 	r := &stepResult{act: m.Action, start: m.At}
+	var hb *beat
+	defer func() { hb.end() }()
 	if a.Boot == nil {
 		r.detail = "a reboot was started but this agent has no reboot configuration to confirm it"
 	} else {
@@ -386,10 +407,19 @@ func (a *Agent) finishReboot(ctx context.Context, out *Outcome) error {
 		}
 		if id == m.BootID {
 			if a.now().Sub(m.At) < grace {
+				if m.RolloutID != "" {
+					ack, err := a.Client.Heartbeat(ctx, a.HostID, api.Heartbeat{RolloutID: m.RolloutID, Phase: api.PhaseRebooting})
+					if err != nil {
+						a.log().Warn("heartbeat not delivered", "phase", api.PhaseRebooting, "err", err)
+					} else if ack.Recorded {
+						a.beats.Add(1)
+					}
+				}
 				return fmt.Errorf("%w: waiting for the restart begun at %s (boot id still %s)", ErrRebootPending, m.At.Format(time.RFC3339), id)
 			}
 			r.detail = fmt.Sprintf("the reboot command ran at %s but the host did not restart (boot id still %s); not retried", m.At.Format(time.RFC3339), id)
 		} else {
+			hb = a.startBeat(ctx, m.RolloutID, m.HeartbeatSeconds, api.PhasePostBoot)
 			r.ok, r.detail = true, fmt.Sprintf("rebooted: boot id %s -> %s", m.BootID, id)
 			if a.Hooks.PostBoot != "" {
 				if out, err := shell(ctx, a.Hooks.PostBoot); err != nil {
@@ -438,6 +468,8 @@ func (a *Agent) recoverInflight(ctx context.Context, out *Outcome) error {
 	if err != nil || !ok {
 		return err
 	}
+	hb := a.startBeat(ctx, m.RolloutID, m.HeartbeatSeconds, api.PhaseRecover)
+	defer hb.end()
 	post, err := a.collect(ctx)
 	if err != nil {
 		return fmt.Errorf("collect post-state: %w", err)

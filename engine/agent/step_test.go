@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -28,6 +29,17 @@ type fakeAPI struct {
 	asg     api.Assignment
 	results map[string]api.ActionResult
 	reports int
+	// phases are the heartbeats' phases in arrival order; queries the
+	// assignment requests' query strings.
+	phases  []string
+	queries []string
+}
+
+// heartbeats returns the phases received so far.
+func (f *fakeAPI) heartbeats() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.phases...)
 }
 
 func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -43,7 +55,16 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		f.reports++
 		json.NewEncoder(w).Encode(api.ReportAck{Accepted: true, ReportID: int64(f.reports)})
+	case strings.HasSuffix(r.URL.Path, "/heartbeat"):
+		var hb api.Heartbeat
+		if err := json.NewDecoder(r.Body).Decode(&hb); err != nil || hb.RolloutID != f.asg.RolloutID {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		f.phases = append(f.phases, hb.Phase)
+		json.NewEncoder(w).Encode(api.HeartbeatAck{Recorded: true})
 	case strings.HasSuffix(r.URL.Path, "/assignment"):
+		f.queries = append(f.queries, r.URL.RawQuery)
 		a := f.asg
 		a.Actions = nil
 		for _, act := range f.asg.Actions {
@@ -417,5 +438,87 @@ func TestTestedVersionExplicitEpochZero(t *testing.T) {
 	}
 	if len(sim.Transactions) != 1 {
 		t.Errorf("transactions %v, want one", sim.Transactions)
+	}
+}
+
+// watchedBoot is the Sim's rebooter that notes which heartbeats the server
+// had received when the reboot command ran.
+type watchedBoot struct {
+	*agenttest.Sim
+	f      *fakeAPI
+	before []string
+}
+
+func (w *watchedBoot) Reboot(ctx context.Context) error {
+	w.before = w.f.heartbeats()
+	return w.Sim.Reboot(ctx)
+}
+
+// TestHeartbeats: a step of a rollout heartbeats from its start
+// ("refresh", sent before anything else) and says "rebooting" before the
+// reboot command runs; after the restart the agent heartbeats "post-boot"
+// while it checks the host. Without a rollout id (no controller) it sends
+// none.
+func TestHeartbeats(t *testing.T) {
+	sim := host(t)
+	var out strings.Builder
+	f := &fakeAPI{asg: api.Assignment{HostID: "h1", Status: "NON_COMPLIANT", BaselineDigest: digest, RolloutID: "canary-1", HeartbeatSeconds: 30,
+		Actions: []api.Action{action(api.KindInstall, "libc6", "2.36-9+deb12u10", nil), rebootAction(api.RebootIfRequired)}}}
+	a := newAgent(t, f, sim, &out)
+	boot := &watchedBoot{Sim: sim, f: f}
+	a.Boot = boot
+	o, err := a.RunOnce(context.Background())
+	if err != nil || !o.Rebooting {
+		t.Fatalf("step: rebooting %t, %v\n%s", o.Rebooting, err, out.String())
+	}
+	if len(boot.before) == 0 || boot.before[0] != api.PhaseRefresh || boot.before[len(boot.before)-1] != api.PhaseRebooting {
+		t.Errorf("heartbeats before the reboot command: %v; want refresh first and rebooting last", boot.before)
+	}
+	if _, err := a.RunOnce(context.Background()); err != nil {
+		t.Fatalf("after the restart: %v\n%s", err, out.String())
+	}
+	if got := f.heartbeats(); !slices.Contains(got[len(boot.before):], api.PhasePostBoot) {
+		t.Errorf("heartbeats after the restart: %v; want post-boot", got[len(boot.before):])
+	}
+	if a.Heartbeats() != int64(len(f.heartbeats())) {
+		t.Errorf("Heartbeats() = %d, server recorded %d", a.Heartbeats(), len(f.heartbeats()))
+	}
+	for _, q := range f.queries {
+		if q != "" {
+			t.Errorf("assignment query %q from an agent that applies; want none", q)
+		}
+	}
+
+	// No rollout: no heartbeat.
+	sim2 := host(t)
+	f2 := &fakeAPI{asg: api.Assignment{HostID: "h1", Status: "NON_COMPLIANT", BaselineDigest: digest,
+		Actions: []api.Action{action(api.KindUpgrade, "libfoo1", "1.1-1", nil)}}}
+	if _, err := newAgent(t, f2, sim2, &out).RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := f2.heartbeats(); len(got) != 0 {
+		t.Errorf("heartbeats without a rollout: %v", got)
+	}
+}
+
+// TestDryRunAsksAsDryRun: the dry-run executor tells the server (so the
+// host takes no wave slot), prints the would-be commands, sends no result
+// and no heartbeat.
+func TestDryRunAsksAsDryRun(t *testing.T) {
+	sim := host(t)
+	var out strings.Builder
+	f := &fakeAPI{asg: api.Assignment{HostID: "h1", Status: "NON_COMPLIANT", BaselineDigest: digest, RolloutID: "canary-1",
+		Actions: []api.Action{action(api.KindUpgrade, "libfoo1", "1.1-1", nil)}}}
+	a := newAgent(t, f, sim, &out)
+	a.PM = nil
+	o, err := a.RunOnce(context.Background())
+	if err != nil || o.Skipped != 1 || len(o.Results) != 0 {
+		t.Fatalf("dry run: %+v, %v", o, err)
+	}
+	if len(f.queries) != 1 || f.queries[0] != "dryRun=true" {
+		t.Errorf("assignment queries %q, want [dryRun=true]", f.queries)
+	}
+	if !strings.Contains(out.String(), "dry-run: would run: ") || len(f.heartbeats()) != 0 || len(f.results) != 0 {
+		t.Errorf("dry run: heartbeats %v, results %v, output:\n%s", f.heartbeats(), f.results, out.String())
 	}
 }

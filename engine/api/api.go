@@ -190,6 +190,52 @@ type Assignment struct {
 	// NotBefore, with Hold, is the earliest time asking again can help
 	// (the next window opening).
 	NotBefore *time.Time `json:"notBefore,omitempty"`
+	// DryRun is set when the agent asked as a dry run: the actions are
+	// what a real run would get, shown only; the host takes no wave slot.
+	DryRun bool `json:"dryRun,omitempty"`
+	// HeartbeatSeconds is how often the agent should send a heartbeat
+	// (POST .../heartbeat) while it works on these actions; the server
+	// reclaims a step that goes silent for the ring's strategy.stepTimeout.
+	HeartbeatSeconds int `json:"heartbeatSeconds,omitempty"`
+}
+
+// AssignmentQuery is what an agent says when it asks for its assignment
+// (GET /api/v1/hosts/{id}/assignment?dryRun=true).
+type AssignmentQuery struct {
+	// DryRun: the agent only prints what it would run. Such a host never
+	// takes a wave slot and is never timed out.
+	DryRun bool
+}
+
+// Heartbeat phases: what the agent is doing in its step.
+const (
+	PhaseRefresh   = "refresh"   // refreshing the package indexes
+	PhaseInstall   = "install"   // running the transaction
+	PhaseVerify    = "verify"    // re-collecting and judging the post-state
+	PhaseHealth    = "health"    // running the health checks
+	PhaseRollback  = "rollback"  // returning packages to the versions found
+	PhaseReport    = "report"    // reporting the post-state and the results
+	PhaseRebooting = "rebooting" // the reboot command runs or ran; the host is going down
+	PhasePostBoot  = "post-boot" // back after the reboot: hook, health checks
+	PhaseRecover   = "recover"   // judging an interrupted step from the post-state
+)
+
+// Phases lists the heartbeat phases the server accepts.
+var Phases = []string{PhaseRefresh, PhaseInstall, PhaseVerify, PhaseHealth, PhaseRollback, PhaseReport, PhaseRebooting, PhasePostBoot, PhaseRecover}
+
+// Heartbeat is the body of POST /api/v1/hosts/{id}/heartbeat: the agent is
+// alive and working on its step of rollout RolloutID.
+type Heartbeat struct {
+	RolloutID string `json:"rolloutId"`
+	Phase     string `json:"phase"`
+}
+
+// HeartbeatAck answers a heartbeat. Recorded is false when the host is not
+// running in that rollout (any more): its step finished, was timed out, or
+// the rollout moved on; Reason says which.
+type HeartbeatAck struct {
+	Recorded bool   `json:"recorded"`
+	Reason   string `json:"reason,omitempty"`
 }
 
 // Outcomes of an action.

@@ -43,6 +43,9 @@ type RolloutCounts struct {
 	Failed    int `json:"failed"`
 	TimedOut  int `json:"timedOut"`
 	Cancelled int `json:"cancelled"`
+	// Skipped are hosts whose agent ran in dry-run mode until the rollout
+	// ended: they never took a wave slot and changed nothing.
+	Skipped int `json:"skipped"`
 }
 
 // RolloutWave is one wave of a rollout.

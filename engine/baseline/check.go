@@ -132,6 +132,16 @@ func (l *loader) checkRings(repo *Repository) {
 				l.errAt(fmt.Sprintf("%s.windows[%d].duration", rp, i), "window length must be between 1m and 7d")
 			}
 		}
+		st := time.Duration(r.Strategy.StepTimeout)
+		if st < time.Minute {
+			l.errAt(rp+".strategy.stepTimeout", "step timeout %s is too short: a host step needs at least 1m (default 15m)", r.Strategy.StepTimeout)
+		}
+		for i, w := range r.Windows {
+			if d := time.Duration(w.Duration); d > 0 && st >= d {
+				l.errAt(rp+".strategy.stepTimeout", "step timeout %s is not shorter than windows[%d] (%s): a host that stopped answering would hold its slot for the whole window; set strategy.stepTimeout below %s",
+					r.Strategy.StepTimeout, i, w.Duration, w.Duration)
+			}
+		}
 		for i, f := range r.Freeze {
 			for _, d := range []Date{f.From, f.To} {
 				if _, err := time.Parse(time.DateOnly, string(d)); err != nil {

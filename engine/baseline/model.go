@@ -190,6 +190,10 @@ type Ring struct {
 		MaxErrors      Budget `json:"maxErrors"`
 		// Rollback is "never" or "on-failure".
 		Rollback string `json:"rollback"`
+		// StepTimeout is how long a running host step may go without a
+		// sign of life (its start or the agent's last heartbeat) before
+		// the controller reclaims it as timed out (default 15m).
+		StepTimeout Duration `json:"stepTimeout"`
 	} `json:"strategy"`
 	Windows          []Window `json:"windows"`
 	Freeze           []Freeze `json:"freeze"`

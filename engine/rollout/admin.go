@@ -66,7 +66,7 @@ func (c *Controller) rollout(ctx context.Context, id string) (store.Rollout, err
 
 func countsOf(m map[string]int) api.RolloutCounts {
 	rc := api.RolloutCounts{Pending: m[HostPending], Running: m[HostRunning], Succeeded: m[HostSucceeded], Failed: m[HostFailed],
-		TimedOut: m[HostTimedOut], Cancelled: m[HostCancelled]}
+		TimedOut: m[HostTimedOut], Cancelled: m[HostCancelled], Skipped: m[HostSkipped]}
 	for _, n := range m {
 		rc.Total += n
 	}

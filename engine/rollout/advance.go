@@ -7,7 +7,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/patchbay/patchbay/engine/api"
 	"github.com/patchbay/patchbay/engine/audit"
+	"github.com/patchbay/patchbay/engine/baseline"
 	"github.com/patchbay/patchbay/engine/plan"
 	"github.com/patchbay/patchbay/engine/plural"
 	"github.com/patchbay/patchbay/engine/store"
@@ -65,27 +67,78 @@ func (c *Controller) advance(ctx context.Context, f store.Fence, r store.Rollout
 	return nil
 }
 
+// finishHosts settles r's running hosts: a failed step fails the host,
+// all steps recorded succeed it; while r runs, a host whose agent runs in
+// dry-run mode and has not started is handed back (pending, out of the
+// wave) and its slot given to the next host; a host that went silent is
+// timed out (see deadline).
 func (c *Controller) finishHosts(ctx context.Context, f store.Fence, r store.Rollout, now time.Time) error {
 	tally, err := c.st.RolloutStepTally(ctx, r.ID, r.BaselineDigest, HostRunning, stepFailed)
 	if err != nil {
 		return err
 	}
+	var ring *baseline.Ring
+	if m, err := c.modelAt(ctx, r.Commit); err == nil {
+		ring = m.Ring(r.Ring)
+	}
+	st := stepTimeout(ring)
 	var fin []store.HostFinish
+	var requeue []store.HostRequeue
 	for _, h := range tally {
 		switch {
 		case h.Failed > 0: // one failed action fails the host; it need not report the rest
 			fin = append(fin, store.HostFinish{RolloutID: r.ID, HostID: h.HostID, From: HostRunning, State: HostFailed, At: h.LastAt})
 		case h.Recorded >= h.Actions:
 			fin = append(fin, store.HostFinish{RolloutID: r.ID, HostID: h.HostID, From: HostRunning, State: HostSucceeded, At: h.LastAt})
-		case r.State == StateRunning && now.Sub(h.StartedAt) > c.o.WaveTimeout:
+		case r.State != StateRunning:
+		case h.DryRun && h.Recorded == 0 && (h.HeartbeatAt.IsZero() || h.HeartbeatPhase == PhaseAssigned):
+			requeue = append(requeue, store.HostRequeue{RolloutID: r.ID, HostID: h.HostID, From: HostRunning, To: HostPending})
+		case now.Sub(h.StartedAt) > c.o.WaveTimeout:
 			fin = append(fin, store.HostFinish{RolloutID: r.ID, HostID: h.HostID, From: HostRunning, State: HostTimedOut, At: now})
+		case now.After(c.deadline(h, st)):
+			fin = append(fin, store.HostFinish{RolloutID: r.ID, HostID: h.HostID, From: HostRunning, State: HostTimedOut, At: now,
+				IfHeartbeat: true, HeartbeatAt: h.HeartbeatAt})
+			c.log.Warn("rollout: host step reclaimed", "rollout", r.ID, "host", h.HostID, "lastHeartbeat", h.HeartbeatAt, "phase", h.HeartbeatPhase, "stepTimeout", st)
 		}
 	}
-	if len(fin) == 0 {
+	if len(fin) == 0 && len(requeue) == 0 {
 		return nil
 	}
-	_, err = c.apply(ctx, f, store.RolloutChange{Finish: fin})
+	ch := store.RolloutChange{Finish: fin, Requeue: requeue}
+	if len(requeue) > 0 {
+		prog, err := c.st.RolloutProgressOf(ctx, r.ID)
+		if err != nil {
+			return err
+		}
+		// The freed slots go to the next hosts in the same wave.
+		ch.Waves = []store.WaveStart{{RolloutID: r.ID, Wave: prog.Wave, N: len(requeue), From: HostPending, To: HostRunning, At: now, SkipDryRun: true}}
+		c.log.Info("rollout: dry-run hosts handed back their wave slots", "rollout", r.ID, "hosts", len(requeue))
+	}
+	_, err = c.apply(ctx, f, ch)
 	return err
+}
+
+// deadline is when a running host's step counts as timed out: with no
+// sign of life since the wave started, PickupTimeout after the start (the
+// agent has not fetched its actions); otherwise the ring's step timeout
+// after the last sign of life (the server handing out the actions, a
+// heartbeat, a recorded result), plus RebootGrace while the last heartbeat
+// said the host is rebooting. WaveTimeout bounds it all (see finishHosts).
+func (c *Controller) deadline(h store.HostSteps, stepTimeout time.Duration) time.Time {
+	if h.HeartbeatAt.IsZero() && h.Recorded == 0 {
+		return h.StartedAt.Add(c.o.PickupTimeout)
+	}
+	last := h.StartedAt
+	if h.HeartbeatAt.After(last) {
+		last = h.HeartbeatAt
+	}
+	if h.LastAt.After(last) {
+		last = h.LastAt
+	}
+	if h.HeartbeatPhase == api.PhaseRebooting {
+		return last.Add(stepTimeout + c.o.RebootGrace)
+	}
+	return last.Add(stepTimeout)
 }
 
 // failures returns r's failed and timed-out hosts minus those forgiven by
@@ -126,6 +179,20 @@ func (c *Controller) advanceRunning(ctx context.Context, f store.Fence, r store.
 	if counts[HostRunning] > 0 {
 		return nil
 	}
+	// Hosts whose agent runs in dry-run mode never take a slot: when they
+	// are all that is left, they are skipped and the rollout can end.
+	dry, err := c.st.RolloutDryRunHosts(ctx, r.ID, HostPending)
+	if err != nil {
+		return err
+	}
+	if len(dry) > 0 && len(dry) == counts[HostPending] {
+		for _, h := range dry {
+			ch.Finish = append(ch.Finish, store.HostFinish{RolloutID: r.ID, HostID: h, From: HostPending, State: HostSkipped, At: now})
+		}
+		counts[HostPending] -= len(dry)
+		counts[HostSkipped] += len(dry)
+		c.log.Info("rollout: dry-run hosts skipped", "rollout", r.ID, "hosts", len(dry))
+	}
 	// The current wave is over.
 	if prog.Wave > 0 && !d.WaveEnded {
 		wc, err := c.st.WaveCounts(ctx, r.ID, prog.Wave)
@@ -138,9 +205,12 @@ func (c *Controller) advanceRunning(ctx context.Context, f store.Fence, r store.
 	if counts[HostPending] == 0 {
 		total := counts[HostSucceeded] + counts[HostFailed] + counts[HostTimedOut] + counts[HostCancelled]
 		failed := counts[HostFailed] + counts[HostTimedOut]
+		// Skipped (dry-run) hosts ran nothing: they are neither a success
+		// nor a failure of the ring.
+		ring := d.RingHosts - counts[HostSkipped]
 		rate := 1.0
-		if d.RingHosts > 0 {
-			rate = float64(d.RingHosts-failed) / float64(d.RingHosts)
+		if ring > 0 {
+			rate = float64(ring-failed) / float64(ring)
 		}
 		threshold := 0.0
 		if m, err := c.modelAt(ctx, r.Commit); err == nil && m.Ring(r.Ring) != nil {
@@ -174,13 +244,13 @@ func (c *Controller) advanceRunning(ctx context.Context, f store.Fence, r store.
 		}
 		return err
 	}
-	n := min(d.MaxConcurrency, counts[HostPending])
+	n := min(d.MaxConcurrency, counts[HostPending]-len(dry))
 	prog.Wave++
 	prog.WaveStartedAt = now
 	d.WaveEnded, d.Hold = false, ""
 	prog.Detail = d.encode()
 	ch.Progress = []store.RolloutProgress{prog}
-	ch.Waves = []store.WaveStart{{RolloutID: r.ID, Wave: prog.Wave, N: n, From: HostPending, To: HostRunning, At: now}}
+	ch.Waves = []store.WaveStart{{RolloutID: r.ID, Wave: prog.Wave, N: n, From: HostPending, To: HostRunning, At: now, SkipDryRun: true}}
 	if _, err := c.apply(ctx, f, ch); err != nil {
 		return err
 	}
@@ -255,7 +325,8 @@ func (c *Controller) verify(ctx context.Context, f store.Fence, r store.Rollout,
 		return err
 	}
 	failed := counts[HostFailed] + counts[HostTimedOut]
-	total := max(d.RingHosts, failed)
+	// Skipped (dry-run) hosts do not run the baseline: no evidence.
+	total := max(d.RingHosts-counts[HostSkipped], failed)
 	tested, err := c.ringTestedSet(ctx, m, r)
 	if err != nil {
 		return fmt.Errorf("tested set: %w", err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/patchbay/patchbay/engine/api"
+	"github.com/patchbay/patchbay/engine/baseline"
 	"github.com/patchbay/patchbay/engine/plan"
 	"github.com/patchbay/patchbay/engine/store"
 )
@@ -17,6 +18,9 @@ const (
 	HoldWave      = "waiting for its wave"
 	HoldFinished  = "finished in this rollout"
 	HoldNoReport  = "no report yet"
+	// HoldDryRun is the hold of a dry-run assignment: its actions are
+	// shown, never run, and the host takes no wave slot.
+	HoldDryRun = "dry run: these actions are what a real run would get; a dry-run host takes no wave slot and is never timed out"
 )
 
 // Assignment is the rollout-aware assignment of host (it implements the
@@ -25,9 +29,25 @@ const (
 // open long enough for the actions and no freeze applies. Actions whose
 // result is already recorded are left out. Otherwise the assignment is
 // empty and Hold says why.
-func (c *Controller) Assignment(ctx context.Context, host store.Host) (api.Assignment, error) {
+//
+// A dry-run request (q.DryRun) marks the host as a dry-run host, which no
+// wave takes (a running one is handed back, see finishHosts), and gets the
+// actions a real run would get, with DryRun set and HoldDryRun, whether
+// its wave came or not; a request without it clears the mark. Handing out
+// actions to a running host counts as a heartbeat (phase "assigned": the
+// step has started; see finishHosts for the time-outs).
+func (c *Controller) Assignment(ctx context.Context, host store.Host, q api.AssignmentQuery) (api.Assignment, error) {
 	now := c.o.Now().UTC()
-	out := api.Assignment{HostID: host.ID, Status: "UNKNOWN", GeneratedAt: now, Actions: []api.Action{}}
+	out := api.Assignment{HostID: host.ID, Status: "UNKNOWN", GeneratedAt: now, Actions: []api.Action{}, DryRun: q.DryRun}
+	if q.DryRun != !host.DryRunAt.IsZero() {
+		at := time.Time{}
+		if q.DryRun {
+			at = now
+		}
+		if err := c.st.SetHostDryRun(ctx, host.ID, at); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return out, err
+		}
+	}
 	var ph *plan.Host
 	if c.planner != nil {
 		var err error
@@ -51,10 +71,10 @@ func (c *Controller) Assignment(ctx context.Context, host store.Host) (api.Assig
 	case r.State != StateRunning:
 		out.Hold = "rollout " + r.State
 		return out, nil
-	case rh.State == HostPending:
+	case rh.State == HostPending && !q.DryRun:
 		out.Hold = HoldWave
 		return out, nil
-	case rh.State != HostRunning:
+	case rh.State != HostRunning && rh.State != HostPending:
 		out.Hold = HoldFinished
 		return out, nil
 	case ph == nil:
@@ -103,6 +123,13 @@ func (c *Controller) Assignment(ctx context.Context, host store.Host) (api.Assig
 	if ph.RebootRequired { // a reboot is pending already: reserve time for it
 		need += c.o.RebootEstimate
 	}
+	if q.DryRun {
+		if actions == nil {
+			actions = []api.Action{}
+		}
+		out.Actions, out.Rollback, out.Hold = actions, ring.Strategy.Rollback, HoldDryRun
+		return out, nil
+	}
 	s := ScheduleAt(ring, now)
 	if h := s.Hold(); h != "" {
 		out.Hold = h
@@ -125,7 +152,34 @@ func (c *Controller) Assignment(ctx context.Context, host store.Host) (api.Assig
 	}
 	out.Actions = actions
 	out.Rollback = ring.Strategy.Rollback
+	out.HeartbeatSeconds = int(heartbeatEvery(stepTimeout(ring)) / time.Second)
+	if len(actions) > 0 && rh.State == HostRunning {
+		// The agent has its actions: the step has started (or, asked
+		// again, the agent is alive).
+		if _, err := c.st.RecordHeartbeat(ctx, store.Heartbeat{RolloutID: r.ID, HostID: host.ID, State: HostRunning, Phase: PhaseAssigned, At: now}); err != nil {
+			return out, err
+		}
+	}
 	return out, nil
+}
+
+// PhaseAssigned is the heartbeat phase the server records when it hands a
+// running host its actions.
+const PhaseAssigned = "assigned"
+
+// stepTimeout is the ring's strategy.stepTimeout, or the default.
+func stepTimeout(ring *baseline.Ring) time.Duration {
+	if ring != nil && ring.Strategy.StepTimeout > 0 {
+		return time.Duration(ring.Strategy.StepTimeout)
+	}
+	return DefaultStepTimeout
+}
+
+// heartbeatEvery is the heartbeat interval the server asks of agents: a
+// fifth of the step timeout, between 10 s and 1 min, so that a few lost
+// heartbeats never cost a host its slot.
+func heartbeatEvery(stepTimeout time.Duration) time.Duration {
+	return min(max(stepTimeout/5, 10*time.Second), time.Minute)
 }
 
 // convertAction turns a plan action into a wire action with its key and id
@@ -176,4 +230,27 @@ func (c *Controller) bindingOf(ctx context.Context, id string) (*binding, error)
 	c.bound[id] = b
 	c.mu.Unlock()
 	return b, nil
+}
+
+// Heartbeat records that host's agent is alive and working on its step of
+// rollout hb.RolloutID (it implements the server's HeartbeatRecorder). It
+// is recorded only while the host is running in that rollout; otherwise
+// the answer says why not (the step finished, was timed out, or the host
+// is not in a wave).
+func (c *Controller) Heartbeat(ctx context.Context, host store.Host, hb api.Heartbeat) (api.HeartbeatAck, error) {
+	ok, err := c.st.RecordHeartbeat(ctx, store.Heartbeat{RolloutID: hb.RolloutID, HostID: host.ID, State: HostRunning, Phase: hb.Phase, At: c.o.Now().UTC()})
+	if err != nil || ok {
+		return api.HeartbeatAck{Recorded: ok}, err
+	}
+	r, rh, err := c.st.HostRollout(ctx, host.ID, []string{StateRunning, StatePaused, StateHalted, StateCompleted, StateVerified,
+		StateFailed, StateAborted, StateSuperseded})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return api.HeartbeatAck{Reason: "the host is in no rollout"}, nil
+	case err != nil:
+		return api.HeartbeatAck{}, err
+	case r.ID != hb.RolloutID:
+		return api.HeartbeatAck{Reason: fmt.Sprintf("the host's rollout is %s, not %s", r.ID, hb.RolloutID)}, nil
+	}
+	return api.HeartbeatAck{Reason: "the host is " + rh.State + " in rollout " + r.ID}, nil
 }

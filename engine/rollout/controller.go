@@ -43,6 +43,9 @@ const (
 	HostFailed    = "failed"
 	HostTimedOut  = "timedout"
 	HostCancelled = "cancelled"
+	// HostSkipped: the host's agent ran in dry-run mode until the rollout
+	// ended; it never took a wave slot and changed nothing.
+	HostSkipped = "skipped"
 )
 
 // stepFailed is the step status (api.OutcomeFailed) that fails a host.
@@ -72,6 +75,9 @@ const (
 	DefaultWaveTimeout    = 2 * time.Hour
 	DefaultActionEstimate = 5 * time.Minute
 	DefaultRebootEstimate = 15 * time.Minute
+	DefaultStepTimeout    = 15 * time.Minute
+	DefaultRebootGrace    = 15 * time.Minute
+	DefaultPickupTimeout  = 30 * time.Minute
 	DefaultMaxCommits     = 100
 	DefaultJoinEvery      = time.Minute
 	DefaultPushBatch      = 500
@@ -95,8 +101,17 @@ type Options struct {
 	// store (store.Options.Now) so lease expiry agrees.
 	Now func() time.Time
 	// WaveTimeout is how long a wave's hosts may run before the ones that
-	// have not finished count as timed out (failures).
+	// have not finished count as timed out (failures), however alive they
+	// are: the upper bound of one host step.
 	WaveTimeout time.Duration
+	// PickupTimeout is how long a host of a new wave has to fetch its
+	// actions (its agent polls every --interval, 15m by default) before
+	// it counts as timed out and its slot is given to the next host.
+	PickupTimeout time.Duration
+	// RebootGrace is added to the ring's strategy.stepTimeout while the
+	// host's last heartbeat said it is rebooting (the host is down and
+	// cannot heartbeat; the agent's own --reboot-grace defaults to 15m).
+	RebootGrace time.Duration
 	// ActionEstimate and RebootEstimate are how long a package action and a
 	// reboot are expected to take: a host whose actions would not finish
 	// before its window closes gets none.
@@ -155,6 +170,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.WaveTimeout <= 0 {
 		o.WaveTimeout = DefaultWaveTimeout
+	}
+	if o.PickupTimeout <= 0 {
+		o.PickupTimeout = DefaultPickupTimeout
+	}
+	if o.RebootGrace <= 0 {
+		o.RebootGrace = DefaultRebootGrace
 	}
 	if o.ActionEstimate <= 0 {
 		o.ActionEstimate = DefaultActionEstimate

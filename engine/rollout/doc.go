@@ -90,8 +90,15 @@
 // rollout is aborted or superseded. A host is finished when a step result
 // is recorded for every action it was expected to run (the step table's
 // idempotency key is host, baseline digest, action: a redelivered result
-// changes nothing); it failed as soon as one result failed; it timed out when its
-// wave ran longer than Options.WaveTimeout.
+// changes nothing); it failed as soon as one result failed; it timed out
+// when its step went silent (see Controller.deadline: no fetch of its
+// actions within Options.PickupTimeout, no heartbeat for the ring's
+// strategy.stepTimeout — plus Options.RebootGrace after a "rebooting"
+// heartbeat), and in any case when its wave ran longer than
+// Options.WaveTimeout. A host whose agent runs in dry-run mode
+// (store.Host.DryRunAt) never takes a wave slot: a running one that has
+// not started is handed back (pending) and its slot given to the next
+// host; when only such hosts are left they end as skipped.
 //
 // # Exactly once, crashes and several replicas
 //

@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/patchbay/patchbay/engine/api"
 	"github.com/patchbay/patchbay/engine/audit"
 	"github.com/patchbay/patchbay/engine/baseline"
 	"github.com/patchbay/patchbay/engine/gitrepo"
@@ -240,7 +241,7 @@ func (e *env) agents(ctx context.Context, c *rollout.Controller, fail map[string
 	e.t.Helper()
 	var busy []string
 	for _, id := range e.hostIDs() {
-		a, err := c.Assignment(ctx, store.Host{ID: id})
+		a, err := c.Assignment(ctx, store.Host{ID: id}, api.AssignmentQuery{})
 		if err != nil {
 			e.t.Fatalf("assignment %s: %v", id, err)
 		}
@@ -561,7 +562,7 @@ func TestWindowsHoldWork(t *testing.T) {
 	if v.Wave != 0 || !strings.HasPrefix(v.Hold, "outside maintenance window (next opens 2026-11-27T01:00:00Z)") {
 		t.Errorf("before the window: wave %d, hold %q", v.Wave, v.Hold)
 	}
-	a, err := c.Assignment(ctx, store.Host{ID: "canary-01"})
+	a, err := c.Assignment(ctx, store.Host{ID: "canary-01"}, api.AssignmentQuery{})
 	if err != nil || a.Hold != rollout.HoldWave {
 		t.Errorf("assignment before the window: %+v, %v", a, err)
 	}
@@ -574,7 +575,7 @@ func TestWindowsHoldWork(t *testing.T) {
 	// Ten minutes before the window closes, actions estimated at 20 min
 	// each do not start.
 	e.clk.Set(time.Date(2026, 11, 27, 2, 50, 0, 0, time.UTC))
-	a, err = c.Assignment(ctx, store.Host{ID: firstHost(t, ctx, e, id)})
+	a, err = c.Assignment(ctx, store.Host{ID: firstHost(t, ctx, e, id)}, api.AssignmentQuery{})
 	if err != nil || len(a.Actions) != 0 || !strings.HasPrefix(a.Hold, "the window closes at 2026-11-27T03:00:00Z") ||
 		a.NotBefore == nil || !a.NotBefore.Equal(time.Date(2026, 11, 28, 1, 0, 0, 0, time.UTC)) {
 		t.Errorf("assignment near the window's end: %+v, %v", a, err)

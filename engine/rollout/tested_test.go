@@ -23,7 +23,7 @@ import (
 func (e *env) converge(ctx context.Context, c *rollout.Controller, sims map[string]*agenttest.Sim, seen map[string][]api.Action) {
 	e.t.Helper()
 	for _, id := range e.hostIDs() {
-		a, err := c.Assignment(ctx, store.Host{ID: id})
+		a, err := c.Assignment(ctx, store.Host{ID: id}, api.AssignmentQuery{})
 		if err != nil {
 			e.t.Fatalf("assignment %s: %v", id, err)
 		}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/patchbay/patchbay/engine/api"
@@ -237,11 +239,59 @@ func (s *Server) assignment(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a, err := s.assigner.Assignment(r.Context(), h)
+	var q api.AssignmentQuery
+	switch v := r.URL.Query().Get("dryRun"); v {
+	case "", "false", "0":
+	case "true", "1":
+		q.DryRun = true
+	default:
+		return errorf(http.StatusBadRequest, api.CodeBadRequest, "dryRun: want true or false, not %.40q", v)
+	}
+	a, err := s.assigner.Assignment(r.Context(), h, q)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, a)
+	return nil
+}
+
+// maxHeartbeatBytes bounds a heartbeat's body.
+const maxHeartbeatBytes = 4 << 10
+
+// heartbeat records that the host's agent is alive and working on its
+// step (authenticated, bounded to 4 KiB, then decoded).
+func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) error {
+	h, err := s.authHost(r)
+	if err != nil {
+		return err
+	}
+	b, err := readBody(w, r, maxHeartbeatBytes)
+	if err != nil {
+		return err
+	}
+	var hb api.Heartbeat
+	if err := decodeJSON(b, &hb); err != nil {
+		return err
+	}
+	if hb.RolloutID == "" || len(hb.RolloutID) > 256 {
+		return errorf(http.StatusBadRequest, api.CodeBadRequest, "rolloutId: want the assignment's rolloutId")
+	}
+	if !slices.Contains(api.Phases, hb.Phase) {
+		return errorf(http.StatusBadRequest, api.CodeBadRequest, "phase: want one of %s", strings.Join(api.Phases, ", "))
+	}
+	rec, ok := s.assigner.(HeartbeatRecorder)
+	if !ok {
+		writeJSON(w, http.StatusOK, api.HeartbeatAck{Reason: "this server runs no rollout controller"})
+		return nil
+	}
+	ack, err := rec.Heartbeat(r.Context(), h, hb)
+	if err != nil {
+		return err
+	}
+	if ack.Recorded {
+		s.m.heartbeats.Add(1)
+	}
+	writeJSON(w, http.StatusOK, ack)
 	return nil
 }
 

@@ -13,9 +13,15 @@ import (
 // assigns every action of the host's plan; a rollout controller replaces it
 // to release actions by waves and windows. Action ids must stay
 // api.ActionID(host, baseline digest, api.ActionKey(...)) so that results
-// bind to them.
+// bind to them. q says how the agent asked (a dry run).
 type Assigner interface {
-	Assignment(ctx context.Context, host store.Host) (api.Assignment, error)
+	Assignment(ctx context.Context, host store.Host, q api.AssignmentQuery) (api.Assignment, error)
+}
+
+// HeartbeatRecorder is implemented by an Assigner that tracks host steps
+// (the rollout controller): it records an agent's heartbeat.
+type HeartbeatRecorder interface {
+	Heartbeat(ctx context.Context, host store.Host, hb api.Heartbeat) (api.HeartbeatAck, error)
 }
 
 // HostPlanner computes one host's current plan; *Server is one. The
@@ -34,13 +40,17 @@ type PlanAssigner struct {
 const StatusNoReport = "NO_REPORT"
 
 // Assignment returns the host's plan actions with their idempotency keys.
-func (a PlanAssigner) Assignment(ctx context.Context, host store.Host) (api.Assignment, error) {
-	out := api.Assignment{HostID: host.ID, Status: StatusNoReport, GeneratedAt: a.Now().UTC(), Actions: []api.Action{}}
+// There are no waves to keep a dry-run host out of: q.DryRun is only
+// echoed.
+func (a PlanAssigner) Assignment(ctx context.Context, host store.Host, q api.AssignmentQuery) (api.Assignment, error) {
+	out := api.Assignment{HostID: host.ID, Status: StatusNoReport, GeneratedAt: a.Now().UTC(), Actions: []api.Action{}, DryRun: q.DryRun}
 	ph, err := a.Plans.HostPlan(ctx, host)
 	if err != nil || ph == nil {
 		return out, err
 	}
-	return AssignmentFromPlan(host.ID, ph, out.GeneratedAt), nil
+	out = AssignmentFromPlan(host.ID, ph, out.GeneratedAt)
+	out.DryRun = q.DryRun
+	return out, nil
 }
 
 // AssignmentFromPlan converts a host's plan into an assignment of all its

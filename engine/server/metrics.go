@@ -18,6 +18,7 @@ type metrics struct {
 	setCacheHits    atomic.Int64 // package sets found in memory
 	setCacheMisses  atomic.Int64 // package sets loaded from the store or decoded anew
 	resultsRecorded atomic.Int64
+	heartbeats      atomic.Int64
 	planSeconds     *histogram // per-host plan computation after a report
 	fleetPlanSecs   *histogram // GET /api/v1/plan computations
 
@@ -109,6 +110,7 @@ func (m *metrics) write(w io.Writer, sets int, hosts int64) {
 	fmt.Fprintf(w, "# HELP patchbay_set_cache_sets Distinct package sets held in memory.\n# TYPE patchbay_set_cache_sets gauge\npatchbay_set_cache_sets %d\n", sets)
 	fmt.Fprintf(w, "# HELP patchbay_rate_limited_hosts Hosts with a rate limiter.\n# TYPE patchbay_rate_limited_hosts gauge\npatchbay_rate_limited_hosts %d\n", hosts)
 	counter("patchbay_results_recorded_total", "Action results recorded (not counting redeliveries).", m.resultsRecorded.Load(), "")
+	counter("patchbay_heartbeats_recorded_total", "Agent heartbeats recorded for running host steps.", m.heartbeats.Load(), "")
 	fmt.Fprintf(w, "# HELP patchbay_plan_seconds Time to compute one host's plan after a report.\n# TYPE patchbay_plan_seconds histogram\n")
 	m.planSeconds.write(w, "patchbay_plan_seconds", "")
 	fmt.Fprintf(w, "# HELP patchbay_fleet_plan_seconds Time to compute the fleet plan (GET /api/v1/plan).\n# TYPE patchbay_fleet_plan_seconds histogram\n")

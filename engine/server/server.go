@@ -154,6 +154,7 @@ func New(cfg Config) (*Server, error) {
 	s.handle("PUT /api/v1/hosts/{id}/report", s.report)
 	s.handle("GET /api/v1/hosts/{id}/assignment", s.assignment)
 	s.handle("POST /api/v1/hosts/{id}/results", s.results)
+	s.handle("POST /api/v1/hosts/{id}/heartbeat", s.heartbeat)
 	s.handle("GET /api/v1/plan", s.fleetPlan)
 	s.handle("GET /api/v1/hosts", s.hosts)
 	s.handle("GET /api/v1/hosts/{id}", s.host)

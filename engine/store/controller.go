@@ -33,6 +33,10 @@ type RolloutHost struct {
 	State      string
 	StartedAt  time.Time
 	FinishedAt time.Time
+	// HeartbeatAt is when the host's agent last said it is working on its
+	// step (zero: never), and HeartbeatPhase what it said it was doing.
+	HeartbeatAt    time.Time
+	HeartbeatPhase string
 }
 
 // RolloutEvent is an outbox entry: a transition still to be written to the
@@ -54,22 +58,37 @@ type StateChange struct {
 }
 
 // WaveStart assigns the next N hosts of a rollout in state From (by Seq)
-// to wave Wave and moves them to state To, at At.
+// to wave Wave and moves them to state To, at At. With SkipDryRun, hosts
+// whose agent runs in dry-run mode (Host.DryRunAt set) are passed over.
 type WaveStart struct {
-	RolloutID string
-	Wave      int
-	N         int
-	From, To  string
-	At        time.Time
+	RolloutID  string
+	Wave       int
+	N          int
+	From, To   string
+	At         time.Time
+	SkipDryRun bool
 }
 
-// HostFinish moves one rollout host from state From to State, at At.
+// HostFinish moves one rollout host from state From to State, at At. With
+// IfHeartbeat, only while the host's heartbeat is still HeartbeatAt (as the
+// caller saw it): a heartbeat that arrived meanwhile keeps the host.
 type HostFinish struct {
+	RolloutID   string
+	HostID      string
+	From        string
+	State       string
+	At          time.Time
+	IfHeartbeat bool
+	HeartbeatAt time.Time
+}
+
+// HostRequeue moves one rollout host from state From back to state To,
+// out of its wave (wave 0, no start, no heartbeat): the slot it held is
+// free again.
+type HostRequeue struct {
 	RolloutID string
 	HostID    string
-	From      string
-	State     string
-	At        time.Time
+	From, To  string
 }
 
 // RolloutChange is one atomic controller write: everything in it is
@@ -81,8 +100,11 @@ type RolloutChange struct {
 	NewProgress []RolloutProgress
 	Hosts       []RolloutHost
 	// Progress replaces existing progress rows (the whole row).
-	Progress    []RolloutProgress
-	States      []StateChange
+	Progress []RolloutProgress
+	States   []StateChange
+	// Requeue runs before Waves, so a freed slot can be refilled in the
+	// same change.
+	Requeue     []HostRequeue
 	Waves       []WaveStart
 	Finish      []HostFinish
 	Events      []RolloutEvent
@@ -142,10 +164,20 @@ func (s *Store) Apply(ctx context.Context, f Fence, c RolloutChange) (assigned [
 				return fmt.Errorf("set rollout %s state %s → %s: %w", sc.ID, sc.From, sc.To, ErrConflict)
 			}
 		}
+		for _, h := range c.Requeue {
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE rollout_hosts SET state = ?, wave = 0, started_at = 0, heartbeat_at = 0, heartbeat_phase = ''
+				WHERE rollout_id = ? AND host_id = ? AND state = ?`), h.To, h.RolloutID, h.HostID, h.From); err != nil {
+				return fmt.Errorf("requeue host %s: %w", h.HostID, err)
+			}
+		}
 		for _, w := range c.Waves {
-			res, err := tx.ExecContext(ctx, s.q(`UPDATE rollout_hosts SET wave = ?, state = ?, started_at = ?
-				WHERE rollout_id = ? AND host_id IN (SELECT host_id FROM rollout_hosts WHERE rollout_id = ? AND state = ? ORDER BY seq LIMIT ?)`),
-				w.Wave, w.To, dbTime(w.At), w.RolloutID, w.RolloutID, w.From, w.N)
+			skip := ""
+			if w.SkipDryRun {
+				skip = " AND host_id NOT IN (SELECT id FROM hosts WHERE dry_run_at <> 0)"
+			}
+			res, err := tx.ExecContext(ctx, s.q(`UPDATE rollout_hosts SET wave = ?, state = ?, started_at = ?, heartbeat_at = 0, heartbeat_phase = ''
+				WHERE rollout_id = ? AND state = ? AND host_id IN (SELECT host_id FROM rollout_hosts WHERE rollout_id = ? AND state = ?`+skip+` ORDER BY seq LIMIT ?)`),
+				w.Wave, w.To, dbTime(w.At), w.RolloutID, w.From, w.RolloutID, w.From, w.N)
 			if err != nil {
 				return fmt.Errorf("start wave %d of %s: %w", w.Wave, w.RolloutID, err)
 			}
@@ -159,7 +191,14 @@ func (s *Store) Apply(ctx context.Context, f Fence, c RolloutChange) (assigned [
 			}
 			defer st.Close()
 			for _, h := range c.Finish {
-				if _, err := st.ExecContext(ctx, h.State, dbTime(h.At), h.RolloutID, h.HostID, h.From); err != nil {
+				var err error
+				if h.IfHeartbeat {
+					_, err = tx.ExecContext(ctx, s.q("UPDATE rollout_hosts SET state = ?, finished_at = ? WHERE rollout_id = ? AND host_id = ? AND state = ? AND heartbeat_at = ?"),
+						h.State, dbTime(h.At), h.RolloutID, h.HostID, h.From, dbTime(h.HeartbeatAt))
+				} else {
+					_, err = st.ExecContext(ctx, h.State, dbTime(h.At), h.RolloutID, h.HostID, h.From)
+				}
+				if err != nil {
 					return fmt.Errorf("finish host %s: %w", h.HostID, err)
 				}
 			}
@@ -290,13 +329,13 @@ func (s *Store) RolloutProgressOf(ctx context.Context, id string) (RolloutProgre
 	return p, nil
 }
 
-const rolloutHostColumns = "rollout_id, host_id, seq, actions, wave, state, started_at, finished_at"
+const rolloutHostColumns = "rollout_id, host_id, seq, actions, wave, state, started_at, finished_at, heartbeat_at, heartbeat_phase"
 
 func scanRolloutHost(sc interface{ Scan(...any) error }) (RolloutHost, error) {
 	var h RolloutHost
-	var st, fin int64
-	err := sc.Scan(&h.RolloutID, &h.HostID, &h.Seq, &h.Actions, &h.Wave, &h.State, &st, &fin)
-	h.StartedAt, h.FinishedAt = goTime(st), goTime(fin)
+	var st, fin, hb int64
+	err := sc.Scan(&h.RolloutID, &h.HostID, &h.Seq, &h.Actions, &h.Wave, &h.State, &st, &fin, &hb, &h.HeartbeatPhase)
+	h.StartedAt, h.FinishedAt, h.HeartbeatAt = goTime(st), goTime(fin), goTime(hb)
 	return h, err
 }
 
@@ -337,21 +376,21 @@ func (s *Store) HostRollout(ctx context.Context, hostID string, states []string)
 		args = append(args, st)
 	}
 	cols := "r.id, r.ring, r.commit_sha, r.baseline_id, r.baseline_digest, r.state, r.created_at, r.updated_at, " +
-		"h.rollout_id, h.host_id, h.seq, h.actions, h.wave, h.state, h.started_at, h.finished_at"
+		"h.rollout_id, h.host_id, h.seq, h.actions, h.wave, h.state, h.started_at, h.finished_at, h.heartbeat_at, h.heartbeat_phase"
 	row := s.r.QueryRowContext(ctx, s.q("SELECT "+cols+" FROM rollout_hosts h JOIN rollouts r ON r.id = h.rollout_id WHERE h.host_id = ? AND r.state IN (?"+
 		strings.Repeat(", ?", len(states)-1)+") ORDER BY r.created_at DESC, r.id DESC LIMIT 1"), args...)
 	var r Rollout
 	var h RolloutHost
-	var c, u, st, fin int64
+	var c, u, st, fin, hb int64
 	err := row.Scan(&r.ID, &r.Ring, &r.Commit, &r.BaselineID, &r.BaselineDigest, &r.State, &c, &u,
-		&h.RolloutID, &h.HostID, &h.Seq, &h.Actions, &h.Wave, &h.State, &st, &fin)
+		&h.RolloutID, &h.HostID, &h.Seq, &h.Actions, &h.Wave, &h.State, &st, &fin, &hb, &h.HeartbeatPhase)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Rollout{}, RolloutHost{}, fmt.Errorf("host %s rollout: %w", hostID, ErrNotFound)
 	}
 	if err != nil {
 		return Rollout{}, RolloutHost{}, fmt.Errorf("host %s rollout: %w", hostID, err)
 	}
-	r.CreatedAt, r.UpdatedAt, h.StartedAt, h.FinishedAt = goTime(c), goTime(u), goTime(st), goTime(fin)
+	r.CreatedAt, r.UpdatedAt, h.StartedAt, h.FinishedAt, h.HeartbeatAt = goTime(c), goTime(u), goTime(st), goTime(fin), goTime(hb)
 	return r, h, nil
 }
 
@@ -366,6 +405,12 @@ type HostSteps struct {
 	Recorded  int
 	Failed    int
 	LastAt    time.Time
+	// HeartbeatAt and HeartbeatPhase are the host's last heartbeat in
+	// this rollout (zero and empty: none); DryRun says its agent runs in
+	// dry-run mode (Host.DryRunAt set).
+	HeartbeatAt    time.Time
+	HeartbeatPhase string
+	DryRun         bool
 }
 
 // RolloutStepTally tallies the recorded steps of a rollout's hosts in
@@ -373,10 +418,12 @@ type HostSteps struct {
 // were recorded under. failedStatus names the status counted as Failed.
 func (s *Store) RolloutStepTally(ctx context.Context, id, digest, state, failedStatus string) ([]HostSteps, error) {
 	rows, err := s.r.QueryContext(ctx, s.q(`SELECT h.host_id, h.actions, h.started_at, COUNT(st.action),
-			COALESCE(SUM(CASE WHEN st.status = ? THEN 1 ELSE 0 END), 0), COALESCE(MAX(st.recorded_at), 0)
+			COALESCE(SUM(CASE WHEN st.status = ? THEN 1 ELSE 0 END), 0), COALESCE(MAX(st.recorded_at), 0),
+			h.heartbeat_at, h.heartbeat_phase, COALESCE(MAX(ho.dry_run_at), 0)
 		FROM rollout_hosts h LEFT JOIN rollout_steps st ON st.host_id = h.host_id AND st.baseline_digest = ?
+			LEFT JOIN hosts ho ON ho.id = h.host_id
 		WHERE h.rollout_id = ? AND h.state = ?
-		GROUP BY h.host_id, h.actions, h.started_at, h.seq ORDER BY h.seq`), failedStatus, digest, id, state)
+		GROUP BY h.host_id, h.actions, h.started_at, h.seq, h.heartbeat_at, h.heartbeat_phase ORDER BY h.seq`), failedStatus, digest, id, state)
 	if err != nil {
 		return nil, fmt.Errorf("step tally %s: %w", id, err)
 	}
@@ -384,11 +431,11 @@ func (s *Store) RolloutStepTally(ctx context.Context, id, digest, state, failedS
 	var out []HostSteps
 	for rows.Next() {
 		var h HostSteps
-		var st, last int64
-		if err := rows.Scan(&h.HostID, &h.Actions, &st, &h.Recorded, &h.Failed, &last); err != nil {
+		var st, last, hb, dry int64
+		if err := rows.Scan(&h.HostID, &h.Actions, &st, &h.Recorded, &h.Failed, &last, &hb, &h.HeartbeatPhase, &dry); err != nil {
 			return nil, fmt.Errorf("step tally %s: %w", id, err)
 		}
-		h.StartedAt, h.LastAt = goTime(st), goTime(last)
+		h.StartedAt, h.LastAt, h.HeartbeatAt, h.DryRun = goTime(st), goTime(last), goTime(hb), dry != 0
 		out = append(out, h)
 	}
 	if err := rows.Err(); err != nil {

@@ -28,6 +28,10 @@ type Host struct {
 	// first report.
 	LastReportAt time.Time
 	EnrolledAt   time.Time
+	// DryRunAt is when the host's agent last asked for its assignment in
+	// dry-run mode; zero when its last request was not a dry run. Such a
+	// host never takes a wave slot (see SetHostDryRun).
+	DryRunAt time.Time
 }
 
 // NewHost is what enrollment knows of a host.
@@ -40,20 +44,20 @@ type NewHost struct {
 }
 
 const hostColumns = `id, labels, stream, ring, hostname, arch, kernel, agent_version, reboot_required,
-	COALESCE(set_hash, ''), last_report_at, enrolled_at`
+	COALESCE(set_hash, ''), last_report_at, enrolled_at, dry_run_at`
 
 func scanHost(sc interface{ Scan(...any) error }) (Host, error) {
 	var h Host
 	var labels string
-	var last, enrolled int64
+	var last, enrolled, dry int64
 	if err := sc.Scan(&h.ID, &labels, &h.Stream, &h.Ring, &h.Hostname, &h.Arch, &h.Kernel, &h.AgentVersion,
-		&h.RebootRequired, &h.PackageSetHash, &last, &enrolled); err != nil {
+		&h.RebootRequired, &h.PackageSetHash, &last, &enrolled, &dry); err != nil {
 		return Host{}, err
 	}
 	if err := json.Unmarshal([]byte(labels), &h.Labels); err != nil {
 		return Host{}, fmt.Errorf("host %s: labels: %w", h.ID, err)
 	}
-	h.LastReportAt, h.EnrolledAt = goTime(last), goTime(enrolled)
+	h.LastReportAt, h.EnrolledAt, h.DryRunAt = goTime(last), goTime(enrolled), goTime(dry)
 	return h, nil
 }
 

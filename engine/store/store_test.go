@@ -158,6 +158,7 @@ func testConformance(t *testing.T, newURL func(testing.TB) string) {
 	t.Run("rollouts", func(t *testing.T) { t.Parallel(); testRollouts(t, newURL) })
 	t.Run("lease", func(t *testing.T) { t.Parallel(); testLease(t, newURL) })
 	t.Run("controller", func(t *testing.T) { t.Parallel(); testController(t, newURL) })
+	t.Run("liveness", func(t *testing.T) { t.Parallel(); testLiveness(t, newURL) })
 	t.Run("history", func(t *testing.T) { t.Parallel(); testHistory(t, newURL) })
 	t.Run("sla-counters", func(t *testing.T) { t.Parallel(); testSLACounters(t, newURL) })
 	t.Run("sla-upgrade", func(t *testing.T) { t.Parallel(); testSLAUpgrade(t, newURL) })
