@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/patchbay/patchbay/engine/advisory"
-	"github.com/patchbay/patchbay/engine/baseline"
+	"github.com/patchbay/patchbay/engine/cycle"
 	"github.com/patchbay/patchbay/engine/plan"
 	"github.com/patchbay/patchbay/engine/render"
 )
@@ -95,7 +94,7 @@ would do, the plan delta if the first ring pinned it.`,
 				_ = os.Remove(path)
 				return fmt.Errorf("the proposed baseline does not validate (removed %s): %w", path, err)
 			}
-			delta = pinnedDelta(m.repo, head, p.ID, m, t)
+			delta = cycle.PinnedDelta(m.repo, head, p.ID, m.reports, t)
 		}
 		switch f {
 		case "json":
@@ -103,7 +102,7 @@ would do, the plan delta if the first ring pinned it.`,
 			enc.SetIndent("", "  ")
 			return enc.Encode(map[string]any{"proposal": p, "cue": string(p.Source), "written": !dryRun})
 		case "markdown":
-			return writeProposalMarkdown(a, p, m.ranked, delta)
+			return render.ProposalMarkdown(a.stdout, p, m.ranked, delta)
 		}
 		if dryRun {
 			a.stdout.Write(p.Source)
@@ -133,58 +132,4 @@ would do, the plan delta if the first ring pinned it.`,
 		return nil
 	}
 	return cmd
-}
-
-// pinnedDelta is the plan delta if the first ring pinned the proposal.
-func pinnedDelta(before, head *baseline.Repository, id string, m *matchInput, now time.Time) *plan.Effect {
-	if len(head.Rings) == 0 {
-		return nil
-	}
-	pinned := *head
-	pinned.Rings = append([]*baseline.Ring(nil), head.Rings...)
-	first := *pinned.Rings[0]
-	first.Baseline = id
-	pinned.Rings[0] = &first
-	return plan.ComputeEffect(plan.EffectInput{Base: before, Head: &pinned, BaseRev: "current", HeadRev: id + " pinned in " + first.Name,
-		Reports: m.reports, Now: now, IncludePlanDelta: true})
-}
-
-func writeProposalMarkdown(a *app, p *advisory.Proposal, ranked []advisory.Exposure, delta *plan.Effect) error {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "## Proposed baseline `%s` (%s of `%s`)\n\n", p.ID, p.Mode, p.Base)
-	fmt.Fprintf(&b, "Written by `patchbay propose` from the advisories that apply to the fleet. %d rules, %d left out.\n\n", len(p.Covered), len(p.LeftOut))
-	b.WriteString("### Rules\n\n| stream | package | min | severity | KEV | hosts | advisories |\n|---|---|---|---|---|---|---|\n")
-	for _, c := range p.Covered {
-		fmt.Fprintf(&b, "| %s | %s %s | `%s` | %s | %v | %d | %s |\n", c.Stream, c.Kind, c.Package, c.Min, c.Severity, c.KEV, c.Hosts, joinIDs(c.Advisories))
-	}
-	if len(p.LeftOut) > 0 {
-		b.WriteString("\n<details><summary>Left out</summary>\n\n")
-		for _, l := range p.LeftOut {
-			fmt.Fprintf(&b, "- %s %s %s: %s\n", l.Advisory, l.Stream, l.Package, l.Reason)
-		}
-		b.WriteString("\n</details>\n")
-	}
-	if delta != nil {
-		b.WriteString("\n### Plan delta if the first ring pinned it\n\n")
-		if err := render.EffectMarkdown(&b, delta); err != nil {
-			return err
-		}
-	}
-	b.WriteString("\n### Ranked advisories\n\n")
-	if err := render.AdvisoriesMarkdown(&b, ranked, render.CommentLimit-b.Len()); err != nil {
-		return err
-	}
-	_, err := a.stdout.Write(b.Bytes())
-	return err
-}
-
-func joinIDs(ids []string) string {
-	s := ""
-	for i, id := range ids {
-		if i > 0 {
-			s += ", "
-		}
-		s += id
-	}
-	return s
 }

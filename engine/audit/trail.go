@@ -40,6 +40,9 @@ type Change struct {
 	Verifications []RingVerified `json:"verifications"`
 	// Exceptions are the exception.granted records on this commit.
 	Exceptions []ExceptionGranted `json:"exceptions"`
+	// Cycles are the cycle.proposal records on this commit: what the
+	// proposal cycles computed from it and did.
+	Cycles []CycleProposal `json:"cycles,omitempty"`
 	// Records are every record about the change (on the commit, on the
 	// head, or a gate decision for the PR), in chain order.
 	Records []*Record `json:"-"`
@@ -222,6 +225,8 @@ func (ch *Change) fill(recs []*Record) {
 			ch.Verifications = append(ch.Verifications, *p)
 		case *ExceptionGranted:
 			ch.Exceptions = append(ch.Exceptions, *p)
+		case *CycleProposal:
+			ch.Cycles = append(ch.Cycles, *p)
 		case *RolloutUnreviewed:
 			if _, ok := byID[p.RolloutID]; !ok {
 				byID[p.RolloutID] = len(ch.Rollouts)
