@@ -107,6 +107,9 @@ written.`,
 			return usageError("--history-retention must be a positive duration such as 400d, --history-every and --notify-every positive")
 		}
 		ctx := cmd.Context()
+		if cyc.repo != "" && !gh.used(cmd, a) {
+			return usageError("--github-repo needs the GitHub settings (an App or --github-token-file, and the webhook secret) to open pull requests")
+		}
 		log := newLogger(a.stderr)
 		auth, err := gc.auth(a)
 		if err != nil {
@@ -161,8 +164,6 @@ written.`,
 			if err := cyc.start(ctx, a, svc, svc.Git, sr, srv, log, branch, cacheDir); err != nil {
 				return err
 			}
-		} else if cyc.repo != "" {
-			return usageError("--github-repo needs the GitHub settings (an App or --github-token-file, and the webhook secret) to open pull requests")
 		}
 		ln, err := net.Listen("tcp", listen)
 		if err != nil {
