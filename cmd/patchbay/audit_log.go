@@ -171,11 +171,18 @@ func writeLogTable(w io.Writer, changes []audit.Change) error {
 	for _, c := range changes {
 		r := rowOf(c)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.commit, r.date, r.pr, r.author, r.approvers, r.gate, r.rollouts, r.verified)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// Cycle records below the table: one line each would widen its first
+	// column.
+	for _, c := range changes {
 		for _, cy := range c.Cycles {
-			fmt.Fprintf(tw, "  %s\t\t\t\t\t\t\t\n", cycleLine(cy))
+			fmt.Fprintf(w, "%s  %s\n", c.Commit[:12], cycleLine(cy))
 		}
 	}
-	return tw.Flush()
+	return nil
 }
 
 func writeLogMarkdown(w io.Writer, changes []audit.Change) error {

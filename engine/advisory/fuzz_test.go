@@ -1,10 +1,12 @@
 package advisory_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/patchbay/patchbay/engine/advisory"
@@ -12,52 +14,87 @@ import (
 )
 
 // seed adds the real samples matching the globs (relative to the shared
-// test data) to the corpus; without the shared data the fuzzers still run
-// on their inline seeds.
+// test data) to the corpus, each shrunk to at most 2 KB with its shape
+// kept (see shrink); without the shared data the fuzzers still run on
+// their inline seeds.
+//
+// Whole files (3-19 KB) stalled the fuzzers: under coverage guidance a
+// mutation of a large seed that reaches new code is minimized before the
+// worker fuzzes on, and Go's byte minimizer tries O(n²) cuts of an n-byte
+// input, each an execution, bounded only by -fuzzminimizetime (60 s); the
+// KEV and tracker fuzzers stopped at 5-8 executions for the whole minute
+// ("hung ... while minimizing" when the workers were interrupted).
+// TestEveryRealRecord reads the whole files.
 func seed(f *testing.F, globs ...string) {
 	root := filepath.Join(fixture.Root(f), "..", "shared", "testdata")
 	for _, g := range globs {
 		ms, _ := filepath.Glob(filepath.Join(root, g))
 		for _, m := range ms {
-			if b, err := os.ReadFile(m); err == nil && len(b) < 64<<10 {
-				f.Add(b)
+			if b, err := os.ReadFile(m); err == nil {
+				f.Add(shrink(b))
 			}
 		}
 	}
 }
 
-// seedKEV adds the real KEV files cut to their first two entries (the
-// catalogue's header kept, or the bare array), a few hundred bytes each.
-// Whole files (10-19 KB) stalled the fuzzer: under coverage guidance
-// nearly every mutation of a catalogue reaches a new error path, and the
-// fuzzer minimizes each such input before it fuzzes on, up to
-// -fuzzminimizetime (60 s) per input at tens of thousands of executions
-// on a large input; execs stopped at a handful ("hung ... while
-// minimizing" when the workers were interrupted). Small seeds keep the
-// real shapes and minimize in milliseconds. TestEveryRealRecord reads the
-// whole files.
-func seedKEV(f *testing.F, files ...string) {
-	root := filepath.Join(fixture.Root(f), "..", "shared", "testdata")
-	f.Add([]byte(`[{"cveID":"CVE-2024-3094","vendorProject":"XZ","product":"xz","vulnerabilityName":"n","dateAdded":"2024-04-01","dueDate":"2024-04-22","knownRansomwareCampaignUse":"Unknown"}]`))
-	for _, rel := range files {
-		b, err := os.ReadFile(filepath.Join(root, rel))
-		if err != nil {
-			continue
-		}
-		var entries []json.RawMessage
-		if err := json.Unmarshal(b, &entries); err == nil {
-			small, _ := json.Marshal(entries[:min(2, len(entries))])
-			f.Add(small)
-			continue
-		}
-		var doc map[string]json.RawMessage
-		if json.Unmarshal(b, &doc) != nil || json.Unmarshal(doc["vulnerabilities"], &entries) != nil {
-			f.Fatalf("seed %s: not a KEV file", rel)
-		}
-		doc["vulnerabilities"], _ = json.Marshal(entries[:min(2, len(entries))])
-		small, _ := json.Marshal(doc)
-		f.Add(small)
+// maxSeed is the size shrink aims for.
+const maxSeed = 2 << 10
+
+// shrink cuts a real feed file to a small one of the same shape: JSON
+// keeps its structure with arrays cut to their first elements, objects to
+// their first keys (in sorted order) and strings to 64 bytes, as far as
+// needed to fit maxSeed; text (CSV, YAML) keeps its first lines.
+func shrink(b []byte) []byte {
+	if len(b) <= maxSeed {
+		return b
 	}
+	var v any
+	if err := json.Unmarshal(b, &v); err == nil {
+		var out []byte
+		for _, lim := range []int{16, 8, 4, 2, 1} {
+			if out, _ = json.Marshal(cut(v, lim)); len(out) <= maxSeed {
+				break
+			}
+		}
+		return out
+	}
+	var out []byte
+	for _, line := range bytes.SplitAfter(b, []byte("\n")) {
+		if len(out)+len(line) > maxSeed {
+			break
+		}
+		out = append(out, line...)
+	}
+	return out
+}
+
+// cut keeps the first 2 elements of arrays (1 at lim 1), the first 2×lim
+// keys of objects and 64 bytes of strings.
+func cut(v any, lim int) any {
+	switch x := v.(type) {
+	case []any:
+		out := []any{}
+		for i := 0; i < len(x) && i < min(lim, 2); i++ {
+			out = append(out, cut(x[i], lim))
+		}
+		return out
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		out := map[string]any{}
+		for _, k := range keys[:min(len(keys), 2*lim)] {
+			out[k] = cut(x[k], lim)
+		}
+		return out
+	case string:
+		if len(x) > 64 {
+			return x[:64]
+		}
+	}
+	return v
 }
 
 // fuzzCheck: a parser either succeeds or fails with a positioned
@@ -104,7 +141,8 @@ func FuzzParseAlpineSecdb(f *testing.F) {
 }
 
 func FuzzParseKEV(f *testing.F) {
-	seedKEV(f, "advisories/kev/kev-entries-for-collected-cves.json", "vulndata/kev/known_exploited_vulnerabilities.SAMPLE.json")
+	f.Add([]byte(`[{"cveID":"CVE-2024-3094","vendorProject":"XZ","product":"xz","vulnerabilityName":"n","dateAdded":"2024-04-01","dueDate":"2024-04-22","knownRansomwareCampaignUse":"Unknown"}]`))
+	seed(f, "advisories/kev/kev-entries-for-collected-cves.json", "vulndata/kev/*.SAMPLE.json")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		_, err := advisory.ParseKEV("f", data, advisory.Limits{})
 		fuzzCheck(t, err)
