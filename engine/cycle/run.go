@@ -143,7 +143,7 @@ func Run(ctx context.Context, in Input) (*Result, error) {
 	}
 	res.Body = body.String()
 	if len(res.Body) > github.MaxPRBody {
-		res.Body = res.Body[:github.MaxPRBody-200] + "\n\n_(cut)_\n"
+		res.Body = strings.ToValidUTF8(res.Body[:github.MaxPRBody-200], "") + "\n\n_(cut)_\n"
 	}
 	rec.Branch = Branch(in.Cycle.Name, rec.Period)
 	if in.Client == nil {

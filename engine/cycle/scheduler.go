@@ -136,12 +136,20 @@ func (s *Scheduler) Tick(ctx context.Context) ([]*Result, error) {
 	if len(due) == 0 {
 		return nil, nil
 	}
+	// Inputs that fail make every due cycle wait RetryAfter, not a tick.
+	wait := func() {
+		for _, c := range due {
+			s.lastRun[c.Name], s.failed[c.Name] = now, true
+		}
+	}
 	db, err := s.Env.Feeds(ctx)
 	if err != nil {
+		wait()
 		return nil, fmt.Errorf("cycles: advisory feeds: %w", err)
 	}
 	reports, err := s.Env.Reports(ctx)
 	if err != nil {
+		wait()
 		return nil, fmt.Errorf("cycles: host reports: %w", err)
 	}
 	var out []*Result

@@ -2,6 +2,7 @@ package cycle_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/patchbay/patchbay/engine/advisory"
 	"github.com/patchbay/patchbay/engine/audit"
+	"github.com/patchbay/patchbay/engine/baseline"
 	"github.com/patchbay/patchbay/engine/cycle"
 	"github.com/patchbay/patchbay/engine/github"
 	"github.com/patchbay/patchbay/engine/github/githubtest"
@@ -169,5 +171,44 @@ func TestSchedulerOncePerPeriod(t *testing.T) {
 	}
 	if len(log.Records) != 3 || log.Records[0].Kind != audit.KindCycleProposal {
 		t.Fatalf("%d records", len(log.Records))
+	}
+}
+
+// TestSchedulerRetriesAfterFailure: feeds that cannot be read make the due
+// cycle wait RetryAfter before the next attempt, not one tick.
+func TestSchedulerRetriesAfterFailure(t *testing.T) {
+	dir := quickstartGit(t)
+	cfg, _ := os.ReadFile(filepath.Join(dir, "patchbay.cue"))
+	os.WriteFile(filepath.Join(dir, "patchbay.cue"), append(cfg, []byte("\nconfig: cycles: [{name: \"daily\", schedule: every: \"day\"}]\n")...), 0o644)
+	clock := time.Date(2026, 12, 8, 12, 0, 0, 0, time.UTC)
+	tries := 0
+	s := &cycle.Scheduler{Now: func() time.Time { return clock }, RetryAfter: 10 * time.Minute, Env: cycle.Funcs{
+		HeadFunc: func(ctx context.Context) (*cycle.Head, error) {
+			model, err := baseline.LoadDir(ctx, dir, baseline.Options{Now: clock})
+			if err != nil {
+				return nil, err
+			}
+			return &cycle.Head{Repo: model, Tree: os.DirFS(dir), Branch: "main", Commit: strings.Repeat("a", 40)}, nil
+		},
+		FeedsFunc: func(context.Context) (*advisory.DB, error) {
+			tries++
+			return nil, errors.New("the advisory cache holds no advisories")
+		},
+		ReportsFunc: func(context.Context) ([]*inventory.Report, error) { return nil, nil },
+	}}
+	if _, err := s.Tick(context.Background()); err == nil {
+		t.Fatal("no error from a tick without feeds")
+	}
+	for range 3 {
+		clock = clock.Add(time.Minute)
+		s.Tick(context.Background())
+	}
+	if tries != 1 {
+		t.Fatalf("feeds read %d times in 3 minutes, want 1 (retry after 10m)", tries)
+	}
+	clock = clock.Add(10 * time.Minute)
+	s.Tick(context.Background())
+	if tries != 2 {
+		t.Fatalf("feeds read %d times after RetryAfter, want 2", tries)
 	}
 }
