@@ -69,16 +69,10 @@ func readSecret(file, env string, a *app) (string, error) {
 	return a.getenv(env), nil
 }
 
-// mount builds the GitHub service and mounts the webhook on srv. Without
-// any GitHub setting it does nothing; GitHub settings without a secret are
-// a usage error: the endpoint never runs unsigned.
-func (f *githubServeFlags) mount(cmd *cobra.Command, a *app, srv *server.Server, sr *servedRollouts, st *store.Store, log *slog.Logger, dir, repoURL, branch, cacheDir string) error {
-	_, err := f.mountService(cmd, a, srv, sr, st, log, dir, repoURL, branch, cacheDir)
-	return err
-}
-
-// mountService is mount, returning the GitHub service (nil without GitHub
-// settings) for the proposal cycles.
+// mountService builds the GitHub service and mounts the webhook on srv,
+// and returns the service for the proposal cycles. Without any GitHub
+// setting it does nothing (nil); GitHub settings without a secret are a
+// usage error: the endpoint never runs unsigned.
 func (f *githubServeFlags) mountService(cmd *cobra.Command, a *app, srv *server.Server, sr *servedRollouts, st *store.Store, log *slog.Logger, dir, repoURL, branch, cacheDir string) (*github.Service, error) {
 	if !f.used(cmd, a) {
 		return nil, nil
