@@ -107,6 +107,9 @@ written.`,
 			return usageError("--history-retention must be a positive duration such as 400d, --history-every and --notify-every positive")
 		}
 		ctx := cmd.Context()
+		if err := cyc.validate(); err != nil {
+			return err
+		}
 		if cyc.repo != "" && !gh.used(cmd, a) {
 			return usageError("--github-repo needs the GitHub settings (an App or --github-token-file, and the webhook secret) to open pull requests")
 		}

@@ -34,6 +34,21 @@ func addCycleServeFlags(cmd *cobra.Command) *cycleServeFlags {
 	return f
 }
 
+// validate checks the flags before anything starts.
+func (f *cycleServeFlags) validate() error {
+	if f.repo == "" {
+		return nil
+	}
+	owner, name, ok := strings.Cut(f.repo, "/")
+	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
+		return usageError("--github-repo %q: want owner/name", f.repo)
+	}
+	if f.every < time.Second {
+		return usageError("--cycles-every must be at least 1s")
+	}
+	return nil
+}
+
 // start runs the scheduler in the background when --github-repo is set.
 // Records go to the rollout controller's outbox (signed and pushed with
 // the server's other records) when it publishes; otherwise they are
@@ -42,15 +57,9 @@ func (f *cycleServeFlags) start(ctx context.Context, a *app, svc *github.Service
 	if f.repo == "" {
 		return nil
 	}
-	owner, name, ok := strings.Cut(f.repo, "/")
-	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
-		return usageError("--github-repo %q: want owner/name", f.repo)
-	}
+	owner, name, _ := strings.Cut(f.repo, "/")
 	if svc == nil {
 		return usageError("--github-repo needs the GitHub settings (an App or --github-token-file, and the webhook secret) to open pull requests")
-	}
-	if f.every < time.Second {
-		return usageError("--cycles-every must be at least 1s")
 	}
 	cache := f.cache
 	if cache == "" {
