@@ -26,7 +26,17 @@ func TestServeCyclesPublishRecords(t *testing.T) {
 		t.Skip("runs a server against a Git HTTP remote")
 	}
 	srv := gitrepotest.NewServer(t)
-	dir := t.TempDir()
+	// serve does not wait for its background fetches when it returns: a
+	// directory of its own, removed once they are done.
+	dir, err := os.MkdirTemp("", "patchbay-cycles-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for i := 0; i < 50 && os.RemoveAll(dir) != nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 	g := gitrepotest.New(t)
 	src := filepath.Join("..", "..", "examples", "quickstart")
 	files := map[string]string{}
