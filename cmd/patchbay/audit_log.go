@@ -183,6 +183,13 @@ func writeLogTable(w io.Writer, changes []audit.Change) error {
 			fmt.Fprintln(w, l)
 		}
 	}
+	// Cycle records below the table: one line each would widen its first
+	// column.
+	for _, c := range changes {
+		for _, cy := range c.Cycles {
+			fmt.Fprintf(w, "%s  %s\n", c.Commit[:12], cycleLine(cy))
+		}
+	}
 	return nil
 }
 
@@ -220,6 +227,9 @@ func writeLogMarkdown(w io.Writer, changes []audit.Change) error {
 		r := rowOf(c)
 		fmt.Fprintf(w, "| `%s` | %s | %s | %s | %s | %s | %s | %s |\n", r.commit, r.date, r.pr, esc(r.author),
 			esc(r.approvers), esc(r.gate), esc(r.rollouts), esc(r.verified))
+		for _, cy := range c.Cycles {
+			fmt.Fprintf(w, "| | %s | | | | | | |\n", esc(cycleLine(cy)))
+		}
 	}
 	if len(changes) == 0 {
 		fmt.Fprintln(w, "\n_No changes._")
@@ -232,4 +242,23 @@ func writeLogMarkdown(w io.Writer, changes []audit.Change) error {
 		}
 	}
 	return nil
+}
+
+// cycleLine says what one cycle.proposal record did, on one line.
+func cycleLine(c audit.CycleProposal) string {
+	s := fmt.Sprintf("cycle %s %s: %s", c.Cycle, c.Period, c.Outcome)
+	switch c.Outcome {
+	case audit.CycleOpened, audit.CycleExisting:
+		s += fmt.Sprintf(" #%d baseline %s (%s, %d rules", c.PR, c.BaselineID, c.Mode, c.Rules)
+		if len(c.KEV) > 0 {
+			s += ", KEV " + strings.Join(c.KEV, ",")
+		}
+		s += ")"
+		if c.Late {
+			s += " LATE"
+		}
+	case audit.CycleFailed:
+		s += ": " + c.Error
+	}
+	return s
 }

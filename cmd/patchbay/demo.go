@@ -69,7 +69,13 @@ func (a *app) newDemoCmd() *cobra.Command {
   8. pilot rolls out: its hosts receive exactly the versions canary verified
      (the tested set), reboot where the ring's policy says so, and two
      hosts whose health check fails after patching halt it (maxErrors 1)
-  9. the audit log, and a verification of the whole signed chain
+  9. from advisory to merged baseline: a feed server in this process serves a
+     SIMULATED advisory (real OSV format); the cache syncs it, the monthly
+     proposal cycle matches the fleet's stored reports, proposes a baseline,
+     and opens its pull request (GitHub SIMULATED by the local repository:
+     branch, commit, a signed cycle.proposal record); the gate evaluates
+     pull request #3 and it merges
+ 10. the audit log, and a verification of the whole signed chain
 
 It prints progress as it goes, each step with the time it took. With --serve
 the server keeps running at the end (Ctrl-C stops it) so you can query it:
@@ -206,7 +212,7 @@ func (d *demo) showTested() []audit.TestedVersion {
 	return out
 }
 
-const demoSteps = 9
+const demoSteps = 10
 
 func (d *demo) say(format string, args ...any) {
 	fmt.Fprintf(d.w, "        "+format+"\n", args...)
@@ -296,6 +302,11 @@ func (d *demo) run(ctx context.Context, listen string, keep bool) error {
 
 	d.begin("pilot rolls out the tested set; a failing health check halts it")
 	if err := d.pilot(ctx); err != nil {
+		return err
+	}
+
+	d.begin("from advisory to merged baseline: sync, match, propose, pull request, gate, merge")
+	if err := d.advisories(ctx); err != nil {
 		return err
 	}
 

@@ -36,7 +36,12 @@ func TestDemo(t *testing.T) {
 	}
 	s := out.String()
 	for _, want := range []string{
-		`(?m)^\[9/9\] the audit trail`,
+		`(?m)^\[10/10\] the audit trail`,
+		`SIMULATED: the feed server .* x_patchbay-demo-2026-0001, in the real OSV format: \S+ on Debian 12, fixed in \S+\+demo1`,
+		`proposed baselines/monthly-2026-11-10\.cue \(hotfix of 2026-11-hotfix-1\): debian-12 \S+ ≥ \S+\+demo1 \[\w+\] for \d+ hosts`,
+		`signed cycle\.proposal record on [0-9a-f]{12}: cycle monthly 2026-11-10: opened #3 baseline monthly-2026-11-10`,
+		`(?s)SIMULATED GitHub: branch patchbay/cycle/monthly/2026-11-10 .*?gate: PASS`,
+		`(?m)^\s+[0-9a-f]{12}  cycle monthly 2026-11-10: opened #3 baseline monthly-2026-11-10`,
 		`the tested set: canary verified these exact versions \(\d+ entries\)`,
 		`pilot received [a-z0-9.+-]+=\S+ — the version canary verified \(tested set\)`,
 		`health check systemd:payments.service will fail`,
@@ -183,9 +188,13 @@ func TestDemoServePauseReachesNotes(t *testing.T) {
 			t.Fatalf("the pause record stayed pending: %+v", last)
 		}
 	}
-	notes, err := exec.Command("git", "-C", filepath.Join(dir, "patches"), "log", "--notes=patchbay", "-1", "--format=%N", "main").Output()
+	// The record is a note on the rollout's commit (main's head is the
+	// later merge of the advisory step's pull request).
+	var ro api.Rollout
+	call(http.MethodGet, "/api/v1/rollouts/"+id, nil, &ro)
+	notes, err := exec.Command("git", "-C", filepath.Join(dir, "patches"), "notes", "--ref=patchbay", "show", ro.Commit).Output()
 	if err == nil && !strings.Contains(string(notes), "payloadType") {
-		t.Errorf("no notes on main: %s", notes)
+		t.Errorf("no notes on the rollout's commit %s: %s", ro.Commit, notes)
 	}
 }
 
@@ -204,7 +213,7 @@ func TestDemoHints(t *testing.T) {
 		t.Fatalf("demo exited %d\n%s\n%s", code, out.String(), errOut.String())
 	}
 	s := out.String()
-	if n := len(regexp.MustCompile(`(?m)^\s+\(step \d took \d+\.\ds\)$`).FindAllString(s, -1)); n != demoSteps {
+	if n := len(regexp.MustCompile(`(?m)^\s+\(step \d+ took \d+\.\ds\)$`).FindAllString(s, -1)); n != demoSteps {
 		t.Errorf("%d step durations, want %d:\n%s", n, demoSteps, s)
 	}
 	m := regexp.MustCompile(`(?m)^  \S+ (plan -C \S+ --inventory (\S+) --now \S+)$`).FindStringSubmatch(s)

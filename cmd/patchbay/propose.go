@@ -8,10 +8,12 @@ import (
 	"path/filepath"
 	"time"
 
+	gh "github.com/google/go-github/v60/github"
 	"github.com/spf13/cobra"
 
 	"github.com/patchbay/patchbay/engine/advisory"
-	"github.com/patchbay/patchbay/engine/baseline"
+	"github.com/patchbay/patchbay/engine/cycle"
+	"github.com/patchbay/patchbay/engine/github"
 	"github.com/patchbay/patchbay/engine/plan"
 	"github.com/patchbay/patchbay/engine/render"
 )
@@ -21,7 +23,9 @@ func (a *app) newProposeCmd() *cobra.Command {
 		dir, cache, inv, since, id, base string
 		minRisk                          float64
 		streams                          []string
-		nextCycle, dryRun                bool
+		nextCycle, dryRun, openPR        bool
+		into                             string
+		gf                               githubFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "propose",
@@ -42,11 +46,26 @@ available yet, will not fix, excepted, below --min-risk, published before
 The file is formatted CUE that "patchbay validate" accepts; review it, pin it
 in a ring and open the pull request as usual. --format markdown prints the
 pull-request body: the ranked list, the rules and, to show what pinning it
-would do, the plan delta if the first ring pinned it.`,
+would do, the plan delta if the first ring pinned it.
+
+--pr opens that pull request on GitHub: through the Git Data API it commits
+the baseline file on top of the head of the base branch (--into, default
+config.mainBranch) on the branch patchbay/propose/<id>, and opens the pull
+request with the body above; the normal review and gate follow. Nothing is
+pushed from the checkout, so a GitHub App installation token (contents and
+pull-requests: write) is enough. Run it on an up-to-date checkout of the base
+branch: the proposal is computed from the checkout, the commit is made on
+GitHub's branch head. A second run for the same id finds the open pull
+request instead of opening another. The repository, token or App and API URL
+are taken as by "patchbay github comment" (--repo/$GITHUB_REPOSITORY,
+--token/$GITHUB_TOKEN, --api-url/$GITHUB_API_URL).
+
+Exit status: 0 written (and opened), 1 nothing to propose, 2 usage.`,
 		Example: `  patchbay propose -C . --inventory reports/
   patchbay propose -C . --inventory fleet.jsonl --min-risk 40 --stream debian-12 --stream ubuntu-24.04
   patchbay propose -C . --inventory reports/ --since 2026-11-01 --format markdown > pr-body.md
-  patchbay propose -C . --inventory reports/ --dry-run --format json`,
+  patchbay propose -C . --inventory reports/ --dry-run --format json
+  GITHUB_TOKEN=... patchbay propose -C . --inventory reports/ --pr --repo infra/patches`,
 		Args: noArgs,
 	}
 	addRepoFlag(cmd, &dir)
@@ -59,6 +78,9 @@ would do, the plan delta if the first ring pinned it.`,
 	cmd.Flags().StringVar(&base, "base", "", "the baseline to build on (default: the newest)")
 	cmd.Flags().BoolVar(&nextCycle, "next-cycle", false, "write a standalone next-cycle baseline instead of a hotfix")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the baseline instead of writing it")
+	cmd.Flags().BoolVar(&openPR, "pr", false, "open the pull request on GitHub (branch patchbay/propose/<id>)")
+	cmd.Flags().StringVar(&into, "into", "", "with --pr: the branch the pull request merges into (default config.mainBranch)")
+	gf.add(cmd)
 	format := addFormatFlag(cmd, "table", "json", "markdown")
 	now := addNowFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -74,6 +96,18 @@ would do, the plan delta if the first ring pinned it.`,
 		if since != "" {
 			if sinceT, err = time.Parse(time.DateOnly, since); err != nil {
 				return usageError("--since %q: want YYYY-MM-DD", since)
+			}
+		}
+		if openPR && dryRun {
+			return usageError("--pr opens a pull request with the written baseline; it cannot be combined with --dry-run")
+		}
+		var (
+			owner, name string
+			client      *gh.Client
+		)
+		if openPR {
+			if owner, name, client, err = gf.client(a); err != nil {
+				return err
 			}
 		}
 		m, err := a.matchFleet(cmd, dir, cache, inv, t)
@@ -95,15 +129,34 @@ would do, the plan delta if the first ring pinned it.`,
 				_ = os.Remove(path)
 				return fmt.Errorf("the proposed baseline does not validate (removed %s): %w", path, err)
 			}
-			delta = pinnedDelta(m.repo, head, p.ID, m, t)
+			delta = cycle.PinnedDelta(m.repo, head, p.ID, m.reports, t)
+		}
+		var opened *github.Opened
+		if openPR {
+			var body bytes.Buffer
+			if err := render.ProposalMarkdown(&body, p, m.ranked, delta); err != nil {
+				return err
+			}
+			if into == "" {
+				into = m.repo.Config.MainBranch
+			}
+			if opened, err = github.OpenProposal(cmd.Context(), client, github.Proposal{
+				Owner: owner, Repo: name, Base: into, Branch: "patchbay/propose/" + p.ID,
+				Files:   map[string][]byte{p.File: p.Source},
+				Message: fmt.Sprintf("propose baseline %s (%d rules)\n\nWritten by patchbay propose from the advisories that apply to the fleet.", p.ID, len(p.Covered)),
+				Title:   fmt.Sprintf("patchbay propose: baseline %s (%d rules)", p.ID, len(p.Covered)),
+				Body:    body.String(),
+			}); err != nil {
+				return fmt.Errorf("open the pull request (the baseline is written at %s): %w", path, err)
+			}
 		}
 		switch f {
 		case "json":
 			enc := json.NewEncoder(a.stdout)
 			enc.SetIndent("", "  ")
-			return enc.Encode(map[string]any{"proposal": p, "cue": string(p.Source), "written": !dryRun})
+			return enc.Encode(map[string]any{"proposal": p, "cue": string(p.Source), "written": !dryRun, "pullRequest": opened})
 		case "markdown":
-			return writeProposalMarkdown(a, p, m.ranked, delta)
+			return render.ProposalMarkdown(a.stdout, p, m.ranked, delta)
 		}
 		if dryRun {
 			a.stdout.Write(p.Source)
@@ -127,64 +180,15 @@ would do, the plan delta if the first ring pinned it.`,
 			}
 			fmt.Fprintf(a.stdout, "  %s%s: %s\n", l.Advisory, where, l.Reason)
 		}
-		if !dryRun {
-			fmt.Fprintf(a.stdout, "next: patchbay validate -C %s, pin %s in the first ring, open the pull request\n", dir, p.ID)
+		switch {
+		case opened != nil && opened.Existing:
+			fmt.Fprintf(a.stdout, "pull request #%d already open from %s: %s (nothing new committed)\n", opened.Number, opened.Branch, opened.URL)
+		case opened != nil:
+			fmt.Fprintf(a.stdout, "opened pull request #%d from %s into %s: %s\n", opened.Number, opened.Branch, into, opened.URL)
+		case !dryRun:
+			fmt.Fprintf(a.stdout, "next: patchbay validate -C %s, pin %s in the first ring, open the pull request (or run with --pr)\n", dir, p.ID)
 		}
 		return nil
 	}
 	return cmd
-}
-
-// pinnedDelta is the plan delta if the first ring pinned the proposal.
-func pinnedDelta(before, head *baseline.Repository, id string, m *matchInput, now time.Time) *plan.Effect {
-	if len(head.Rings) == 0 {
-		return nil
-	}
-	pinned := *head
-	pinned.Rings = append([]*baseline.Ring(nil), head.Rings...)
-	first := *pinned.Rings[0]
-	first.Baseline = id
-	pinned.Rings[0] = &first
-	return plan.ComputeEffect(plan.EffectInput{Base: before, Head: &pinned, BaseRev: "current", HeadRev: id + " pinned in " + first.Name,
-		Reports: m.reports, Now: now, IncludePlanDelta: true})
-}
-
-func writeProposalMarkdown(a *app, p *advisory.Proposal, ranked []advisory.Exposure, delta *plan.Effect) error {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "## Proposed baseline `%s` (%s of `%s`)\n\n", p.ID, p.Mode, p.Base)
-	fmt.Fprintf(&b, "Written by `patchbay propose` from the advisories that apply to the fleet. %d rules, %d left out.\n\n", len(p.Covered), len(p.LeftOut))
-	b.WriteString("### Rules\n\n| stream | package | min | severity | KEV | hosts | advisories |\n|---|---|---|---|---|---|---|\n")
-	for _, c := range p.Covered {
-		fmt.Fprintf(&b, "| %s | %s %s | `%s` | %s | %v | %d | %s |\n", c.Stream, c.Kind, c.Package, c.Min, c.Severity, c.KEV, c.Hosts, joinIDs(c.Advisories))
-	}
-	if len(p.LeftOut) > 0 {
-		b.WriteString("\n<details><summary>Left out</summary>\n\n")
-		for _, l := range p.LeftOut {
-			fmt.Fprintf(&b, "- %s %s %s: %s\n", l.Advisory, l.Stream, l.Package, l.Reason)
-		}
-		b.WriteString("\n</details>\n")
-	}
-	if delta != nil {
-		b.WriteString("\n### Plan delta if the first ring pinned it\n\n")
-		if err := render.EffectMarkdown(&b, delta); err != nil {
-			return err
-		}
-	}
-	b.WriteString("\n### Ranked advisories\n\n")
-	if err := render.AdvisoriesMarkdown(&b, ranked, render.CommentLimit-b.Len()); err != nil {
-		return err
-	}
-	_, err := a.stdout.Write(b.Bytes())
-	return err
-}
-
-func joinIDs(ids []string) string {
-	s := ""
-	for i, id := range ids {
-		if i > 0 {
-			s += ", "
-		}
-		s += id
-	}
-	return s
 }

@@ -58,6 +58,15 @@ Contents: write) or --git-ssh-key. Two deployments on different databases
 pointed at one repository do not both run rollouts: the second waits for the
 first's repository lease (refs/patchbay/controller-lease) to expire.
 
+With --github-repo OWNER/NAME (and the GitHub settings) the server runs the
+proposal cycles of config.cycles: when a cycle is due it syncs the advisory
+feeds of config.advisories into --advisories-cache (or, with
+--advisories-offline, uses the cache as it is), matches the stored host
+reports, proposes a baseline and opens its pull request on the branch
+patchbay/cycle/<name>/<period>, once per period (a restart finds the pull
+request). Each run is a signed cycle.proposal record in the audit trail
+(with --repo and --signing-key; otherwise it is only logged).
+
 --db is sqlite://PATH (created when missing) or postgres://... . Logs are
 JSON on stderr unless stderr is a terminal. SIGTERM or Ctrl-C shuts down
 gracefully: requests in flight finish, then pending plan snapshots are
@@ -66,7 +75,11 @@ written.`,
   patchbay serve -C /srv/patches --db postgres://patchbay@db/patchbay --listen :8080
   patchbay serve --repo https://github.com/acme/patches.git --interval 1m
   patchbay serve --repo https://github.com/acme/patches.git --git-token-file /run/secrets/git-token \
-      --signing-key /run/secrets/patchbay.key --db postgres://patchbay@db/patchbay`,
+      --signing-key /run/secrets/patchbay.key --db postgres://patchbay@db/patchbay
+  # proposal cycles: a GitHub App opens the pull requests
+  patchbay serve --repo https://github.com/acme/patches.git --signing-key /run/secrets/patchbay.key \
+      --github-webhook-secret-file /run/secrets/hook --github-app-id 123 --github-installation-id 456 \
+      --github-app-key /run/secrets/app.pem --github-repo acme/patches`,
 		Args: noArgs,
 	}
 	addRepoFlag(cmd, &dir)
@@ -84,6 +97,7 @@ written.`,
 	cmd.Flags().BoolVar(&trustProto, "trust-forwarded-proto", false, "trust X-Forwarded-Proto: https from the TLS proxy in front (marks the dashboard's session cookie Secure)")
 	rf := addRolloutServeFlags(cmd)
 	gh := addGitHubServeFlags(cmd)
+	cyc := addCycleServeFlags(cmd)
 	gc := addGitCredFlags(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if interval <= 0 {
@@ -97,6 +111,12 @@ written.`,
 			return usageError("--history-retention must be a positive duration such as 400d, --history-every and --notify-every positive")
 		}
 		ctx := cmd.Context()
+		if err := cyc.validate(); err != nil {
+			return err
+		}
+		if cyc.repo != "" && !gh.used(cmd, a) {
+			return usageError("--github-repo needs the GitHub settings (an App or --github-token-file, and the webhook secret) to open pull requests")
+		}
 		log := newLogger(a.stderr)
 		auth, err := gc.auth(a)
 		if err != nil {
@@ -152,8 +172,14 @@ written.`,
 			}
 			srv.EnableGitTrail(gs.Repo, keys)
 		}
-		if err := gh.mount(cmd, a, srv, sr, st, log, dir, repoURL, branch, cacheDir); err != nil {
+		svc, err := gh.mountService(cmd, a, srv, sr, st, log, dir, repoURL, branch, cacheDir)
+		if err != nil {
 			return err
+		}
+		if svc != nil {
+			if err := cyc.start(ctx, a, svc, svc.Git, sr, srv, log, branch, cacheDir); err != nil {
+				return err
+			}
 		}
 		ln, err := net.Listen("tcp", listen)
 		if err != nil {

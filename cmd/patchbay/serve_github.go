@@ -69,26 +69,27 @@ func readSecret(file, env string, a *app) (string, error) {
 	return a.getenv(env), nil
 }
 
-// mount builds the GitHub service and mounts the webhook on srv. Without
-// any GitHub setting it does nothing; GitHub settings without a secret are
-// a usage error: the endpoint never runs unsigned.
-func (f *githubServeFlags) mount(cmd *cobra.Command, a *app, srv *server.Server, sr *servedRollouts, st *store.Store, log *slog.Logger, dir, repoURL, branch, cacheDir string) error {
+// mountService builds the GitHub service and mounts the webhook on srv,
+// and returns the service for the proposal cycles. Without any GitHub
+// setting it does nothing (nil); GitHub settings without a secret are a
+// usage error: the endpoint never runs unsigned.
+func (f *githubServeFlags) mountService(cmd *cobra.Command, a *app, srv *server.Server, sr *servedRollouts, st *store.Store, log *slog.Logger, dir, repoURL, branch, cacheDir string) (*github.Service, error) {
 	if !f.used(cmd, a) {
-		return nil
+		return nil, nil
 	}
 	secret, err := readSecret(f.secretFile, envGitHubWebhookSecret, a)
 	if err != nil {
-		return fmt.Errorf("--github-webhook-secret-file: %w", err)
+		return nil, fmt.Errorf("--github-webhook-secret-file: %w", err)
 	}
 	if secret == "" {
-		return usageError("the GitHub webhook needs a secret: --github-webhook-secret-file or $%s", envGitHubWebhookSecret)
+		return nil, usageError("the GitHub webhook needs a secret: --github-webhook-secret-file or $%s", envGitHubWebhookSecret)
 	}
 	ev, err := f.sandbox.evaluator()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if f.maxBody <= 0 || f.maxBody > github.MaxBodyBytesLimit {
-		return usageError("--github-max-body must be between 1 and %d", github.MaxBodyBytesLimit)
+		return nil, usageError("--github-max-body must be between 1 and %d", github.MaxBodyBytesLimit)
 	}
 	cfg := github.ServerConfig{Secret: []byte(secret), MaxBodyBytes: f.maxBody, APIURL: f.apiURL, AppID: f.appID, InstallationID: f.installationID,
 		InconclusiveNeutral: f.inconclusiveNeutral, MainBranch: branch, Deliveries: st, Logger: log, Now: a.now,
@@ -103,11 +104,11 @@ func (f *githubServeFlags) mount(cmd *cobra.Command, a *app, srv *server.Server,
 	}
 	if f.appKey != "" {
 		if cfg.AppKeyPEM, err = os.ReadFile(f.appKey); err != nil {
-			return fmt.Errorf("--github-app-key: %w", err)
+			return nil, fmt.Errorf("--github-app-key: %w", err)
 		}
 	}
 	if cfg.Token, err = readSecret(f.tokenFile, envGitHubServeToken, a); err != nil {
-		return fmt.Errorf("--github-token-file: %w", err)
+		return nil, fmt.Errorf("--github-token-file: %w", err)
 	}
 	if repoURL != "" {
 		// A mirror of its own: the reloader fetches its clone concurrently.
@@ -118,22 +119,22 @@ func (f *githubServeFlags) mount(cmd *cobra.Command, a *app, srv *server.Server,
 	for _, p := range f.trust {
 		b, err := os.ReadFile(p)
 		if err != nil {
-			return fmt.Errorf("--github-trust: %w", err)
+			return nil, fmt.Errorf("--github-trust: %w", err)
 		}
 		cfg.TrustedKeys = append(cfg.TrustedKeys, b)
 	}
 	if f.signKey != "" {
 		if cfg.Signer, err = a.loadSigner(cmd.Context(), f.signKey); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	hook, _, err := github.NewServerWebhook(cfg)
+	hook, svc, err := github.NewServerWebhook(cfg)
 	if err != nil {
-		return usageError("github: %v", err)
+		return nil, usageError("github: %v", err)
 	}
 	srv.MountGitHubWebhook(hook)
 	log.Info("github webhook mounted", "path", server.WebhookPath, "app", f.appID != 0)
-	return nil
+	return svc, nil
 }
 
 // rolloutHinter passes the webhook's hints to the rollout controller.

@@ -17,6 +17,9 @@ var (
 	ErrUnknownFormat = errors.New("unknown feed format")
 	// ErrMalformed: a feed file does not follow its format.
 	ErrMalformed = errors.New("malformed feed")
+	// ErrNothingToPropose: no advisory with a fix passes a proposal's
+	// filters, so there is no baseline to write.
+	ErrNothingToPropose = errors.New("no advisory with a fix passes the filters")
 )
 
 // ParseError is a problem in a feed file. Line and Col (1-based) are set for

@@ -32,6 +32,9 @@ type ProposeOptions struct {
 	// NextCycle writes a standalone baseline (every rule of Base, floors
 	// raised) instead of a hotfix that extends Base.
 	NextCycle bool
+	// KEVOnly proposes the fixes of KEV-listed advisories only (a KEV
+	// cycle); the others are not considered (nor listed as left out).
+	KEVOnly bool
 }
 
 // Proposal is a baseline written from matched advisories.
@@ -100,6 +103,9 @@ func Propose(exps []Exposure, opts ProposeOptions) (*Proposal, error) {
 	contributed := map[string]bool{}
 	for _, e := range exps {
 		a := e.Advisory
+		if opts.KEVOnly && !e.Risk.KEV {
+			continue
+		}
 		if !opts.Since.IsZero() && !a.Published.IsZero() && a.Published.Before(opts.Since) && a.Modified.Before(opts.Since) {
 			p.LeftOut = append(p.LeftOut, LeftOut{Advisory: e.ID, Reason: "published before --since"})
 			continue
@@ -177,7 +183,7 @@ func Propose(exps []Exposure, opts ProposeOptions) (*Proposal, error) {
 		}
 	}
 	if len(rules) == 0 {
-		return p, fmt.Errorf("propose: no advisory with a fix passes the filters (%d left out); nothing to write", len(p.LeftOut))
+		return p, fmt.Errorf("propose: %w (%d left out); nothing to write", ErrNothingToPropose, len(p.LeftOut))
 	}
 	p.ID = opts.ID
 	if p.ID == "" {

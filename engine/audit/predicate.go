@@ -39,12 +39,16 @@ const (
 	// credential (an admin, viewer or enrollment token, an enrolled host's
 	// token): who, what and why.
 	KindTokenChanged Kind = "token.changed"
+	// KindCycleProposal records what a proposal cycle (config.cycles) did
+	// for one period: the baseline it proposed and the pull request it
+	// opened or found, or why it proposed nothing or failed.
+	KindCycleProposal Kind = "cycle.proposal"
 )
 
 // Kinds lists every record kind in lifecycle order.
 func Kinds() []Kind {
 	return []Kind{KindGateDecision, KindChangeMerged, KindRolloutStarted, KindRolloutWave,
-		KindRolloutFinished, KindRingVerified, KindExceptionGranted, KindRolloutUnreviewed, KindRolloutApproved, KindTokenChanged}
+		KindRolloutFinished, KindRingVerified, KindExceptionGranted, KindRolloutUnreviewed, KindRolloutApproved, KindTokenChanged, KindCycleProposal}
 }
 
 // predicateTypePrefix and predicateTypeSuffix frame a kind in its
@@ -110,6 +114,8 @@ func NewPredicate(k Kind) (Predicate, error) {
 		return &RolloutApproved{}, nil
 	case KindTokenChanged:
 		return &TokenChanged{}, nil
+	case KindCycleProposal:
+		return &CycleProposal{}, nil
 	}
 	return nil, fmt.Errorf("unknown record kind %q", k)
 }
@@ -590,5 +596,89 @@ func (p *TokenChanged) Validate() error {
 	c.need(p.Operator.Action == TokenCreate || p.Operator.Action == TokenRevoke, "operator.action: %q, want create or revoke", p.Operator.Action)
 	c.text("operator.reason", strings.TrimSpace(p.Operator.Reason))
 	c.when("changedAt", p.ChangedAt)
+	return c.err()
+}
+
+// The outcomes of a cycle.proposal record.
+const (
+	// CycleOpened: a pull request was opened.
+	CycleOpened = "opened"
+	// CycleExisting: the period's branch existed (an earlier run or a
+	// restart); its pull request was found, nothing new was opened.
+	CycleExisting = "existing"
+	// CycleNothing: no advisory needed a new rule; no pull request.
+	CycleNothing = "nothing-to-propose"
+	// CycleFailed: the cycle could not finish; Error says why.
+	CycleFailed = "failed"
+)
+
+// CycleProposal is the predicate of cycle.proposal: one run of a proposal
+// cycle for one period. The subject is BaseCommit, the main-branch commit
+// the proposal was computed from.
+type CycleProposal struct {
+	// Cycle is the cycle's name in config.cycles; Period the period the run
+	// is for ("2026-12-08" for a calendar cycle, "kev-<date>-<digest>" for
+	// a KEV cycle); Branch the pull request branch, keyed by both.
+	Cycle  string `json:"cycle"`
+	Period string `json:"period"`
+	Branch string `json:"branch,omitempty"`
+	// BaseCommit is the main-branch head the proposal was computed from.
+	BaseCommit string `json:"baseCommit"`
+	// Outcome is opened, existing, nothing-to-propose or failed.
+	Outcome string `json:"outcome"`
+	// BaselineID and BaselineDigest name the proposed baseline (when one was
+	// proposed); Mode is hotfix or next-cycle.
+	BaselineID     string `json:"baselineId,omitempty"`
+	BaselineDigest string `json:"baselineDigest,omitempty"`
+	Mode           string `json:"mode,omitempty"`
+	// Rules counts the rules proposed; Advisories lists the advisories
+	// they fix, KEV the KEV entries among them; LeftOut counts what the
+	// proposal leaves out (no fix yet, below the risk cut, ...).
+	Rules      int      `json:"rules"`
+	Advisories []string `json:"advisories"`
+	KEV        []string `json:"kev"`
+	LeftOut    int      `json:"leftOut"`
+	// PR and HeadSHA are the pull request and its head commit.
+	PR      int    `json:"pr,omitempty"`
+	HeadSHA string `json:"headSha,omitempty"`
+	// Deadline is, for a KEV cycle, dateAdded of the newest KEV entry plus
+	// kev.within; Late is true when the pull request came after it.
+	Deadline *time.Time `json:"deadline,omitempty"`
+	Late     bool       `json:"late,omitempty"`
+	// Error says why a failed run failed.
+	Error string `json:"error,omitempty"`
+	// RanAt is when the cycle ran.
+	RanAt time.Time `json:"ranAt"`
+}
+
+// Kind implements Predicate.
+func (*CycleProposal) Kind() Kind { return KindCycleProposal }
+
+// Baseline implements Predicate.
+func (p *CycleProposal) Baseline() (string, string) { return p.BaselineID, p.BaselineDigest }
+
+// Validate implements Predicate.
+func (p *CycleProposal) Validate() error {
+	c := &checker{kind: p.Kind()}
+	c.text("cycle", p.Cycle)
+	c.text("period", p.Period)
+	c.sha("baseCommit", p.BaseCommit)
+	c.when("ranAt", p.RanAt)
+	c.count("rules", p.Rules)
+	c.count("leftOut", p.LeftOut)
+	switch p.Outcome {
+	case CycleOpened, CycleExisting:
+		c.need(p.PR > 0, "pr: required when the outcome is %s", p.Outcome)
+		c.sha("headSha", p.HeadSHA)
+		c.text("branch", p.Branch)
+	case CycleNothing:
+	case CycleFailed:
+		c.text("error", p.Error)
+	default:
+		c.need(false, "outcome: %q is not one of opened, existing, nothing-to-propose, failed", p.Outcome)
+	}
+	if p.BaselineDigest != "" {
+		c.digest("baselineDigest", p.BaselineDigest)
+	}
 	return c.err()
 }

@@ -44,6 +44,9 @@ type Change struct {
 	// (operators creating or revoking credentials while it was the main
 	// branch's last processed commit).
 	Tokens []TokenChanged `json:"tokens"`
+	// Cycles are the cycle.proposal records on this commit: what the
+	// proposal cycles computed from it and did.
+	Cycles []CycleProposal `json:"cycles,omitempty"`
 	// Records are every record about the change (on the commit, on the
 	// head, or a gate decision for the PR), in chain order.
 	Records []*Record `json:"-"`
@@ -228,6 +231,8 @@ func (ch *Change) fill(recs []*Record) {
 			ch.Exceptions = append(ch.Exceptions, *p)
 		case *TokenChanged:
 			ch.Tokens = append(ch.Tokens, *p)
+		case *CycleProposal:
+			ch.Cycles = append(ch.Cycles, *p)
 		case *RolloutUnreviewed:
 			if _, ok := byID[p.RolloutID]; !ok {
 				byID[p.RolloutID] = len(ch.Rollouts)

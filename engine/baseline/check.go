@@ -18,11 +18,66 @@ func (l *loader) crossCheck(repo *Repository, rings map[string]*Ring) {
 	l.checkBaselines(repo)
 	l.checkRings(repo)
 	l.checkExceptions(repo)
+	l.checkCycles(repo)
+}
+
+// checkCycles: unique names, a schedule or kev (not both), the schedule's
+// fields fit its every, a known time zone.
+func (l *loader) checkCycles(repo *Repository) {
+	seen := map[string]bool{}
+	for i, c := range repo.Config.Cycles {
+		p := fmt.Sprintf("config.cycles[%d]", i)
+		if seen[c.Name] {
+			l.errAt(p+".name", "cycle %q is declared twice: a cycle's name keys its pull request branches", c.Name)
+		}
+		seen[c.Name] = true
+		switch {
+		case c.Schedule == nil && c.KEV == nil:
+			l.errNear(p+".name", p, "cycle %q has neither schedule nor kev: give one, e.g. schedule: {every: \"month\", week: 2, weekday: \"tuesday\", at: \"10:00\"} or kev: within: \"24h\"", c.Name)
+		case c.Schedule != nil && c.KEV != nil:
+			l.errNear(p+".kev.within", p, "cycle %q has both schedule and kev: make them two cycles", c.Name)
+		case c.KEV != nil:
+			if time.Duration(c.KEV.Within) < time.Hour {
+				l.errAt(p+".kev.within", "kev.within must be at least 1h")
+			}
+		default:
+			sc := c.Schedule
+			sp := p + ".schedule"
+			switch sc.Every {
+			case "month":
+				if sc.Week == nil || sc.Weekday == "" {
+					l.errNear(sp+".every", sp, "a monthly cycle needs week (1-4 or \"last\") and weekday, e.g. week: 2, weekday: \"tuesday\" for the second Tuesday")
+				}
+			case "week":
+				if sc.Weekday == "" {
+					l.errNear(sp+".every", sp, "a weekly cycle needs weekday")
+				}
+				if sc.Week != nil {
+					l.errAt(sp+".week", "week is for monthly cycles only")
+				}
+			case "day":
+				if sc.Week != nil || sc.Weekday != "" {
+					l.errNear(sp+".every", sp, "a daily cycle takes neither week nor weekday")
+				}
+			}
+			if _, err := time.LoadLocation(sc.Timezone); err != nil {
+				l.errAt(sp+".timezone", "unknown time zone %q (use an IANA name such as Europe/Berlin)", sc.Timezone)
+			}
+		}
+	}
 }
 
 // errAt places an error at the value under path (dotted CUE path).
 func (l *loader) errAt(p string, format string, args ...any) {
 	pos := l.value.LookupPath(cue.ParsePath(p)).Pos()
+	l.add(l.at(pos, p, fmt.Sprintf(format, args...)))
+}
+
+// errNear reports an error about path p at the position of the value
+// under near (a field of p: a struct unified with its schema has no
+// position of its own).
+func (l *loader) errNear(near, p string, format string, args ...any) {
+	pos := l.value.LookupPath(cue.ParsePath(near)).Pos()
 	l.add(l.at(pos, p, fmt.Sprintf(format, args...)))
 }
 

@@ -57,6 +57,35 @@ type Config struct {
 	Advisories *AdvisoryFeeds `json:"advisories,omitempty"`
 	// Notify is the server's notification setup, when configured.
 	Notify *Notify `json:"notify,omitempty"`
+	// Cycles are the server's proposal cycles (config.cycles).
+	Cycles []Cycle `json:"cycles,omitempty"`
+}
+
+// Cycle is one proposal cycle: a Schedule or a KEV deadline, never both.
+type Cycle struct {
+	Name      string         `json:"name"`
+	Schedule  *CycleSchedule `json:"schedule,omitempty"`
+	KEV       *CycleKEV      `json:"kev,omitempty"`
+	MinRisk   float64        `json:"minRisk,omitempty"`
+	Streams   []string       `json:"streams,omitempty"`
+	NextCycle bool           `json:"nextCycle,omitempty"`
+}
+
+// CycleSchedule is a calendar cycle: every month on the Week-th (1-4, or
+// "last") Weekday, every week on Weekday, or every day; at At (HH:MM) in
+// Timezone.
+type CycleSchedule struct {
+	Every    string `json:"every"`
+	Week     any    `json:"week,omitempty"`
+	Weekday  string `json:"weekday,omitempty"`
+	At       string `json:"at"`
+	Timezone string `json:"timezone"`
+}
+
+// CycleKEV proposes the fixes for new KEV entries within Within of their
+// dateAdded.
+type CycleKEV struct {
+	Within Duration `json:"within"`
 }
 
 // AdvisoryFeeds is config.advisories: feed URLs per host stream, KEV, EPSS.

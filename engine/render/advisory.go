@@ -1,12 +1,14 @@
 package render
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
 
 	"github.com/patchbay/patchbay/engine/advisory"
+	"github.com/patchbay/patchbay/engine/plan"
 )
 
 // ringCounts writes "prod 3, canary 1" in a stable order.
@@ -110,3 +112,47 @@ func AdvisoriesMarkdown(w io.Writer, exps []advisory.Exposure, limit int) error 
 }
 
 func mdEscape(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
+
+// ProposalMarkdown writes the pull request body of a proposed baseline:
+// the rules, what is left out, the plan delta if the first ring pinned it
+// (delta may be nil) and the ranked advisories, within CommentLimit
+// (GitHub's limit on a pull request body).
+func ProposalMarkdown(w io.Writer, p *advisory.Proposal, ranked []advisory.Exposure, delta *plan.Effect) error {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "## Proposed baseline `%s` (%s of `%s`)\n\n", p.ID, p.Mode, p.Base)
+	fmt.Fprintf(&b, "Written by `patchbay propose` from the advisories that apply to the fleet. %d rules, %d left out.\n\n", len(p.Covered), len(p.LeftOut))
+	b.WriteString("### Rules\n\n| stream | package | min | severity | KEV | hosts | advisories |\n|---|---|---|---|---|---|---|\n")
+	for _, c := range p.Covered {
+		fmt.Fprintf(&b, "| %s | %s %s | `%s` | %s | %v | %d | %s |\n", c.Stream, c.Kind, c.Package, c.Min, c.Severity, c.KEV, c.Hosts, strings.Join(c.Advisories, ", "))
+	}
+	if len(p.LeftOut) > 0 {
+		b.WriteString("\n<details><summary>Left out</summary>\n\n")
+		for _, l := range p.LeftOut {
+			fmt.Fprintf(&b, "- %s %s %s: %s\n", l.Advisory, l.Stream, l.Package, l.Reason)
+		}
+		b.WriteString("\n</details>\n")
+	}
+	if delta != nil {
+		b.WriteString("\n### Plan delta if the first ring pinned it\n\n")
+		if err := EffectMarkdown(&b, delta); err != nil {
+			return err
+		}
+	}
+	b.WriteString("\n### Ranked advisories\n\n")
+	if err := AdvisoriesMarkdown(&b, ranked, CommentLimit-b.Len()); err != nil {
+		return err
+	}
+	out := b.Bytes()
+	if len(out) > CommentLimit {
+		// The rules or the left-out list alone overflow: cut at a rune
+		// boundary and say so.
+		const note = "\n\n_(cut: the full proposal is in the committed baseline file)_\n"
+		cut := CommentLimit - len(note)
+		for cut > 0 && out[cut]&0xC0 == 0x80 {
+			cut--
+		}
+		out = append(out[:cut:cut], note...)
+	}
+	_, err := w.Write(out)
+	return err
+}

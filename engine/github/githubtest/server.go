@@ -1,6 +1,8 @@
 // Package githubtest is a GitHub REST API test server for the endpoints
-// patchbay uses: pull requests, reviews, issue comments, check runs,
-// commit statuses, collaborator permissions and App installation tokens.
+// patchbay uses: pull requests (read, list, open), reviews, issue
+// comments, check runs, commit statuses, collaborator permissions, App
+// installation tokens, and the Git Data API (refs, blobs, trees, commits)
+// backed by a real Git repository (see [Server.ServeGit]).
 // It answers with the JSON shapes go-github decodes, paginates with Link
 // headers like GitHub, checks the Authorization of every request, and
 // verifies App JWTs (RS256) against the App's public key.
@@ -22,6 +24,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	git "github.com/go-git/go-git/v5"
 )
 
 // Prefix is the API path prefix: the server poses as GitHub Enterprise
@@ -38,6 +42,12 @@ type PR struct {
 	Merged         bool
 	MergeCommitSHA string
 	Labels         []string
+	// HeadRef is the head branch; empty shows as "pr-N".
+	HeadRef string
+	// Title, Body and Draft are set for pull requests opened through the
+	// API.
+	Title, Body string
+	Draft       bool
 }
 
 // Review is a pull request review.
@@ -120,6 +130,10 @@ type Server struct {
 	Unauthorized int
 	tokens       map[string]time.Time
 	nextID       int64
+	// git backs the Git Data API (see ServeGit); created lists the pull
+	// requests opened through the API.
+	git     *git.Repository
+	created []int
 }
 
 // New starts a server for owner/repo; it is closed when the test ends.
@@ -235,6 +249,14 @@ func (s *Server) routes() http.Handler {
 	add("POST", repo+"/statuses/{sha}", s.createStatus, false)
 	add("GET", repo+"/collaborators/{user}/permission", s.permission, false)
 	add("GET", repo+"/commits/{sha}", s.getCommit, false)
+	add("GET", repo+"/git/ref/{ref...}", s.getRef, false)
+	add("POST", repo+"/git/refs", s.createRef, false)
+	add("POST", repo+"/git/blobs", s.createBlob, false)
+	add("POST", repo+"/git/trees", s.createTree, false)
+	add("POST", repo+"/git/commits", s.createCommit, false)
+	add("GET", repo+"/git/commits/{sha}", s.getGitCommit, false)
+	add("POST", repo+"/pulls", s.createPull, false)
+	add("GET", repo+"/pulls", s.listPulls, false)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"message": "Not Found: " + r.Method + " " + r.URL.Path})
 	})
@@ -320,15 +342,21 @@ func user(login string) map[string]any {
 	return map[string]any{"login": login, "id": len(login), "type": "User"}
 }
 
-func (s *Server) prJSON(pr *PR) map[string]any {
+func (s *Server) prJSON(r *http.Request, pr *PR) map[string]any {
+	headRef := pr.HeadRef
+	if headRef == "" {
+		headRef = fmt.Sprintf("pr-%d", pr.Number)
+	}
 	labels := []map[string]any{}
 	for _, l := range pr.Labels {
 		labels = append(labels, map[string]any{"name": l})
 	}
 	v := map[string]any{
 		"number": pr.Number, "state": pr.State, "user": user(pr.Author), "labels": labels, "merged": pr.Merged,
-		"head": map[string]any{"sha": pr.HeadSHA, "ref": fmt.Sprintf("pr-%d", pr.Number)},
-		"base": map[string]any{"ref": pr.BaseRef},
+		"head":  map[string]any{"sha": pr.HeadSHA, "ref": headRef},
+		"base":  map[string]any{"ref": pr.BaseRef},
+		"title": pr.Title, "body": pr.Body, "draft": pr.Draft,
+		"html_url": fmt.Sprintf("http://%s/%s/%s/pull/%d", r.Host, s.Owner, s.Repo, pr.Number),
 	}
 	if pr.MergeCommitSHA != "" {
 		v["merge_commit_sha"] = pr.MergeCommitSHA
@@ -341,7 +369,7 @@ func (s *Server) getPR(_ http.ResponseWriter, r *http.Request) (int, any) {
 	if pr == nil {
 		return http.StatusNotFound, map[string]string{"message": "Not Found"}
 	}
-	return http.StatusOK, s.prJSON(pr)
+	return http.StatusOK, s.prJSON(r, pr)
 }
 
 // page cuts items by the request's page and per_page and sets the Link
