@@ -1,193 +1,140 @@
 package gate
 
 import (
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
-// value builds the input's Rego value directly, without decoding its JSON
-// again: the same value ast.ValueFromReader gives for the canonical JSON
-// (TestValueMatchesJSON), at a fraction of the cost. in must be normalized.
+// value builds the input's Rego value straight from the typed input, without
+// encoding and decoding its JSON or a generic map in between. It is the same
+// value ast.ValueFromReader gives for the canonical JSON (TestValueMatchesJSON,
+// TestValueCoversEveryField), because both follow the same json tags: one
+// converter walks every input struct by a plan made once per type, with the
+// object keys as terms made once and shared by every decision. in must be
+// normalized.
 func (in Input) value() ast.Value {
-	return ast.NewObject(
-		field("base", ast.ObjectTerm(field("commit", ast.StringTerm(in.Base.Commit)))),
-		field("head", ast.ObjectTerm(field("commit", ast.StringTerm(in.Head.Commit)))),
-		field("now", timeTerm(in.Now)),
-		field("config", in.Config.term()),
-		field("rings", array(in.Rings, Ring.term)),
-		field("change", ast.ObjectTerm(
-			field("rings_moved", array(in.Change.RingsMoved, RingMove.term)),
-			field("baselines", array(in.Change.Baselines, BaselineChange.term)),
-			field("exceptions", array(in.Change.Exceptions, ExceptionChange.term)),
-			field("files", stringArray(in.Change.Files)),
-			field("classes", array(in.Change.Classes, ChangeClass.term)),
-			field("effect_digest", ast.StringTerm(in.Change.EffectDigest)),
-		)),
-		field("pr", ast.ObjectTerm(
-			field("number", ast.IntNumberTerm(in.PR.Number)),
-			field("author", ast.StringTerm(in.PR.Author)),
-			field("last_pusher", ast.StringTerm(in.PR.LastPusher)),
-			field("labels", stringArray(in.PR.Labels)),
-			field("head_sha", ast.StringTerm(in.PR.HeadSHA)),
-			field("base_ref", ast.StringTerm(in.PR.BaseRef)),
-		)),
-		field("reviews", array(in.Reviews, Review.term)),
-		field("evidence", array(in.Evidence, Evidence.term)),
-	)
+	var c converter
+	return c.toTerm(reflect.ValueOf(in)).Value
 }
 
-func field(k string, v *ast.Term) [2]*ast.Term { return [2]*ast.Term{ast.StringTerm(k), v} }
+var timeType = reflect.TypeFor[time.Time]()
 
-func array[T any](xs []T, term func(T) *ast.Term) *ast.Term {
-	ts := make([]*ast.Term, len(xs))
-	for i, x := range xs {
-		ts[i] = term(x)
+// structPlan is how one struct type becomes a Rego object: its fields with
+// their JSON names as ready-made key terms.
+type structPlan struct {
+	fields []planField
+}
+
+type planField struct {
+	index int
+	key   *ast.Term
+}
+
+var plans sync.Map // reflect.Type → *structPlan
+
+// planOf returns t's plan. The input types have a plain JSON name on every
+// field; an option (omitempty, string) or a missing tag would make the JSON
+// and the value differ, so it panics (TestValueCoversEveryField finds it).
+func planOf(t reflect.Type) *structPlan {
+	if p, ok := plans.Load(t); ok {
+		return p.(*structPlan)
 	}
-	return ast.ArrayTerm(ts...)
-}
-
-func stringArray(ss []string) *ast.Term {
-	return array(ss, func(s string) *ast.Term { return ast.StringTerm(s) })
-}
-
-func timeTerm(t time.Time) *ast.Term { return ast.StringTerm(t.Format(time.RFC3339Nano)) }
-
-func float(f float64) *ast.Term { return ast.FloatNumberTerm(f) }
-
-func (c Config) term() *ast.Term {
-	groups := make([][2]*ast.Term, 0, len(c.Approvers))
-	for g, members := range c.Approvers {
-		if members == nil {
-			groups = append(groups, field(g, ast.NullTerm()))
+	p := &structPlan{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" {
 			continue
 		}
-		groups = append(groups, field(g, stringArray(members)))
+		if tag == "" || strings.Contains(tag, ",") || !f.IsExported() {
+			panic(fmt.Sprintf("gate: input field %s.%s needs a plain json tag", t.Name(), f.Name))
+		}
+		p.fields = append(p.fields, planField{index: i, key: ast.InternedTerm(tag)})
 	}
-	return ast.ObjectTerm(
-		field("approvers", ast.ObjectTerm(groups...)),
-		field("policy_owners", ast.StringTerm(c.PolicyOwners)),
-		field("security", ast.StringTerm(c.Security)),
-		field("exceptions", ast.ObjectTerm(field("max_days", ast.IntNumberTerm(c.Exceptions.MaxDays)))),
-	)
+	p2, _ := plans.LoadOrStore(t, p)
+	return p2.(*structPlan)
 }
 
-func (r Ring) term() *ast.Term {
-	return ast.ObjectTerm(
-		field("name", ast.StringTerm(r.Name)),
-		field("baseline", ast.StringTerm(r.Baseline)),
-		field("soak_hours", float(r.SoakHours)),
-		field("success_threshold", float(r.SuccessThreshold)),
-		field("approvals", ast.ObjectTerm(
-			field("required", ast.IntNumberTerm(r.Approvals.Required)),
-			field("groups", stringArray(r.Approvals.Groups)),
-		)),
-		field("freeze", array(r.Freeze, func(f Freeze) *ast.Term {
-			return ast.ObjectTerm(
-				field("from", ast.StringTerm(f.From)),
-				field("to", ast.StringTerm(f.To)),
-				field("reason", ast.StringTerm(f.Reason)),
-			)
-		})),
-		field("min_hosts", ast.IntNumberTerm(r.MinHosts)),
-	)
+// converter makes the terms of one input value. Its terms come from slabs
+// (one allocation per 128 terms instead of one per term) and the key-value
+// pairs of an object under construction from one scratch stack; the input
+// value is built once per decision and lives as long as its evaluation.
+type converter struct {
+	slab    []ast.Term
+	scratch [][2]*ast.Term
 }
 
-func (c ChangeClass) term() *ast.Term {
-	return ast.ObjectTerm(
-		field("class", ast.StringTerm(c.Class)),
-		field("path", ast.StringTerm(c.Path)),
-		field("subject", ast.StringTerm(c.Subject)),
-		field("field", ast.StringTerm(c.Field)),
-		field("direction", ast.StringTerm(c.Direction)),
-		field("owner", ast.StringTerm(c.Owner)),
-		field("detail", ast.StringTerm(c.Detail)),
-	)
+func (c *converter) term(v ast.Value) *ast.Term {
+	if len(c.slab) == 0 {
+		c.slab = make([]ast.Term, 128)
+	}
+	t := &c.slab[0]
+	c.slab = c.slab[1:]
+	t.Value = v
+	return t
 }
 
-func (m RingMove) term() *ast.Term {
-	return ast.ObjectTerm(
-		field("ring", ast.StringTerm(m.Ring)),
-		field("from", ast.StringTerm(m.From)),
-		field("to", ast.StringTerm(m.To)),
-		field("to_digest", ast.StringTerm(m.ToDigest)),
-		field("floors", array(m.Floors, func(f Floor) *ast.Term {
-			return ast.ObjectTerm(
-				field("stream", ast.StringTerm(f.Stream)),
-				field("kind", ast.StringTerm(f.Kind)),
-				field("name", ast.StringTerm(f.Name)),
-				field("old_min", ast.StringTerm(f.OldMin)),
-				field("new_min", ast.StringTerm(f.NewMin)),
-				field("cmp", ast.IntNumberTerm(f.Cmp)),
-				field("allow_downgrade_reason", ast.StringTerm(f.AllowDowngradeReason)),
-			)
-		})),
-	)
+func stringValue(s string) ast.Value { return ast.String(s) }
+
+// toTerm converts one input value as encoding/json would encode it: structs
+// by their json tags, times as RFC 3339 with nanoseconds, nil maps and
+// slices as null (normalized inputs have none where policies iterate).
+func (c *converter) toTerm(v reflect.Value) *ast.Term {
+	switch v.Kind() {
+	case reflect.String:
+		return c.term(ast.InternedValueOr(v.String(), stringValue))
+	case reflect.Bool:
+		return ast.InternedTerm(v.Bool())
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return ast.InternedTerm(int(v.Int()))
+	case reflect.Float64:
+		return c.term(ast.Number(strconv.FormatFloat(v.Float(), 'g', -1, 64)))
+	case reflect.Slice:
+		if v.IsNil() {
+			return ast.NullTerm()
+		}
+		ts := make([]*ast.Term, v.Len())
+		for i := range ts {
+			ts[i] = c.toTerm(v.Index(i))
+		}
+		return c.term(ast.NewArray(ts...))
+	case reflect.Map:
+		if v.IsNil() {
+			return ast.NullTerm()
+		}
+		start := len(c.scratch)
+		for it := v.MapRange(); it.Next(); {
+			k := c.term(ast.InternedValueOr(it.Key().String(), stringValue))
+			c.scratch = append(c.scratch, [2]*ast.Term{k, c.toTerm(it.Value())})
+		}
+		return c.object(start)
+	case reflect.Struct:
+		if v.Type() == timeType {
+			return c.term(ast.String(v.Interface().(time.Time).Format(time.RFC3339Nano)))
+		}
+		p := planOf(v.Type())
+		start := len(c.scratch)
+		for _, f := range p.fields {
+			// The value first: it may push and pop pairs of its own.
+			val := c.toTerm(v.Field(f.index))
+			c.scratch = append(c.scratch, [2]*ast.Term{f.key, val})
+		}
+		return c.object(start)
+	}
+	panic("gate: input value of kind " + v.Kind().String() + " has no Rego form; " + strconv.Quote(v.Type().String()))
 }
 
-func (b BaselineChange) term() *ast.Term {
-	return ast.ObjectTerm(
-		field("id", ast.StringTerm(b.ID)),
-		field("status", ast.StringTerm(b.Status)),
-		field("base_digest", ast.StringTerm(b.BaseDigest)),
-		field("head_digest", ast.StringTerm(b.HeadDigest)),
-		field("rules", array(b.Rules, func(r RuleSummary) *ast.Term {
-			return ast.ObjectTerm(
-				field("stream", ast.StringTerm(r.Stream)),
-				field("kind", ast.StringTerm(r.Kind)),
-				field("name", ast.StringTerm(r.Name)),
-				field("min", ast.StringTerm(r.Min)),
-				field("pin", ast.StringTerm(r.Pin)),
-				field("hold", ast.BooleanTerm(r.Hold)),
-				field("hold_reason", ast.StringTerm(r.HoldReason)),
-				field("block", stringArray(r.Block)),
-			)
-		})),
-	)
-}
-
-func (e ExceptionChange) term() *ast.Term {
-	return ast.ObjectTerm(
-		field("id", ast.StringTerm(e.ID)),
-		field("status", ast.StringTerm(e.Status)),
-		field("owner", ast.StringTerm(e.Owner)),
-		field("reason", ast.StringTerm(e.Reason)),
-		field("compensating_control", ast.StringTerm(e.CompensatingControl)),
-		field("granted", ast.StringTerm(e.Granted)),
-		field("expires", ast.StringTerm(e.Expires)),
-		field("kev", ast.BooleanTerm(e.KEV)),
-	)
-}
-
-func (r Review) term() *ast.Term {
-	return ast.ObjectTerm(
-		field("user", ast.ObjectTerm(field("login", ast.StringTerm(r.User.Login)))),
-		field("state", ast.StringTerm(r.State)),
-		field("commit_id", ast.StringTerm(r.CommitID)),
-		field("submitted_at", timeTerm(r.SubmittedAt)),
-	)
-}
-
-func (e Evidence) term() *ast.Term {
-	return ast.ObjectTerm(
-		field("ring", ast.StringTerm(e.Ring)),
-		field("baseline", ast.StringTerm(e.Baseline)),
-		field("baseline_digest", ast.StringTerm(e.BaselineDigest)),
-		field("commit", ast.StringTerm(e.Commit)),
-		field("success_rate", float(e.SuccessRate)),
-		field("soak_hours", float(e.SoakHours)),
-		field("verified_at", timeTerm(e.VerifiedAt)),
-		field("hosts_total", ast.IntNumberTerm(e.HostsTotal)),
-		field("hosts_changed", ast.IntNumberTerm(e.HostsChanged)),
-		field("tested_set", array(e.TestedSet, TestedVersion.term)),
-	)
-}
-
-func (t TestedVersion) term() *ast.Term {
-	return ast.ObjectTerm(
-		field("stream", ast.StringTerm(t.Stream)),
-		field("package", ast.StringTerm(t.Package)),
-		field("version", ast.StringTerm(t.Version)),
-		field("hosts", ast.IntNumberTerm(t.Hosts)),
-	)
+// object makes an object of the pairs pushed since start and pops them
+// (ast.NewObject copies them).
+func (c *converter) object(start int) *ast.Term {
+	o := ast.NewObject(c.scratch[start:]...)
+	clear(c.scratch[start:])
+	c.scratch = c.scratch[:start]
+	return c.term(o)
 }
