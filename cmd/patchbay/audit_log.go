@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,7 +14,7 @@ import (
 
 func (a *app) newAuditLogCmd() *cobra.Command {
 	var dir, since, ring, branch string
-	var all bool
+	var all, noCache bool
 	var fmtFlag *formatFlag
 	cmd := &cobra.Command{
 		Use:   "log -C DIR [--since T] [--ring R]",
@@ -26,6 +27,13 @@ outcomes, and the ring verifications.
 
 Log reads records without checking signatures; run 'patchbay audit verify'
 for that.
+
+Log keeps the records it decoded in .git/patchbay/audit-log.cache, keyed by
+the tip of refs/notes/patchbay: the next log reads that file instead of
+every note, until the notes ref moves (a new record, a fetch), when the
+cache is rebuilt. A damaged cache is ignored and rewritten. The cache only
+speeds up this display; 'patchbay audit verify' never reads it. --no-cache
+reads the notes and leaves the cache alone.
 
 --since takes RFC 3339, YYYY-MM-DD or a duration back from now (72h, 30d);
 the walk stops at the first older commit. --ring keeps the changes that
@@ -49,7 +57,11 @@ Examples:
 				return err
 			}
 			defer repo.Close()
-			changes, err := audit.Trail(cmd.Context(), repo, nil, audit.TrailOptions{Branch: branch, Since: from, Ring: ring, All: all, Subjects: format == "json"})
+			opts := audit.TrailOptions{Branch: branch, Since: from, Ring: ring, All: all, Subjects: format == "json"}
+			if dir, ok := audit.DefaultLogCacheDir(repo); ok && !noCache {
+				opts.CacheDir = dir
+			}
+			changes, err := audit.Trail(cmd.Context(), repo, nil, opts)
 			if err != nil {
 				return err
 			}
@@ -69,6 +81,7 @@ Examples:
 	cmd.Flags().StringVar(&ring, "ring", "", "only changes that rolled out to or were verified in this ring")
 	cmd.Flags().StringVar(&branch, "branch", "main", "the main branch")
 	cmd.Flags().BoolVar(&all, "all", false, "include direct commits without records")
+	cmd.Flags().BoolVar(&noCache, "no-cache", false, "read every note; neither use nor write the log cache")
 	return cmd
 }
 
@@ -166,16 +179,22 @@ func orDash(s string) string {
 }
 
 func writeLogTable(w io.Writer, changes []audit.Change) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	// Buffered: the tab writer writes every cell and its padding apart.
+	bw := bufio.NewWriterSize(w, 64<<10)
+	tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "COMMIT\tDATE\tPR\tAUTHOR\tAPPROVERS\tGATE\tROLLOUTS\tVERIFIED")
 	for _, c := range changes {
 		r := rowOf(c)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.commit, r.date, r.pr, r.author, r.approvers, r.gate, r.rollouts, r.verified)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
-func writeLogMarkdown(w io.Writer, changes []audit.Change) error {
+func writeLogMarkdown(out io.Writer, changes []audit.Change) error {
+	w := bufio.NewWriterSize(out, 64<<10)
 	esc := func(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
 	fmt.Fprintln(w, "| Commit | Date | PR | Author | Approvers | Gate | Rollouts | Verified |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
@@ -187,5 +206,5 @@ func writeLogMarkdown(w io.Writer, changes []audit.Change) error {
 	if len(changes) == 0 {
 		fmt.Fprintln(w, "\n_No changes._")
 	}
-	return nil
+	return w.Flush()
 }
