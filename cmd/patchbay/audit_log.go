@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 
@@ -57,6 +58,11 @@ Examples:
 				return err
 			}
 			defer repo.Close()
+			// Reading the trail builds its whole result at once (about 5 MB
+			// per 1,000 records) and drops little: a garbage collection
+			// every time the heap doubles from 4 MB costs a fifth of the
+			// CPU for a few MB less at the peak.
+			defer debug.SetGCPercent(debug.SetGCPercent(400))
 			opts := audit.TrailOptions{Branch: branch, Since: from, Ring: ring, All: all, Subjects: format == "json"}
 			if dir, ok := audit.DefaultLogCacheDir(repo); ok && !noCache {
 				opts.CacheDir = dir
