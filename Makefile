@@ -4,7 +4,7 @@ STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 PKGS          ?= ./...
 BENCHTIME     ?= 1s
 
-.PHONY: all build test lint fmt-check vet staticcheck toolchain-check bench bench-plan1m bench-gate check clean
+.PHONY: all build test lint fmt-check vet staticcheck toolchain-check bench bench-plan1m bench-gate bench-audit-log check clean
 
 all: build
 
@@ -47,6 +47,10 @@ bench-plan1m:
 ## bench-gate: one gate decision (prepared query) against `opa bench` on the same policies and input
 bench-gate:
 	bash .ci/bench-gate
+
+## bench-audit-log: `patchbay audit log` (cold and warm cache) against `git log --notes` on 10,000 commits, whole processes
+bench-audit-log:
+	bash .ci/bench-audit-log
 
 check: lint test
 

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 
@@ -13,7 +15,7 @@ import (
 
 func (a *app) newAuditLogCmd() *cobra.Command {
 	var dir, since, ring, branch string
-	var all bool
+	var all, noCache bool
 	var fmtFlag *formatFlag
 	cmd := &cobra.Command{
 		Use:   "log -C DIR [--since T] [--ring R]",
@@ -27,6 +29,13 @@ actions on credentials (token.changed: token create/revoke, who and why).
 
 Log reads records without checking signatures; run 'patchbay audit verify'
 for that.
+
+Log keeps the records it decoded in .git/patchbay/audit-log.cache, keyed by
+the tip of refs/notes/patchbay: the next log reads that file instead of
+every note, until the notes ref moves (a new record, a fetch), when the
+cache is rebuilt. A damaged cache is ignored and rewritten. The cache only
+speeds up this display; 'patchbay audit verify' never reads it. --no-cache
+reads the notes and leaves the cache alone.
 
 --since takes RFC 3339, YYYY-MM-DD or a duration back from now (72h, 30d);
 the walk stops at the first older commit. --ring keeps the changes that
@@ -50,7 +59,16 @@ Examples:
 				return err
 			}
 			defer repo.Close()
-			changes, err := audit.Trail(cmd.Context(), repo, nil, audit.TrailOptions{Branch: branch, Since: from, Ring: ring, All: all, Subjects: format == "json"})
+			// Reading the trail builds its whole result at once (about 5 MB
+			// per 1,000 records) and drops little: a garbage collection
+			// every time the heap doubles from 4 MB costs a fifth of the
+			// CPU for a few MB less at the peak.
+			defer debug.SetGCPercent(debug.SetGCPercent(400))
+			opts := audit.TrailOptions{Branch: branch, Since: from, Ring: ring, All: all, Subjects: format == "json"}
+			if dir, ok := audit.DefaultLogCacheDir(repo); ok && !noCache {
+				opts.CacheDir = dir
+			}
+			changes, err := audit.Trail(cmd.Context(), repo, nil, opts)
 			if err != nil {
 				return err
 			}
@@ -70,6 +88,7 @@ Examples:
 	cmd.Flags().StringVar(&ring, "ring", "", "only changes that rolled out to or were verified in this ring")
 	cmd.Flags().StringVar(&branch, "branch", "main", "the main branch")
 	cmd.Flags().BoolVar(&all, "all", false, "include direct commits without records")
+	cmd.Flags().BoolVar(&noCache, "no-cache", false, "read every note; neither use nor write the log cache")
 	return cmd
 }
 
@@ -168,7 +187,9 @@ func orDash(s string) string {
 }
 
 func writeLogTable(w io.Writer, changes []audit.Change) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	// Buffered: the tab writer writes every cell and its padding apart.
+	bw := bufio.NewWriterSize(w, 64<<10)
+	tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "COMMIT\tDATE\tPR\tAUTHOR\tAPPROVERS\tGATE\tROLLOUTS\tVERIFIED")
 	for _, c := range changes {
 		r := rowOf(c)
@@ -178,19 +199,19 @@ func writeLogTable(w io.Writer, changes []audit.Change) error {
 		return err
 	}
 	if ops := tokenLines(changes); len(ops) > 0 {
-		fmt.Fprintln(w, "\nTOKENS (operator actions, newest first)")
+		fmt.Fprintln(bw, "\nTOKENS (operator actions, newest first)")
 		for _, l := range ops {
-			fmt.Fprintln(w, l)
+			fmt.Fprintln(bw, l)
 		}
 	}
 	// Cycle records below the table: one line each would widen its first
 	// column.
 	for _, c := range changes {
 		for _, cy := range c.Cycles {
-			fmt.Fprintf(w, "%s  %s\n", c.Commit[:12], cycleLine(cy))
+			fmt.Fprintf(bw, "%s  %s\n", c.Commit[:12], cycleLine(cy))
 		}
 	}
-	return nil
+	return bw.Flush()
 }
 
 // tokenLines describes the token.changed records of changes, one line
@@ -219,7 +240,8 @@ func tokenLines(changes []audit.Change) []string {
 
 func strconvQuote(s string) string { return fmt.Sprintf("%q", s) }
 
-func writeLogMarkdown(w io.Writer, changes []audit.Change) error {
+func writeLogMarkdown(out io.Writer, changes []audit.Change) error {
+	w := bufio.NewWriterSize(out, 64<<10)
 	esc := func(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
 	fmt.Fprintln(w, "| Commit | Date | PR | Author | Approvers | Gate | Rollouts | Verified |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
@@ -241,7 +263,7 @@ func writeLogMarkdown(w io.Writer, changes []audit.Change) error {
 			fmt.Fprintln(w, "- "+l)
 		}
 	}
-	return nil
+	return w.Flush()
 }
 
 // cycleLine says what one cycle.proposal record did, on one line.

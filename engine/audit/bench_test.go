@@ -3,9 +3,12 @@ package audit
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -70,6 +73,37 @@ func BenchmarkTrail10k(b *testing.B) {
 			}
 		}
 	})
+	// The log cache: cold reads every note concurrently, decodes it and
+	// writes the cache; warm reads the cache written for the same tip.
+	cacheDir := b.TempDir()
+	for _, warm := range []bool{false, true} {
+		name := "audit-log-cache-cold"
+		if warm {
+			name = "audit-log-cache-warm"
+		}
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if !warm {
+					os.Remove(filepath.Join(cacheDir, LogCacheFile))
+				}
+				repo, err := gitrepo.Open(dir)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { repo.Close() })
+				changes, err := Trail(ctx, repo, nil, TrailOptions{CacheDir: cacheDir})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := writeTable(io.Discard, changes); err != nil {
+					b.Fatal(err)
+				}
+				if len(changes) != 5000 || changes[0].PR != 5000 || changes[0].Author != "user2" {
+					b.Fatalf("%d changes, newest %+v", len(changes), changes[0])
+				}
+			}
+		})
+	}
 	b.Run("audit-log-since-1d", func(b *testing.B) {
 		for b.Loop() {
 			repo, err := gitrepo.Open(dir)
@@ -124,6 +158,26 @@ func BenchmarkTrail10k(b *testing.B) {
 			}
 		}
 	})
+}
+
+var benchRepo = flag.String("bench-repo", "", "TestWriteBenchRepo: write the 10,000-commit benchmark repository into this (new) directory")
+
+// TestWriteBenchRepo writes BenchmarkTrail10k's repository (10,000 commits,
+// 5,000 signed records) into -bench-repo, for whole-process timings of the
+// CLIs (.ci/bench-audit-log). Without the flag it is skipped.
+func TestWriteBenchRepo(t *testing.T) {
+	if *benchRepo == "" {
+		t.Skip("no -bench-repo")
+	}
+	if err := os.MkdirAll(*benchRepo, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := newKey(t)
+	w := &Writer{Signer: signer}
+	var prev string
+	var seq int64
+	gitrepotest.GenerateWith(t, *benchRepo, GenerateOptions(signer, w, &prev, &seq))
+	t.Logf("wrote 10,000 commits and %d signed records to %s", seq, *benchRepo)
 }
 
 // GenerateOptions returns generator options that put one signed, chained

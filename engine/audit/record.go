@@ -506,7 +506,14 @@ func read(ctx context.Context, repo *gitrepo.Repo, want map[gitrepo.Hash]bool) (
 		log.Records = append(log.Records, n.recs...)
 		log.ByCommit[n.commit] = n.recs
 	}
-	slices.SortStableFunc(log.Records, func(a, b *Record) int {
+	sortRecords(log.Records)
+	return log, nil
+}
+
+// sortRecords puts records in chain order: by seq, undecodable ones last,
+// then by commit and line.
+func sortRecords(recs []*Record) {
+	slices.SortStableFunc(recs, func(a, b *Record) int {
 		as, bs := a.Chain.Seq, b.Chain.Seq
 		if as == 0 {
 			as = 1 << 62
@@ -522,7 +529,6 @@ func read(ctx context.Context, repo *gitrepo.Repo, want map[gitrepo.Hash]bool) (
 		}
 		return a.Line - b.Line
 	})
-	return log, nil
 }
 
 // Of returns the records of kind k in chain order.

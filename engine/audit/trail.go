@@ -83,6 +83,10 @@ type TrailOptions struct {
 	// without it a commit is decoded only when no change.merged record
 	// names its pull request.
 	Subjects bool
+	// CacheDir, when set, reads the records through the log cache there
+	// (ReadCached): decoded once per notes tip. Only for display; Verify
+	// never uses it.
+	CacheDir string
 }
 
 var mergeMsgRE = regexp.MustCompile(`^Merge pull request #(\d+) from ([^/\s]+)/`)
@@ -121,7 +125,12 @@ func Trail(ctx context.Context, repo *gitrepo.Repo, log *Log, opts TrailOptions)
 				want = append(want, n.Parents[1])
 			}
 		}
-		if log, err = ReadFor(ctx, repo, want); err != nil {
+		if opts.CacheDir != "" {
+			log, err = ReadCached(ctx, repo, want, opts.CacheDir)
+		} else {
+			log, err = ReadFor(ctx, repo, want)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}

@@ -10,10 +10,12 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
 // Result is the outcome of a gate decision.
@@ -319,14 +321,23 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	if e.brokenBy != nil {
 		return fail(d, e.brokenBy), nil
 	}
-	evalCtx, cancel := context.WithTimeout(ctx, e.budget)
-	defer cancel()
-	rs, err := e.query.Eval(evalCtx, rego.EvalParsedInput(norm.value()))
+	// The evaluation stops when ctx ends or the budget is spent. Both
+	// cancel it through one topdown.Cancel given to the query, so that it
+	// does not start a goroutine per evaluation to watch a context (what
+	// OPA does for a context that can end), and nothing runs until one of
+	// them fires.
+	cancel := topdown.NewCancel()
+	var overBudget atomic.Bool
+	budget := time.AfterFunc(e.budget, func() { overBudget.Store(true); cancel.Cancel() })
+	stopCtx := context.AfterFunc(ctx, cancel.Cancel)
+	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(norm.value()), rego.EvalExternalCancel(cancel))
+	budget.Stop()
+	stopCtx()
 	if err != nil {
 		if ctx.Err() != nil {
 			return Decision{}, fmt.Errorf("evaluate policies: %w", ctx.Err())
 		}
-		if evalCtx.Err() != nil {
+		if overBudget.Load() {
 			return fail(d, fmt.Errorf("%w of %s (a policy loops or is too slow)", ErrBudget, e.budget)), nil
 		}
 		return fail(d, fmt.Errorf("%w: %w", ErrEval, err)), nil

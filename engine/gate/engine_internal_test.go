@@ -3,6 +3,9 @@ package gate
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -51,5 +54,79 @@ func TestValueMatchesJSON(t *testing.T) {
 				t.Errorf("value differs from the JSON's:\n got %v\nwant %v", got, want)
 			}
 		})
+	}
+}
+
+// TestValueCoversEveryField fills every field of every input struct (each
+// string, number and flag set, each list and map with one element) and
+// wants the value to equal the canonical JSON's: a field added to an input
+// struct reaches the policies exactly as it reaches the input digest.
+func TestValueCoversEveryField(t *testing.T) {
+	var in Input
+	fill(t, reflect.ValueOf(&in).Elem(), "")
+	norm := in.normalized()
+	b, err := json.Marshal(norm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ast.ValueFromReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := norm.value(); got.Compare(want) != 0 {
+		t.Errorf("value differs from the JSON's:\n got %v\nwant %v", got, want)
+	}
+}
+
+// fill sets every field under v to a value that is not zero.
+func fill(t *testing.T, v reflect.Value, path string) {
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString("s " + path)
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Int:
+		v.SetInt(int64(len(path)) + 1000)
+	case reflect.Float64:
+		v.SetFloat(float64(len(path)) + 0.25)
+	case reflect.Slice:
+		s := reflect.MakeSlice(v.Type(), 1, 1)
+		fill(t, s.Index(0), path+"[0]")
+		v.Set(s)
+	case reflect.Map:
+		m := reflect.MakeMap(v.Type())
+		e := reflect.New(v.Type().Elem()).Elem()
+		fill(t, e, path+"{}")
+		m.SetMapIndex(reflect.ValueOf("k "+path), e)
+		v.Set(m)
+	case reflect.Struct:
+		if v.Type() == reflect.TypeFor[time.Time]() {
+			v.Set(reflect.ValueOf(time.Date(2026, 12, 4, 10, 0, len(path), 7, time.FixedZone("X", 7200))))
+			return
+		}
+		for i := range v.NumField() {
+			fill(t, v.Field(i), path+"."+v.Type().Field(i).Name)
+		}
+	default:
+		t.Fatalf("%s: kind %s: teach fill about it", path, v.Kind())
+	}
+}
+
+// TestValueAllocations bounds the allocations of building the benchmark's
+// input value (testdata/promotion-input.json): object keys are made once
+// per type and terms come from slabs. Made field by field, with a key term
+// per field and a term per value, it took 474 allocations.
+func TestValueAllocations(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "promotion-input.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in Input
+	if err := json.Unmarshal(raw, &in); err != nil {
+		t.Fatal(err)
+	}
+	norm := in.normalized()
+	if n := testing.AllocsPerRun(20, func() { _ = norm.value() }); n > 300 {
+		t.Errorf("building the input value took %.0f allocations, want at most 300", n)
 	}
 }

@@ -1,12 +1,16 @@
 package gitrepo
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"path"
 	"slices"
 	"time"
 
+	"github.com/go-git/go-billy/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	cgfmt "github.com/go-git/go-git/v5/plumbing/format/commitgraph/v2"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -135,12 +139,48 @@ func (r *Repo) FirstParent(ctx context.Context, start Hash, fn func(*Node) error
 // has a commit-graph file (or chain), otherwise one that decodes objects.
 func (r *Repo) commitNodeIndex() (commitgraph.CommitNodeIndex, func()) {
 	if s, ok := r.fsStorage(); ok {
+		if data, ok := readCommitGraph(s.Filesystem()); ok {
+			if idx, err := cgfmt.OpenFileIndex(memFile{bytes.NewReader(data)}); err == nil {
+				return commitgraph.NewGraphCommitNodeIndex(idx, r.r.Storer), func() { _ = idx.Close() }
+			}
+		}
 		if idx, err := cgfmt.OpenChainOrFileIndex(s.Filesystem()); err == nil {
 			return commitgraph.NewGraphCommitNodeIndex(idx, r.r.Storer), func() { _ = idx.Close() }
 		}
 	}
 	return commitgraph.NewObjectCommitNodeIndex(r.r.Storer), func() {}
 }
+
+// maxMemCommitGraph bounds the commit-graph file read into memory (about
+// 1.5 million commits); a larger one is read from the file as needed.
+const maxMemCommitGraph = 64 << 20
+
+// readCommitGraph reads the repository's single commit-graph file into
+// memory: the index reads a few bytes per commit at a time, one system call
+// each from the file, none from memory. ok is false when there is none,
+// it is larger than maxMemCommitGraph or cannot be read.
+func readCommitGraph(fs billy.Filesystem) ([]byte, bool) {
+	name := path.Join("objects", "info", "commit-graph")
+	fi, err := fs.Stat(name)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() > maxMemCommitGraph {
+		return nil, false
+	}
+	f, err := fs.Open(name)
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxMemCommitGraph+1))
+	if err != nil || len(data) > maxMemCommitGraph {
+		return nil, false
+	}
+	return data, true
+}
+
+// memFile is an in-memory commit-graph file.
+type memFile struct{ *bytes.Reader }
+
+func (memFile) Close() error { return nil }
 
 // Head returns the commit the named branch points to: "main" looks up
 // refs/heads/main, then refs/remotes/origin/main.
