@@ -226,6 +226,23 @@ func (d *demo) begin(title string) {
 }
 
 // endStep prints how long the step that just finished took.
+// tick runs one controller tick. The demo's clock jumps (soak, windows,
+// days of history): a jump while the controller holds its lease lapses
+// it, and the tick ends with store.ErrLeaseLost as a real leader's would
+// after a pause. Like the controller's own loop, the demo takes the lease
+// again on the next tick (with a new fencing token) instead of failing.
+func (d *demo) tick(ctx context.Context) error {
+	for try := 1; ; try++ {
+		err := d.ctl.Step(ctx)
+		if err == nil || errors.Is(err, rollout.ErrNotLeader) {
+			return nil
+		}
+		if !errors.Is(err, store.ErrLeaseLost) || try == 3 {
+			return err
+		}
+	}
+}
+
 func (d *demo) endStep() {
 	if d.step > 0 {
 		fmt.Fprintf(d.w, "        (step %d took %.1fs)\n", d.step, time.Since(d.last).Seconds())
@@ -285,7 +302,7 @@ func (d *demo) run(ctx context.Context, listen string, keep bool) error {
 	if res.Decision.Result != gate.Pass {
 		return fmt.Errorf("demo: the pilot promotion should pass with canary's evidence, got %s", res.Decision.Result)
 	}
-	if err := d.ctl.Step(ctx); err != nil && !errors.Is(err, rollout.ErrNotLeader) {
+	if err := d.tick(ctx); err != nil {
 		return err
 	}
 	if list, err := d.ctl.List(ctx); err == nil {
@@ -379,7 +396,7 @@ func (d *demo) history(ctx context.Context) error {
 	for ; days < historyDays && d.clock.now().Add(24*time.Hour).Before(time.Now()); days++ {
 		d.clock.skip.Add(int64(24 * time.Hour))
 		for range 3 {
-			if err := d.ctl.Step(ctx); err != nil && !errors.Is(err, rollout.ErrNotLeader) {
+			if err := d.tick(ctx); err != nil {
 				return err
 			}
 			if _, err := d.round(ctx); err != nil {
@@ -688,7 +705,7 @@ func (d *demo) rollOut(ctx context.Context, ring string, haltOK bool) (api.Rollo
 	deadline := time.Now().Add(90 * time.Second)
 	var last string
 	for time.Now().Before(deadline) {
-		if err := d.ctl.Step(ctx); err != nil && !errors.Is(err, rollout.ErrNotLeader) {
+		if err := d.tick(ctx); err != nil {
 			return api.Rollout{}, err
 		}
 		list, err := d.ctl.List(ctx)
@@ -747,7 +764,7 @@ func (d *demo) soak(ctx context.Context, r api.Rollout, next string) error {
 		if _, err := d.round(ctx); err != nil {
 			return err
 		}
-		if err := d.ctl.Step(ctx); err != nil && !errors.Is(err, rollout.ErrNotLeader) {
+		if err := d.tick(ctx); err != nil {
 			return err
 		}
 		log, err := audit.Read(ctx, d.repo)

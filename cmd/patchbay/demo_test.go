@@ -94,14 +94,17 @@ func TestDemoServePauseReachesNotes(t *testing.T) {
 	out, errOut := &syncBuffer{}, &syncBuffer{}
 	a := &app{stdin: strings.NewReader(""), stdout: out, stderr: errOut, getenv: func(string) string { return "" }, now: time.Now}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() { done <- a.run(ctx, []string{"demo", "--hosts", "20", "--dir", dir, "--serve"}) }()
-	defer func() { cancel(); <-done }()
+	// exited is closed (not sent on) when the demo returns, so that both
+	// the wait below and the deferred clean-up see it: a demo that exits
+	// early must fail the test, not hang it in the deferred wait.
+	exited, code := make(chan struct{}), 0
+	go func() { code = a.run(ctx, []string{"demo", "--hosts", "20", "--dir", dir, "--serve"}); close(exited) }()
+	defer func() { cancel(); <-exited }()
 	re := regexp.MustCompile(`the server keeps running at (http://\S+) .*\n.*admin token (\S+)`)
 	var m []string
 	for deadline := time.Now().Add(2 * time.Minute); m == nil; time.Sleep(50 * time.Millisecond) {
 		select {
-		case code := <-done:
+		case <-exited:
 			t.Fatalf("demo exited %d\n%s\n%s", code, out.String(), errOut.String())
 		default:
 		}
