@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -108,22 +107,7 @@ func TestPublishEndToEnd(t *testing.T) {
 	// The patch repository: the quickstart with canary on 2026-11 and no
 	// soak, so that canary verifies within the test.
 	g := gitrepotest.New(t)
-	src := filepath.Join("..", "..", "examples", "quickstart")
-	files := map[string]string{}
-	if err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if strings.HasPrefix(rel, "inventory") {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		files[filepath.ToSlash(rel)] = string(b)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	src, files := quickstartFiles(t)
 	canary := strings.Replace(files["rings/canary.cue"], `"24h"`, `"0h"`, 1)
 	files["rings/canary.cue"] = strings.Replace(canary, `baseline: "2026-11-hotfix-1"`, `baseline: "2026-11"`, 1)
 	g.Commit("quickstart, canary on 2026-11", files)

@@ -98,13 +98,11 @@ func (g *agentClient) round() int {
 	return len(a.Actions)
 }
 
-// TestRolloutCommandsAgainstServer runs a canary rollout through the real
-// server (admin API, agent API, controller as the Assigner) and drives it
-// with patchbay rollout list/show/pause/resume/abort.
-func TestRolloutCommandsAgainstServer(t *testing.T) {
-	ctx := context.Background()
-	clk := &testClock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
-	g := gitrepotest.New(t)
+// quickstartFiles returns the quickstart example's directory and its
+// files (by slash path) without its inventory, for committing into a test
+// repository.
+func quickstartFiles(t *testing.T) (string, map[string]string) {
+	t.Helper()
 	src := filepath.Join("..", "..", "examples", "quickstart")
 	files := map[string]string{}
 	if err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
@@ -121,6 +119,17 @@ func TestRolloutCommandsAgainstServer(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	return src, files
+}
+
+// TestRolloutCommandsAgainstServer runs a canary rollout through the real
+// server (admin API, agent API, controller as the Assigner) and drives it
+// with patchbay rollout list/show/pause/resume/abort.
+func TestRolloutCommandsAgainstServer(t *testing.T) {
+	ctx := context.Background()
+	clk := &testClock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
+	g := gitrepotest.New(t)
+	_, files := quickstartFiles(t)
 	canary := files["rings/canary.cue"]
 	files["rings/canary.cue"] = strings.Replace(canary, `baseline: "2026-11-hotfix-1"`, `baseline: "2026-11"`, 1)
 	g.Commit("quickstart, canary on 2026-11", files)

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,22 +37,7 @@ func TestServeCyclesPublishRecords(t *testing.T) {
 		}
 	})
 	g := gitrepotest.New(t)
-	src := filepath.Join("..", "..", "examples", "quickstart")
-	files := map[string]string{}
-	if err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if strings.HasPrefix(rel, "inventory") {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		files[filepath.ToSlash(rel)] = string(b)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	_, files := quickstartFiles(t)
 	files["patchbay.cue"] += "\nconfig: cycles: [{name: \"daily\", schedule: every: \"day\"}]\n"
 	g.Commit("quickstart with a daily cycle", files)
 	remote := srv.Publish(t, "patches", g)
