@@ -90,6 +90,9 @@ type Affected struct {
 	Fixed string `json:"fixed,omitempty"`
 	// Introduced is the first affected version; empty means all versions.
 	Introduced string `json:"introduced,omitempty"`
+	// LastAffected is the last affected version of a range without a fix
+	// (OSV's "last_affected"); later versions are not affected.
+	LastAffected string `json:"lastAffected,omitempty"`
 	// Module is the RHEL module stream ("nginx:1.18") a modular fix belongs
 	// to; empty for non-modular packages.
 	Module string `json:"module,omitempty"`

@@ -389,7 +389,7 @@ func judgeOne(sts []stmt, u unit, eco vercmp.Ecosystem, stream string, rebuild b
 	a := sts[0].adv
 	f := Finding{Advisory: a, AdvisoryID: a.ID, Package: u.name, Kind: u.kind, Installed: u.version, Binaries: u.bins, Stream: stream}
 	var fixed []*Affected
-	var open *Affected
+	var open, outOfRange *Affected
 	applicable := false
 	for _, s := range sts {
 		st := s.st
@@ -410,6 +410,10 @@ func judgeOne(sts []stmt, u unit, eco vercmp.Ecosystem, stream string, rebuild b
 		case StatusFixed:
 			fixed = append(fixed, st)
 		default:
+			if outside(eco, u.version, st) {
+				outOfRange = st
+				continue
+			}
 			if open == nil || rankStatus(st.Status) > rankStatus(open.Status) {
 				open = st
 			}
@@ -417,6 +421,13 @@ func judgeOne(sts []stmt, u unit, eco vercmp.Ecosystem, stream string, rebuild b
 	}
 	if !applicable {
 		return f, false
+	}
+	if len(fixed) == 0 && open == nil {
+		// Every statement without a fix bounds a range this version is
+		// outside of.
+		f.Verdict = VerdictNotAffected
+		f.Note = "outside the affected range" + rangeText(outOfRange)
+		return f, true
 	}
 	if len(fixed) > 0 {
 		// The lowest fixed build is the fix; Introduced bounds the range.
@@ -453,6 +464,29 @@ func judgeOne(sts []stmt, u unit, eco vercmp.Ecosystem, stream string, rebuild b
 		f.Verdict = VerdictNoFix
 	}
 	return f, true
+}
+
+// outside reports whether version v lies outside the range of st, a
+// statement without a fix: below its first affected version or above its
+// last affected one.
+func outside(eco vercmp.Ecosystem, v string, st *Affected) bool {
+	return st.Introduced != "" && vercmp.Compare(eco, v, st.Introduced) < 0 ||
+		st.LastAffected != "" && vercmp.Compare(eco, v, st.LastAffected) > 0
+}
+
+// rangeText describes st's bounds for a finding's note.
+func rangeText(st *Affected) string {
+	var parts []string
+	if st.Introduced != "" {
+		parts = append(parts, "introduced "+st.Introduced)
+	}
+	if st.LastAffected != "" {
+		parts = append(parts, "last affected "+st.LastAffected)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 // almaSuffix is AlmaLinux's rebuild mark at the end of a release.

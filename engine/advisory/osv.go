@@ -202,7 +202,6 @@ func fromOSV(name string, v *osvschema.Vulnerability) (*Advisory, error) {
 				continue
 			}
 			st := Affected{Stream: stream, Ecosystem: eco, Package: pkg, Kind: kind, Note: note, Binaries: bins, Status: StatusNotFixed}
-			lastAffected := false
 			for k, ev := range rg.GetEvents() {
 				path := fmt.Sprintf("/affected/%d/ranges/%d/events/%d", i, j, k)
 				switch {
@@ -217,13 +216,17 @@ func fromOSV(name string, v *osvschema.Vulnerability) (*Advisory, error) {
 					st.Status, st.Fixed = StatusFixed, ev.GetFixed()
 					badVersion(&st, name, path+"/fixed")
 				case ev.GetLastAffected() != "":
-					lastAffected = true
+					// "last_affected" bounds the range from above and
+					// names no fix: versions up to it have no fix yet
+					// (a finding of its own), later ones are not affected.
+					if err := checkVersion(name, path+"/last_affected", eco, ev.GetLastAffected()); err != nil {
+						return nil, err
+					}
+					st.LastAffected = ev.GetLastAffected()
 				}
 			}
-			if lastAffected && st.Status != StatusFixed {
-				// "last_affected" names no fixed version; patchbay cannot
-				// propose a floor from it and leaves the range out.
-				continue
+			if st.Status == StatusFixed {
+				st.LastAffected = ""
 			}
 			if eco == vercmp.RPM && isModular(st.Fixed) {
 				st.Module = module

@@ -219,3 +219,48 @@ func quickstart(t *testing.T) *baseline.Repository {
 	}
 	return repo
 }
+
+// TestLastAffected: an OSV range that ends with "last_affected" names no
+// fix. Versions up to it have no fix yet (a finding of its own, not left
+// out as before); versions after it, and versions below an "introduced"
+// of a range without a fix, are not affected.
+func TestLastAffected(t *testing.T) {
+	const rec = `{"schema_version":"1.6.0","id":"RLSA-2026:0001","modified":"2026-11-01T00:00:00Z","published":"2026-11-01T00:00:00Z",
+"aliases":["CVE-2026-0001"],"affected":[
+{"package":{"ecosystem":"Rocky Linux:9","name":"foo"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"last_affected":"1.2-1.el9"}]}]},
+{"package":{"ecosystem":"Rocky Linux:9","name":"bar"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"2.0-1.el9"}]}]}]}`
+	var db advisory.DB
+	if _, err := db.Add("test.json", []byte(rec), true); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(id, foo, bar string) *inventory.Report {
+		set, err := inventory.NewPackageSet(vercmp.RPM, []inventory.Package{
+			{Name: "foo", Version: foo, Arch: "x86_64"}, {Name: "bar", Version: bar, Arch: "x86_64"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &inventory.Report{HostID: id, Stream: "rocky-9", Ecosystem: vercmp.RPM, Packages: set}
+	}
+	hosts := []*inventory.Report{mk("old", "1.1-1.el9", "1.9-1.el9"), mk("last", "1.2-1.el9", "2.0-1.el9"), mk("new", "1.3-1.el9", "2.1-1.el9")}
+	res := advisory.Match(advisory.NewIndex(&db, []string{"rocky-9"}, nil), hosts, advisory.MatchOptions{})
+	want := map[string]advisory.Verdict{
+		"old foo": advisory.VerdictNoFix, "last foo": advisory.VerdictNoFix, "new foo": advisory.VerdictNotAffected,
+		"old bar": advisory.VerdictNotAffected, "last bar": advisory.VerdictNoFix, "new bar": advisory.VerdictNoFix,
+	}
+	for _, h := range hosts {
+		got := map[string]advisory.Finding{}
+		for _, f := range findingsOf(res, h.HostID) {
+			got[f.Package] = f
+		}
+		for _, pkg := range []string{"foo", "bar"} {
+			w := want[h.HostID+" "+pkg]
+			f, ok := got[pkg]
+			if w == advisory.VerdictNotAffected && !ok {
+				continue // not listed is not affected too
+			}
+			if !ok || f.Verdict != w {
+				t.Errorf("%s %s: %+v (listed %t), want %s", h.HostID, pkg, f, ok, w)
+			}
+		}
+	}
+}
