@@ -672,7 +672,11 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, v Viewer) {
 	for _, e := range evs {
 		first := text(dateTime(e.At))
 		first.ID = "ev-" + strconv.FormatInt(e.ID, 10)
-		t.Rows = append(t.Rows, []cell{first, text(e.Kind), link(e.RolloutID, rolloutHref(e.RolloutID)), text(e.Actor), text(yesNo(e.Audited)), text(detail(e.Payload))})
+		ro := text("—") // a record about the repository (token.changed, cycle.proposal) names no rollout
+		if e.RolloutID != "" {
+			ro = link(e.RolloutID, rolloutHref(e.RolloutID))
+		}
+		t.Rows = append(t.Rows, []cell{first, text(e.Kind), ro, text(e.Actor), text(yesNo(e.Audited)), text(detail(e.Payload))})
 	}
 	t.Note = "Each record is signed and chained in the patch repository as a Git note (refs/notes/patchbay); verify the whole chain offline with: patchbay audit verify -C DIR."
 	s.render(w, r, http.StatusOK, page{Title: "Audit trail", Nav: "audit", Viewer: v, Tables: []table{t}})

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/patchbay/patchbay/engine/api"
+	"github.com/patchbay/patchbay/engine/audit"
 	"github.com/patchbay/patchbay/engine/history"
 	"github.com/patchbay/patchbay/engine/notify"
 	"github.com/patchbay/patchbay/engine/rollout"
@@ -107,7 +108,14 @@ func dashEnv(t *testing.T) (*env, *browser) {
 			t.Fatalf("report %s: %d %s", id, code, b)
 		}
 	}
-	if err := e.st.CreateRoleToken(context.Background(), "board", "viewer-token-for-tests", store.RoleViewer); err != nil {
+	// Created as 'patchbay token create --viewer' does, with its
+	// token.changed record: a record that names no rollout.
+	rec, err := rollout.RepositoryEvent(&audit.TokenChanged{Token: audit.TokenViewer, Name: "board",
+		Operator: audit.Operator{Actor: "ops@bastion", Action: audit.TokenCreate, Reason: "board report"}, ChangedAt: clock()}, "ops@bastion", clock())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.CreateRoleTokenRecorded(context.Background(), "board", "viewer-token-for-tests", store.RoleViewer, rec); err != nil {
 		t.Fatal(err)
 	}
 	// Wait for the plan writer to record the history.
@@ -220,6 +228,14 @@ func TestDashboardPages(t *testing.T) {
 		if !seen[want] {
 			t.Errorf("no link reaches %s", want)
 		}
+	}
+	// A record about the repository (the viewer token's token.changed)
+	// is listed without a link to a rollout it does not have.
+	if seen["/rollouts/"] {
+		t.Errorf("a page links to /rollouts/ (a record without a rollout linked as one)")
+	}
+	if _, body, _ := b.get("/audit"); !strings.Contains(body, "token.changed") {
+		t.Errorf("the audit page does not list the token.changed record")
 	}
 	// Search.
 	hosts := readCSV(t, b, "/hosts?q=DEB12-CANARY-0&csv=hosts")
