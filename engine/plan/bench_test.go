@@ -18,7 +18,9 @@ import (
 	"github.com/patchbay/patchbay/engine/inventory"
 )
 
-func genFleet(b *testing.B, hosts, sets, packages int) (*baseline.Repository, []*inventory.Report) {
+// fleetSeeds loads the quickstart repository and one seed report per
+// stream, and the generator's options for hosts, sets and packages.
+func fleetSeeds(b *testing.B, hosts, sets, packages int) (*baseline.Repository, []*inventory.Report, fleet.Options) {
 	b.Helper()
 	repo, err := baseline.LoadDir(context.Background(), fixture.Path(b, "examples/quickstart"), baseline.Options{Now: now})
 	if err != nil {
@@ -35,6 +37,12 @@ func genFleet(b *testing.B, hosts, sets, packages int) (*baseline.Repository, []
 	}
 	opts := fleet.DefaultOptions(hosts, sets, now)
 	opts.Packages = packages
+	return repo, seeds, opts
+}
+
+func genFleet(b *testing.B, hosts, sets, packages int) (*baseline.Repository, []*inventory.Report) {
+	b.Helper()
+	repo, seeds, opts := fleetSeeds(b, hosts, sets, packages)
 	reports, err := fleet.Generate(repo, seeds, opts)
 	if err != nil {
 		b.Fatal(err)

@@ -1,7 +1,6 @@
 package plan
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"runtime"
@@ -9,7 +8,6 @@ import (
 
 	"github.com/patchbay/patchbay/engine/baseline"
 	"github.com/patchbay/patchbay/engine/fleet"
-	"github.com/patchbay/patchbay/engine/internal/fixture"
 	"github.com/patchbay/patchbay/engine/inventory"
 )
 
@@ -19,21 +17,7 @@ var bench1M = flag.Bool("plan1m", false, "run the 1,000,000-host plan benchmarks
 // sorted by host ID.
 func genCompactFleet(b *testing.B, hosts, sets, packages int) (*baseline.Repository, *inventory.Fleet) {
 	b.Helper()
-	repo, err := baseline.LoadDir(context.Background(), fixture.Path(b, "examples/quickstart"), baseline.Options{Now: now})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var seeds []*inventory.Report
-	for _, id := range []string{"deb12-canary-01", "ubuntu-canary-01", "rhel9-canary-01", "alpine-canary-01"} {
-		if err := inventory.ReadPath(context.Background(), fixture.Path(b, "examples/quickstart/inventory/"+id+".json"), nil, func(r *inventory.Report) error {
-			seeds = append(seeds, r)
-			return nil
-		}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	opts := fleet.DefaultOptions(hosts, sets, now)
-	opts.Packages = packages
+	repo, seeds, opts := fleetSeeds(b, hosts, sets, packages)
 	f, err := fleet.GenerateFleet(repo, seeds, opts)
 	if err != nil {
 		b.Fatal(err)
