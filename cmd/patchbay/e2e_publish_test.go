@@ -4,12 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,48 +15,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/patchbay/patchbay/engine/api"
 	"github.com/patchbay/patchbay/engine/audit"
 	"github.com/patchbay/patchbay/engine/gitrepo"
 	"github.com/patchbay/patchbay/engine/gitrepo/gitrepotest"
+	"github.com/patchbay/patchbay/engine/store/storetest"
 )
 
 // e2ePostgres creates a schema for the test and returns a URL using it;
 // it skips without PATCHBAY_TEST_POSTGRES.
 func e2ePostgres(t *testing.T) string {
 	t.Helper()
-	base := os.Getenv("PATCHBAY_TEST_POSTGRES")
-	if base == "" {
-		t.Skip("PATCHBAY_TEST_POSTGRES not set; the two-server publishing test runs on PostgreSQL")
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "pb_e2e_" + hex.EncodeToString(b[:])
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if conn, err := pgx.Connect(ctx, base); err == nil {
-			_, _ = conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-			conn.Close(ctx)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return storetest.PostgresURL(t, "the two-server publishing test runs on PostgreSQL")
 }
 
 // served is one `patchbay serve` process.

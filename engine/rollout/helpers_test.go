@@ -2,54 +2,18 @@ package rollout_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/patchbay/patchbay/engine/change"
 	"github.com/patchbay/patchbay/engine/gate"
+	"github.com/patchbay/patchbay/engine/store/storetest"
 )
 
 // postgresURL creates a schema of its own for the test and returns a URL
 // whose search_path points at it; it skips without PATCHBAY_TEST_POSTGRES.
 func postgresURL(t testing.TB) string {
-	base := os.Getenv("PATCHBAY_TEST_POSTGRES")
-	if base == "" {
-		t.Skip("PATCHBAY_TEST_POSTGRES not set; skipping PostgreSQL")
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "pb_rollout_" + hex.EncodeToString(b[:])
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			return
-		}
-		defer conn.Close(ctx)
-		_, _ = conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return storetest.PostgresURL(t, "skipping PostgreSQL")
 }
 
 // gate evaluates the pull request base..head with two SRE approvals, the

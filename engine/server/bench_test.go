@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,14 +16,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/patchbay/patchbay/engine/agent"
 	"github.com/patchbay/patchbay/engine/api"
 	"github.com/patchbay/patchbay/engine/internal/fixture"
 	"github.com/patchbay/patchbay/engine/inventory"
 	"github.com/patchbay/patchbay/engine/server"
 	"github.com/patchbay/patchbay/engine/store"
+	"github.com/patchbay/patchbay/engine/store/storetest"
 )
 
 // The load benchmarks run the real server over loopback HTTP with
@@ -49,7 +47,7 @@ func benchStores() map[string]func(b *testing.B) string {
 		return "sqlite://" + filepath.Join(b.TempDir(), "bench.db")
 	}}
 	if pg := os.Getenv("PATCHBAY_TEST_POSTGRES"); pg != "" {
-		urls["postgres"] = func(b *testing.B) string { return pgSchema(b, pg) }
+		urls["postgres"] = func(b *testing.B) string { return storetest.Schema(b, pg) }
 	}
 	return urls
 }
@@ -93,42 +91,6 @@ func newBenchEnv(b *testing.B, url string, hosts int) *benchEnv {
 	}
 	wg.Wait()
 	return e
-}
-
-// pgSchema creates a schema of its own for one benchmark run, dropped at
-// the end, and returns base with search_path pointing at it: nothing else
-// in the database is touched.
-func pgSchema(b *testing.B, base string) string {
-	b.Helper()
-	ctx := context.Background()
-	schema := fmt.Sprintf("pb_bench_%d", time.Now().UnixNano())
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		b.Fatalf("connect: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			b.Errorf("drop schema: %v", err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			b.Errorf("drop schema: %v", err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		b.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 func (e *benchEnv) client() *http.Client {
