@@ -93,23 +93,7 @@ func newEnv(t testing.TB, url string) *env {
 	t.Helper()
 	clk := &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
 	g := gitrepotest.New(t)
-	src := fixture.Path(t, "examples/quickstart")
-	files := map[string]string{}
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if strings.HasPrefix(rel, "inventory") {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		files[filepath.ToSlash(rel)] = string(b)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := fixture.QuickstartFiles(t)
 	files["rings/canary.cue"] = strings.Replace(files["rings/canary.cue"], `baseline: "2026-11-hotfix-1"`, `baseline: "2026-11"`, 1)
 	g.Commit("quickstart, canary on 2026-11", files)
 	repo, err := gitrepo.Open(g.Dir)

@@ -5,9 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -67,19 +64,7 @@ func newLiveEnv(t *testing.T, hosts []string, ring func(string) string, dry ...s
 	t.Helper()
 	ctx := context.Background()
 	g := gitrepotest.New(t)
-	src := fixture.Path(t, "examples/quickstart")
-	files := map[string]string{}
-	if err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.Contains(p, "inventory") {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		b, err := os.ReadFile(p)
-		files[filepath.ToSlash(rel)] = string(b)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	files := fixture.QuickstartFiles(t)
 	canary := ring(files["rings/canary.cue"])
 	files["rings/canary.cue"] = strings.Replace(canary, `baseline: "2026-11-hotfix-1"`, `baseline: "2026-11"`, 1)
 	g.Commit("canary on 2026-11", files)

@@ -3,9 +3,6 @@ package server_test
 import (
 	"context"
 	"encoding/json"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -28,19 +25,7 @@ import (
 func TestRolloutEndpoints(t *testing.T) {
 	ctx := context.Background()
 	g := gitrepotest.New(t)
-	src := fixture.Path(t, "examples/quickstart")
-	files := map[string]string{}
-	if err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.Contains(p, "inventory") {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		b, err := os.ReadFile(p)
-		files[filepath.ToSlash(rel)] = string(b)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	files := fixture.QuickstartFiles(t)
 	canary := files["rings/canary.cue"]
 	files["rings/canary.cue"] = strings.Replace(canary, `baseline: "2026-11-hotfix-1"`, `baseline: "2026-11"`, 1)
 	g.Commit("canary on 2026-11", files)
