@@ -3,9 +3,7 @@ package rollout
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -38,19 +36,7 @@ func BenchmarkControllerWave(b *testing.B) {
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	clk := func() time.Time { return now }
 	g := gitrepotest.New(b)
-	src := fixture.Path(b, "examples/quickstart")
-	files := map[string]string{}
-	if err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.Contains(p, "inventory") {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		data, err := os.ReadFile(p)
-		files[filepath.ToSlash(rel)] = string(data)
-		return err
-	}); err != nil {
-		b.Fatal(err)
-	}
+	files := fixture.QuickstartFiles(b)
 	commit := g.Commit("quickstart", files)
 	repo, err := gitrepo.Open(g.Dir)
 	if err != nil {
@@ -134,19 +120,7 @@ func BenchmarkRolloutStart(b *testing.B) {
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	clk := func() time.Time { return now }
 	g := gitrepotest.New(b)
-	src := fixture.Path(b, "examples/quickstart")
-	files := map[string]string{}
-	if err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.Contains(p, "inventory") {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		data, err := os.ReadFile(p)
-		files[filepath.ToSlash(rel)] = string(data)
-		return err
-	}); err != nil {
-		b.Fatal(err)
-	}
+	files := fixture.QuickstartFiles(b)
 	prod := files["rings/prod.cue"]
 	g.Commit("quickstart", files)
 	repo, err := gitrepo.Open(g.Dir)
@@ -157,7 +131,7 @@ func BenchmarkRolloutStart(b *testing.B) {
 	st := storetest.New(b, store.Options{Now: clk, SQLiteSynchronous: "NORMAL"})
 	var seeds []*inventory.Report
 	for _, name := range []string{"deb12-prod-01", "ubuntu-pilot-01", "rhel9-pilot-01", "alpine-prod-01"} {
-		data, err := os.ReadFile(filepath.Join(src, "inventory", name+".json"))
+		data, err := os.ReadFile(fixture.Path(b, "examples/quickstart/inventory/"+name+".json"))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -204,7 +178,9 @@ func BenchmarkRolloutStart(b *testing.B) {
 		}
 		var open store.Rollout
 		for _, r := range l {
-			if r.State == StateRunning {
+			// A push without a gate decision starts its rollout
+			// unreviewed, with every host assigned as a running one.
+			if r.State == StateRunning || r.State == StateUnreviewed {
 				open = r
 			}
 		}

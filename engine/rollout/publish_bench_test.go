@@ -55,8 +55,11 @@ func BenchmarkRingVerifiedVisible(b *testing.B) {
 		o.Fetch, o.Tick, o.Now = nil, rollout.DefaultTick, time.Now
 	})
 	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	go c.Run(runCtx)
+	ran := make(chan struct{})
+	go func() { c.Run(runCtx); close(ran) }()
+	// Wait for the loop to end before the temporary directories go: a push
+	// in flight still writes into the mirror.
+	defer func() { stop(); <-ran }()
 	head, _ := r.mirror.Head("main")
 	remoteTip := func() string {
 		out, _ := gitrepotest.RunGit(r.srv.Dir("patches"), 0, nil, "for-each-ref", "--format=%(objectname)", gitrepo.NotesRef)
