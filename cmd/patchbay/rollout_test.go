@@ -165,7 +165,7 @@ func TestRolloutCommandsAgainstServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	sr.Attach(ctx, srv)
+	sr.Attach(ctx, srv, &sync.WaitGroup{}) // --controller off: nothing runs in the background
 	hs := httptest.NewServer(srv.Handler())
 	defer hs.Close()
 

@@ -11,6 +11,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -133,6 +134,13 @@ written.`,
 			return fmt.Errorf("open store: %w", err)
 		}
 		defer st.Close()
+		// Every background loop (reloader, controller, history,
+		// notifications, proposal cycles) ends before the store and the
+		// repository close: deferred last, this runs first. A fetch still
+		// reading the clone when it closed was a data race.
+		ctx, stopBackground := context.WithCancel(ctx)
+		var bg sync.WaitGroup
+		defer func() { stopBackground(); bg.Wait() }()
 		rl := server.NewReloader(src, log, a.now)
 		if err := rl.Check(ctx); err != nil {
 			fmt.Fprintf(a.stderr, "patchbay: warning: the patch repository does not load yet (%v); serving, /readyz is 503 until it does\n", firstLine(err))
@@ -157,7 +165,7 @@ written.`,
 			return err
 		}
 		if sr != nil {
-			sr.Attach(ctx, srv)
+			sr.Attach(ctx, srv, &bg)
 			srv.EnablePublishing(sr.Controller)
 			srv.EnableDashboard(sr.Controller)
 		} else {
@@ -177,7 +185,7 @@ written.`,
 			return err
 		}
 		if svc != nil {
-			if err := cyc.start(ctx, a, svc, svc.Git, sr, srv, log, branch, cacheDir); err != nil {
+			if err := cyc.start(ctx, &bg, a, svc, svc.Git, sr, srv, log, branch, cacheDir); err != nil {
 				return err
 			}
 		}
@@ -185,8 +193,8 @@ written.`,
 		if err != nil {
 			return fmt.Errorf("listen: %w", err)
 		}
-		go rl.Run(ctx, interval)
-		go srv.RunHistory(ctx)
+		bg.Go(func() { rl.Run(ctx, interval) })
+		bg.Go(func() { srv.RunHistory(ctx) })
 		// Notifications follow config.notify: a commit that changes it is
 		// applied at the next sync, without a restart.
 		srv.EnableNotify(func(c *baseline.Notify) (*notify.Notifier, error) { return notifier(c, st, log) })
@@ -195,7 +203,7 @@ written.`,
 				return err
 			}
 		}
-		go srv.RunNotify(ctx, notifyEvery)
+		bg.Go(func() { srv.RunNotify(ctx, notifyEvery) })
 		url := "http://" + ln.Addr().String()
 		fmt.Fprintf(a.stderr, `patchbay serving %s on %s (store %s)
 Create an enrollment token (printed once), then enroll hosts:

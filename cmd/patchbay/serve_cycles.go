@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -53,7 +54,7 @@ func (f *cycleServeFlags) validate() error {
 // Records go to the rollout controller's outbox (signed and pushed with
 // the server's other records) when it publishes; otherwise they are
 // logged only, and the server says so.
-func (f *cycleServeFlags) start(ctx context.Context, a *app, svc *github.Service, git github.GitSource, sr *servedRollouts, srv *server.Server, log *slog.Logger, branch, cacheDir string) error {
+func (f *cycleServeFlags) start(ctx context.Context, bg *sync.WaitGroup, a *app, svc *github.Service, git github.GitSource, sr *servedRollouts, srv *server.Server, log *slog.Logger, branch, cacheDir string) error {
 	if f.repo == "" {
 		return nil
 	}
@@ -112,7 +113,7 @@ func (f *cycleServeFlags) start(ctx context.Context, a *app, svc *github.Service
 	if s.Sink == nil {
 		fmt.Fprintf(a.stderr, "patchbay: warning: proposal cycles run, but their cycle.proposal records are only logged: give --repo with --publish and a signing key to record them\n")
 	}
-	go s.Run(ctx, f.every)
+	bg.Go(func() { s.Run(ctx, f.every) })
 	log.Info("proposal cycles on", "repo", f.repo, "cache", cache, "every", f.every.String())
 	return nil
 }

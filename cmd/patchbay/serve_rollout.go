@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -102,12 +103,12 @@ func (a *app) newServedRollouts(ctx context.Context, f *rolloutServeFlags, st *s
 }
 
 // Attach (step 2) serves the rollout admin endpoints on srv and, with
-// --controller on, runs the controller until ctx ends.
-func (sr *servedRollouts) Attach(ctx context.Context, srv *server.Server) {
+// --controller on, runs the controller in bg until ctx ends.
+func (sr *servedRollouts) Attach(ctx context.Context, srv *server.Server, bg *sync.WaitGroup) {
 	sr.srv = srv
 	srv.EnableRollouts(sr.Controller)
 	if sr.run {
-		go sr.Controller.Run(ctx) //nolint:errcheck // Run logs its errors and returns nil
+		bg.Go(func() { _ = sr.Controller.Run(ctx) }) // Run logs its errors and returns nil
 	}
 }
 
