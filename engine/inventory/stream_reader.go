@@ -90,8 +90,10 @@ func (r *Reader) skipLine() {
 // A directory is read as its *.json files (one report each, possibly
 // indented) and *.jsonl files (one report per line), in name order; other
 // entries are ignored. A file ending in .json holds one report; any other
-// file is JSON lines. dec carries the limits and the cache; nil means a
-// fresh Decoder.
+// file is JSON lines. A file that starts with the bulk header (see
+// ReadBulk) is read as a bulk inventory whatever its name; a directory's
+// *.pbinv files are read too. dec carries the limits and the cache; nil
+// means a fresh Decoder.
 func ReadPath(ctx context.Context, path string, dec *Decoder, fn func(*Report) error) error {
 	if dec == nil {
 		dec = &Decoder{}
@@ -109,7 +111,7 @@ func ReadPath(ctx context.Context, path string, dec *Decoder, fn func(*Report) e
 	}
 	names := make([]string, 0, len(entries))
 	for _, e := range entries {
-		if !e.IsDir() && (strings.HasSuffix(e.Name(), ".json") || strings.HasSuffix(e.Name(), ".jsonl")) {
+		if !e.IsDir() && (strings.HasSuffix(e.Name(), ".json") || strings.HasSuffix(e.Name(), ".jsonl") || strings.HasSuffix(e.Name(), BulkExt)) {
 			names = append(names, e.Name())
 		}
 	}
@@ -128,6 +130,13 @@ func readFile(ctx context.Context, path string, dec *Decoder, fn func(*Report) e
 		return fmt.Errorf("read inventory: %w", err)
 	}
 	defer f.Close()
+	if isBulkFile(f) {
+		st, err := f.Stat()
+		if err != nil {
+			return fmt.Errorf("read inventory: %w", err)
+		}
+		return ReadBulk(ctx, f, st.Size(), path, dec, fn)
+	}
 	if strings.HasSuffix(path, ".json") {
 		if err := ctx.Err(); err != nil {
 			return err
