@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -32,6 +33,7 @@ func (a *app) newDevCmd() *cobra.Command {
 func (a *app) newGenFleetCmd() *cobra.Command {
 	var (
 		dir, out      string
+		format        string
 		hosts, sets   int
 		packages      int
 		seed          uint64
@@ -46,13 +48,22 @@ of the example inventory: versions of the packages the repository's rules
 name are set below, at, above or onto a blocked version of the rule; lists
 are padded to --packages with copies of real packages under derived names.
 Hosts get the label selectors of the rings (5% first ring, 20% second, the
-rest last); some are stale, some need a reboot, a few are unassigned.`,
+rest last); some are stale, some need a reboot, a few are unassigned.
+--format bulk (the default for an --out ending in .pbinv) writes the bulk
+inventory format instead (see patchbay inventory convert --out).`,
 		Example: `  patchbay dev gen-fleet --hosts 10000 --distinct-sets 10000 --out fleet.jsonl
-  patchbay plan -C examples/quickstart --inventory fleet.jsonl`,
+  patchbay plan -C examples/quickstart --inventory fleet.jsonl
+  patchbay dev gen-fleet --hosts 10000 --distinct-sets 10000 --packages 2000 --out fleet.pbinv`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
 				return usageError("--out is required")
+			}
+			if format == "" && strings.HasSuffix(out, inventory.BulkExt) {
+				format = "bulk"
+			}
+			if format != "" && format != "jsonl" && format != "bulk" {
+				return usageError("--format %q: want jsonl or bulk", format)
 			}
 			if hosts <= 0 || sets <= 0 || sets > hosts {
 				return usageError("--hosts and --distinct-sets must be positive, with distinct sets ≤ hosts")
@@ -72,6 +83,17 @@ rest last); some are stale, some need a reboot, a few are unassigned.`,
 			f, err := os.Create(out)
 			if err != nil {
 				return err
+			}
+			if format == "bulk" {
+				if err := inventory.WriteBulk(f, reports); err != nil {
+					f.Close()
+					return err
+				}
+				if err := f.Close(); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stderr, "gen-fleet: wrote %d reports over %d package sets to %s (bulk) in %s\n", len(reports), sets, out, time.Since(start).Round(time.Millisecond))
+				return nil
 			}
 			w := bufio.NewWriterSize(f, 1<<20)
 			for i, r := range reports {
@@ -98,7 +120,8 @@ rest last); some are stale, some need a reboot, a few are unassigned.`,
 		},
 	}
 	cmd.Flags().StringVarP(&dir, "dir", "C", "", "patch repository whose rules shape the fleet (default: the bundled quickstart)")
-	cmd.Flags().StringVar(&out, "out", "", "output file (JSON lines)")
+	cmd.Flags().StringVar(&out, "out", "", "output file (JSON lines, or bulk for a name ending in .pbinv)")
+	cmd.Flags().StringVar(&format, "format", "", "jsonl or bulk (default: bulk when --out ends in .pbinv, else jsonl)")
 	cmd.Flags().IntVar(&hosts, "hosts", 1000, "number of hosts")
 	cmd.Flags().IntVar(&sets, "distinct-sets", 100, "number of distinct package sets")
 	cmd.Flags().IntVar(&packages, "packages", 0, "pad package lists to this size (0: the real lists' size)")

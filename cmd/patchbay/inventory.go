@@ -7,11 +7,15 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/patchbay/patchbay/engine/inventory"
+	"github.com/patchbay/patchbay/engine/plural"
 	"github.com/patchbay/patchbay/engine/vercmp"
 )
 
@@ -22,7 +26,9 @@ func (a *app) newInventoryCmd() *cobra.Command {
 		Long: `A host report says what one host has installed: identity, stream, labels,
 running kernel, reboot-required flag and every installed package with its
 source package. "collect" reads this machine (or a mounted image); "convert"
-turns a package database file into a report, for hosts that run no agent.
+turns a package database file into a report, for hosts that run no agent,
+or with --out a whole inventory into the compact bulk format that
+plan --inventory reads fastest.
 
 The report format is documented in schemas/report.cue (#Report).`,
 		Args: noArgs,
@@ -156,13 +162,22 @@ func convertFormat(from string) (vercmp.Ecosystem, bool) {
 
 func (a *app) newInventoryConvertCmd() *cobra.Command {
 	var f reportFlags
-	var from, stream, eco, hostname, kernel, arch string
+	var from, stream, eco, hostname, kernel, arch, out string
 	var reboot bool
 	cmd := &cobra.Command{
-		Use:   "convert --from FORMAT FILE --stream S --host-id ID",
-		Short: "Turn a package database file into a report",
+		Use:   "convert --from FORMAT FILE --stream S --host-id ID | convert --out FILE.pbinv INVENTORY",
+		Short: "Turn a package database file into a report, or an inventory into a bulk file",
 		Long: `Convert reads a package database file (or - for standard input) and prints the
 report of the host it came from: how hosts that run no agent are imported.
+
+With --out (and no --from) it reads INVENTORY, anything plan --inventory
+takes (a .json report, a JSON-lines file or a directory of them), validates
+every report and writes them all to one bulk inventory file: a binary format
+with every distinct string, package and package set written once (see
+engine/plan/SCALE.md, "Bulk inventory format"). plan --inventory (and every
+other command that takes --inventory) recognises the file by its header,
+whatever its name; the reports it reads from it are the reports of the
+input. The file is written next to --out and renamed into place.
 
 Formats (--from):
   dpkg-status    /var/lib/dpkg/status; only installed packages count
@@ -182,7 +197,10 @@ Examples:
   patchbay inventory convert --from dpkg-status status --stream debian-12 --host-id web-01
   ssh db-01 "rpm -qa --queryformat '...'" | patchbay inventory convert --from rpm-qa - --stream rhel-9 --host-id db-01 --label ring=pilot
   osqueryi --json 'select * from deb_packages' > pkgs.json
-  patchbay inventory convert --from osquery pkgs.json --stream ubuntu-24.04 --host-id k8s-node-7 --format jsonl >> fleet.jsonl`,
+  patchbay inventory convert --from osquery pkgs.json --stream ubuntu-24.04 --host-id k8s-node-7 --format jsonl >> fleet.jsonl
+  patchbay inventory convert --out fleet.pbinv fleet.jsonl
+  patchbay inventory convert --out fleet.pbinv reports/
+  patchbay plan -C . --inventory fleet.pbinv --format json`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usageError("convert takes one FILE (or - for standard input), got %d", len(args))
@@ -190,6 +208,12 @@ Examples:
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if out != "" {
+				if from != "" {
+					return usageError("--out converts an inventory to the bulk format, --from converts a package database file: give one of them")
+				}
+				return a.convertBulk(cmd, args[0], out)
+			}
 			format, err := f.format.get()
 			if err != nil {
 				return err
@@ -205,7 +229,7 @@ Examples:
 			fromEco, ok := convertFormat(from)
 			switch {
 			case from == "":
-				return usageError("--from is required: dpkg-status, rpm-qa, apk-installed or osquery")
+				return usageError("--from is required: dpkg-status, rpm-qa, apk-installed or osquery (or --out FILE.pbinv to convert an inventory to the bulk format)")
 			case !ok:
 				return usageError("--from %q: want dpkg-status, rpm-qa, apk-installed or osquery", from)
 			case stream == "":
@@ -271,8 +295,46 @@ Examples:
 	cmd.Flags().StringVar(&kernel, "kernel", "", "the host's running kernel (uname -r)")
 	cmd.Flags().StringVar(&arch, "arch", "", "the host's architecture (default: the most common package architecture)")
 	cmd.Flags().BoolVar(&reboot, "reboot-required", false, "the host must reboot to run what is installed")
+	cmd.Flags().StringVar(&out, "out", "", "write the reports of the inventory FILE (a .json, .jsonl or directory) to this bulk inventory file")
 	f.add(cmd)
 	return cmd
+}
+
+// convertBulk reads the inventory at in and writes it to the bulk file out.
+func (a *app) convertBulk(cmd *cobra.Command, in, out string) error {
+	var reports []*inventory.Report
+	dec := &inventory.Decoder{Cache: inventory.NewSetCache(), Workers: runtime.GOMAXPROCS(0)}
+	if err := inventory.ReadPath(cmd.Context(), in, dec, func(r *inventory.Report) error {
+		reports = append(reports, r)
+		return nil
+	}); err != nil {
+		return err
+	}
+	if len(reports) == 0 {
+		return fmt.Errorf("%s: no reports (a directory is read as its *.json, *.jsonl and *.pbinv files)", in)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := inventory.WriteBulk(tmp, reports); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", out, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), out); err != nil {
+		return err
+	}
+	st, err := os.Stat(out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stderr, "convert: wrote %s over %s to %s (%s bytes)\n",
+		plural.Count(len(reports), "report"), plural.Count(dec.Cache.Len(), "package set"), out, strconv.FormatInt(st.Size(), 10))
+	return nil
 }
 
 // convertEcosystem decides the report's ecosystem from the input format,

@@ -35,7 +35,8 @@ EXCEPTED, NOT_APPLICABLE), the actions that would fix it, a risk score and
 the SLA deadline, with roll-ups per ring, per stream and for the fleet.
 
 --inventory takes a report file (.json), a JSON-lines file (one report per
-line), or a directory of them. Formats: table (a terminal summary), json
+line), a bulk inventory file (patchbay inventory convert --out; the fastest
+to read, recognised by its header), or a directory of them. Formats: table (a terminal summary), json
 (the full plan; schema in engine/plan), markdown (a pull-request comment that
 stays under GitHub's 65,536-character limit).
 
@@ -43,11 +44,12 @@ Exit status: 0, or with --exit-code 0 compliant and 1 not; 2 usage.`,
 		Example: `  patchbay plan -C examples/quickstart --inventory examples/quickstart/inventory --now 2026-11-26T00:00:00Z
   patchbay plan -C . --inventory fleet.jsonl --ring canary --format json
   patchbay plan -C . --inventory fleet.jsonl --format markdown > comment.md
-  patchbay plan -C . --inventory reports/ --exit-code   # fail CI while anything is open`,
+  patchbay plan -C . --inventory reports/ --exit-code   # fail CI while anything is open
+  patchbay inventory convert --out fleet.pbinv fleet.jsonl && patchbay plan -C . --inventory fleet.pbinv --format json`,
 		Args: noArgs,
 	}
 	addRepoFlag(cmd, &dir)
-	cmd.Flags().StringVar(&inv, "inventory", "", "host reports: a .json file, a JSON-lines file or a directory (required)")
+	cmd.Flags().StringVar(&inv, "inventory", "", "host reports: a .json file, a JSON-lines file, a bulk .pbinv file or a directory (required)")
 	cmd.Flags().StringVar(&ring, "ring", "", "only hosts of this ring")
 	cmd.Flags().StringVar(&host, "host", "", "only this host")
 	cmd.Flags().BoolVar(&exitCode, "exit-code", false, "exit 1 when any host in scope is not compliant")
