@@ -322,6 +322,10 @@ func (a *app) convertBulk(cmd *cobra.Command, in, out string) error {
 		tmp.Close()
 		return fmt.Errorf("write %s: %w", out, err)
 	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
 	if err := tmp.Close(); err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -100,9 +99,7 @@ Exit status: 0, or with --exit-code 0 compliant and 1 not; 2 usage.`,
 		}
 		switch f {
 		case "json":
-			enc := json.NewEncoder(a.stdout)
-			enc.SetIndent("", "  ")
-			err = enc.Encode(p)
+			err = render.PlanJSON(a.stdout, p)
 		case "markdown":
 			err = render.PlanMarkdown(a.stdout, p, render.CommentLimit)
 		default:
