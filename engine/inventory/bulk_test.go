@@ -369,3 +369,29 @@ func FuzzReadBulk(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkReadBulk reads 100 hosts over 20 distinct sets of 2,000
+// packages from a bulk file (the set hashes are recomputed every time).
+func BenchmarkReadBulk(b *testing.B) {
+	base := synthReport(b, 2000)
+	var reports []*Report
+	for i := range 100 {
+		pkgs := base.Packages.Packages()
+		pkgs[i%20].Version = fmt.Sprintf("9:%d.0-1", i%20)
+		set, err := NewPackageSet(vercmp.Deb, pkgs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := *base
+		r.HostID, r.Packages = fmt.Sprintf("host-%03d", i), set
+		reports = append(reports, &r)
+	}
+	data := writeBulk(b, reports)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		got, err := readBulk(data, &Decoder{Cache: NewSetCache(), Workers: 2})
+		if err != nil || len(got) != 100 {
+			b.Fatal(err)
+		}
+	}
+}
