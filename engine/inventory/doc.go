@@ -5,8 +5,9 @@
 // (versions through engine/vercmp, required fields, stream format, package
 // order), parses the package databases hosts keep (dpkg status, rpm query
 // output, Alpine's installed db, osquery JSON results), collects the local
-// machine's report from a root directory ([Collect]), and streams reports
-// from JSON-lines files and directories ([ReadPath]).
+// machine's report from a root directory ([Collect]), streams reports
+// from JSON-lines files and directories ([ReadPath]), and writes and reads
+// many reports as one compact binary bulk file ([WriteBulk], [ReadBulk]).
 //
 // A decoded Report is trusted downstream: the planner does not validate it
 // again. Reports with identical package lists share one immutable
