@@ -149,6 +149,7 @@ func testConformance(t *testing.T, newURL func(testing.TB) string) {
 	t.Run("enrollment-concurrent", func(t *testing.T) { t.Parallel(); testEnrollmentConcurrent(t, newURL) })
 	t.Run("hosts", func(t *testing.T) { t.Parallel(); testHosts(t, newURL) })
 	t.Run("package-sets", func(t *testing.T) { t.Parallel(); testPackageSets(t, newURL) })
+	t.Run("package-set-encoding", func(t *testing.T) { t.Parallel(); testPackageSetEncoding(t, newURL) })
 	t.Run("retention", func(t *testing.T) { t.Parallel(); testRetention(t, newURL) })
 	t.Run("durability", func(t *testing.T) { t.Parallel(); testDurability(t, newURL) })
 	t.Run("cancel-mid-transaction", func(t *testing.T) { t.Parallel(); testCancelMidTransaction(t, newURL) })
@@ -590,6 +591,49 @@ func testPackageSets(t *testing.T, newURL func(testing.TB) string) {
 	}
 	if _, err := s.SaveReport(ctx, report("ghost", hash, nil, s.now())); !errors.Is(err, ErrNotFound) {
 		t.Errorf("report for unknown host: err = %v", err)
+	}
+}
+
+// testPackageSetEncoding checks that both backends store new sets
+// DEFLATE-compressed (through SaveReport and PutPackageSet), and that a set
+// stored as given (empty encoding, as PostgreSQL stores did before) still reads
+// back, alone and next to compressed ones.
+func testPackageSetEncoding(t *testing.T, newURL func(testing.TB) string) {
+	ctx := context.Background()
+	s := mustOpen(t, newURL(t), Options{})
+	enroll(t, s, "h")
+	viaReport, reportData := setOf("report", 300)
+	if _, err := s.SaveReport(ctx, report("h", viaReport, reportData, s.now())); err != nil {
+		t.Fatal(err)
+	}
+	viaPut, putData := setOf("put", 300)
+	if err := s.PutPackageSet(ctx, viaPut, putData); err != nil {
+		t.Fatal(err)
+	}
+	legacy, legacyData := setOf("legacy", 300)
+	if _, err := s.w.ExecContext(ctx, s.q("INSERT INTO package_sets (hash, data, encoding, size, created_at) VALUES (?, ?, '', ?, ?)"),
+		legacy, legacyData, len(legacyData), dbTime(s.now())); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		hash     string
+		data     []byte
+		encoding string
+	}{{viaReport, reportData, encodingDeflate}, {viaPut, putData, encodingDeflate}, {legacy, legacyData, encodingNone}} {
+		var enc string
+		var stored int
+		if err := s.r.QueryRowContext(ctx, s.q("SELECT encoding, LENGTH(data) FROM package_sets WHERE hash = ?"), c.hash).Scan(&enc, &stored); err != nil {
+			t.Fatal(err)
+		}
+		if enc != c.encoding {
+			t.Errorf("set %s stored with encoding %q, want %q", c.hash[:16], enc, c.encoding)
+		}
+		if enc == encodingDeflate && stored*3 > len(c.data) {
+			t.Errorf("set %s: %d bytes stored for %d, want compressed", c.hash[:16], stored, len(c.data))
+		}
+		if back, err := s.PackageSet(ctx, c.hash); err != nil || string(back) != string(c.data) {
+			t.Errorf("PackageSet(%s) = %d bytes, %v; want the %d bytes given", c.hash[:16], len(back), err, len(c.data))
+		}
 	}
 }
 
