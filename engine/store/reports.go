@@ -87,7 +87,7 @@ var saveReportQueries = []string{qInsertSet, qHostSet, qUpdateHost, qInsertRepor
 // ErrPackageSetMissing when the set is neither stored nor included. If ctx
 // is canceled before the report is written, nothing of it is stored; if it
 // is canceled while the report is being written, that report's writes are
-// rolled back (on SQLite to its savepoint in the group commit).
+// rolled back (to its savepoint in the group commit).
 func (s *Store) SaveReport(ctx context.Context, rec ReportRecord) (SaveResult, error) {
 	if rec.HostID == "" || rec.PackageSetHash == "" || rec.ReceivedAt.IsZero() {
 		return SaveResult{}, fmt.Errorf("save report: empty host id, set hash or received time: %w", ErrInvalid)
@@ -212,7 +212,7 @@ func (s *Store) saveReportTx(ctx context.Context, ex execer, rec ReportRecord, s
 	return res, nil
 }
 
-// saveReq is one SaveReport waiting for SQLite's group-commit writer.
+// saveReq is one SaveReport waiting for the group-commit writer.
 type saveReq struct {
 	ctx   context.Context
 	rec   ReportRecord
@@ -224,7 +224,7 @@ type saveReq struct {
 }
 
 func (s *Store) startWriter() {
-	if s.backend != BackendSQLite || s.opts.MaxBatch <= 1 {
+	if s.opts.MaxBatch <= 1 {
 		return
 	}
 	s.batch = make(chan *saveReq)
@@ -255,7 +255,11 @@ func (s *Store) writeLoop() {
 				break drain
 			}
 		}
-		s.runBatch(batch)
+		if s.backend == BackendPostgres {
+			s.runBatchPostgres(batch)
+		} else {
+			s.runBatch(batch)
+		}
 	}
 }
 
