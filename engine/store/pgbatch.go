@@ -41,13 +41,14 @@ const pgInsertSet = `INSERT INTO package_sets (hash, data, encoding, size, creat
 	ON CONFLICT (hash) DO NOTHING`
 
 // runBatchPostgres is runBatch on PostgreSQL: the same savepoint per report
-// and one commit, but each report costs one round trip (two when it fails). Statements are
-// pipelined (pgx.Batch): the transaction's BEGIN, or the previous report's
-// RELEASE, go with the next report's SAVEPOINT,
-// set insert and pgSaveReport, and the last RELEASE with the COMMIT. A
-// report's savepoint is released only in the next round trip, so when its
-// caller's context ends while its result is read (alive), it can still be
-// rolled back alone.
+// and one commit, but each report costs one round trip (two when it fails).
+// Statements are pipelined (pgx.Batch): the transaction's BEGIN, or the
+// previous report's RELEASE, go with the next report's SAVEPOINT, set insert
+// and pgSaveReport, and the last RELEASE with the COMMIT; a batch with new
+// sets first locks them (pgLockSets, one more round trip). A report's
+// savepoint is released only in the next round trip, so when its caller's
+// context ends while its result is read (alive), it can still be rolled
+// back alone.
 func (s *Store) runBatchPostgres(batch []*saveReq) {
 	ctx := context.Background()
 	fail := func(err error) {
@@ -98,60 +99,43 @@ func (s *Store) runBatchPostgres(batch []*saveReq) {
 // that fails alone has its own error in its saveReq.
 func (s *Store) pgBatch(ctx context.Context, pc *pgx.Conn, batch []*saveReq) error {
 	prefix := []string{"BEGIN"}
+	var sets []string
+	for _, r := range batch {
+		if r.set != nil {
+			sets = append(sets, r.rec.PackageSetHash)
+		}
+	}
+	if len(sets) > 0 {
+		// Another replica's batch may store some of the same new sets in
+		// another order: each would wait for a set the other inserted and
+		// has not committed, a deadlock PostgreSQL breaks (after
+		// deadlock_timeout) by failing one of the reports. Taking a
+		// transaction lock per new set first, in one order every replica
+		// follows, makes the later batch wait for the earlier one instead.
+		b := &pgx.Batch{}
+		b.Queue("BEGIN")
+		b.Queue(pgLockSets, sets)
+		if err := pc.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("save report: lock package sets: %w", err)
+		}
+		prefix = nil
+	}
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			r.err = fmt.Errorf("save report %s: %w", r.rec.HostID, err)
 			continue
 		}
-		b := &pgx.Batch{}
-		for _, q := range prefix {
-			b.Queue(q)
-		}
-		b.Queue(qSavepoint)
-		rec := r.rec
-		if r.set != nil {
-			b.Queue(pgInsertSet, rec.PackageSetHash, r.set.data, r.set.encoding, r.set.size, dbTime(s.now()))
-		}
 		var labels *string
-		if rec.Labels != nil {
-			l, err := encodeLabels(rec.Labels)
+		if r.rec.Labels != nil {
+			l, err := encodeLabels(r.rec.Labels)
 			if err != nil {
-				r.err = fmt.Errorf("save report %s: labels: %w", rec.HostID, err)
+				r.err = fmt.Errorf("save report %s: labels: %w", r.rec.HostID, err)
 				continue
 			}
 			labels = &l
 		}
-		b.Queue(pgSaveReport, rec.HostID, rec.Stream, rec.Hostname, rec.Arch, rec.Kernel, rec.AgentVersion,
-			rec.RebootRequired, rec.PackageSetHash, dbTime(rec.ReceivedAt), labels, dbTime(rec.CollectedAt),
-			int64(s.opts.ReportRetention-2))
-		br := pc.SendBatch(ctx, b)
-		for _, q := range prefix {
-			if _, err := br.Exec(); err != nil {
-				_ = br.Close()
-				return fmt.Errorf("save report: %s: %w", q, err)
-			}
-		}
-		if _, err := br.Exec(); err != nil {
-			_ = br.Close()
-			return fmt.Errorf("save report: savepoint: %w", err)
-		}
-		r.res, r.err = s.pgReportResult(br, r)
-		if err := br.Close(); err != nil && r.err == nil {
-			r.err = fmt.Errorf("save report %s: %w", rec.HostID, err)
-		}
-		// The caller's context is checked at the stages saveReportTx checks
-		// it, all of which this one round trip passed.
-		stages := []string{"host-updated", "report-inserted", "pruned"}
-		if r.set != nil {
-			stages = append([]string{"set-stored"}, stages...)
-		}
-		for _, stage := range stages {
-			if r.err != nil {
-				break
-			}
-			if err := r.alive(stage); err != nil {
-				r.err = fmt.Errorf("save report %s: %w", rec.HostID, err)
-			}
+		if err := s.pgReport(ctx, pc, prefix, r, labels); err != nil {
+			return err
 		}
 		prefix = []string{qRelease}
 		if r.err != nil {
@@ -178,6 +162,57 @@ func (s *Store) pgBatch(ctx context.Context, pc *pgx.Conn, batch []*saveReq) err
 	}
 	if err := br.Close(); err != nil {
 		return fmt.Errorf("save report: commit: %w", err)
+	}
+	return nil
+}
+
+// pgLockSets takes a transaction-level advisory lock per package-set hash
+// in $1, in the order of the lock keys. A key is a 64-bit hash of the set
+// hash and the constant below (so it never equals migrationLockKey's
+// space): two different sets sharing a key only wait for each other.
+const pgLockSets = `SELECT pg_advisory_xact_lock(k) FROM
+	(SELECT DISTINCT hashtextextended(h, 1801) AS k FROM unnest($1::text[]) AS h ORDER BY k) AS keys`
+
+// pgReport sends one report's pipeline on pc: prefix (the statements due
+// from before), its SAVEPOINT, the set insert and pgSaveReport. It sets
+// r.res and r.err; the error it returns fails the whole batch.
+func (s *Store) pgReport(ctx context.Context, pc *pgx.Conn, prefix []string, r *saveReq, labels *string) error {
+	rec := r.rec
+	b := &pgx.Batch{}
+	for _, q := range prefix {
+		b.Queue(q)
+	}
+	b.Queue(qSavepoint)
+	if r.set != nil {
+		b.Queue(pgInsertSet, rec.PackageSetHash, r.set.data, r.set.encoding, r.set.size, dbTime(s.now()))
+	}
+	b.Queue(pgSaveReport, rec.HostID, rec.Stream, rec.Hostname, rec.Arch, rec.Kernel, rec.AgentVersion,
+		rec.RebootRequired, rec.PackageSetHash, dbTime(rec.ReceivedAt), labels, dbTime(rec.CollectedAt),
+		int64(s.opts.ReportRetention-2))
+	br := pc.SendBatch(ctx, b)
+	for _, q := range append(prefix, qSavepoint) {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return fmt.Errorf("save report: %s: %w", q, err)
+		}
+	}
+	r.res, r.err = s.pgReportResult(br, r)
+	if err := br.Close(); err != nil && r.err == nil {
+		r.err = fmt.Errorf("save report %s: %w", rec.HostID, err)
+	}
+	// The caller's context is checked at the stages saveReportTx checks
+	// it, all of which this one round trip passed.
+	stages := []string{"host-updated", "report-inserted", "pruned"}
+	if r.set != nil {
+		stages = append([]string{"set-stored"}, stages...)
+	}
+	for _, stage := range stages {
+		if r.err != nil {
+			break
+		}
+		if err := r.alive(stage); err != nil {
+			r.err = fmt.Errorf("save report %s: %w", rec.HostID, err)
+		}
 	}
 	return nil
 }
