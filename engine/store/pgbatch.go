@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -120,7 +122,12 @@ func (s *Store) pgBatch(ctx context.Context, pc *pgx.Conn, batch []*saveReq) err
 		}
 		prefix = nil
 	}
-	for _, r := range batch {
+	// Lock the hosts in the order of their ids, as SetHostRings and every
+	// other replica's batch do, so no two transactions wait for each other's
+	// hosts. The sort is stable: one host's reports keep their order.
+	byHost := slices.Clone(batch)
+	slices.SortStableFunc(byHost, func(a, b *saveReq) int { return strings.Compare(a.rec.HostID, b.rec.HostID) })
+	for _, r := range byHost {
 		if err := r.ctx.Err(); err != nil {
 			r.err = fmt.Errorf("save report %s: %w", r.rec.HostID, err)
 			continue

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -116,4 +117,97 @@ func waitOther(t *testing.T, s *Store, other chan struct{}, x, y string) {
 		}
 	}
 	t.Errorf("the other replica neither wrote its first report nor waits for a set lock")
+}
+
+// TestPostgresGroupCommitHostOrder writes a batch whose reports arrive for
+// h2 then h1 while SetHostRings updates both hosts in one transaction.
+// The batch locks its hosts in the order of their ids, as SetHostRings
+// does, so SetHostRings waits for the batch instead of holding h1 while the
+// batch waits for it (a deadlock PostgreSQL would break by failing one).
+func TestPostgresGroupCommitHostOrder(t *testing.T) {
+	ctx := context.Background()
+	app := fmt.Sprintf("patchbay-test-%d", time.Now().UnixNano())
+	s := mustOpen(t, postgresURL(t)+"&application_name="+app, Options{})
+	enroll(t, s, "h0", "h1", "h2")
+	known, knownData := setOf("known", 10)
+	if err := s.PutPackageSet(ctx, known, knownData); err != nil {
+		t.Fatal(err)
+	}
+	atR0, atFirst, release, ringsDone := make(chan struct{}), make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var n atomic.Int32
+	s.hook = func(stage string) {
+		if stage != "pruned" {
+			return
+		}
+		switch n.Add(1) {
+		case 1:
+			close(atR0)
+			<-release
+		case 2:
+			// The batch holds its first host; let SetHostRings start and
+			// wait for a host lock (or finish) before going on.
+			close(atFirst)
+			deadline := time.Now().Add(10 * time.Second)
+			for time.Now().Before(deadline) {
+				select {
+				case <-ringsDone:
+					return
+				case <-time.After(10 * time.Millisecond):
+				}
+				var waiting bool
+				if err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+					WHERE application_name = $1 AND wait_event_type = 'Lock' AND query LIKE 'UPDATE hosts SET ring%')`, app).Scan(&waiting); err != nil {
+					t.Error(err)
+					return
+				}
+				if waiting {
+					return
+				}
+			}
+			t.Error("SetHostRings neither finished nor waits for a host")
+		}
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	errs := map[string]error{}
+	save := func(host string) {
+		wg.Go(func() {
+			_, err := s.SaveReport(ctx, report(host, known, nil, time.Now()))
+			mu.Lock()
+			errs[host] = err
+			mu.Unlock()
+		})
+	}
+	save("h0")
+	<-atR0
+	save("h2")
+	time.Sleep(100 * time.Millisecond) // h2 queues before h1
+	save("h1")
+	time.Sleep(200 * time.Millisecond)
+	close(release)
+	<-atFirst
+	var ringsErr error
+	wg.Go(func() {
+		defer close(ringsDone)
+		ringsErr = s.SetHostRings(ctx, map[string]string{"h1": "canary", "h2": "canary"})
+	})
+	wg.Wait()
+	s.hook = nil
+
+	if ringsErr != nil {
+		t.Errorf("SetHostRings: %v", ringsErr)
+	}
+	for _, host := range []string{"h0", "h1", "h2"} {
+		if errs[host] != nil {
+			t.Errorf("%s: %v", host, errs[host])
+		}
+	}
+	for _, host := range []string{"h1", "h2"} {
+		if h, err := s.Host(ctx, host); err != nil || h.Ring != "canary" || h.PackageSetHash != known {
+			t.Errorf("%s: host %+v, %v; want ring canary and the known set", host, h, err)
+		}
+	}
+	if c, r := s.GroupCommitStats(); c != 2 || r != 3 {
+		t.Errorf("%d reports in %d commits, want 3 in 2 (h2 and h1 sharing one)", r, c)
+	}
 }
