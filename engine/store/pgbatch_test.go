@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -209,5 +210,39 @@ func TestPostgresGroupCommitHostOrder(t *testing.T) {
 	}
 	if c, r := s.GroupCommitStats(); c != 2 || r != 3 {
 		t.Errorf("%d reports in %d commits, want 3 in 2 (h2 and h1 sharing one)", r, c)
+	}
+}
+
+// TestPostgresWithoutGroupCommit checks the path Options.MaxBatch 1 keeps
+// on PostgreSQL: one transaction per report, nothing counted as group
+// commits, bad reports refused alone.
+func TestPostgresWithoutGroupCommit(t *testing.T) {
+	ctx := context.Background()
+	s := mustOpen(t, postgresURL(t), Options{MaxBatch: 1, ReportRetention: 2})
+	ids := []string{"h0", "h1", "h2", "h3"}
+	enroll(t, s, ids...)
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Go(func() {
+			for i := range 3 {
+				hash, data := setOf(fmt.Sprint(id, i), 20)
+				if _, err := s.SaveReport(ctx, report(id, hash, data, time.Now())); err != nil {
+					t.Errorf("%s: %v", id, err)
+				}
+				if _, err := s.SaveReport(ctx, report(id, "sha256:missing", nil, time.Now())); !errors.Is(err, ErrPackageSetMissing) {
+					t.Errorf("%s: unknown set: err = %v, want ErrPackageSetMissing", id, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if c, r := s.GroupCommitStats(); c != 0 || r != 0 {
+		t.Errorf("GroupCommitStats = %d, %d; want 0, 0 with MaxBatch 1", c, r)
+	}
+	for _, id := range ids {
+		rs, err := s.Reports(ctx, id, 0)
+		if err != nil || len(rs) != 3 { // every report changed the set: all kept
+			t.Errorf("%s: %d reports, %v; want 3", id, len(rs), err)
+		}
 	}
 }
