@@ -162,9 +162,16 @@ func (s *Store) pgBatch(ctx context.Context, pc *pgx.Conn, batch []*saveReq) err
 	b.Queue("COMMIT")
 	br := pc.SendBatch(ctx, b)
 	for _, q := range append(prefix, "COMMIT") {
-		if _, err := br.Exec(); err != nil {
+		tag, err := br.Exec()
+		if err != nil {
 			_ = br.Close()
 			return fmt.Errorf("save report: %s: %w", q, err)
+		}
+		// COMMIT of a transaction that failed answers ROLLBACK, not an
+		// error; no report of it is stored.
+		if q == "COMMIT" && tag.String() != "COMMIT" {
+			_ = br.Close()
+			return fmt.Errorf("save report: commit: transaction rolled back (%s)", tag)
 		}
 	}
 	if err := br.Close(); err != nil {
