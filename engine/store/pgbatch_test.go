@@ -21,7 +21,9 @@ func TestPostgresGroupCommitDeadlock(t *testing.T) {
 	u := postgresURL(t)
 	a := mustOpen(t, u, Options{})
 	b := mustOpen(t, u, Options{})
-	enroll(t, a, "a0", "a1", "a2", "b0", "b1", "b2")
+	// Each replica's three hosts share a writer.
+	hosts := sameWriterHosts(a, 6)
+	enroll(t, a, hosts...)
 	known, knownData := setOf("known", 10)
 	if err := a.PutPackageSet(ctx, known, knownData); err != nil {
 		t.Fatal(err)
@@ -62,26 +64,27 @@ func TestPostgresGroupCommitDeadlock(t *testing.T) {
 			mu.Unlock()
 		})
 	}
-	save(a, "a0", known, nil)
-	save(b, "b0", known, nil)
+	a0, a1, a2, b0, b1, b2 := hosts[0], hosts[1], hosts[2], hosts[3], hosts[4], hosts[5]
+	save(a, a0, known, nil)
+	save(b, b0, known, nil)
 	<-atR0[a]
 	<-atR0[b]
-	save(a, "a1", x, xData)
-	save(b, "b1", y, yData)
+	save(a, a1, x, xData)
+	save(b, b1, y, yData)
 	time.Sleep(100 * time.Millisecond) // r1 queues before r2
-	save(a, "a2", y, yData)
-	save(b, "b2", x, xData)
+	save(a, a2, y, yData)
+	save(b, b2, x, xData)
 	time.Sleep(200 * time.Millisecond) // r2 queues
 	close(release)
 	wg.Wait()
 	a.hook, b.hook = nil, nil
 
-	for _, host := range []string{"a0", "a1", "a2", "b0", "b1", "b2"} {
+	for _, host := range hosts {
 		if err := errs[host]; err != nil {
 			t.Errorf("%s: %v", host, err)
 		}
 	}
-	for host, want := range map[string]string{"a1": x, "a2": y, "b1": y, "b2": x} {
+	for host, want := range map[string]string{a1: x, a2: y, b1: y, b2: x} {
 		h, err := a.Host(ctx, host)
 		if err != nil || h.PackageSetHash != want {
 			t.Errorf("%s: host %+v, %v; want set %s", host, h, err, want[:16])
@@ -129,7 +132,10 @@ func TestPostgresGroupCommitHostOrder(t *testing.T) {
 	ctx := context.Background()
 	app := fmt.Sprintf("patchbay-test-%d", time.Now().UnixNano())
 	s := mustOpen(t, postgresURL(t)+"&application_name="+app, Options{})
-	enroll(t, s, "h0", "h1", "h2")
+	// Three hosts of one writer, h1 < h2.
+	hosts := sameWriterHosts(s, 3)
+	h0, h1, h2 := hosts[0], hosts[1], hosts[2]
+	enroll(t, s, hosts...)
 	known, knownData := setOf("known", 10)
 	if err := s.PutPackageSet(ctx, known, knownData); err != nil {
 		t.Fatal(err)
@@ -179,18 +185,18 @@ func TestPostgresGroupCommitHostOrder(t *testing.T) {
 			mu.Unlock()
 		})
 	}
-	save("h0")
+	save(h0)
 	<-atR0
-	save("h2")
+	save(h2)
 	time.Sleep(100 * time.Millisecond) // h2 queues before h1
-	save("h1")
+	save(h1)
 	time.Sleep(200 * time.Millisecond)
 	close(release)
 	<-atFirst
 	var ringsErr error
 	wg.Go(func() {
 		defer close(ringsDone)
-		ringsErr = s.SetHostRings(ctx, map[string]string{"h1": "canary", "h2": "canary"})
+		ringsErr = s.SetHostRings(ctx, map[string]string{h1: "canary", h2: "canary"})
 	})
 	wg.Wait()
 	s.hook = nil
@@ -198,12 +204,12 @@ func TestPostgresGroupCommitHostOrder(t *testing.T) {
 	if ringsErr != nil {
 		t.Errorf("SetHostRings: %v", ringsErr)
 	}
-	for _, host := range []string{"h0", "h1", "h2"} {
+	for _, host := range hosts {
 		if errs[host] != nil {
 			t.Errorf("%s: %v", host, errs[host])
 		}
 	}
-	for _, host := range []string{"h1", "h2"} {
+	for _, host := range []string{h1, h2} {
 		if h, err := s.Host(ctx, host); err != nil || h.Ring != "canary" || h.PackageSetHash != known {
 			t.Errorf("%s: host %+v, %v; want ring canary and the known set", host, h, err)
 		}
@@ -243,6 +249,37 @@ func TestPostgresWithoutGroupCommit(t *testing.T) {
 		rs, err := s.Reports(ctx, id, 0)
 		if err != nil || len(rs) != 3 { // every report changed the set: all kept
 			t.Errorf("%s: %d reports, %v; want 3", id, len(rs), err)
+		}
+	}
+}
+
+// sameWriterHosts returns n host ids, in increasing order, whose reports
+// go to the same group-commit writer of s.
+func sameWriterHosts(s *Store, n int) []string {
+	var out []string
+	for i := 0; len(out) < n; i++ {
+		id := fmt.Sprintf("h%03d", i)
+		if s.writerOf(id) == s.writerOf("h000") {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func TestWriterOf(t *testing.T) {
+	s := &Store{batches: make([]chan *saveReq, pgWriters)}
+	seen := map[int]int{}
+	for i := range 1000 {
+		id := fmt.Sprintf("host-%d", i)
+		w := s.writerOf(id)
+		if w != s.writerOf(id) || w < 0 || w >= pgWriters {
+			t.Fatalf("writerOf(%s) = %d, then %d", id, w, s.writerOf(id))
+		}
+		seen[w]++
+	}
+	for w := range pgWriters {
+		if seen[w] < 1000/pgWriters/2 {
+			t.Errorf("writer %d got %d of 1000 hosts", w, seen[w])
 		}
 	}
 }

@@ -109,8 +109,9 @@ type Store struct {
 	r       *sql.DB // reads; on PostgreSQL the same pool as w
 	opts    Options
 
-	// batch feeds the group-commit writer; nil when MaxBatch is 1.
-	batch     chan *saveReq
+	// batches feed the group-commit writers (see writerOf); nil when
+	// MaxBatch is 1.
+	batches   []chan *saveReq
 	closeOnce sync.Once
 	closing   chan struct{}
 	writerWG  sync.WaitGroup

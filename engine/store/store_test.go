@@ -841,14 +841,11 @@ func testGroupCommit(t *testing.T, newURL func(testing.TB) string) {
 	}
 	c0, r0 := s.GroupCommitStats()
 
-	// The first report to reach the writer waits there until every other
+	// The first report to reach each writer waits there until every other
 	// caller has started and had time to queue behind it.
 	var started atomic.Int32
 	release := make(chan struct{})
-	var once sync.Once
-	s.hook = func(stage string) {
-		once.Do(func() { <-release })
-	}
+	s.hook = func(stage string) { <-release }
 	type outcome struct {
 		res SaveResult
 		err error
