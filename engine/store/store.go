@@ -53,7 +53,8 @@ type Options struct {
 	// whole pool. Zero means 8 on SQLite, 16 on PostgreSQL.
 	MaxReadConns int
 	// MaxBatch bounds how many SaveReport calls one transaction
-	// group-commits: concurrent calls are written by one goroutine, each
+	// group-commits: concurrent calls are written by a writer goroutine (one
+	// on SQLite, two on PostgreSQL, each host always on the same one), each
 	// report under its own savepoint, and committed together (one disk
 	// flush). Zero means 256 on SQLite and 64 on PostgreSQL (each report is
 	// a subtransaction, and PostgreSQL tracks up to 64 per transaction in
