@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -80,6 +81,85 @@ func cpuPerOp(b *testing.B) func() {
 	}
 }
 
+// serverCPU reports the CPU time PostgreSQL spent per operation when the
+// returned func runs: the backends serving this store (found by the
+// application_name benchURL gave them) plus the server's own processes
+// (WAL writer, checkpointer, ...; shared with anything else using the
+// server). It reads /proc, so it reports nothing when the server is not on
+// this machine or the store is SQLite.
+func serverCPU(b *testing.B, s *Store, app string) func() {
+	if s.backend != BackendPostgres || app == "" {
+		return func() {}
+	}
+	pids := func() []int {
+		rows, err := s.r.QueryContext(context.Background(),
+			"SELECT pid FROM pg_stat_activity WHERE application_name = $1 OR backend_type <> 'client backend'", app)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer rows.Close()
+		var out []int
+		for rows.Next() {
+			var pid int
+			if err := rows.Scan(&pid); err != nil {
+				b.Fatal(err)
+			}
+			out = append(out, pid)
+		}
+		return out
+	}
+	// utime+stime of a process in clock ticks (fields 14 and 15 of
+	// /proc/PID/stat, counted after the parenthesized command name).
+	ticks := func(pid int) (int64, bool) {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return 0, false
+		}
+		_, rest, ok := strings.Cut(string(data), ") ")
+		f := strings.Fields(rest)
+		if !ok || len(f) < 13 {
+			return 0, false
+		}
+		u, err1 := strconv.ParseInt(f[11], 10, 64)
+		st, err2 := strconv.ParseInt(f[12], 10, 64)
+		return u + st, err1 == nil && err2 == nil
+	}
+	total := func(pids []int) (int64, bool) {
+		var sum int64
+		for _, pid := range pids {
+			t, ok := ticks(pid)
+			if !ok {
+				return 0, false
+			}
+			sum += t
+		}
+		return sum, true
+	}
+	// The pool opens its connections during the run: take the processes
+	// at the end, and count those that did not exist at the start from 0.
+	before := map[int]int64{}
+	for _, pid := range pids() {
+		if t, ok := ticks(pid); ok {
+			before[pid] = t
+		}
+	}
+	return func() {
+		if b.N == 0 {
+			return
+		}
+		after := pids()
+		sum, ok := total(after)
+		if !ok {
+			return
+		}
+		for _, pid := range after {
+			sum -= before[pid]
+		}
+		const tick = 10 * time.Millisecond // USER_HZ is 100 on Linux
+		b.ReportMetric(float64((time.Duration(sum)*tick).Microseconds())/float64(b.N), "server-cpu-µs/op")
+	}
+}
+
 func reportOps(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 }
@@ -93,6 +173,11 @@ func BenchmarkSaveReport(b *testing.B) {
 	for _, be := range benchBackends {
 		b.Run(be.name, func(b *testing.B) {
 			u := be.url(b)
+			app := ""
+			if strings.HasPrefix(u, "postgres") {
+				app = fmt.Sprintf("patchbay-bench-%d", os.Getpid())
+				u += "&application_name=" + app
+			}
 			s, err := Open(ctx, u, be.opts)
 			if err != nil {
 				b.Fatal(err)
@@ -125,6 +210,7 @@ func BenchmarkSaveReport(b *testing.B) {
 				op   func() error
 			}{{"hash-hit", hit}, {"new-set", newSet}} {
 				b.Run(c.name+"/serial", func(b *testing.B) {
+					defer serverCPU(b, s, app)()
 					defer cpuPerOp(b)()
 					for b.Loop() {
 						if err := c.op(); err != nil {
@@ -134,6 +220,7 @@ func BenchmarkSaveReport(b *testing.B) {
 					reportOps(b)
 				})
 				b.Run(c.name+"/parallel", func(b *testing.B) {
+					defer serverCPU(b, s, app)()
 					defer cpuPerOp(b)()
 					c0, r0 := s.GroupCommitStats()
 					defer func() {

@@ -21,9 +21,11 @@
 // through Options.
 //
 // Durability: SaveReport returns only after the transaction holding the host
-// update, the history row and (when new) the package set has committed. On
-// SQLite, concurrent SaveReport calls are group-committed: one writer
-// goroutine runs the waiting reports in one transaction, each under its own
-// savepoint, so one failing report rolls back alone and the others share one
-// fsync.
+// update, the history row and (when new) the package set has committed.
+// Concurrent SaveReport calls are group-committed (Options.MaxBatch): a
+// writer goroutine (one on SQLite, two on PostgreSQL, each host always on
+// the same one) runs the waiting reports in one transaction, each under
+// its own savepoint, so one failing report rolls back alone and the others
+// share one fsync (SQLite) or WAL flush (PostgreSQL). On PostgreSQL the
+// batch is pipelined: one round trip per report.
 package store

@@ -21,16 +21,16 @@ type setRow struct {
 	size     int
 }
 
-// encodeSet prepares data for storage. On SQLite sets are compressed with
-// DEFLATE at its fastest level (about 8x smaller for package lists, which
-// are repetitive text); PostgreSQL compresses large values itself (TOAST),
-// so there they are stored as given.
+// encodeSet prepares data for storage: DEFLATE at its fastest level (about
+// 8x smaller for package lists, which are repetitive text), on both
+// backends. On PostgreSQL this replaces TOAST's own compression (pglz) of
+// the value, which cost the server about 3.5 ms of CPU per 180 KB set
+// against about 0.5 ms here, and the smaller value is a smaller WAL record
+// to write and flush. Sets that earlier versions stored as given (empty
+// encoding) stay readable: decodeSet goes by each row's encoding.
 func (s *Store) encodeSet(data []byte) (setRow, error) {
-	if s.backend != BackendSQLite {
-		return setRow{data: data, encoding: encodingNone, size: len(data)}, nil
-	}
 	// Bound concurrent compressions so a burst of new sets cannot starve
-	// the single writer goroutine of CPU.
+	// the group-commit writer goroutine of CPU.
 	s.compressSem <- struct{}{}
 	defer func() { <-s.compressSem }()
 	var buf bytes.Buffer

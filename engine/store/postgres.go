@@ -52,7 +52,8 @@ func openPostgres(ctx context.Context, url string, opts Options) (*Store, error)
 		return nil, fmt.Errorf("open postgres: %w: no schema of search_path %q exists in database %q; create it first (psql -c 'CREATE SCHEMA %s') or name an existing one",
 			ErrInvalid, path, cfg.Database, firstSchema(path))
 	}
-	return &Store{backend: BackendPostgres, w: db, r: db, opts: opts, closing: make(chan struct{})}, nil
+	return &Store{backend: BackendPostgres, w: db, r: db, opts: opts, closing: make(chan struct{}),
+		compressSem: newCompressSem()}, nil
 }
 
 // firstSchema is the first name in a search_path ("a, b" gives a).

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"time"
 )
 
@@ -87,7 +88,7 @@ var saveReportQueries = []string{qInsertSet, qHostSet, qUpdateHost, qInsertRepor
 // ErrPackageSetMissing when the set is neither stored nor included. If ctx
 // is canceled before the report is written, nothing of it is stored; if it
 // is canceled while the report is being written, that report's writes are
-// rolled back (on SQLite to its savepoint in the group commit).
+// rolled back (to its savepoint in the group commit).
 func (s *Store) SaveReport(ctx context.Context, rec ReportRecord) (SaveResult, error) {
 	if rec.HostID == "" || rec.PackageSetHash == "" || rec.ReceivedAt.IsZero() {
 		return SaveResult{}, fmt.Errorf("save report: empty host id, set hash or received time: %w", ErrInvalid)
@@ -118,7 +119,7 @@ func (s *Store) SaveReport(ctx context.Context, rec ReportRecord) (SaveResult, e
 		}
 		return ctx.Err()
 	}
-	if s.batch == nil {
+	if s.batches == nil {
 		var res SaveResult
 		err := s.inTx(ctx, func(tx *sql.Tx) error {
 			var err error
@@ -132,7 +133,7 @@ func (s *Store) SaveReport(ctx context.Context, rec ReportRecord) (SaveResult, e
 	}
 	req := &saveReq{ctx: ctx, rec: rec, set: row, alive: alive, done: make(chan struct{})}
 	select {
-	case s.batch <- req:
+	case s.batches[s.writerOf(rec.HostID)] <- req:
 	case <-ctx.Done():
 		return SaveResult{}, fmt.Errorf("save report %s: %w", rec.HostID, ctx.Err())
 	case <-s.closing:
@@ -212,7 +213,7 @@ func (s *Store) saveReportTx(ctx context.Context, ex execer, rec ReportRecord, s
 	return res, nil
 }
 
-// saveReq is one SaveReport waiting for SQLite's group-commit writer.
+// saveReq is one SaveReport waiting for the group-commit writer.
 type saveReq struct {
 	ctx   context.Context
 	rec   ReportRecord
@@ -224,24 +225,50 @@ type saveReq struct {
 }
 
 func (s *Store) startWriter() {
-	if s.backend != BackendSQLite || s.opts.MaxBatch <= 1 {
+	if s.opts.MaxBatch <= 1 {
 		return
 	}
-	s.batch = make(chan *saveReq)
-	s.writerWG.Add(1)
-	go s.writeLoop()
+	n := 1
+	if s.backend == BackendPostgres {
+		n = pgWriters
+	}
+	s.batches = make([]chan *saveReq, n)
+	for i := range s.batches {
+		s.batches[i] = make(chan *saveReq)
+		s.writerWG.Add(1)
+		go s.writeLoop(s.batches[i])
+	}
+}
+
+// pgWriters is how many group-commit writers a PostgreSQL store runs. With
+// one, the batch's round trips and the server's work on it took turns; two
+// overlap them (572 and 403 against 412 and 347 new-set reports/s in
+// interleaved runs on 2 busy cores, same CPU per report). SQLite has one
+// writer connection, so one writer.
+const pgWriters = 2
+
+// writerOf picks the writer of a host's reports: always the same one, so
+// one host's reports are written in the order they arrive, and two writers
+// never lock the same host.
+func (s *Store) writerOf(hostID string) int {
+	if len(s.batches) == 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(hostID))
+	return int(h.Sum32() % uint32(len(s.batches)))
 }
 
 // writeLoop takes the SaveReport calls waiting at the moment it is free and
 // commits them together: while one batch is being fsynced, the next one
 // queues up, so throughput grows with load instead of being capped by one
 // fsync per report.
-func (s *Store) writeLoop() {
+func (s *Store) writeLoop(queue chan *saveReq) {
 	defer s.writerWG.Done()
 	for {
 		var first *saveReq
 		select {
-		case first = <-s.batch:
+		case first = <-queue:
 		case <-s.closing:
 			return
 		}
@@ -249,13 +276,17 @@ func (s *Store) writeLoop() {
 	drain:
 		for len(batch) < s.opts.MaxBatch {
 			select {
-			case r := <-s.batch:
+			case r := <-queue:
 				batch = append(batch, r)
 			default:
 				break drain
 			}
 		}
-		s.runBatch(batch)
+		if s.backend == BackendPostgres {
+			s.runBatchPostgres(batch)
+		} else {
+			s.runBatch(batch)
+		}
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 )
 
 // CheckEnrollmentToken reports whether token is a usable enrollment token
@@ -72,8 +74,11 @@ func (s *Store) SetHostRings(ctx context.Context, rings map[string]string) error
 			return fmt.Errorf("set host rings: %w", err)
 		}
 		defer st.Close()
-		for id, ring := range rings {
-			if _, err := st.ExecContext(ctx, ring, id); err != nil {
+		// In the order of the ids, as SaveReport's group commit locks hosts
+		// on PostgreSQL: two transactions locking the same hosts in
+		// different orders could each wait for the other.
+		for _, id := range slices.Sorted(maps.Keys(rings)) {
+			if _, err := st.ExecContext(ctx, rings[id], id); err != nil {
 				return fmt.Errorf("set host ring %s: %w", id, err)
 			}
 		}

@@ -78,7 +78,7 @@ func openSQLite(ctx context.Context, path string, opts Options) (*Store, error) 
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
 	return &Store{backend: BackendSQLite, w: w, r: r, opts: opts, closing: make(chan struct{}),
-		compressSem: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))}, nil
+		compressSem: newCompressSem()}, nil
 }
 
 // pingSQLite opens the first connection of db, retrying while SQLite says
@@ -99,6 +99,12 @@ func pingSQLite(ctx context.Context, db *sql.DB, busy time.Duration) error {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// newCompressSem bounds concurrent package-set compressions to one less
+// than the cores Go uses (at least one).
+func newCompressSem() chan struct{} {
+	return make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))
 }
 
 func sqliteCode(err error) int {

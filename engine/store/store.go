@@ -52,8 +52,14 @@ type Options struct {
 	// MaxReadConns bounds the SQLite read pool; on PostgreSQL it bounds the
 	// whole pool. Zero means 8 on SQLite, 16 on PostgreSQL.
 	MaxReadConns int
-	// MaxBatch bounds how many SaveReport calls one SQLite transaction
-	// group-commits. Zero means 256; 1 disables group commit.
+	// MaxBatch bounds how many SaveReport calls one transaction
+	// group-commits: concurrent calls are written by a writer goroutine (one
+	// on SQLite, two on PostgreSQL, each host always on the same one), each
+	// report under its own savepoint, and committed together (one disk
+	// flush). Zero means 256 on SQLite and 64 on PostgreSQL (each report is
+	// a subtransaction, and PostgreSQL tracks up to 64 per transaction in
+	// shared memory before other sessions' snapshots get slower); 1
+	// disables group commit.
 	MaxBatch int
 }
 
@@ -89,6 +95,9 @@ func (o Options) withDefaults(backend string) (Options, error) {
 	}
 	if o.MaxBatch == 0 {
 		o.MaxBatch = 256
+		if backend == BackendPostgres {
+			o.MaxBatch = 64
+		}
 	}
 	return o, nil
 }
@@ -101,14 +110,15 @@ type Store struct {
 	r       *sql.DB // reads; on PostgreSQL the same pool as w
 	opts    Options
 
-	// batch feeds SQLite's group-commit writer; nil on PostgreSQL.
-	batch     chan *saveReq
+	// batches feed the group-commit writers (see writerOf); nil when
+	// MaxBatch is 1.
+	batches   []chan *saveReq
 	closeOnce sync.Once
 	closing   chan struct{}
 	writerWG  sync.WaitGroup
 
-	// commits and committed count the SQLite group commits and the reports
-	// they carried (see GroupCommitStats).
+	// commits and committed count the group commits and the reports they
+	// carried (see GroupCommitStats).
 	commits, committed atomic.Int64
 
 	// flaters pools *flate.Writer for package-set compression;
@@ -261,9 +271,9 @@ func (s *Store) isClosed() bool {
 	}
 }
 
-// GroupCommitStats returns how many SQLite group commits ran and how many
-// reports they committed, for metrics; their ratio is the mean batch size.
-// Both are zero on PostgreSQL.
+// GroupCommitStats returns how many group commits ran and how many reports
+// they committed, for metrics; their ratio is the mean batch size. Both are
+// zero when Options.MaxBatch is 1.
 func (s *Store) GroupCommitStats() (commits, reports int64) {
 	return s.commits.Load(), s.committed.Load()
 }

@@ -149,10 +149,12 @@ func testConformance(t *testing.T, newURL func(testing.TB) string) {
 	t.Run("enrollment-concurrent", func(t *testing.T) { t.Parallel(); testEnrollmentConcurrent(t, newURL) })
 	t.Run("hosts", func(t *testing.T) { t.Parallel(); testHosts(t, newURL) })
 	t.Run("package-sets", func(t *testing.T) { t.Parallel(); testPackageSets(t, newURL) })
+	t.Run("package-set-encoding", func(t *testing.T) { t.Parallel(); testPackageSetEncoding(t, newURL) })
 	t.Run("retention", func(t *testing.T) { t.Parallel(); testRetention(t, newURL) })
 	t.Run("durability", func(t *testing.T) { t.Parallel(); testDurability(t, newURL) })
 	t.Run("cancel-mid-transaction", func(t *testing.T) { t.Parallel(); testCancelMidTransaction(t, newURL) })
 	t.Run("concurrent-reports", func(t *testing.T) { t.Parallel(); testConcurrentReports(t, newURL) })
+	t.Run("group-commit", func(t *testing.T) { t.Parallel(); testGroupCommit(t, newURL) })
 	t.Run("plans", func(t *testing.T) { t.Parallel(); testPlans(t, newURL) })
 	t.Run("deliveries", func(t *testing.T) { t.Parallel(); testDeliveries(t, newURL) })
 	t.Run("rollouts", func(t *testing.T) { t.Parallel(); testRollouts(t, newURL) })
@@ -593,9 +595,59 @@ func testPackageSets(t *testing.T, newURL func(testing.TB) string) {
 	}
 }
 
-func testRetention(t *testing.T, newURL func(testing.TB) string) {
+// testPackageSetEncoding checks that both backends store new sets
+// DEFLATE-compressed (through SaveReport and PutPackageSet), and that a set
+// stored as given (empty encoding, as PostgreSQL stores did before) still reads
+// back, alone and next to compressed ones.
+func testPackageSetEncoding(t *testing.T, newURL func(testing.TB) string) {
 	ctx := context.Background()
-	const keep = 5
+	s := mustOpen(t, newURL(t), Options{})
+	enroll(t, s, "h")
+	viaReport, reportData := setOf("report", 300)
+	if _, err := s.SaveReport(ctx, report("h", viaReport, reportData, s.now())); err != nil {
+		t.Fatal(err)
+	}
+	viaPut, putData := setOf("put", 300)
+	if err := s.PutPackageSet(ctx, viaPut, putData); err != nil {
+		t.Fatal(err)
+	}
+	legacy, legacyData := setOf("legacy", 300)
+	if _, err := s.w.ExecContext(ctx, s.q("INSERT INTO package_sets (hash, data, encoding, size, created_at) VALUES (?, ?, '', ?, ?)"),
+		legacy, legacyData, len(legacyData), dbTime(s.now())); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		hash     string
+		data     []byte
+		encoding string
+	}{{viaReport, reportData, encodingDeflate}, {viaPut, putData, encodingDeflate}, {legacy, legacyData, encodingNone}} {
+		var enc string
+		var stored int
+		if err := s.r.QueryRowContext(ctx, s.q("SELECT encoding, LENGTH(data) FROM package_sets WHERE hash = ?"), c.hash).Scan(&enc, &stored); err != nil {
+			t.Fatal(err)
+		}
+		if enc != c.encoding {
+			t.Errorf("set %s stored with encoding %q, want %q", c.hash[:16], enc, c.encoding)
+		}
+		if enc == encodingDeflate && stored*3 > len(c.data) {
+			t.Errorf("set %s: %d bytes stored for %d, want compressed", c.hash[:16], stored, len(c.data))
+		}
+		if back, err := s.PackageSet(ctx, c.hash); err != nil || string(back) != string(c.data) {
+			t.Errorf("PackageSet(%s) = %d bytes, %v; want the %d bytes given", c.hash[:16], len(back), err, len(c.data))
+		}
+	}
+}
+
+func testRetention(t *testing.T, newURL func(testing.TB) string) {
+	// 1 and 2 are the edges of PostgreSQL's prune, which keeps
+	// ReportRetention-1 of the earlier reports besides the new one.
+	for _, keep := range []int{5, 1, 2} {
+		t.Run(fmt.Sprint("keep-", keep), func(t *testing.T) { testRetentionKeep(t, newURL, keep) })
+	}
+}
+
+func testRetentionKeep(t *testing.T, newURL func(testing.TB) string, keep int) {
+	ctx := context.Background()
 	s := mustOpen(t, newURL(t), Options{ReportRetention: keep})
 	enroll(t, s, "h")
 	// 40 reports; the set changes at these indices (0 is the first report).
@@ -766,6 +818,129 @@ func testConcurrentReports(t *testing.T, newURL func(testing.TB) string) {
 	if err != nil || st.Reports != int64(len(ids)*perHost) {
 		t.Errorf("stored %d reports, %v; want %d", st.Reports, err, len(ids)*perHost)
 	}
+}
+
+// testGroupCommit holds the group-commit writer in its first report until
+// the other callers wait, so they share one transaction: good reports (new
+// sets, known sets, labels) are stored and acknowledged, and each bad one
+// (unknown host with a new set, unknown set sent as hash only, canceled
+// caller) fails alone, leaving nothing behind. The writes and commits are
+// counted.
+func testGroupCommit(t *testing.T, newURL func(testing.TB) string) {
+	ctx := context.Background()
+	s := mustOpen(t, newURL(t), Options{ReportRetention: 3})
+	const good = 12
+	var ids []string
+	for i := range good {
+		ids = append(ids, fmt.Sprintf("g%02d", i))
+	}
+	enroll(t, s, ids...)
+	knownHash, knownData := setOf("known", 20)
+	if err := s.PutPackageSet(ctx, knownHash, knownData); err != nil {
+		t.Fatal(err)
+	}
+	c0, r0 := s.GroupCommitStats()
+
+	// The first report to reach each writer waits there until every other
+	// caller has started and had time to queue behind it.
+	var started atomic.Int32
+	release := make(chan struct{})
+	s.hook = func(stage string) { <-release }
+	type outcome struct {
+		res SaveResult
+		err error
+	}
+	var wg sync.WaitGroup
+	goodOut := make([]outcome, good)
+	goodHash := make([]string, good)
+	for i, id := range ids {
+		rec := report(id, knownHash, nil, s.now().Add(time.Duration(i)*time.Second))
+		if i%2 == 0 { // every other one brings a new set
+			rec.PackageSetHash, rec.PackageSet = setOf(id, 30)
+			rec.Labels = map[string]string{"team": id}
+		}
+		goodHash[i] = rec.PackageSetHash
+		wg.Go(func() {
+			started.Add(1)
+			goodOut[i].res, goodOut[i].err = s.SaveReport(ctx, rec)
+		})
+	}
+	ghostHash, ghostData := setOf("ghost", 30)
+	var ghostErr, missingErr, canceledErr error
+	wg.Go(func() {
+		started.Add(1)
+		_, ghostErr = s.SaveReport(ctx, report("ghost", ghostHash, ghostData, s.now()))
+	})
+	wg.Go(func() {
+		started.Add(1)
+		_, missingErr = s.SaveReport(ctx, report(ids[1], "sha256:missing", nil, s.now().Add(time.Hour)))
+	})
+	cctx, cancel := context.WithCancel(ctx)
+	canceledHash, canceledData := setOf("canceled", 30)
+	wg.Go(func() {
+		started.Add(1)
+		_, canceledErr = s.SaveReport(cctx, report(ids[3], canceledHash, canceledData, s.now().Add(time.Hour)))
+	})
+	for started.Load() < good+3 {
+		time.Sleep(time.Millisecond)
+	}
+	// Let the callers reach the writer's queue; should some not make it,
+	// they are written in a later batch and only the count below differs.
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	close(release)
+	wg.Wait()
+	s.hook = nil
+
+	for i, o := range goodOut {
+		if o.err != nil {
+			t.Errorf("%s: %v", ids[i], o.err)
+			continue
+		}
+		if !o.res.SetChanged || o.res.SetStored != (i%2 == 0) || o.res.ReportID == 0 {
+			t.Errorf("%s: result %+v", ids[i], o.res)
+		}
+		h, err := s.Host(ctx, ids[i])
+		if err != nil || h.PackageSetHash != goodHash[i] {
+			t.Errorf("%s: host = %+v, %v; want set %s", ids[i], h, err, goodHash[i])
+		}
+		if i%2 == 0 && (err != nil || h.Labels["team"] != ids[i]) {
+			t.Errorf("%s: labels = %v", ids[i], h.Labels)
+		}
+		rs, err := s.Reports(ctx, ids[i], 0)
+		if err != nil || len(rs) != 1 || rs[0].ID != o.res.ReportID {
+			t.Errorf("%s: history %+v, %v; want the one report %d", ids[i], rs, err, o.res.ReportID)
+		}
+		if back, err := s.PackageSet(ctx, goodHash[i]); err != nil || len(back) == 0 {
+			t.Errorf("%s: set: %d bytes, %v", ids[i], len(back), err)
+		}
+	}
+	if !errors.Is(ghostErr, ErrNotFound) || errors.Is(ghostErr, ErrPackageSetMissing) {
+		t.Errorf("unknown host: err = %v, want ErrNotFound", ghostErr)
+	}
+	if !errors.Is(missingErr, ErrPackageSetMissing) {
+		t.Errorf("unknown set: err = %v, want ErrPackageSetMissing", missingErr)
+	}
+	if !errors.Is(canceledErr, context.Canceled) {
+		t.Errorf("canceled caller: err = %v, want context.Canceled", canceledErr)
+	}
+	for _, h := range []string{ghostHash, canceledHash} {
+		if ok, err := s.HasPackageSet(ctx, h); err != nil || ok {
+			t.Errorf("a failed report's set %s was stored: %v, %v", h[:16], ok, err)
+		}
+	}
+	st, err := s.Stats(ctx)
+	if err != nil || st.Reports != good || st.PackageSets != 1+good/2 {
+		t.Errorf("stored %d reports and %d sets, %v; want %d and %d", st.Reports, st.PackageSets, err, good, 1+good/2)
+	}
+	c1, r1 := s.GroupCommitStats()
+	if r1-r0 != good {
+		t.Errorf("group commits carried %d reports, want %d", r1-r0, good)
+	}
+	if c1-c0 >= r1-r0 {
+		t.Errorf("%d commits for %d reports: no report shared a commit", c1-c0, r1-r0)
+	}
+	t.Logf("%d reports in %d commits", r1-r0, c1-c0)
 }
 
 func testPlans(t *testing.T, newURL func(testing.TB) string) {
