@@ -199,7 +199,7 @@ func Compute(in Input, opts Options) *Plan {
 	})
 	p.Hosts = hosts
 	p.Stats = Stats{Hosts: len(hosts), Computations: len(jobs)}
-	p.rollUp(repo)
+	p.rollUp(repo, workers)
 	return p
 }
 
