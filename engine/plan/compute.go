@@ -555,14 +555,34 @@ func evalSet(j *job, now time.Time, sla baseline.SLA, m *memo) *setEval {
 		r := sr.Packages[name]
 		var obs []Observed
 		lo, hi := set.FindRange(name)
+		if hi > lo {
+			obs = make([]Observed, 0, hi-lo)
+		}
 		for k := lo; k < hi; k++ {
 			obs = append(obs, m.observe(j.eco, r, set, ids[k], false))
 		}
 		results = append(results, judge(ruleOf("package", name, r), r, obs))
 	}
 	if len(srcNames) > 0 {
+		// The observations are counted first and share one array cut to
+		// size: they stay in the plan, so growing slices would keep up to
+		// half of their room unused.
 		bySource := make([][]Observed, len(srcNames))
 		x := m.sourceIndex(sr, set)
+		count := make([]int, len(srcNames))
+		total := 0
+		for _, id := range ids {
+			if k := x.sourceRule(srcNames, set, id); k >= 0 {
+				count[k]++
+				total++
+			}
+		}
+		all := make([]Observed, total)
+		for k, n := range count {
+			if n > 0 {
+				bySource[k], all = all[:0:n], all[n:]
+			}
+		}
 		for _, id := range ids {
 			if k := x.sourceRule(srcNames, set, id); k >= 0 {
 				bySource[k] = append(bySource[k], m.observe(j.eco, sr.Sources[srcNames[k]], set, id, true))
