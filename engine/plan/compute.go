@@ -452,6 +452,20 @@ type memo struct {
 	sources   map[srcKey]*srcIndex
 	names     map[*baseline.StreamRules][2][]string
 	deadlines map[dlKey]dl
+	// evidence remembers a result's evidence by its rule's name and its
+	// worst observation (absent: id 0 of no table), so equal results of
+	// different sets share one string.
+	evidence map[evKey]evidence
+}
+
+type evKey struct {
+	obsKey
+	name string
+}
+
+type evidence struct {
+	state State
+	text  string
 }
 
 type obsKey struct {
@@ -484,7 +498,7 @@ type dl struct {
 
 func newMemo() *memo {
 	return &memo{obs: map[obsKey]Observed{}, sources: map[srcKey]*srcIndex{},
-		names: map[*baseline.StreamRules][2][]string{}, deadlines: map[dlKey]dl{}}
+		names: map[*baseline.StreamRules][2][]string{}, deadlines: map[dlKey]dl{}, evidence: map[evKey]evidence{}}
 }
 
 func (m *memo) ruleNames(sr *baseline.StreamRules) (pkgs, srcs []string) {
@@ -561,13 +575,16 @@ func evalSet(j *job, now time.Time, sla baseline.SLA, m *memo) *setEval {
 		for k := lo; k < hi; k++ {
 			obs = append(obs, m.observe(j.eco, r, set, ids[k], false))
 		}
-		results = append(results, judge(ruleOf("package", name, r), r, obs))
+		results = append(results, m.judge(ruleOf("package", name, r), r, obs, func(w int) obsKey {
+			return obsKey{rule: r, tab: set.Table(), id: ids[lo+w]}
+		}))
 	}
 	if len(srcNames) > 0 {
 		// The observations are counted first and share one array cut to
 		// size: they stay in the plan, so growing slices would keep up to
 		// half of their room unused.
 		bySource := make([][]Observed, len(srcNames))
+		idsOf := make([][]uint32, len(srcNames))
 		x := m.sourceIndex(sr, set)
 		count := make([]int, len(srcNames))
 		total := 0
@@ -577,20 +594,24 @@ func evalSet(j *job, now time.Time, sla baseline.SLA, m *memo) *setEval {
 				total++
 			}
 		}
-		all := make([]Observed, total)
+		all, allIDs := make([]Observed, total), make([]uint32, total)
 		for k, n := range count {
 			if n > 0 {
 				bySource[k], all = all[:0:n], all[n:]
+				idsOf[k], allIDs = allIDs[:0:n], allIDs[n:]
 			}
 		}
 		for _, id := range ids {
 			if k := x.sourceRule(srcNames, set, id); k >= 0 {
 				bySource[k] = append(bySource[k], m.observe(j.eco, sr.Sources[srcNames[k]], set, id, true))
+				idsOf[k] = append(idsOf[k], id)
 			}
 		}
 		for k, name := range srcNames {
 			r := sr.Sources[name]
-			results = append(results, judge(ruleOf("source", name, r), r, bySource[k]))
+			results = append(results, m.judge(ruleOf("source", name, r), r, bySource[k], func(w int) obsKey {
+				return obsKey{rule: r, tab: set.Table(), id: idsOf[k][w], source: true}
+			}))
 		}
 	}
 	slices.SortStableFunc(results, func(a, b Result) int {
@@ -681,6 +702,33 @@ func rank(s State) int {
 	return 4
 }
 
+// judge is judge, with the state and evidence remembered per rule and
+// worst observation; key gives the observation key of obs[w].
+func (m *memo) judge(rule Rule, r *baseline.Rule, obs []Observed, key func(w int) obsKey) Result {
+	k := evKey{obsKey: obsKey{rule: r, source: rule.Kind == "source"}, name: rule.Name}
+	if len(obs) > 0 {
+		k.obsKey = key(worst(obs))
+	}
+	e, ok := m.evidence[k]
+	if !ok {
+		res := judge(rule, r, obs)
+		e = evidence{state: res.State, text: res.Evidence}
+		m.evidence[k] = e
+	}
+	return Result{Rule: rule, Installed: obs, State: e.state, Evidence: e.text}
+}
+
+// worst returns the index of the worst observation; the first wins a tie.
+func worst(obs []Observed) int {
+	w := 0
+	for i := range obs {
+		if rank(obs[i].State) < rank(obs[w].State) {
+			w = i
+		}
+	}
+	return w
+}
+
 // judge turns a rule's observations into its result: the worst instance wins.
 func judge(rule Rule, r *baseline.Rule, obs []Observed) Result {
 	res := Result{Rule: rule, Installed: obs}
@@ -694,12 +742,7 @@ func judge(rule Rule, r *baseline.Rule, obs []Observed) Result {
 		}
 		return res
 	}
-	w := 0
-	for i := range obs {
-		if rank(obs[i].State) < rank(obs[w].State) {
-			w = i
-		}
-	}
+	w := worst(obs)
 	res.State = obs[w].State
 	res.Evidence = obs[w].Package + " " + obs[w].Version
 	if rule.Kind == "source" {
