@@ -456,6 +456,14 @@ type memo struct {
 	// worst observation (absent: id 0 of no table), so equal results of
 	// different sets share one string.
 	evidence map[evKey]evidence
+	// hits is scratch space of evalSet: the packages of one set that fall
+	// under a source rule.
+	hits []srcHit
+}
+
+type srcHit struct {
+	rule int32
+	id   uint32
 }
 
 type evKey struct {
@@ -587,25 +595,25 @@ func evalSet(j *job, now time.Time, sla baseline.SLA, m *memo) *setEval {
 		idsOf := make([][]uint32, len(srcNames))
 		x := m.sourceIndex(sr, set)
 		count := make([]int, len(srcNames))
-		total := 0
+		hits := m.hits[:0]
 		for _, id := range ids {
 			if k := x.sourceRule(srcNames, set, id); k >= 0 {
 				count[k]++
-				total++
+				hits = append(hits, srcHit{int32(k), id})
 			}
 		}
-		all, allIDs := make([]Observed, total), make([]uint32, total)
+		m.hits = hits
+		all, allIDs := make([]Observed, len(hits)), make([]uint32, len(hits))
 		for k, n := range count {
 			if n > 0 {
 				bySource[k], all = all[:0:n], all[n:]
 				idsOf[k], allIDs = allIDs[:0:n], allIDs[n:]
 			}
 		}
-		for _, id := range ids {
-			if k := x.sourceRule(srcNames, set, id); k >= 0 {
-				bySource[k] = append(bySource[k], m.observe(j.eco, sr.Sources[srcNames[k]], set, id, true))
-				idsOf[k] = append(idsOf[k], id)
-			}
+		for _, h := range hits {
+			k := h.rule
+			bySource[k] = append(bySource[k], m.observe(j.eco, sr.Sources[srcNames[k]], set, h.id, true))
+			idsOf[k] = append(idsOf[k], h.id)
 		}
 		for k, name := range srcNames {
 			r := sr.Sources[name]
