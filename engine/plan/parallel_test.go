@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/patchbay/patchbay/engine/baseline"
 	"github.com/patchbay/patchbay/engine/inventory"
 )
 
@@ -83,4 +84,41 @@ func firstDiff(a, b []byte) string {
 	}
 	lo := max(0, i-80)
 	return fmt.Sprintf("byte %d: %q vs %q", i, a[lo:min(len(a), i+80)], b[lo:min(len(b), i+80)])
+}
+
+// TestRollUpSharedResultsAcrossRings: hosts of different rings and streams
+// that share one results slice count in their own ring's and stream's
+// roll-ups and findings, with one worker and with several (the slice's
+// first group is displaced from the index by the second ring's).
+func TestRollUpSharedResultsAcrossRings(t *testing.T) {
+	old := minChunk
+	minChunk = 1
+	t.Cleanup(func() { minChunk = old })
+	repo := &baseline.Repository{Rings: []*baseline.Ring{{Name: "prod"}, {Name: "pilot"}}}
+	results := []Result{{Rule: Rule{Kind: "package", Name: "openssl", Severity: "high"}, State: Missing}}
+	host := func(id, ring, stream string) Host {
+		return Host{ID: id, Ring: ring, Stream: stream, Baseline: "b1", Status: NonCompliant, Results: results, Actions: []Action{}}
+	}
+	for _, workers := range []int{1, 2, 4} {
+		p := &Plan{Hosts: []Host{
+			host("a", "prod", "debian-12"), host("b", "pilot", "debian-12"),
+			host("c", "prod", "debian-12"), host("d", "pilot", "ubuntu-24.04"),
+		}}
+		p.rollUp(repo, workers)
+		for _, r := range p.Rings {
+			if r.Hosts != 2 || r.ByState[Missing] != 2 {
+				t.Errorf("%d workers: ring %s counts %d hosts, %d MISSING; want 2 and 2", workers, r.Name, r.Hosts, r.ByState[Missing])
+			}
+		}
+		if len(p.Streams) != 2 || p.Streams[0].ByState[Missing] != 3 || p.Streams[1].ByState[Missing] != 1 {
+			t.Errorf("%d workers: streams %+v", workers, p.Streams)
+		}
+		var got []string
+		for _, f := range p.Findings {
+			got = append(got, fmt.Sprintf("%s %d %v", f.Stream, f.Hosts, f.SampleHosts))
+		}
+		if want := []string{"debian-12 3 [a b c]", "ubuntu-24.04 1 [d]"}; !slices.Equal(got, want) {
+			t.Errorf("%d workers: findings %q, want %q", workers, got, want)
+		}
+	}
 }

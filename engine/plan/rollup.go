@@ -41,6 +41,44 @@ type group struct {
 	saturated bool
 }
 
+// rkey is a results slice.
+type rkey struct {
+	results *Result
+	n       int
+}
+
+// groupIndex finds groups by their results slice alone, and by the full
+// key those whose slice was later seen with another ring, stream or
+// baseline: a computation's results belong to one ring and stream, so the
+// second map stays empty in a plan, and the first needs no string hashing.
+type groupIndex struct {
+	byResults map[rkey]*group
+	displaced map[gkey]*group
+}
+
+func (x *groupIndex) get(k gkey) *group {
+	g := x.byResults[rkey{k.results, k.n}]
+	if g == nil || g.key == k {
+		return g
+	}
+	return x.displaced[k]
+}
+
+// put adds a group that get did not find.
+func (x *groupIndex) put(g *group) {
+	rk := rkey{g.key.results, g.key.n}
+	if old := x.byResults[rk]; old != nil {
+		if x.displaced == nil {
+			x.displaced = map[gkey]*group{}
+		}
+		x.displaced[old.key] = old
+	}
+	if x.byResults == nil {
+		x.byResults = map[rkey]*group{}
+	}
+	x.byResults[rk] = g
+}
+
 // samples are a finding's first sample hosts in one worker's range.
 type samples struct {
 	key fstate
@@ -93,7 +131,7 @@ func (p *Plan) rollUp(repo *baseline.Repository, workers int) {
 		return append(t, s)
 	}
 	// Merge the workers' groups: a group's place is its first host's.
-	groups := map[gkey]*group{}
+	var groups groupIndex
 	var order []*group
 	for _, part := range parts {
 		for k, c := range part.pairs {
@@ -108,11 +146,11 @@ func (p *Plan) rollUp(repo *baseline.Repository, workers int) {
 			}
 		}
 		for _, g := range part.groups {
-			if m := groups[g.key]; m != nil {
+			if m := groups.get(g.key); m != nil {
 				m.hosts += g.hosts
 				continue
 			}
-			groups[g.key] = g
+			groups.put(g)
 			order = append(order, g)
 		}
 	}
@@ -190,15 +228,7 @@ func (p *Plan) rollUp(repo *baseline.Repository, workers int) {
 // (ring, stream), hosts per group, and the first sample hosts per finding.
 func countHosts(hosts []Host) rollPart {
 	part := rollPart{pairs: map[rsKey]*counts{}}
-	groups := map[gkey]*group{}
-	// byResults finds a group by its results slice alone: a computation's
-	// results belong to one ring and stream, so the full key is checked
-	// only when that slice was first seen with another ring or stream.
-	type rkey struct {
-		results *Result
-		n       int
-	}
-	byResults := map[rkey]*group{}
+	var groups groupIndex
 	bySamples := map[fstate]*samples{}
 	var last rsKey
 	var c *counts
@@ -219,15 +249,11 @@ func countHosts(hosts []Host) rollPart {
 		if len(h.Results) == 0 {
 			continue
 		}
-		rk := rkey{&h.Results[0], len(h.Results)}
-		g := byResults[rk]
-		if g == nil || g.key.ring != h.Ring || g.key.stream != h.Stream || g.key.baseline != h.Baseline || g.key.digest != h.BaselineDigest {
-			g = groups[gkey{rk.results, rk.n, h.Ring, h.Stream, h.Baseline, h.BaselineDigest}]
-		}
+		k := gkey{&h.Results[0], len(h.Results), h.Ring, h.Stream, h.Baseline, h.BaselineDigest}
+		g := groups.get(k)
 		if g == nil {
-			k := gkey{rk.results, rk.n, h.Ring, h.Stream, h.Baseline, h.BaselineDigest}
 			g = &group{key: k, results: h.Results}
-			byResults[rk] = g
+			groups.put(g)
 			for _, res := range h.Results {
 				if res.State.Compliant() {
 					continue
@@ -241,7 +267,6 @@ func countHosts(hosts []Host) rollPart {
 				}
 				g.samples = append(g.samples, s)
 			}
-			groups[k] = g
 			part.groups = append(part.groups, g)
 		}
 		g.hosts++
