@@ -95,7 +95,7 @@ func BenchmarkComputeSplit(b *testing.B) {
 	})
 	b.Run("rollup-only", func(b *testing.B) {
 		for b.Loop() {
-			p.rollUp(repo)
+			p.rollUp(repo, 0)
 		}
 	})
 }

@@ -47,8 +47,15 @@ type job struct {
 	eco    vercmp.Ecosystem
 	set    *inventory.PackageSet
 	ev     *setEval
-	// overlays memoises the host-specific part by reboot flag and the
-	// exceptions covering the host (see overlayKey).
+	// canon is the computation this one was merged into (itself when it
+	// is the first of its kind).
+	canon *job
+	// plain is the overlay of hosts without a pending reboot and without
+	// exceptions, made before the hosts' overlays and then only read.
+	plain *overlaid
+	// overlays memoises the other hosts' overlays by reboot flag and the
+	// exceptions covering the host (see overlayer.apply); mu guards it.
+	mu       sync.Mutex
 	overlays map[string]*overlaid
 }
 
@@ -58,6 +65,14 @@ func (j *job) key() setKey {
 }
 
 // Compute builds the plan. It never fails: problems with hosts are states.
+//
+// The per-host work runs on Options.Workers goroutines (0: GOMAXPROCS), each
+// over a contiguous range of the hosts in ID order, in three phases: every
+// worker fills its hosts and finds their rings and computations
+// (deduplicated per worker, then merged in host order, so the computations
+// are the ones a single pass would find, in the same order); the distinct
+// computations run; every worker applies its hosts' overlays. The plan is
+// the same for any number of workers.
 func Compute(in Input, opts Options) *Plan {
 	repo := in.Repo
 	now := in.Now.UTC()
@@ -70,6 +85,10 @@ func Compute(in Input, opts Options) *Plan {
 	f := in.Fleet
 	if f == nil {
 		f = inventory.FleetOf(in.Reports)
+	}
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
 	}
 
 	// The hosts in ID order; a sorted fleet (as Fleet.Sort leaves it) is
@@ -88,64 +107,49 @@ func Compute(in Input, opts Options) *Plan {
 		slices.SortFunc(order, byID)
 	}
 
-	// Assign hosts to rings and collect the distinct computations.
-	as := newAssigner(repo, f)
+	// Assign hosts to rings and collect the distinct computations, per
+	// worker over its range of hosts.
+	as := newAssigner(repo, f, order, workers)
+	hosts := make([]Host, len(order))
+	hostJobs := make([]*job, len(order))
+	parts := make([][]*job, workers)
+	n := forChunks(len(order), workers, func(w, lo, hi int) {
+		parts[w] = assignHosts(repo, f, as, opts, order, hosts, hostJobs, lo, hi)
+	})
+
+	// Merge the workers' computations in host order: the first host of a
+	// computation names it, as in one pass.
 	byHash := map[setKey]*job{}
-	byPtr := map[fastKey]*job{}
 	var jobs []*job
-	hostJobs := make([]*job, 0, len(order))
-	hostIdx := make([]int32, 0, len(order))
-	hosts := make([]Host, 0, len(order))
-	for _, i32 := range order {
-		i := int(i32)
-		set := f.Packages(i)
-		stream := f.Stream(i)
-		hosts = hosts[:len(hosts)+1] // zeroed by make; no copy, no write barriers
-		h := &hosts[len(hosts)-1]
-		h.ID, h.Hostname, h.Stream, h.ReportedAt = f.HostID(i), f.Hostname(i), stream, f.CollectedAt(i).UTC()
-		h.RebootRequired, h.PackageSet = f.RebootRequired(i), set.Hash()
-		ring, candidates := as.assign(i)
-		switch {
-		case len(candidates) > 1:
-			h.Status, h.Candidates = Ambiguous, candidates
-		case ring == nil:
-			h.Status = Unassigned
-		default:
-			h.Ring = ring.Name
-		}
-		if opts.Ring != "" && h.Ring != opts.Ring {
-			*h = Host{} // the next host reuses the slot
-			hosts = hosts[:len(hosts)-1]
-			continue
-		}
-		var j *job
-		if h.Ring != "" {
-			eco, declared := repo.Ecosystem(stream)
-			base := repo.Baselines[ring.Baseline]
-			h.Baseline, h.BaselineDigest = base.ID, base.Digest
-			switch {
-			case !declared:
-				h.Status = UnknownStream
-			case base.Streams[stream] == nil:
-				h.Status = Uncovered
-			case opts.NoDedupe:
-				j = &job{stream: stream, ring: ring, base: base, eco: eco, set: set}
-				jobs = append(jobs, j)
-			default:
-				fk := fastKey{set: set, stream: stream, ring: ring}
-				if j = byPtr[fk]; j == nil {
-					k := setKey{hash: set.Hash(), stream: stream, ring: ring.Name}
-					if j = byHash[k]; j == nil {
-						j = &job{stream: stream, ring: ring, base: base, eco: eco, set: set}
-						byHash[k] = j
-						jobs = append(jobs, j)
-					}
-					byPtr[fk] = j
+	for _, part := range parts[:n] {
+		for _, j := range part {
+			if !opts.NoDedupe {
+				k := j.key()
+				if c := byHash[k]; c != nil {
+					j.canon = c
+					continue
 				}
+				byHash[k] = j
 			}
+			j.canon = j
+			jobs = append(jobs, j)
 		}
-		hostJobs = append(hostJobs, j)
-		hostIdx = append(hostIdx, i32)
+	}
+
+	// A ring filter drops the other rings' hosts (they made no computation).
+	if opts.Ring != "" {
+		kept := 0
+		for k := range hosts {
+			if hostJobs[k] == dropped {
+				continue
+			}
+			if kept != k {
+				hosts[kept], hostJobs[kept], order[kept] = hosts[k], hostJobs[k], order[k]
+			}
+			kept++
+		}
+		clear(hosts[kept:]) // nothing of a dropped host stays reachable
+		hosts, hostJobs, order = hosts[:kept], hostJobs[:kept], order[:kept]
 	}
 
 	todo := jobs
@@ -157,7 +161,7 @@ func Compute(in Input, opts Options) *Plan {
 			}
 		}
 	}
-	runJobs(todo, now, repo.Config.SLA, opts.Workers)
+	runJobs(todo, now, repo.Config.SLA, workers)
 	if opts.Memo != nil {
 		for _, j := range todo {
 			opts.Memo.put(repo, j.key(), now, j.ev)
@@ -166,35 +170,130 @@ func Compute(in Input, opts Options) *Plan {
 
 	staleAfter := time.Duration(repo.Config.Reports.StaleAfter)
 	ov := newOverlayer(repo, now)
-	for k := range hosts {
-		h := &hosts[k]
-		if j := hostJobs[k]; j != nil {
-			o := ov.apply(h, j, f.RebootRequired(int(hostIdx[k])))
-			h.Results, h.Actions, h.Status, h.Risk, h.NextDeadline = o.results, o.actions, o.status, o.risk, o.next
+	// Most hosts have no pending reboot and no exception: their overlay is
+	// made here, once per computation, and read without a lock.
+	forChunks(len(jobs), workers, func(_, lo, hi int) {
+		for _, j := range jobs[lo:hi] {
+			j.plain = overlay(j, false, nil)
 		}
-		if h.Results == nil {
-			h.Results = []Result{}
+	})
+	forChunks(len(hosts), workers, func(_, lo, hi int) {
+		ov := ov.worker()
+		for k := lo; k < hi; k++ {
+			h := &hosts[k]
+			if j := hostJobs[k]; j != nil {
+				o := ov.apply(h, j.canon, f.RebootRequired(int(order[k])))
+				h.Results, h.Actions, h.Status, h.Risk, h.NextDeadline = o.results, o.actions, o.status, o.risk, o.next
+			}
+			if h.Results == nil {
+				h.Results = []Result{}
+			}
+			if h.Actions == nil {
+				h.Actions = []Action{}
+			}
+			if staleAfter > 0 && now.Sub(h.ReportedAt) > staleAfter {
+				h.Stale = true
+				h.Status = Stale
+			}
 		}
-		if h.Actions == nil {
-			h.Actions = []Action{}
-		}
-		if staleAfter > 0 && now.Sub(h.ReportedAt) > staleAfter {
-			h.Stale = true
-			h.Status = Stale
-		}
-	}
+	})
 	p.Hosts = hosts
 	p.Stats = Stats{Hosts: len(hosts), Computations: len(jobs)}
-	p.rollUp(repo)
+	p.rollUp(repo, workers)
 	return p
 }
 
-// assigner finds hosts' rings, remembering the answer per label set.
+// dropped marks a host of another ring than Options.Ring.
+var dropped = &job{}
+
+// assignHosts fills hosts[lo:hi] (the fleet's hosts order[lo:hi]) with what
+// the fleet says, finds their rings, and sets hostJobs[lo:hi] to their
+// computations: nil for hosts without one, dropped for hosts another ring
+// filter drops. It returns the distinct computations it made, in host
+// order; equal ones of other workers are merged by the caller.
+func assignHosts(repo *baseline.Repository, f *inventory.Fleet, as *assigner, opts Options, order []int32, hosts []Host, hostJobs []*job, lo, hi int) []*job {
+	var jobs []*job
+	byPtr := map[fastKey]*job{}
+	for k := lo; k < hi; k++ {
+		i := int(order[k])
+		set := f.Packages(i)
+		stream := f.Stream(i)
+		h := &hosts[k]
+		h.ID, h.Hostname, h.Stream, h.ReportedAt = f.HostID(i), f.Hostname(i), stream, f.CollectedAt(i).UTC()
+		h.RebootRequired, h.PackageSet = f.RebootRequired(i), set.Hash()
+		ring, candidates := as.assign(k)
+		switch {
+		case len(candidates) > 1:
+			h.Status, h.Candidates = Ambiguous, candidates
+		case ring == nil:
+			h.Status = Unassigned
+		default:
+			h.Ring = ring.Name
+		}
+		if opts.Ring != "" && h.Ring != opts.Ring {
+			hostJobs[k] = dropped
+			continue
+		}
+		if h.Ring == "" {
+			continue
+		}
+		eco, declared := repo.Ecosystem(stream)
+		base := repo.Baselines[ring.Baseline]
+		h.Baseline, h.BaselineDigest = base.ID, base.Digest
+		switch {
+		case !declared:
+			h.Status = UnknownStream
+		case base.Streams[stream] == nil:
+			h.Status = Uncovered
+		case opts.NoDedupe:
+			j := &job{stream: stream, ring: ring, base: base, eco: eco, set: set}
+			jobs = append(jobs, j)
+			hostJobs[k] = j
+		default:
+			fk := fastKey{set: set, stream: stream, ring: ring}
+			j := byPtr[fk]
+			if j == nil {
+				j = &job{stream: stream, ring: ring, base: base, eco: eco, set: set}
+				byPtr[fk] = j
+				jobs = append(jobs, j)
+			}
+			hostJobs[k] = j
+		}
+	}
+	return jobs
+}
+
+// minChunk is the fewest items a worker of forChunks is given; tests lower it.
+var minChunk = 2048
+
+// forChunks calls fn for contiguous chunks [lo, hi) that cover [0, n), at
+// most one per worker and each of at least minChunk items, on their own
+// goroutines when there are several. w numbers the chunks in order; it
+// returns how many there were.
+func forChunks(n, workers int, fn func(w, lo, hi int)) int {
+	c := min(workers, (n+minChunk-1)/minChunk)
+	if c <= 1 {
+		fn(0, 0, n)
+		return 1
+	}
+	var wg sync.WaitGroup
+	for w := range c {
+		lo, hi := n*w/c, n*(w+1)/c
+		wg.Go(func() { fn(w, lo, hi) })
+	}
+	wg.Wait()
+	return c
+}
+
+// assigner finds hosts' rings. It is made for one ordering of the hosts
+// and then only read, so workers share it.
 type assigner struct {
-	sel    []selector
-	f      *inventory.Fleet
-	byHost map[string]*baseline.Ring
-	memo   []assignment
+	f     *inventory.Fleet
+	order []int32
+	// byPos holds the hosts that a ring names by id, by position in order.
+	byPos map[int32]*baseline.Ring
+	// memo holds the ring per label set of the ordered hosts.
+	memo []assignment
 }
 
 // selector is a ring's label selector as a list.
@@ -204,47 +303,77 @@ type selector struct {
 }
 
 type assignment struct {
-	done       bool
 	ring       *baseline.Ring
 	candidates []string
 }
 
-func newAssigner(repo *baseline.Repository, f *inventory.Fleet) *assigner {
-	a := &assigner{f: f, byHost: map[string]*baseline.Ring{}, memo: make([]assignment, f.LabelSets())}
+// newAssigner finds the ring of every label set the hosts order (sorted by
+// host id) use, on workers goroutines, and the positions of the hosts the
+// rings name by id.
+func newAssigner(repo *baseline.Repository, f *inventory.Fleet, order []int32, workers int) *assigner {
+	a := &assigner{f: f, order: order, memo: make([]assignment, f.LabelSets())}
+	var sel []selector
 	for _, ring := range repo.Rings {
 		if len(ring.Selector.Labels) == 0 {
 			continue
 		}
-		sel := selector{ring: ring}
+		s := selector{ring: ring}
 		for _, k := range sortedKeys(ring.Selector.Labels) {
-			sel.labels = append(sel.labels, [2]string{k, ring.Selector.Labels[k]})
+			s.labels = append(s.labels, [2]string{k, ring.Selector.Labels[k]})
 		}
-		a.sel = append(a.sel, sel)
+		sel = append(sel, s)
 	}
+	byHost := map[string]*baseline.Ring{}
 	for _, ring := range repo.Rings {
 		for _, h := range ring.Selector.Hosts {
-			if _, ok := a.byHost[h]; !ok {
-				a.byHost[h] = ring
+			if _, ok := byHost[h]; !ok {
+				byHost[h] = ring
 			}
 		}
 	}
+	// The hosts are sorted by id, so a named host's positions are found by
+	// binary search instead of hashing every host's id.
+	for id, ring := range byHost {
+		k, _ := slices.BinarySearchFunc(order, id, func(i int32, id string) int { return cmp.Compare(f.HostID(int(i)), id) })
+		for ; k < len(order) && f.HostID(int(order[k])) == id; k++ {
+			if a.byPos == nil {
+				a.byPos = map[int32]*baseline.Ring{}
+			}
+			a.byPos[int32(k)] = ring
+		}
+	}
+	// One host per label set in use stands for the set.
+	first := make([]int32, f.LabelSets())
+	for i := range first {
+		first[i] = -1
+	}
+	var used []int32
+	for _, i := range order {
+		if ls := f.LabelSet(int(i)); first[ls] < 0 {
+			first[ls] = i
+			used = append(used, int32(ls))
+		}
+	}
+	forChunks(len(used), workers, func(_, lo, hi int) {
+		for _, ls := range used[lo:hi] {
+			m := &a.memo[ls]
+			m.ring, m.candidates = assignByLabels(sel, f.Labels(int(first[ls])))
+		}
+	})
 	return a
 }
 
-// assign finds host i's ring: exact host ids first, then labels. It
-// returns the candidate ring names when labels select more than one. The
-// candidates slice is shared by the hosts with the same labels.
-func (a *assigner) assign(i int) (*baseline.Ring, []string) {
-	if len(a.byHost) > 0 {
-		if r := a.byHost[a.f.HostID(i)]; r != nil {
+// assign finds the ring of the host at position k of the order: exact host
+// ids first, then labels. It returns the candidate ring names when labels
+// select more than one. The candidates slice is shared by the hosts with
+// the same labels.
+func (a *assigner) assign(k int) (*baseline.Ring, []string) {
+	if a.byPos != nil {
+		if r := a.byPos[int32(k)]; r != nil {
 			return r, nil
 		}
 	}
-	m := &a.memo[a.f.LabelSet(i)]
-	if !m.done {
-		m.ring, m.candidates = assignByLabels(a.sel, a.f.Labels(i))
-		m.done = true
-	}
+	m := &a.memo[a.f.LabelSet(int(a.order[k]))]
 	return m.ring, m.candidates
 }
 
@@ -323,6 +452,28 @@ type memo struct {
 	sources   map[srcKey]*srcIndex
 	names     map[*baseline.StreamRules][2][]string
 	deadlines map[dlKey]dl
+	// evidence remembers a result's evidence by its rule's name and its
+	// worst observation (absent: id 0 of no table), so equal results of
+	// different sets share one string.
+	evidence map[evKey]evidence
+	// hits is scratch space of evalSet: the packages of one set that fall
+	// under a source rule.
+	hits []srcHit
+}
+
+type srcHit struct {
+	rule int32
+	id   uint32
+}
+
+type evKey struct {
+	obsKey
+	name string
+}
+
+type evidence struct {
+	state State
+	text  string
 }
 
 type obsKey struct {
@@ -355,7 +506,7 @@ type dl struct {
 
 func newMemo() *memo {
 	return &memo{obs: map[obsKey]Observed{}, sources: map[srcKey]*srcIndex{},
-		names: map[*baseline.StreamRules][2][]string{}, deadlines: map[dlKey]dl{}}
+		names: map[*baseline.StreamRules][2][]string{}, deadlines: map[dlKey]dl{}, evidence: map[evKey]evidence{}}
 }
 
 func (m *memo) ruleNames(sr *baseline.StreamRules) (pkgs, srcs []string) {
@@ -426,22 +577,49 @@ func evalSet(j *job, now time.Time, sla baseline.SLA, m *memo) *setEval {
 		r := sr.Packages[name]
 		var obs []Observed
 		lo, hi := set.FindRange(name)
+		if hi > lo {
+			obs = make([]Observed, 0, hi-lo)
+		}
 		for k := lo; k < hi; k++ {
 			obs = append(obs, m.observe(j.eco, r, set, ids[k], false))
 		}
-		results = append(results, judge(ruleOf("package", name, r), r, obs))
+		results = append(results, m.judge(ruleOf("package", name, r), r, obs, func(w int) obsKey {
+			return obsKey{rule: r, tab: set.Table(), id: ids[lo+w]}
+		}))
 	}
 	if len(srcNames) > 0 {
+		// The observations are counted first and share one array cut to
+		// size: they stay in the plan, so growing slices would keep up to
+		// half of their room unused.
 		bySource := make([][]Observed, len(srcNames))
+		idsOf := make([][]uint32, len(srcNames))
 		x := m.sourceIndex(sr, set)
+		count := make([]int, len(srcNames))
+		hits := m.hits[:0]
 		for _, id := range ids {
 			if k := x.sourceRule(srcNames, set, id); k >= 0 {
-				bySource[k] = append(bySource[k], m.observe(j.eco, sr.Sources[srcNames[k]], set, id, true))
+				count[k]++
+				hits = append(hits, srcHit{int32(k), id})
 			}
+		}
+		m.hits = hits
+		all, allIDs := make([]Observed, len(hits)), make([]uint32, len(hits))
+		for k, n := range count {
+			if n > 0 {
+				bySource[k], all = all[:0:n], all[n:]
+				idsOf[k], allIDs = allIDs[:0:n], allIDs[n:]
+			}
+		}
+		for _, h := range hits {
+			k := h.rule
+			bySource[k] = append(bySource[k], m.observe(j.eco, sr.Sources[srcNames[k]], set, h.id, true))
+			idsOf[k] = append(idsOf[k], h.id)
 		}
 		for k, name := range srcNames {
 			r := sr.Sources[name]
-			results = append(results, judge(ruleOf("source", name, r), r, bySource[k]))
+			results = append(results, m.judge(ruleOf("source", name, r), r, bySource[k], func(w int) obsKey {
+				return obsKey{rule: r, tab: set.Table(), id: idsOf[k][w], source: true}
+			}))
 		}
 	}
 	slices.SortStableFunc(results, func(a, b Result) int {
@@ -532,6 +710,33 @@ func rank(s State) int {
 	return 4
 }
 
+// judge is judge, with the state and evidence remembered per rule and
+// worst observation; key gives the observation key of obs[w].
+func (m *memo) judge(rule Rule, r *baseline.Rule, obs []Observed, key func(w int) obsKey) Result {
+	k := evKey{obsKey: obsKey{rule: r, source: rule.Kind == "source"}, name: rule.Name}
+	if len(obs) > 0 {
+		k.obsKey = key(worst(obs))
+	}
+	e, ok := m.evidence[k]
+	if !ok {
+		res := judge(rule, r, obs)
+		e = evidence{state: res.State, text: res.Evidence}
+		m.evidence[k] = e
+	}
+	return Result{Rule: rule, Installed: obs, State: e.state, Evidence: e.text}
+}
+
+// worst returns the index of the worst observation; the first wins a tie.
+func worst(obs []Observed) int {
+	w := 0
+	for i := range obs {
+		if rank(obs[i].State) < rank(obs[w].State) {
+			w = i
+		}
+	}
+	return w
+}
+
 // judge turns a rule's observations into its result: the worst instance wins.
 func judge(rule Rule, r *baseline.Rule, obs []Observed) Result {
 	res := Result{Rule: rule, Installed: obs}
@@ -545,12 +750,7 @@ func judge(rule Rule, r *baseline.Rule, obs []Observed) Result {
 		}
 		return res
 	}
-	w := 0
-	for i := range obs {
-		if rank(obs[i].State) < rank(obs[w].State) {
-			w = i
-		}
-	}
+	w := worst(obs)
 	res.State = obs[w].State
 	res.Evidence = obs[w].Package + " " + obs[w].Version
 	if rule.Kind == "source" {

@@ -52,8 +52,15 @@ func newOverlayer(repo *baseline.Repository, now time.Time) *overlayer {
 	return o
 }
 
+// worker returns an overlayer for one more goroutine: it shares the
+// exceptions and has its own buffers.
+func (o *overlayer) worker() *overlayer {
+	return &overlayer{repo: o.repo, now: o.now, active: o.active, listed: o.listed}
+}
+
 // apply returns the overlaid results of host h computed by j. The key is
-// the reboot flag and the indexes of the active exceptions covering h.
+// the reboot flag and the indexes of the active exceptions covering h; a
+// host without either gets j.plain.
 func (o *overlayer) apply(h *Host, j *job, reboot bool) *overlaid {
 	o.key = o.key[:0]
 	o.covered = o.covered[:0]
@@ -69,6 +76,11 @@ func (o *overlayer) apply(h *Host, j *job, reboot bool) *overlaid {
 		o.key = binary.AppendUvarint(o.key, uint64(i))
 		o.covered = append(o.covered, e)
 	}
+	if !reboot && len(o.covered) == 0 && j.plain != nil {
+		return j.plain
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	if out := j.overlays[string(o.key)]; out != nil {
 		return out
 	}

@@ -2,18 +2,114 @@ package plan
 
 import (
 	"cmp"
+	"runtime"
 	"slices"
 
 	"github.com/patchbay/patchbay/engine/baseline"
 )
 
-// rollUp computes the ring, stream and fleet roll-ups and the findings.
+// rsKey is a (ring, stream) pair: the roll-ups a host counts in.
+type rsKey struct{ ring, stream string }
+
+// counts are what a roll-up counts per host.
+type counts struct {
+	byStatus [len(HostStatuses)]int
+	hosts    int
+	reboot   int
+}
+
+// fstate identifies a finding.
+type fstate struct {
+	baseline, stream, kind, name string
+	state                        State
+}
+
+// gkey identifies hosts that count the same: one results slice (the same
+// computation and overlay) with the same ring, stream and baseline.
+type gkey struct {
+	results                        *Result
+	n                              int
+	ring, stream, baseline, digest string
+}
+
+type group struct {
+	key     gkey
+	hosts   int
+	results []Result
+	// samples are the group's findings' sample hosts of one worker.
+	samples   []*samples
+	saturated bool
+}
+
+// rkey is a results slice.
+type rkey struct {
+	results *Result
+	n       int
+}
+
+// groupIndex finds groups by their results slice alone, and by the full
+// key those whose slice was later seen with another ring, stream or
+// baseline: a computation's results belong to one ring and stream, so the
+// second map stays empty in a plan, and the first needs no string hashing.
+type groupIndex struct {
+	byResults map[rkey]*group
+	displaced map[gkey]*group
+}
+
+func (x *groupIndex) get(k gkey) *group {
+	g := x.byResults[rkey{k.results, k.n}]
+	if g == nil || g.key == k {
+		return g
+	}
+	return x.displaced[k]
+}
+
+// put adds a group that get did not find.
+func (x *groupIndex) put(g *group) {
+	rk := rkey{g.key.results, g.key.n}
+	if old := x.byResults[rk]; old != nil {
+		if x.displaced == nil {
+			x.displaced = map[gkey]*group{}
+		}
+		x.displaced[old.key] = old
+	}
+	if x.byResults == nil {
+		x.byResults = map[rkey]*group{}
+	}
+	x.byResults[rk] = g
+}
+
+// samples are a finding's first sample hosts in one worker's range.
+type samples struct {
+	key fstate
+	ids []string
+}
+
+// rollPart is what one worker counts over its range of hosts.
+type rollPart struct {
+	pairs   map[rsKey]*counts
+	groups  []*group // in the order of their first host
+	samples []*samples
+}
+
+// rollUp computes the ring, stream and fleet roll-ups and the findings, on
+// workers goroutines (0: GOMAXPROCS) over contiguous ranges of hosts whose
+// counts are then added up in host order.
 //
 // Hosts that share one results slice (the same computation and overlay)
 // and the same ring, stream and baseline count the same, so results are
 // counted once per such group and multiplied by its hosts; only statuses,
 // reboots and sample hosts are counted per host.
-func (p *Plan) rollUp(repo *baseline.Repository) {
+func (p *Plan) rollUp(repo *baseline.Repository, workers int) {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	parts := make([]rollPart, workers)
+	n := forChunks(len(p.Hosts), workers, func(w, lo, hi int) {
+		parts[w] = countHosts(p.Hosts[lo:hi])
+	})
+	parts = parts[:n]
+
 	fleet := newRollUp("fleet")
 	rings := map[string]*RollUp{}
 	var ringOrder []string
@@ -22,137 +118,71 @@ func (p *Plan) rollUp(repo *baseline.Repository) {
 		ringOrder = append(ringOrder, r.Name)
 	}
 	streams := map[string]*RollUp{}
-	type fkey struct{ baseline, stream, kind, name string }
-	type fstate struct {
-		fkey
-		state State
+	targets := func(ring, stream string) []*RollUp {
+		t := []*RollUp{fleet}
+		if r := rings[ring]; r != nil {
+			t = append(t, r)
+		}
+		s := streams[stream]
+		if s == nil {
+			s = newRollUp(stream)
+			streams[stream] = s
+		}
+		return append(t, s)
 	}
-	findings := map[fstate]*Finding{}
-	type gkey struct {
-		results                        *Result
-		n                              int
-		ring, stream, baseline, digest string
-	}
-	type group struct {
-		key       gkey
-		hosts     int
-		results   []Result
-		targets   []*RollUp
-		findings  []*Finding
-		saturated bool
-	}
-	groups := map[gkey]*group{}
-	// byResults finds a group by its results slice alone: a computation's
-	// results belong to one ring and stream, so the full key is checked
-	// only when that slice was first seen with another ring or stream.
-	type rkey struct {
-		results *Result
-		n       int
-	}
-	byResults := map[rkey]*group{}
+	// Merge the workers' groups: a group's place is its first host's.
+	var groups groupIndex
 	var order []*group
-	type counts struct {
-		byStatus [len(HostStatuses)]int
-		hosts    int
-		reboot   int
-	}
-	per := map[*RollUp]*counts{}
-	count := func(t *RollUp) *counts {
-		c := per[t]
-		if c == nil {
-			c = &counts{}
-			per[t] = c
-		}
-		return c
-	}
-	var last struct {
-		ring, stream string
-		targets      []*RollUp
-		counts       []*counts
-	}
-	for i := range p.Hosts {
-		h := &p.Hosts[i]
-		if last.targets == nil || h.Ring != last.ring || h.Stream != last.stream {
-			targets := []*RollUp{fleet}
-			if r := rings[h.Ring]; r != nil {
-				targets = append(targets, r)
-			}
-			s := streams[h.Stream]
-			if s == nil {
-				s = newRollUp(h.Stream)
-				streams[h.Stream] = s
-			}
-			targets = append(targets, s)
-			last.ring, last.stream, last.targets = h.Ring, h.Stream, targets
-			last.counts = last.counts[:0]
-			for _, t := range targets {
-				last.counts = append(last.counts, count(t))
-			}
-		}
-		reboot := len(h.Actions) > 0 && h.Actions[len(h.Actions)-1].Kind == Reboot
-		st := statusIndex(h.Status)
-		for _, c := range last.counts {
-			c.hosts++
-			c.byStatus[st]++
-			if reboot {
-				c.reboot++
-			}
-		}
-		if len(h.Results) == 0 {
-			continue
-		}
-		rk := rkey{&h.Results[0], len(h.Results)}
-		g := byResults[rk]
-		if g == nil || g.key.ring != h.Ring || g.key.stream != h.Stream || g.key.baseline != h.Baseline || g.key.digest != h.BaselineDigest {
-			g = groups[gkey{rk.results, rk.n, h.Ring, h.Stream, h.Baseline, h.BaselineDigest}]
-		}
-		if g == nil {
-			k := gkey{rk.results, rk.n, h.Ring, h.Stream, h.Baseline, h.BaselineDigest}
-			g = &group{key: k, results: h.Results, targets: last.targets}
-			byResults[rk] = g
-			for _, res := range h.Results {
-				if res.State.Compliant() {
-					continue
+	for _, part := range parts {
+		for k, c := range part.pairs {
+			for _, t := range targets(k.ring, k.stream) {
+				t.Hosts += c.hosts
+				t.RebootNeeded += c.reboot
+				for i, n := range c.byStatus {
+					if n > 0 {
+						t.ByStatus[HostStatuses[i]] += n
+					}
 				}
-				fk := fstate{fkey{h.Baseline, h.Stream, res.Rule.Kind, res.Rule.Name}, res.State}
-				f := findings[fk]
-				if f == nil {
-					f = &Finding{Baseline: h.Baseline, BaselineDigest: h.BaselineDigest, Stream: h.Stream, Rule: res.Rule,
-						State: res.State, Deadline: res.Deadline, DeadlineBy: res.DeadlineBy, Overdue: res.Overdue, Risk: res.Risk, SampleHosts: []string{}}
-					findings[fk] = f
-				}
-				g.findings = append(g.findings, f)
 			}
-			groups[k] = g
+		}
+		for _, g := range part.groups {
+			if m := groups.get(g.key); m != nil {
+				m.hosts += g.hosts
+				continue
+			}
+			groups.put(g)
 			order = append(order, g)
 		}
-		g.hosts++
-		if !g.saturated {
-			g.saturated = true
-			for _, f := range g.findings {
-				if len(f.SampleHosts) < sampleHosts {
-					f.SampleHosts = append(f.SampleHosts, h.ID)
-				}
-				g.saturated = g.saturated && len(f.SampleHosts) >= sampleHosts
+	}
+	findings := map[fstate]*Finding{}
+	for _, g := range order {
+		k := g.key
+		for _, res := range g.results {
+			if res.State.Compliant() {
+				continue
 			}
+			fk := fstate{k.baseline, k.stream, res.Rule.Kind, res.Rule.Name, res.State}
+			f := findings[fk]
+			if f == nil {
+				f = &Finding{Baseline: k.baseline, BaselineDigest: k.digest, Stream: k.stream, Rule: res.Rule,
+					State: res.State, Deadline: res.Deadline, DeadlineBy: res.DeadlineBy, Overdue: res.Overdue, Risk: res.Risk, SampleHosts: []string{}}
+				findings[fk] = f
+			}
+			f.Hosts += g.hosts
 		}
 	}
-	for t, c := range per {
-		t.Hosts += c.hosts
-		t.RebootNeeded += c.reboot
-		for i, n := range c.byStatus {
-			if n > 0 {
-				t.ByStatus[HostStatuses[i]] += n
-			}
+	// Sample hosts: the first ones in host order, worker after worker.
+	for _, part := range parts {
+		for _, s := range part.samples {
+			f := findings[s.key]
+			f.SampleHosts = append(f.SampleHosts, s.ids[:min(len(s.ids), sampleHosts-len(f.SampleHosts))]...)
 		}
 	}
 	for _, g := range order {
-		for _, f := range g.findings {
-			f.Hosts += g.hosts
-		}
+		ts := targets(g.key.ring, g.key.stream)
 		for _, res := range g.results {
 			open := !res.State.Compliant()
-			for _, t := range g.targets {
+			for _, t := range ts {
 				t.ByState[res.State] += g.hosts
 				if open && res.Overdue {
 					t.Overdue += g.hosts
@@ -160,7 +190,7 @@ func (p *Plan) rollUp(repo *baseline.Repository) {
 			}
 			// Top missing per roll-up, from the findings of its hosts.
 			if res.State == Missing || res.State == BlockedVersion {
-				for _, t := range g.targets {
+				for _, t := range ts {
 					t.missing(res.Rule.Ref(), g.hosts)
 				}
 			}
@@ -192,6 +222,65 @@ func (p *Plan) rollUp(repo *baseline.Repository) {
 		p.Findings = append(p.Findings, *f)
 	}
 	slices.SortFunc(p.Findings, compareFindings)
+}
+
+// countHosts counts one worker's range of hosts: statuses and reboots per
+// (ring, stream), hosts per group, and the first sample hosts per finding.
+func countHosts(hosts []Host) rollPart {
+	part := rollPart{pairs: map[rsKey]*counts{}}
+	var groups groupIndex
+	bySamples := map[fstate]*samples{}
+	var last rsKey
+	var c *counts
+	for i := range hosts {
+		h := &hosts[i]
+		if c == nil || h.Ring != last.ring || h.Stream != last.stream {
+			last = rsKey{h.Ring, h.Stream}
+			if c = part.pairs[last]; c == nil {
+				c = &counts{}
+				part.pairs[last] = c
+			}
+		}
+		c.hosts++
+		c.byStatus[statusIndex(h.Status)]++
+		if len(h.Actions) > 0 && h.Actions[len(h.Actions)-1].Kind == Reboot {
+			c.reboot++
+		}
+		if len(h.Results) == 0 {
+			continue
+		}
+		k := gkey{&h.Results[0], len(h.Results), h.Ring, h.Stream, h.Baseline, h.BaselineDigest}
+		g := groups.get(k)
+		if g == nil {
+			g = &group{key: k, results: h.Results}
+			groups.put(g)
+			for _, res := range h.Results {
+				if res.State.Compliant() {
+					continue
+				}
+				fk := fstate{h.Baseline, h.Stream, res.Rule.Kind, res.Rule.Name, res.State}
+				s := bySamples[fk]
+				if s == nil {
+					s = &samples{key: fk}
+					bySamples[fk] = s
+					part.samples = append(part.samples, s)
+				}
+				g.samples = append(g.samples, s)
+			}
+			part.groups = append(part.groups, g)
+		}
+		g.hosts++
+		if !g.saturated {
+			g.saturated = true
+			for _, s := range g.samples {
+				if len(s.ids) < sampleHosts {
+					s.ids = append(s.ids, h.ID)
+				}
+				g.saturated = g.saturated && len(s.ids) >= sampleHosts
+			}
+		}
+	}
+	return part
 }
 
 // compareFindings orders findings by KEV, severity, deadline, affected

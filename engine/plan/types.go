@@ -80,7 +80,9 @@ type Options struct {
 	Host string
 	// NoDedupe computes every host alone (for tests and comparisons).
 	NoDedupe bool
-	// Workers bounds the parallel set computations; 0 means GOMAXPROCS.
+	// Workers bounds the goroutines of the set computations, the per-host
+	// pass and the roll-ups; 0 means GOMAXPROCS. The plan is the same for
+	// any value.
 	Workers int
 	// Memo, when set, keeps set computations across calls (see Memo);
 	// results are the same with or without it.
