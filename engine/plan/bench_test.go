@@ -118,8 +118,15 @@ func cpuTime() time.Duration {
 // elsewhere the peak is the process's.
 func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
 
+// currentRSS returns VmRSS in bytes, or 0 where /proc is not there.
+func currentRSS() uint64 { return procStatus("VmRSS:") }
+
 // peakRSS returns VmHWM in bytes, or 0 where /proc is not there.
-func peakRSS() uint64 {
+func peakRSS() uint64 { return procStatus("VmHWM:") }
+
+// procStatus returns the /proc/self/status field named by key (a size
+// in kB) in bytes, or 0 where /proc is not there.
+func procStatus(key string) uint64 {
 	fh, err := os.Open("/proc/self/status")
 	if err != nil {
 		return 0
@@ -127,7 +134,7 @@ func peakRSS() uint64 {
 	defer fh.Close()
 	sc := bufio.NewScanner(fh)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), key); ok {
 			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			return kb << 10
 		}
