@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -91,6 +90,9 @@ type Engine struct {
 	files     []FileDigest
 	digest    string
 	brokenBy  error
+	// base is the last decision's config and rings value (see
+	// baseTemplate); nil before the first.
+	base atomic.Pointer[baseTemplate]
 }
 
 // New parses, compiles and prepares the bundle's policies (test files are
@@ -312,7 +314,9 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 		Manifest: Manifest{BundleDigest: e.digest, Files: e.files},
 	}
 	norm := in.normalized()
-	canon, err := json.Marshal(norm)
+	buf := canonBuffers.Get().(*[]byte)
+	canon, base, lossy, err := norm.canonicalJSON((*buf)[:0])
+	defer putCanonBuffer(buf, canon)
 	if err != nil {
 		return fail(d, fmt.Errorf("%w: encode input: %w", ErrEval, err)), nil
 	}
@@ -321,6 +325,7 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	if e.brokenBy != nil {
 		return fail(d, e.brokenBy), nil
 	}
+	value := e.inputValue(norm, canon[base[0]:base[1]], lossy)
 	// The evaluation stops when ctx ends or the budget is spent. Both
 	// cancel it through one topdown.Cancel given to the query, so that it
 	// does not start a goroutine per evaluation to watch a context (what
@@ -330,7 +335,7 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	var overBudget atomic.Bool
 	budget := time.AfterFunc(e.budget, func() { overBudget.Store(true); cancel.Cancel() })
 	stopCtx := context.AfterFunc(ctx, cancel.Cancel)
-	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(norm.value()), rego.EvalExternalCancel(cancel))
+	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(value), rego.EvalExternalCancel(cancel))
 	budget.Stop()
 	stopCtx()
 	if err != nil {
