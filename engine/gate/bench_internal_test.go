@@ -77,7 +77,7 @@ func BenchmarkDecideInput(b *testing.B) {
 	buf := make([]byte, 0, 4096)
 	b.ReportAllocs()
 	for b.Loop() {
-		norm := in.normalized()
+		norm := in.normalizedView()
 		canon, base, lossy, err := norm.canonicalJSON(buf[:0])
 		if err != nil {
 			b.Fatal(err)

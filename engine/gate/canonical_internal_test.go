@@ -117,3 +117,57 @@ func FuzzCanonicalJSON(f *testing.F) {
 		})
 	})
 }
+
+// TestNormalizedView wants the view Decide reads (lists shared where no
+// element changes) to encode and evaluate exactly as normalized, for
+// inputs with each kind of element that normalized must change, and in
+// not to change.
+func TestNormalizedView(t *testing.T) {
+	at := time.Date(2026, 11, 26, 9, 30, 15, 5, time.FixedZone("CET", 3600))
+	edits := map[string]func(*Input){
+		"as it is":       func(*Input) {},
+		"nil freeze":     func(in *Input) { in.Rings[0].Freeze = nil },
+		"nil groups":     func(in *Input) { in.Rings[0].Approvals.Groups = nil },
+		"nil floors":     func(in *Input) { in.Change.RingsMoved[0].Floors = nil },
+		"nil rules":      func(in *Input) { in.Change.Baselines[0].Rules = nil },
+		"nil block":      func(in *Input) { in.Change.Baselines[0].Rules[0].Block = nil },
+		"review time":    func(in *Input) { in.Reviews[0].SubmittedAt = at },
+		"evidence time":  func(in *Input) { in.Evidence[0].VerifiedAt = at },
+		"nil tested set": func(in *Input) { in.Evidence[0].TestedSet = nil },
+		"UTC times": func(in *Input) {
+			in.Now, in.Reviews[0].SubmittedAt, in.Evidence[0].VerifiedAt = at.UTC(), at.UTC(), at.UTC()
+		},
+		"top-level nils":   func(in *Input) { *in = Input{Now: at} },
+		"nil approvers":    func(in *Input) { in.Config.Approvers = nil },
+		"local now":        func(in *Input) { in.Now = at },
+		"empty everything": func(in *Input) { *in = Input{Rings: []Ring{}, Reviews: []Review{}} },
+	}
+	for name, edit := range edits {
+		t.Run(name, func(t *testing.T) {
+			var in Input
+			fill(t, reflect.ValueOf(&in).Elem(), "")
+			// In UTC, so that each edit alone decides what must change.
+			in.Reviews[0].SubmittedAt, in.Evidence[0].VerifiedAt = at.UTC(), at.UTC()
+			edit(&in)
+			before, _ := json.Marshal(in)
+			want, _, _, err := in.normalized().canonicalJSON(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			view := in.normalizedView()
+			got, _, _, err := view.canonicalJSON(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("the view encodes as\n%s\nnormalized as\n%s", got, want)
+			}
+			if view.value().Compare(in.normalized().value()) != 0 {
+				t.Fatal("the view's value differs from normalized's")
+			}
+			if after, _ := json.Marshal(in); !bytes.Equal(before, after) {
+				t.Fatal("normalizedView changed its input")
+			}
+		})
+	}
+}

@@ -313,7 +313,7 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 		Deny: []Finding{}, Warn: []Finding{}, Missing: []Finding{}, Errors: []string{},
 		Manifest: Manifest{BundleDigest: e.digest, Files: e.files},
 	}
-	norm := in.normalized()
+	norm := in.normalizedView()
 	buf := canonBuffers.Get().(*[]byte)
 	canon, base, lossy, err := norm.canonicalJSON((*buf)[:0])
 	defer putCanonBuffer(buf, canon)
