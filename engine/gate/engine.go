@@ -72,6 +72,8 @@ type Manifest struct {
 type reporting struct {
 	pkg  []string // e.g. ["patchbay", "promotion"]
 	kind string   // deny, warn or missing
+	// name is pkg joined by dots, e.g. "patchbay.promotion".
+	name string
 }
 
 // DecisionBudget is how long one decision may evaluate. A decision that
@@ -148,7 +150,7 @@ func New(ctx context.Context, b Bundle) (*Engine, error) {
 				continue
 			}
 			seen[k] = true
-			e.rules = append(e.rules, reporting{pkg: pkg, kind: name})
+			e.rules = append(e.rules, reporting{pkg: pkg, kind: name, name: strings.Join(pkg, ".")})
 		}
 		opts = append(opts, rego.ParsedModule(m))
 	}
@@ -404,7 +406,7 @@ func fail(d Decision, err error) Decision {
 // term). A finding is an object {"id", "msg"} or a bare string, whose id is
 // then the package path without "patchbay." and the kind.
 func collect(v any, r reporting) ([]Finding, error) {
-	pkg := strings.Join(r.pkg, ".")
+	pkg := r.name
 	t, _ := v.(*ast.Term)
 	if t == nil {
 		return nil, fmt.Errorf("%w: %s.%s was not evaluated", ErrEval, pkg, r.kind)
