@@ -66,3 +66,23 @@ func BenchmarkInput(b *testing.B) {
 		_ = norm.value()
 	}
 }
+
+// BenchmarkDecideInput is the Go side of a decision as Decide does it:
+// normalizing, the canonical JSON by the typed encoder, its digest, and the
+// value with the config and rings from the template. Compare with
+// BenchmarkInput, the way before the template and the encoder.
+func BenchmarkDecideInput(b *testing.B) {
+	in := benchInput(b)
+	e := &Engine{}
+	buf := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		norm := in.normalizedView()
+		canon, base, lossy, err := norm.canonicalJSON(buf[:0])
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = sha256.Sum256(canon)
+		_ = e.inputValue(norm, canon[base[0]:base[1]], lossy)
+	}
+}

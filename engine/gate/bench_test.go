@@ -102,3 +102,22 @@ func BenchmarkDecideTimedLikeOPABench(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecideNewBase is BenchmarkDecide with the config changing on
+// every decision (two configs in turn), so that the config and rings value
+// is never the last decision's: the first decision against a new base.
+func BenchmarkDecideNewBase(b *testing.B) {
+	eng := builtin(b)
+	ins := []gate.Input{promotion(), promotion()}
+	ins[1].Config.Exceptions.MaxDays++
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		d, err := eng.Decide(ctx, ins[i%2])
+		if err != nil || d.Result != gate.Pass {
+			b.Fatalf("decision %s, err %v, errors %v", d.Result, err, d.Errors)
+		}
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -73,6 +72,8 @@ type Manifest struct {
 type reporting struct {
 	pkg  []string // e.g. ["patchbay", "promotion"]
 	kind string   // deny, warn or missing
+	// name is pkg joined by dots, e.g. "patchbay.promotion".
+	name string
 }
 
 // DecisionBudget is how long one decision may evaluate. A decision that
@@ -91,6 +92,9 @@ type Engine struct {
 	files     []FileDigest
 	digest    string
 	brokenBy  error
+	// base is the last decision's config and rings value (see
+	// baseTemplate); nil before the first.
+	base atomic.Pointer[baseTemplate]
 }
 
 // New parses, compiles and prepares the bundle's policies (test files are
@@ -146,7 +150,7 @@ func New(ctx context.Context, b Bundle) (*Engine, error) {
 				continue
 			}
 			seen[k] = true
-			e.rules = append(e.rules, reporting{pkg: pkg, kind: name})
+			e.rules = append(e.rules, reporting{pkg: pkg, kind: name, name: strings.Join(pkg, ".")})
 		}
 		opts = append(opts, rego.ParsedModule(m))
 	}
@@ -311,8 +315,10 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 		Deny: []Finding{}, Warn: []Finding{}, Missing: []Finding{}, Errors: []string{},
 		Manifest: Manifest{BundleDigest: e.digest, Files: e.files},
 	}
-	norm := in.normalized()
-	canon, err := json.Marshal(norm)
+	norm := in.normalizedView()
+	buf := canonBuffers.Get().(*[]byte)
+	canon, base, lossy, err := norm.canonicalJSON((*buf)[:0])
+	defer putCanonBuffer(buf, canon)
 	if err != nil {
 		return fail(d, fmt.Errorf("%w: encode input: %w", ErrEval, err)), nil
 	}
@@ -321,6 +327,7 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	if e.brokenBy != nil {
 		return fail(d, e.brokenBy), nil
 	}
+	value := e.inputValue(norm, canon[base[0]:base[1]], lossy)
 	// The evaluation stops when ctx ends or the budget is spent. Both
 	// cancel it through one topdown.Cancel given to the query, so that it
 	// does not start a goroutine per evaluation to watch a context (what
@@ -330,7 +337,7 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	var overBudget atomic.Bool
 	budget := time.AfterFunc(e.budget, func() { overBudget.Store(true); cancel.Cancel() })
 	stopCtx := context.AfterFunc(ctx, cancel.Cancel)
-	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(norm.value()), rego.EvalExternalCancel(cancel))
+	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(value), rego.EvalExternalCancel(cancel))
 	budget.Stop()
 	stopCtx()
 	if err != nil {
@@ -399,7 +406,7 @@ func fail(d Decision, err error) Decision {
 // term). A finding is an object {"id", "msg"} or a bare string, whose id is
 // then the package path without "patchbay." and the kind.
 func collect(v any, r reporting) ([]Finding, error) {
-	pkg := strings.Join(r.pkg, ".")
+	pkg := r.name
 	t, _ := v.(*ast.Term)
 	if t == nil {
 		return nil, fmt.Errorf("%w: %s.%s was not evaluated", ErrEval, pkg, r.kind)

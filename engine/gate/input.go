@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"slices"
 	"time"
 )
 
@@ -311,4 +312,71 @@ func nonNil[T any](s []T) []T {
 	out := make([]T, len(s))
 	copy(out, s)
 	return out
+}
+
+// normalizedView is normalized(in) without the copies it need not make: a
+// list none of whose elements must change (every nested list non-nil,
+// every time in UTC) is in's own, so the result is only to be read.
+// TestNormalizedView compares it with normalized.
+func (in Input) normalizedView() Input {
+	out := in
+	out.Now = in.Now.UTC()
+	if out.Config.Approvers == nil {
+		out.Config.Approvers = map[string][]string{}
+	}
+	out.Rings = orEmpty(in.Rings)
+	if slices.ContainsFunc(in.Rings, func(r Ring) bool { return r.Freeze == nil || r.Approvals.Groups == nil }) {
+		out.Rings = nonNil(in.Rings)
+		for i := range out.Rings {
+			out.Rings[i].Freeze = orEmpty(out.Rings[i].Freeze)
+			out.Rings[i].Approvals.Groups = orEmpty(out.Rings[i].Approvals.Groups)
+		}
+	}
+	out.Change.RingsMoved = orEmpty(in.Change.RingsMoved)
+	if slices.ContainsFunc(in.Change.RingsMoved, func(m RingMove) bool { return m.Floors == nil }) {
+		out.Change.RingsMoved = nonNil(in.Change.RingsMoved)
+		for i := range out.Change.RingsMoved {
+			out.Change.RingsMoved[i].Floors = orEmpty(out.Change.RingsMoved[i].Floors)
+		}
+	}
+	out.Change.Baselines = orEmpty(in.Change.Baselines)
+	if slices.ContainsFunc(in.Change.Baselines, func(b BaselineChange) bool {
+		return b.Rules == nil || slices.ContainsFunc(b.Rules, func(r RuleSummary) bool { return r.Block == nil })
+	}) {
+		out.Change.Baselines = nonNil(in.Change.Baselines)
+		for i := range out.Change.Baselines {
+			out.Change.Baselines[i].Rules = nonNil(out.Change.Baselines[i].Rules)
+			for j := range out.Change.Baselines[i].Rules {
+				out.Change.Baselines[i].Rules[j].Block = orEmpty(out.Change.Baselines[i].Rules[j].Block)
+			}
+		}
+	}
+	out.Change.Exceptions = orEmpty(in.Change.Exceptions)
+	out.Change.Files = orEmpty(in.Change.Files)
+	out.Change.Classes = orEmpty(in.Change.Classes)
+	out.PR.Labels = orEmpty(in.PR.Labels)
+	out.Reviews = orEmpty(in.Reviews)
+	if slices.ContainsFunc(in.Reviews, func(r Review) bool { return r.SubmittedAt.Location() != time.UTC }) {
+		out.Reviews = nonNil(in.Reviews)
+		for i := range out.Reviews {
+			out.Reviews[i].SubmittedAt = out.Reviews[i].SubmittedAt.UTC()
+		}
+	}
+	out.Evidence = orEmpty(in.Evidence)
+	if slices.ContainsFunc(in.Evidence, func(e Evidence) bool { return e.VerifiedAt.Location() != time.UTC || e.TestedSet == nil }) {
+		out.Evidence = nonNil(in.Evidence)
+		for i := range out.Evidence {
+			out.Evidence[i].VerifiedAt = out.Evidence[i].VerifiedAt.UTC()
+			out.Evidence[i].TestedSet = orEmpty(out.Evidence[i].TestedSet)
+		}
+	}
+	return out
+}
+
+// orEmpty is s, or an empty slice for nil.
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }

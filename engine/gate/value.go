@@ -20,12 +20,18 @@ import (
 // 10–15 % more CPU.
 func (in Input) value() ast.Value {
 	c := &converter{}
+	return c.input(in, c.config(in.Config), array(c, in.Rings, (*converter).ring))
+}
+
+// input is in's value with config and rings, the values of in.Config and
+// in.Rings (made by this converter or taken from a template).
+func (c *converter) input(in Input, config, rings *ast.Term) ast.Value {
 	return c.object(kInput,
 		c.object(kCommit, c.str(in.Base.Commit)),
 		c.object(kCommit, c.str(in.Head.Commit)),
 		c.time(in.Now),
-		c.config(in.Config),
-		array(c, in.Rings, (*converter).ring),
+		config,
+		rings,
 		c.object(kChange,
 			array(c, in.Change.RingsMoved, (*converter).ringMove),
 			array(c, in.Change.Baselines, (*converter).baseline),

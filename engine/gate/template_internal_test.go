@@ -1,0 +1,172 @@
+package gate
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// benchInput is the benchmark's input (testdata/promotion-input.json).
+func benchInput(t testing.TB) Input {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", "promotion-input.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in Input
+	if err := json.Unmarshal(raw, &in); err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+// templateValue is what Decide gives the evaluation for in: the value
+// built through e's template.
+func templateValue(t *testing.T, e *Engine, in Input) (Input, []byte, bool) {
+	t.Helper()
+	norm := in.normalized()
+	canon, base, lossy, err := norm.canonicalJSON(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return norm, canon[base[0]:base[1]], lossy
+}
+
+// TestBaseTemplateInvalidation decides a sequence of inputs whose config
+// and rings change one byte at a time (and change back) and wants each
+// value to equal the value built from scratch: a template is reused only
+// for the very same config and rings. The pair of group names that are
+// not valid UTF-8 encode to the same JSON; without the lossy check the
+// second would get the first's value.
+func TestBaseTemplateInvalidation(t *testing.T) {
+	e := &Engine{}
+	base := benchInput(t)
+	edits := []struct {
+		name     string
+		edit     func(*Input)
+		wantsHit bool
+	}{
+		{"first", func(*Input) {}, false},
+		{"same base parts", func(in *Input) { in.PR.Number++; in.Change.Files = []string{"x"} }, true},
+		{"approver removed", func(in *Input) { in.Config.Approvers["sre"] = []string{"alice", "carol"} }, false},
+		{"back", func(*Input) {}, false},
+		{"same again", func(*Input) {}, true},
+		{"group renamed", func(in *Input) {
+			in.Config.Approvers["srf"] = in.Config.Approvers["sre"]
+			delete(in.Config.Approvers, "sre")
+		}, false},
+		{"max days", func(in *Input) { in.Config.Exceptions.MaxDays = 91 }, false},
+		{"policy owners", func(in *Input) { in.Config.PolicyOwners = "policy-ownerz" }, false},
+		{"required approvals", func(in *Input) { in.Rings[1].Approvals.Required = 3 }, false},
+		{"threshold", func(in *Input) { in.Rings[2].SuccessThreshold = 0.981 }, false},
+		{"freeze", func(in *Input) { in.Rings[2].Freeze[0].To = "2027-01-05" }, false},
+		{"ring order", func(in *Input) { in.Rings[0], in.Rings[1] = in.Rings[1], in.Rings[0] }, false},
+		{"no rings", func(in *Input) { in.Rings = nil }, false},
+		{"invalid UTF-8 ff", func(in *Input) { in.Config.Approvers = map[string][]string{"g\xff": {"a"}} }, false},
+		{"invalid UTF-8 fe", func(in *Input) { in.Config.Approvers = map[string][]string{"g\xfe": {"a"}} }, false},
+	}
+	for _, x := range edits {
+		in := benchInput(t)
+		in.Rings[2].Freeze = append([]Freeze(nil), base.Rings[2].Freeze...)
+		x.edit(&in)
+		norm, baseJSON, lossy := templateValue(t, e, in)
+		before := e.base.Load()
+		got := e.inputValue(norm, baseJSON, lossy)
+		if want := norm.value(); got.Compare(want) != 0 {
+			t.Fatalf("%s: the value differs from one built from scratch:\n got %v\nwant %v", x.name, got, want)
+		}
+		if hit := before != nil && e.base.Load() == before && !lossy; hit != x.wantsHit {
+			t.Errorf("%s: template reused %v, want %v", x.name, hit, x.wantsHit)
+		}
+	}
+}
+
+// TestDecideTemplateConcurrent decides inputs with three different
+// configs and rings (and so different findings) from many goroutines at
+// once on one engine, its template changing under them, and wants each
+// decision to be the one a fresh engine, without a template, gives that
+// input. Run with -race: the template's terms are read by concurrent
+// evaluations.
+func TestDecideTemplateConcurrent(t *testing.T) {
+	files, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine := func() *Engine {
+		e, err := New(context.Background(), Bundle{Files: files})
+		if err != nil || e.Err() != nil {
+			t.Fatal(err, e.Err())
+		}
+		return e
+	}
+	ins := []Input{benchInput(t), benchInput(t), benchInput(t)}
+	ins[1].Config.Approvers["sre"] = []string{"carol"}
+	ins[2].Rings[1].Approvals.Required = 5
+	want := make([]string, len(ins))
+	for i, in := range ins {
+		d, err := engine().Decide(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(d)
+		want[i] = string(b)
+		if (i == 0) != (d.Result == Pass) || (i > 0 && len(d.Deny) == 0) {
+			t.Fatalf("input %d: %s, deny %v; the test needs input 0 to pass and the others, whose config or rings differ, to be denied", i, d.Result, d.Deny)
+		}
+	}
+	e := engine()
+	for i, in := range ins { // sequentially: each replaces the template
+		d, err := e.Decide(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := json.Marshal(d); string(b) != want[i] {
+			t.Errorf("input %d after input %d: decision %s, fresh engine %s", i, (i+len(ins)-1)%len(ins), b, want[i])
+		}
+	}
+	var wg sync.WaitGroup
+	for g := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 6 {
+				i := (g + j) % len(ins)
+				d, err := e.Decide(context.Background(), ins[i])
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if b, _ := json.Marshal(d); string(b) != want[i] {
+					t.Errorf("input %d: decision %s, fresh engine %s", i, b, want[i])
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestInputAllocations bounds the allocations of a decision's Go side on
+// the benchmark input with the template in place (normalizing, the
+// canonical JSON, the value): everything but the evaluation. With
+// json.Marshal and the whole value built per decision it took 286; with
+// the template and the shared lists, 154.
+func TestInputAllocations(t *testing.T) {
+	e := &Engine{}
+	norm := benchInput(t).normalized()
+	buf := make([]byte, 0, 4096)
+	run := func() {
+		n := norm.normalizedView()
+		canon, base, lossy, err := n.canonicalJSON(buf[:0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = e.inputValue(n, canon[base[0]:base[1]], lossy)
+	}
+	run()
+	if n := testing.AllocsPerRun(20, run); n > 160 {
+		t.Errorf("the input took %.0f allocations, want at most 160", n)
+	}
+}
