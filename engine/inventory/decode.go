@@ -37,6 +37,9 @@ type Decoder struct {
 	raw   []rawPackage
 	arena []byte
 	perm  []int32
+	// nonToken is set when a field of d.raw is not a token (see
+	// rawTokens).
+	nonToken bool
 }
 
 // Decode decodes and validates one report with the default limits.
@@ -102,6 +105,7 @@ func (d *Decoder) Decode(data []byte) (*Report, error) {
 	}
 	d.raw = d.raw[:0]
 	d.arena = d.arena[:0]
+	d.nonToken = false
 	p := jsonParser{data: data, arena: &d.arena}
 	r := &Report{}
 	var (
@@ -264,75 +268,14 @@ func (d *Decoder) packages(p *jsonParser) error {
 		if p.peek() != '{' {
 			return p.typeError(fmt.Sprintf("packages[%d]", i), "an object")
 		}
-		p.pos++
-		var rp rawPackage
-		p.ws()
-		if p.peek() == '}' {
-			p.pos++
-		} else {
-			for {
-				p.ws()
-				key, err := p.str()
-				if err != nil {
-					return err
-				}
-				k := -1
-				switch string(key) {
-				case "name":
-					k = 0
-				case "version":
-					k = 1
-				case "arch":
-					k = 2
-				case "sourceName":
-					k = 3
-				case "sourceVersion":
-					k = 4
-				default:
-					return &FieldError{Path: fmt.Sprintf("packages[%d].%s", i, key), Msg: "unknown field"}
-				}
-				if rp.f[k] != nil {
-					return &FieldError{Path: fmt.Sprintf("packages[%d].%s", i, key), Msg: "duplicate key"}
-				}
-				p.ws()
-				if err := p.expect(':'); err != nil {
-					return err
-				}
-				p.ws()
-				if p.peek() != '"' {
-					return p.typeError(fmt.Sprintf("packages[%d].%s", i, key), "a string")
-				}
-				if rp.f[k], err = p.str(); err != nil {
-					return err
-				}
-				p.ws()
-				if p.peek() == ',' {
-					p.pos++
-					continue
-				}
-				if err := p.expect('}'); err != nil {
-					return err
-				}
-				break
-			}
+		if rp, end, ok := fastPackage(p.data, p.pos); ok {
+			// The canonical layout the wire format is written in: all
+			// five fields, in order, as non-empty token strings.
+			p.pos = end
+			d.raw = append(d.raw, rp)
+		} else if err := d.packageObject(p, i); err != nil {
+			return err
 		}
-		for k := 0; k < 3; k++ {
-			if rp.f[k] == nil {
-				return &FieldError{Path: fmt.Sprintf("packages[%d].%s", i, pkgFieldNames[k]), Msg: "missing"}
-			}
-		}
-		for k := 3; k < 5; k++ {
-			if rp.f[k] != nil && len(rp.f[k]) == 0 {
-				return &FieldError{Path: fmt.Sprintf("packages[%d].%s", i, pkgFieldNames[k]), Msg: "empty (omit the field instead)"}
-			}
-		}
-		if rp.f[3] == nil {
-			rp.f[3] = rp.f[0]
-		}
-		if rp.f[4] == nil {
-			rp.f[4] = rp.f[1]
-		}
-		d.raw = append(d.raw, rp)
 		p.ws()
 		if p.peek() == ',' {
 			p.pos++
@@ -340,6 +283,146 @@ func (d *Decoder) packages(p *jsonParser) error {
 		}
 		return p.expect(']')
 	}
+}
+
+// pkgKeys are what precedes each field's value in the canonical layout of a
+// package object; each key after the first starts with the closing quote of
+// the previous value.
+var pkgKeys = [5]string{`{"name":"`, `","version":"`, `","arch":"`, `","sourceName":"`, `","sourceVersion":"`}
+
+// tokenByte is true for the bytes a token field may hold without making
+// the raw form ambiguous (printable ASCII, no space) and that end no JSON
+// string or start no escape.
+var tokenByte = func() (t [256]bool) {
+	for c := 0x21; c <= 0x7e; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// fastPackage reads the package object at data[pos] when it is written
+// exactly as {"name":"…","version":"…","arch":"…","sourceName":"…",
+// "sourceVersion":"…"} with every value non-empty printable ASCII without
+// spaces or escapes, and returns its fields and the offset after it. For
+// any other object it returns false and the general parser (which also
+// reports every error) reads it: the fast path accepts only objects the
+// general one reads to the same fields.
+func fastPackage(data []byte, pos int) (rawPackage, int, bool) {
+	var rp rawPackage
+	i := pos
+	for k := range pkgKeys {
+		key := pkgKeys[k]
+		if len(data)-i < len(key) || string(data[i:i+len(key)]) != key {
+			return rp, 0, false
+		}
+		i += len(key)
+		start := i
+		for i < len(data) && tokenByte[data[i]] {
+			i++
+		}
+		if i == start || i >= len(data) || data[i] != '"' {
+			return rp, 0, false
+		}
+		rp.f[k] = data[start:i:i]
+	}
+	if i+1 >= len(data) || data[i+1] != '}' {
+		return rp, 0, false
+	}
+	return rp, i + 2, true
+}
+
+// packageObject reads packages[i], an object at p.pos, into d.raw and
+// notes whether its fields are tokens.
+func (d *Decoder) packageObject(p *jsonParser, i int) error {
+	p.pos++
+	var rp rawPackage
+	p.ws()
+	if p.peek() == '}' {
+		p.pos++
+	} else {
+		for {
+			p.ws()
+			key, err := p.str()
+			if err != nil {
+				return err
+			}
+			k := -1
+			switch string(key) {
+			case "name":
+				k = 0
+			case "version":
+				k = 1
+			case "arch":
+				k = 2
+			case "sourceName":
+				k = 3
+			case "sourceVersion":
+				k = 4
+			default:
+				return &FieldError{Path: fmt.Sprintf("packages[%d].%s", i, key), Msg: "unknown field"}
+			}
+			if rp.f[k] != nil {
+				return &FieldError{Path: fmt.Sprintf("packages[%d].%s", i, key), Msg: "duplicate key"}
+			}
+			p.ws()
+			if err := p.expect(':'); err != nil {
+				return err
+			}
+			p.ws()
+			if p.peek() != '"' {
+				return p.typeError(fmt.Sprintf("packages[%d].%s", i, key), "a string")
+			}
+			if rp.f[k], err = p.str(); err != nil {
+				return err
+			}
+			p.ws()
+			if p.peek() == ',' {
+				p.pos++
+				continue
+			}
+			if err := p.expect('}'); err != nil {
+				return err
+			}
+			break
+		}
+	}
+	for k := 0; k < 3; k++ {
+		if rp.f[k] == nil {
+			return &FieldError{Path: fmt.Sprintf("packages[%d].%s", i, pkgFieldNames[k]), Msg: "missing"}
+		}
+	}
+	for k := 3; k < 5; k++ {
+		if rp.f[k] != nil && len(rp.f[k]) == 0 {
+			return &FieldError{Path: fmt.Sprintf("packages[%d].%s", i, pkgFieldNames[k]), Msg: "empty (omit the field instead)"}
+		}
+	}
+	if rp.f[3] == nil {
+		rp.f[3] = rp.f[0]
+	}
+	if rp.f[4] == nil {
+		rp.f[4] = rp.f[1]
+	}
+	for _, f := range rp.f {
+		if !rawToken(f) {
+			d.nonToken = true
+		}
+	}
+	d.raw = append(d.raw, rp)
+	return nil
+}
+
+// rawToken reports whether f is non-empty printable ASCII without spaces
+// (of any length, unlike isToken).
+func rawToken(f []byte) bool {
+	if len(f) == 0 {
+		return false
+	}
+	for _, c := range f {
+		if c < 0x21 || c > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // packageSet turns d.raw into a validated PackageSet, or returns the cached
@@ -376,24 +459,12 @@ func (d *Decoder) packageSet(eco vercmp.Ecosystem) (*PackageSet, error) {
 }
 
 // rawTokens reports whether every raw field is non-empty printable ASCII
-// without spaces. Only then is the canonical form of d.raw unambiguous, so
-// that a cache hit proves the packages equal the cached, validated ones;
-// otherwise full validation runs and reports the problem.
-func (d *Decoder) rawTokens() bool {
-	for i := range d.raw {
-		for _, f := range d.raw[i].f {
-			if len(f) == 0 {
-				return false
-			}
-			for _, c := range f {
-				if c < 0x21 || c > 0x7e {
-					return false
-				}
-			}
-		}
-	}
-	return true
-}
+// without spaces (as noted while parsing: fastPackage takes only such
+// fields, packageObject checks the others). Only then is the canonical form
+// of d.raw unambiguous, so that a cache hit proves the packages equal the
+// cached, validated ones; otherwise full validation runs and reports the
+// problem.
+func (d *Decoder) rawTokens() bool { return !d.nonToken }
 
 // rawHash computes the package-set hash of d.raw, appended to dst.
 func (d *Decoder) rawHash(eco vercmp.Ecosystem, dst []byte) []byte {
