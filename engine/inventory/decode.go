@@ -2,6 +2,8 @@ package inventory
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"slices"
@@ -37,6 +39,8 @@ type Decoder struct {
 	raw   []rawPackage
 	arena []byte
 	perm  []int32
+	lines []byte
+	offs  []int
 	// nonToken is set when a field of d.raw is not a token (see
 	// rawTokens).
 	nonToken bool
@@ -442,7 +446,7 @@ func (d *Decoder) packageSet(eco vercmp.Ecosystem) (*PackageSet, error) {
 			return set, nil
 		}
 		if len(d.raw) <= d.maxPackages() && len(d.raw) <= DefaultMaxPackages {
-			if set := d.Cache.internRaw(eco, hash, d.raw, d.perm); set != nil {
+			if set := d.Cache.internRaw(eco, hash, d.raw, d.perm, d.lines, d.offs); set != nil {
 				return set, nil
 			}
 		}
@@ -466,7 +470,10 @@ func (d *Decoder) packageSet(eco vercmp.Ecosystem) (*PackageSet, error) {
 // problem.
 func (d *Decoder) rawTokens() bool { return !d.nonToken }
 
-// rawHash computes the package-set hash of d.raw, appended to dst.
+// rawHash computes the package-set hash of d.raw, appended to dst. It
+// sorts d.perm and leaves the canonical text in d.lines, line k (in perm
+// order) at d.lines[d.offs[k]:d.offs[k+1]] with its newline, for
+// internRaw to look the packages up by; the text is hashed in one call.
 func (d *Decoder) rawHash(eco vercmp.Ecosystem, dst []byte) []byte {
 	less := func(a, b *rawPackage) int {
 		if c := bytes.Compare(a.f[0], b.f[0]); c != 0 {
@@ -488,12 +495,19 @@ func (d *Decoder) rawHash(eco vercmp.Ecosystem, dst []byte) []byte {
 	if !sorted {
 		slices.SortFunc(d.perm, func(a, b int32) int { return less(&d.raw[a], &d.raw[b]) })
 	}
-	h := newSetHasher(eco)
+	d.lines = append(d.lines[:0], setHashHeader...)
+	d.lines = append(d.lines, eco...)
+	d.lines = append(d.lines, '\n')
+	d.offs = d.offs[:0]
 	for _, i := range d.perm {
-		f := &d.raw[i].f
-		hashAdd(h, f[0], f[1], f[2], f[3], f[4])
+		d.offs = append(d.offs, len(d.lines))
+		d.lines = appendLine(d.lines, &d.raw[i].f)
+		d.lines = append(d.lines, '\n')
 	}
-	return h.sumBytes(dst)
+	d.offs = append(d.offs, len(d.lines))
+	sum := sha256.Sum256(d.lines)
+	dst = append(dst, "sha256:"...)
+	return hex.AppendEncode(dst, sum[:])
 }
 
 func validHashSyntax(h []byte) bool {
