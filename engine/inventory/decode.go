@@ -3,9 +3,11 @@ package inventory
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math/bits"
 	"slices"
 	"strconv"
 	"time"
@@ -321,9 +323,7 @@ func fastPackage(data []byte, pos int) (rawPackage, int, bool) {
 		}
 		i += len(key)
 		start := i
-		for i < len(data) && tokenByte[data[i]] {
-			i++
-		}
+		i = tokenSpan(data, i)
 		if i == start || i >= len(data) || data[i] != '"' {
 			return rp, 0, false
 		}
@@ -333,6 +333,37 @@ func fastPackage(data []byte, pos int) (rawPackage, int, bool) {
 		return rp, 0, false
 	}
 	return rp, i + 2, true
+}
+
+// tokenSpan returns the end of the run of tokenByte bytes that starts at
+// data[i], reading eight bytes at a time while it can.
+func tokenSpan(data []byte, i int) int {
+	for len(data)-i >= 8 {
+		if m := nonTokenMask(binary.LittleEndian.Uint64(data[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+		i += 8
+	}
+	for i < len(data) && tokenByte[data[i]] {
+		i++
+	}
+	return i
+}
+
+// nonTokenMask returns x (eight bytes, the first in the low bits) with the
+// high bit of its lowest byte that is not a tokenByte set, and possibly of
+// higher bytes, or 0 when all eight are tokenBytes. Each test below may
+// flag bytes above one it flags rightly (a borrow or carry moves up), never
+// one below, so the lowest flagged byte is exact.
+func nonTokenMask(x uint64) uint64 {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	ctl := (x - lo*0x21) &^ x // below 0x21: controls and space
+	del := (x + lo) | x       // 0x7f and above
+	q := x ^ (lo * '"')
+	q = (q - lo) &^ q
+	b := x ^ (lo * '\\')
+	b = (b - lo) &^ b
+	return (ctl | del | q | b) & hi
 }
 
 // packageObject reads packages[i], an object at p.pos, into d.raw and
