@@ -274,11 +274,16 @@ func (d *Decoder) packages(p *jsonParser) error {
 		if p.peek() != '{' {
 			return p.typeError(fmt.Sprintf("packages[%d]", i), "an object")
 		}
-		if rp, end, ok := fastPackage(p.data, p.pos); ok {
-			// The canonical layout the wire format is written in: all
-			// five fields, in order, as non-empty token strings.
+		// The canonical layout the wire format is written in (all five
+		// fields, in order, as non-empty token strings) is read straight
+		// into the next element of d.raw.
+		n := len(d.raw)
+		if n == cap(d.raw) {
+			d.raw = append(d.raw, rawPackage{})[:n]
+		}
+		if end, ok := fastPackage(p.data, p.pos, &d.raw[:n+1][n]); ok {
 			p.pos = end
-			d.raw = append(d.raw, rp)
+			d.raw = d.raw[:n+1]
 		} else if err := d.packageObject(p, i); err != nil {
 			return err
 		}
@@ -291,11 +296,6 @@ func (d *Decoder) packages(p *jsonParser) error {
 	}
 }
 
-// pkgKeys are what precedes each field's value in the canonical layout of a
-// package object; each key after the first starts with the closing quote of
-// the previous value.
-var pkgKeys = [5]string{`{"name":"`, `","version":"`, `","arch":"`, `","sourceName":"`, `","sourceVersion":"`}
-
 // tokenByte is true for the bytes a token field may hold without making
 // the raw form ambiguous (printable ASCII, no space) and that end no JSON
 // string or start no escape.
@@ -306,33 +306,60 @@ var tokenByte = func() (t [256]bool) {
 	return t
 }()
 
-// fastPackage reads the package object at data[pos] when it is written
-// exactly as {"name":"…","version":"…","arch":"…","sourceName":"…",
+// fastPackage reads the package object at data[i] into rp when it is
+// written exactly as {"name":"…","version":"…","arch":"…","sourceName":"…",
 // "sourceVersion":"…"} with every value non-empty printable ASCII without
-// spaces or escapes, and returns its fields and the offset after it. For
-// any other object it returns false and the general parser (which also
-// reports every error) reads it: the fast path accepts only objects the
-// general one reads to the same fields.
-func fastPackage(data []byte, pos int) (rawPackage, int, bool) {
-	var rp rawPackage
-	i := pos
-	for k := range pkgKeys {
-		key := pkgKeys[k]
-		if len(data)-i < len(key) || string(data[i:i+len(key)]) != key {
-			return rp, 0, false
-		}
-		i += len(key)
-		start := i
-		i = tokenSpan(data, i)
-		if i == start || i >= len(data) || data[i] != '"' {
-			return rp, 0, false
-		}
-		rp.f[k] = data[start:i:i]
+// spaces or escapes, and returns the offset after it. For any other object
+// it returns false (rp then holds garbage) and the general parser (which
+// also reports every error) reads it: the fast path accepts only objects
+// the general one reads to the same fields. Each key after the first starts
+// with the closing quote of the previous value.
+func fastPackage(data []byte, i int, rp *rawPackage) (int, bool) {
+	// The keys are compared as constants, which the compiler does with a
+	// few word loads instead of a call.
+	const (
+		kName    = `{"name":"`
+		kVersion = `","version":"`
+		kArch    = `","arch":"`
+		kSrcName = `","sourceName":"`
+		kSrcVer  = `","sourceVersion":"`
+	)
+	ok := len(data)-i > len(kName) && string(data[i:i+len(kName)]) == kName
+	if ok {
+		i, ok = fastValue(data, i+len(kName), &rp.f[0])
 	}
-	if i+1 >= len(data) || data[i+1] != '}' {
-		return rp, 0, false
+	ok = ok && len(data)-i > len(kVersion) && string(data[i:i+len(kVersion)]) == kVersion
+	if ok {
+		i, ok = fastValue(data, i+len(kVersion), &rp.f[1])
 	}
-	return rp, i + 2, true
+	ok = ok && len(data)-i > len(kArch) && string(data[i:i+len(kArch)]) == kArch
+	if ok {
+		i, ok = fastValue(data, i+len(kArch), &rp.f[2])
+	}
+	ok = ok && len(data)-i > len(kSrcName) && string(data[i:i+len(kSrcName)]) == kSrcName
+	if ok {
+		i, ok = fastValue(data, i+len(kSrcName), &rp.f[3])
+	}
+	ok = ok && len(data)-i > len(kSrcVer) && string(data[i:i+len(kSrcVer)]) == kSrcVer
+	if ok {
+		i, ok = fastValue(data, i+len(kSrcVer), &rp.f[4])
+	}
+	if !ok || len(data)-i < 2 || data[i+1] != '}' {
+		return 0, false
+	}
+	return i + 2, true
+}
+
+// fastValue reads the non-empty token value at data[i] up to its closing
+// quote, which it returns the offset of.
+func fastValue(data []byte, i int, dst *[]byte) (int, bool) {
+	start := i
+	i = tokenSpan(data, i)
+	if i == start || i >= len(data) || data[i] != '"' {
+		return 0, false
+	}
+	*dst = data[start:i:i]
+	return i, true
 }
 
 // tokenSpan returns the end of the run of tokenByte bytes that starts at

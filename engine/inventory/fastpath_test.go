@@ -90,7 +90,8 @@ func TestFastPackageSameAsGeneral(t *testing.T) {
 	} {
 		t.Run(tc.obj, func(t *testing.T) {
 			data := []byte(tc.obj + `]`)
-			rp, end, ok := fastPackage(data, 0)
+			var rp rawPackage
+			end, ok := fastPackage(data, 0, &rp)
 			if ok != tc.fast {
 				t.Fatalf("fastPackage took it: %v, want %v", ok, tc.fast)
 			}
@@ -116,7 +117,7 @@ func TestFastPackageSameAsGeneral(t *testing.T) {
 	// Truncated anywhere, the fast path declines without reading past the
 	// end (the general parser then reports the error).
 	for n := range len(canonical) {
-		if _, _, ok := fastPackage([]byte(canonical[:n]), 0); ok {
+		if _, ok := fastPackage([]byte(canonical[:n]), 0, new(rawPackage)); ok {
 			t.Fatalf("cut at %d: taken", n)
 		}
 	}
