@@ -57,61 +57,82 @@ func TestTokenSpan(t *testing.T) {
 	}
 }
 
+// fastCases are package objects, and whether fastPackage takes each.
+var fastCases = []struct {
+	obj  string
+	fast bool
+}{
+	{`{"name":"libc6","version":"2.36-9+deb12u4","arch":"amd64","sourceName":"glibc","sourceVersion":"2.36-9+deb12u4"}`, true},
+	{`{"name":"a","version":"1","arch":"all","sourceName":"a","sourceVersion":"1"}`, true},
+	{`{"name":"a~b","version":"1:2.0~rc1-1","arch":"x86_64","sourceName":"{x}","sourceVersion":"[1]"}`, true},
+	{`{"name": "a","version":"1","arch":"all","sourceName":"a","sourceVersion":"1"}`, false},
+	{`{ "name":"a","version":"1","arch":"all","sourceName":"a","sourceVersion":"1"}`, false},
+	{`{"name":"a","version":"1","arch":"all","sourceName":"a","sourceVersion":"1" }`, false},
+	{`{"version":"1","name":"a","arch":"all","sourceName":"a","sourceVersion":"1"}`, false},
+	{`{"name":"a","version":"1","arch":"all"}`, false},
+	{`{"name":"a","version":"1","arch":"all","sourceName":"a"}`, false},
+	{`{"name":"\u0061","version":"1","arch":"all","sourceName":"a","sourceVersion":"1"}`, false},
+	{`{"name":"a\"b","version":"1","arch":"all","sourceName":"a","sourceVersion":"1"}`, false},
+	{`{"name":"a","version":"1.0 beta","arch":"all","sourceName":"a","sourceVersion":"1"}`, false},
+	{`{"name":"caf\u00e9","version":"1","arch":"all","sourceName":"a","sourceVersion":"1"}`, false},
+	{"{\"name\":\"caf\xc3\xa9\",\"version\":\"1\",\"arch\":\"all\",\"sourceName\":\"a\",\"sourceVersion\":\"1\"}", false},
+	{"{\"name\":\"a\x7f\",\"version\":\"1\",\"arch\":\"all\",\"sourceName\":\"a\",\"sourceVersion\":\"1\"}", false},
+	{`{"name":"","version":"1","arch":"all","sourceName":"a","sourceVersion":"1"}`, false},
+	{`{"name":"a","version":"1","arch":"all","sourceName":"","sourceVersion":"1"}`, false},
+	{`{"name":"a","version":"1","arch":"all","sourceName":"a","sourceVersion":"1","x":"y"}`, false},
+	{`{"name":"a","version":"1","arch":"all","sourceName":"a","sourceVersion":"1","name":"b"}`, false},
+	{`{"name":"a","version":"1","arch":"all","sourceName":"a","sourceVersion":1}`, false},
+	{`{"name":"a","version":"1","arch":"all","sourceName":"a","sourceVersion":null}`, false},
+}
+
+// checkFastSameAsGeneral: when fastPackage takes the object at the start of
+// data, the general parser accepts it too, with the same fields and end.
+func checkFastSameAsGeneral(t *testing.T, data []byte) {
+	t.Helper()
+	var rp rawPackage
+	end, ok := fastPackage(data, 0, &rp)
+	if !ok {
+		return
+	}
+	var d Decoder
+	p := jsonParser{data: data, arena: &d.arena}
+	if err := d.packageObject(&p, 0); err != nil {
+		t.Fatalf("fast path accepted what the general parser refuses: %v", err)
+	}
+	if end != p.pos || len(d.raw) != 1 || d.nonToken {
+		t.Fatalf("end %d, general %d; general raw %d, nonToken %v", end, p.pos, len(d.raw), d.nonToken)
+	}
+	for k := range rp.f {
+		if !bytes.Equal(rp.f[k], d.raw[0].f[k]) {
+			t.Errorf("field %s: fast %q, general %q", pkgFieldNames[k], rp.f[k], d.raw[0].f[k])
+		}
+	}
+}
+
+// FuzzFastPackage checks that whatever package object the fast path takes,
+// the general parser reads to the same fields.
+func FuzzFastPackage(f *testing.F) {
+	for _, tc := range fastCases {
+		f.Add([]byte(tc.obj))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkFastSameAsGeneral(t, data)
+	})
+}
+
 // TestFastPackageSameAsGeneral: fastPackage takes exactly the canonical
 // objects, and for them gives what the general parser gives; every other
 // object goes to the general parser, which accepts or refuses it as before.
 func TestFastPackageSameAsGeneral(t *testing.T) {
-	canonical := `{"name":"libc6","version":"2.36-9+deb12u4","arch":"amd64","sourceName":"glibc","sourceVersion":"2.36-9+deb12u4"}`
-	for _, tc := range []struct {
-		obj  string
-		fast bool
-	}{
-		{canonical, true},
-		{`{"name":"a","version":"1","arch":"all","sourceName":"a","sourceVersion":"1"}`, true},
-		{`{"name":"a~b","version":"1:2.0~rc1-1","arch":"x86_64","sourceName":"{x}","sourceVersion":"[1]"}`, true},
-		{`{"name": "a","version":"1","arch":"all","sourceName":"a","sourceVersion":"1"}`, false},
-		{`{ "name":"a","version":"1","arch":"all","sourceName":"a","sourceVersion":"1"}`, false},
-		{`{"name":"a","version":"1","arch":"all","sourceName":"a","sourceVersion":"1" }`, false},
-		{`{"version":"1","name":"a","arch":"all","sourceName":"a","sourceVersion":"1"}`, false},
-		{`{"name":"a","version":"1","arch":"all"}`, false},
-		{`{"name":"a","version":"1","arch":"all","sourceName":"a"}`, false},
-		{`{"name":"\u0061","version":"1","arch":"all","sourceName":"a","sourceVersion":"1"}`, false},
-		{`{"name":"a\"b","version":"1","arch":"all","sourceName":"a","sourceVersion":"1"}`, false},
-		{`{"name":"a","version":"1.0 beta","arch":"all","sourceName":"a","sourceVersion":"1"}`, false},
-		{`{"name":"caf\u00e9","version":"1","arch":"all","sourceName":"a","sourceVersion":"1"}`, false},
-		{"{\"name\":\"caf\xc3\xa9\",\"version\":\"1\",\"arch\":\"all\",\"sourceName\":\"a\",\"sourceVersion\":\"1\"}", false},
-		{"{\"name\":\"a\x7f\",\"version\":\"1\",\"arch\":\"all\",\"sourceName\":\"a\",\"sourceVersion\":\"1\"}", false},
-		{`{"name":"","version":"1","arch":"all","sourceName":"a","sourceVersion":"1"}`, false},
-		{`{"name":"a","version":"1","arch":"all","sourceName":"","sourceVersion":"1"}`, false},
-		{`{"name":"a","version":"1","arch":"all","sourceName":"a","sourceVersion":"1","x":"y"}`, false},
-		{`{"name":"a","version":"1","arch":"all","sourceName":"a","sourceVersion":"1","name":"b"}`, false},
-		{`{"name":"a","version":"1","arch":"all","sourceName":"a","sourceVersion":1}`, false},
-		{`{"name":"a","version":"1","arch":"all","sourceName":"a","sourceVersion":null}`, false},
-	} {
+	canonical := fastCases[0].obj
+	for _, tc := range fastCases {
 		t.Run(tc.obj, func(t *testing.T) {
 			data := []byte(tc.obj + `]`)
 			var rp rawPackage
-			end, ok := fastPackage(data, 0, &rp)
-			if ok != tc.fast {
+			if _, ok := fastPackage(data, 0, &rp); ok != tc.fast {
 				t.Fatalf("fastPackage took it: %v, want %v", ok, tc.fast)
 			}
-			var d Decoder
-			p := jsonParser{data: data, arena: &d.arena}
-			err := d.packageObject(&p, 0)
-			if !ok {
-				return
-			}
-			if err != nil {
-				t.Fatalf("fast path accepted what the general parser refuses: %v", err)
-			}
-			if end != p.pos || len(d.raw) != 1 || d.nonToken {
-				t.Fatalf("end %d, general %d; general raw %d, nonToken %v", end, p.pos, len(d.raw), d.nonToken)
-			}
-			for k := range rp.f {
-				if !bytes.Equal(rp.f[k], d.raw[0].f[k]) {
-					t.Errorf("field %s: fast %q, general %q", pkgFieldNames[k], rp.f[k], d.raw[0].f[k])
-				}
-			}
+			checkFastSameAsGeneral(t, data)
 		})
 	}
 	// Truncated anywhere, the fast path declines without reading past the
