@@ -2,7 +2,9 @@ package inventory
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"flag"
 	"os"
 	"runtime"
 	"testing"
@@ -185,5 +187,29 @@ func BenchmarkDecodeDistinct(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	}
+}
+
+var benchJSONL = flag.String("jsonl", "", "BenchmarkReadPathJSONL: a JSON-lines inventory to read (e.g. one `patchbay dev gen-fleet` wrote)")
+
+// BenchmarkReadPathJSONL is the decode of `patchbay plan --inventory FILE`
+// for a JSON-lines FILE given by -jsonl (skipped without it): ReadPath with
+// one worker per GOMAXPROCS and a fresh SetCache per round.
+func BenchmarkReadPathJSONL(b *testing.B) {
+	if *benchJSONL == "" {
+		b.Skip("no -jsonl file given")
+	}
+	st, err := os.Stat(*benchJSONL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(st.Size())
+	for b.Loop() {
+		dec := &Decoder{Cache: NewSetCache(), Workers: runtime.GOMAXPROCS(0)}
+		n := 0
+		if err := ReadPath(context.Background(), *benchJSONL, dec, func(*Report) error { n++; return nil }); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(n), "reports/op")
 	}
 }

@@ -2,8 +2,12 @@ package inventory
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"math/bits"
 	"slices"
 	"strconv"
 	"time"
@@ -37,6 +41,11 @@ type Decoder struct {
 	raw   []rawPackage
 	arena []byte
 	perm  []int32
+	lines []byte
+	offs  []int
+	// nonToken is set when a field of d.raw is not a token (see
+	// rawTokens).
+	nonToken bool
 }
 
 // Decode decodes and validates one report with the default limits.
@@ -102,6 +111,7 @@ func (d *Decoder) Decode(data []byte) (*Report, error) {
 	}
 	d.raw = d.raw[:0]
 	d.arena = d.arena[:0]
+	d.nonToken = false
 	p := jsonParser{data: data, arena: &d.arena}
 	r := &Report{}
 	var (
@@ -264,75 +274,19 @@ func (d *Decoder) packages(p *jsonParser) error {
 		if p.peek() != '{' {
 			return p.typeError(fmt.Sprintf("packages[%d]", i), "an object")
 		}
-		p.pos++
-		var rp rawPackage
-		p.ws()
-		if p.peek() == '}' {
-			p.pos++
-		} else {
-			for {
-				p.ws()
-				key, err := p.str()
-				if err != nil {
-					return err
-				}
-				k := -1
-				switch string(key) {
-				case "name":
-					k = 0
-				case "version":
-					k = 1
-				case "arch":
-					k = 2
-				case "sourceName":
-					k = 3
-				case "sourceVersion":
-					k = 4
-				default:
-					return &FieldError{Path: fmt.Sprintf("packages[%d].%s", i, key), Msg: "unknown field"}
-				}
-				if rp.f[k] != nil {
-					return &FieldError{Path: fmt.Sprintf("packages[%d].%s", i, key), Msg: "duplicate key"}
-				}
-				p.ws()
-				if err := p.expect(':'); err != nil {
-					return err
-				}
-				p.ws()
-				if p.peek() != '"' {
-					return p.typeError(fmt.Sprintf("packages[%d].%s", i, key), "a string")
-				}
-				if rp.f[k], err = p.str(); err != nil {
-					return err
-				}
-				p.ws()
-				if p.peek() == ',' {
-					p.pos++
-					continue
-				}
-				if err := p.expect('}'); err != nil {
-					return err
-				}
-				break
-			}
+		// The canonical layout the wire format is written in (all five
+		// fields, in order, as non-empty token strings) is read straight
+		// into the next element of d.raw.
+		n := len(d.raw)
+		if n == cap(d.raw) {
+			d.raw = append(d.raw, rawPackage{})[:n]
 		}
-		for k := 0; k < 3; k++ {
-			if rp.f[k] == nil {
-				return &FieldError{Path: fmt.Sprintf("packages[%d].%s", i, pkgFieldNames[k]), Msg: "missing"}
-			}
+		if end, ok := fastPackage(p.data, p.pos, &d.raw[:n+1][n]); ok {
+			p.pos = end
+			d.raw = d.raw[:n+1]
+		} else if err := d.packageObject(p, i); err != nil {
+			return err
 		}
-		for k := 3; k < 5; k++ {
-			if rp.f[k] != nil && len(rp.f[k]) == 0 {
-				return &FieldError{Path: fmt.Sprintf("packages[%d].%s", i, pkgFieldNames[k]), Msg: "empty (omit the field instead)"}
-			}
-		}
-		if rp.f[3] == nil {
-			rp.f[3] = rp.f[0]
-		}
-		if rp.f[4] == nil {
-			rp.f[4] = rp.f[1]
-		}
-		d.raw = append(d.raw, rp)
 		p.ws()
 		if p.peek() == ',' {
 			p.pos++
@@ -340,6 +294,197 @@ func (d *Decoder) packages(p *jsonParser) error {
 		}
 		return p.expect(']')
 	}
+}
+
+// tokenByte is true for the bytes a token field may hold without making
+// the raw form ambiguous (printable ASCII, no space) and that end no JSON
+// string or start no escape.
+var tokenByte = func() (t [256]bool) {
+	for c := 0x21; c <= 0x7e; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// fastPackage reads the package object at data[i] into rp when it is
+// written exactly as {"name":"…","version":"…","arch":"…","sourceName":"…",
+// "sourceVersion":"…"} with every value non-empty printable ASCII without
+// spaces or escapes, and returns the offset after it. For any other object
+// it returns false (rp then holds garbage) and the general parser (which
+// also reports every error) reads it: the fast path accepts only objects
+// the general one reads to the same fields. Each key after the first starts
+// with the closing quote of the previous value.
+func fastPackage(data []byte, i int, rp *rawPackage) (int, bool) {
+	// The keys are compared as constants, which the compiler does with a
+	// few word loads instead of a call.
+	const (
+		kName    = `{"name":"`
+		kVersion = `","version":"`
+		kArch    = `","arch":"`
+		kSrcName = `","sourceName":"`
+		kSrcVer  = `","sourceVersion":"`
+	)
+	ok := len(data)-i > len(kName) && string(data[i:i+len(kName)]) == kName
+	if ok {
+		i, ok = fastValue(data, i+len(kName), &rp.f[0])
+	}
+	ok = ok && len(data)-i > len(kVersion) && string(data[i:i+len(kVersion)]) == kVersion
+	if ok {
+		i, ok = fastValue(data, i+len(kVersion), &rp.f[1])
+	}
+	ok = ok && len(data)-i > len(kArch) && string(data[i:i+len(kArch)]) == kArch
+	if ok {
+		i, ok = fastValue(data, i+len(kArch), &rp.f[2])
+	}
+	ok = ok && len(data)-i > len(kSrcName) && string(data[i:i+len(kSrcName)]) == kSrcName
+	if ok {
+		i, ok = fastValue(data, i+len(kSrcName), &rp.f[3])
+	}
+	ok = ok && len(data)-i > len(kSrcVer) && string(data[i:i+len(kSrcVer)]) == kSrcVer
+	if ok {
+		i, ok = fastValue(data, i+len(kSrcVer), &rp.f[4])
+	}
+	if !ok || len(data)-i < 2 || data[i+1] != '}' {
+		return 0, false
+	}
+	return i + 2, true
+}
+
+// fastValue reads the non-empty token value at data[i] up to its closing
+// quote, which it returns the offset of.
+func fastValue(data []byte, i int, dst *[]byte) (int, bool) {
+	start := i
+	i = tokenSpan(data, i)
+	if i == start || i >= len(data) || data[i] != '"' {
+		return 0, false
+	}
+	*dst = data[start:i:i]
+	return i, true
+}
+
+// tokenSpan returns the end of the run of tokenByte bytes that starts at
+// data[i], reading eight bytes at a time while it can.
+func tokenSpan(data []byte, i int) int {
+	for len(data)-i >= 8 {
+		if m := nonTokenMask(binary.LittleEndian.Uint64(data[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+		i += 8
+	}
+	for i < len(data) && tokenByte[data[i]] {
+		i++
+	}
+	return i
+}
+
+// nonTokenMask returns x (eight bytes, the first in the low bits) with the
+// high bit of its lowest byte that is not a tokenByte set, and possibly of
+// higher bytes, or 0 when all eight are tokenBytes. Each test below may
+// flag bytes above one it flags rightly (a borrow or carry moves up), never
+// one below, so the lowest flagged byte is exact.
+func nonTokenMask(x uint64) uint64 {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	ctl := (x - lo*0x21) &^ x // below 0x21: controls and space
+	del := (x + lo) | x       // 0x7f and above
+	q := x ^ (lo * '"')
+	q = (q - lo) &^ q
+	b := x ^ (lo * '\\')
+	b = (b - lo) &^ b
+	return (ctl | del | q | b) & hi
+}
+
+// packageObject reads packages[i], an object at p.pos, into d.raw and
+// notes whether its fields are tokens.
+func (d *Decoder) packageObject(p *jsonParser, i int) error {
+	p.pos++
+	var rp rawPackage
+	p.ws()
+	if p.peek() == '}' {
+		p.pos++
+	} else {
+		for {
+			p.ws()
+			key, err := p.str()
+			if err != nil {
+				return err
+			}
+			k := -1
+			switch string(key) {
+			case "name":
+				k = 0
+			case "version":
+				k = 1
+			case "arch":
+				k = 2
+			case "sourceName":
+				k = 3
+			case "sourceVersion":
+				k = 4
+			default:
+				return &FieldError{Path: fmt.Sprintf("packages[%d].%s", i, key), Msg: "unknown field"}
+			}
+			if rp.f[k] != nil {
+				return &FieldError{Path: fmt.Sprintf("packages[%d].%s", i, key), Msg: "duplicate key"}
+			}
+			p.ws()
+			if err := p.expect(':'); err != nil {
+				return err
+			}
+			p.ws()
+			if p.peek() != '"' {
+				return p.typeError(fmt.Sprintf("packages[%d].%s", i, key), "a string")
+			}
+			if rp.f[k], err = p.str(); err != nil {
+				return err
+			}
+			p.ws()
+			if p.peek() == ',' {
+				p.pos++
+				continue
+			}
+			if err := p.expect('}'); err != nil {
+				return err
+			}
+			break
+		}
+	}
+	for k := 0; k < 3; k++ {
+		if rp.f[k] == nil {
+			return &FieldError{Path: fmt.Sprintf("packages[%d].%s", i, pkgFieldNames[k]), Msg: "missing"}
+		}
+	}
+	for k := 3; k < 5; k++ {
+		if rp.f[k] != nil && len(rp.f[k]) == 0 {
+			return &FieldError{Path: fmt.Sprintf("packages[%d].%s", i, pkgFieldNames[k]), Msg: "empty (omit the field instead)"}
+		}
+	}
+	if rp.f[3] == nil {
+		rp.f[3] = rp.f[0]
+	}
+	if rp.f[4] == nil {
+		rp.f[4] = rp.f[1]
+	}
+	for _, f := range rp.f {
+		if !rawToken(f) {
+			d.nonToken = true
+		}
+	}
+	d.raw = append(d.raw, rp)
+	return nil
+}
+
+// rawToken reports whether f is non-empty printable ASCII without spaces
+// (of any length, unlike isToken).
+func rawToken(f []byte) bool {
+	if len(f) == 0 {
+		return false
+	}
+	for _, c := range f {
+		if c < 0x21 || c > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // packageSet turns d.raw into a validated PackageSet, or returns the cached
@@ -359,7 +504,7 @@ func (d *Decoder) packageSet(eco vercmp.Ecosystem) (*PackageSet, error) {
 			return set, nil
 		}
 		if len(d.raw) <= d.maxPackages() && len(d.raw) <= DefaultMaxPackages {
-			if set := d.Cache.internRaw(eco, hash, d.raw, d.perm); set != nil {
+			if set := d.Cache.internRaw(eco, hash, d.raw, d.perm, d.lines, d.offs); set != nil {
 				return set, nil
 			}
 		}
@@ -376,26 +521,17 @@ func (d *Decoder) packageSet(eco vercmp.Ecosystem) (*PackageSet, error) {
 }
 
 // rawTokens reports whether every raw field is non-empty printable ASCII
-// without spaces. Only then is the canonical form of d.raw unambiguous, so
-// that a cache hit proves the packages equal the cached, validated ones;
-// otherwise full validation runs and reports the problem.
-func (d *Decoder) rawTokens() bool {
-	for i := range d.raw {
-		for _, f := range d.raw[i].f {
-			if len(f) == 0 {
-				return false
-			}
-			for _, c := range f {
-				if c < 0x21 || c > 0x7e {
-					return false
-				}
-			}
-		}
-	}
-	return true
-}
+// without spaces (as noted while parsing: fastPackage takes only such
+// fields, packageObject checks the others). Only then is the canonical form
+// of d.raw unambiguous, so that a cache hit proves the packages equal the
+// cached, validated ones; otherwise full validation runs and reports the
+// problem.
+func (d *Decoder) rawTokens() bool { return !d.nonToken }
 
-// rawHash computes the package-set hash of d.raw, appended to dst.
+// rawHash computes the package-set hash of d.raw, appended to dst. It
+// sorts d.perm and leaves the canonical text in d.lines, line k (in perm
+// order) at d.lines[d.offs[k]:d.offs[k+1]] with its newline, for
+// internRaw to look the packages up by; the text is hashed in one call.
 func (d *Decoder) rawHash(eco vercmp.Ecosystem, dst []byte) []byte {
 	less := func(a, b *rawPackage) int {
 		if c := bytes.Compare(a.f[0], b.f[0]); c != 0 {
@@ -417,12 +553,19 @@ func (d *Decoder) rawHash(eco vercmp.Ecosystem, dst []byte) []byte {
 	if !sorted {
 		slices.SortFunc(d.perm, func(a, b int32) int { return less(&d.raw[a], &d.raw[b]) })
 	}
-	h := newSetHasher(eco)
+	d.lines = append(d.lines[:0], setHashHeader...)
+	d.lines = append(d.lines, eco...)
+	d.lines = append(d.lines, '\n')
+	d.offs = d.offs[:0]
 	for _, i := range d.perm {
-		f := &d.raw[i].f
-		hashAdd(h, f[0], f[1], f[2], f[3], f[4])
+		d.offs = append(d.offs, len(d.lines))
+		d.lines = appendLine(d.lines, &d.raw[i].f)
+		d.lines = append(d.lines, '\n')
 	}
-	return h.sumBytes(dst)
+	d.offs = append(d.offs, len(d.lines))
+	sum := sha256.Sum256(d.lines)
+	dst = append(dst, "sha256:"...)
+	return hex.AppendEncode(dst, sum[:])
 }
 
 func validHashSyntax(h []byte) bool {

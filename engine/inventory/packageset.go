@@ -39,14 +39,13 @@ type PackageSet struct {
 // at 0 and are never reused. A Table only grows and is safe for concurrent
 // use.
 type Table struct {
-	mu    sync.Mutex
+	mu    sync.RWMutex
 	pkgs  []Package
 	index map[Package]uint32
 	// lines finds a package by its canonical hash line, straight from the
 	// decoder's bytes (see internRaw).
 	lines map[string]uint32
 	strs  map[string]string
-	line  []byte
 }
 
 func newTable() *Table {
@@ -54,42 +53,58 @@ func newTable() *Table {
 }
 
 // internRaw resolves decoded packages, taken in perm order (sorted by
-// name, arch, version), to ids: a package the table holds was validated
-// when it was added, so only new ones are validated (and only they
-// allocate strings). It returns false, having added nothing for this set,
-// when a package is invalid or two are duplicates; the caller then takes
-// the full path, which says why.
-func (t *Table) internRaw(eco vercmp.Ecosystem, raw []rawPackage, perm []int32, ids []uint32) ([]Package, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+// name, arch, version), to ids; lines[offs[k]:offs[k+1]] is the canonical
+// line of the k-th, newline included. A package the table holds was
+// validated when it was added, so only new ones are validated (and only
+// they allocate strings). The lookups share a read lock with other
+// decoders; only adding new packages takes the write lock. It returns
+// false, having added nothing for this set, when a package is invalid or
+// two are duplicates; the caller then takes the full path, which says why.
+func (t *Table) internRaw(eco vercmp.Ecosystem, raw []rawPackage, perm []int32, lines []byte, offs []int, ids []uint32) ([]Package, bool) {
+	for k := 1; k < len(perm); k++ {
+		f, g := &raw[perm[k]].f, &raw[perm[k-1]].f
+		if bytes.Equal(f[0], g[0]) && bytes.Equal(f[2], g[2]) && bytes.Equal(f[1], g[1]) {
+			return nil, false
+		}
+	}
+	line := func(k int) []byte { return lines[offs[k] : offs[k+1]-1] }
+	var miss []int
+	t.mu.RLock()
+	for k := range perm {
+		if id, ok := t.lines[string(line(k))]; ok {
+			ids[k] = id
+		} else {
+			miss = append(miss, k)
+		}
+	}
+	view := t.pkgs[:len(t.pkgs):len(t.pkgs)]
+	t.mu.RUnlock()
+	if len(miss) == 0 {
+		return view, true
+	}
 	type added struct {
 		k    int
 		line string
 		p    Package
 	}
-	var fresh []added
-	for k, i := range perm {
-		f := &raw[i].f
-		if k > 0 {
-			g := &raw[perm[k-1]].f
-			if bytes.Equal(f[0], g[0]) && bytes.Equal(f[2], g[2]) && bytes.Equal(f[1], g[1]) {
-				return nil, false
-			}
-		}
-		t.line = appendLine(t.line[:0], f)
-		if id, ok := t.lines[string(t.line)]; ok {
-			ids[k] = id
-			continue
-		}
+	fresh := make([]added, 0, len(miss))
+	for _, k := range miss {
+		f := &raw[perm[k]].f
 		p := Package{Name: string(f[0]), Version: string(f[1]), Arch: string(f[2]), SourceName: string(f[3]), SourceVersion: string(f[4])}
 		var errs fieldErrors
 		validatePackage(&errs, eco, 0, &p)
 		if errs.err() != nil {
 			return nil, false
 		}
-		fresh = append(fresh, added{k: k, line: string(t.line), p: p})
+		fresh = append(fresh, added{k: k, line: string(line(k)), p: p})
 	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	for _, a := range fresh {
+		if id, ok := t.lines[a.line]; ok { // added by another decoder meanwhile
+			ids[a.k] = id
+			continue
+		}
 		id, ok := t.index[a.p]
 		if !ok {
 			p := Package{Name: t.str(a.p.Name), Version: t.str(a.p.Version), Arch: t.str(a.p.Arch),
@@ -301,9 +316,13 @@ type setHasher struct {
 	buf []byte
 }
 
+// setHashHeader starts the canonical form, followed by the ecosystem and a
+// newline.
+const setHashHeader = "patchbay-packages-v1 "
+
 func newSetHasher(eco vercmp.Ecosystem) *setHasher {
 	h := &setHasher{h: sha256.New(), buf: make([]byte, 0, 4096)}
-	h.buf = append(h.buf, "patchbay-packages-v1 "...)
+	h.buf = append(h.buf, setHashHeader...)
 	h.buf = append(h.buf, eco...)
 	h.buf = append(h.buf, '\n')
 	return h
@@ -372,7 +391,7 @@ func (c *SetCache) Intern(s *PackageSet) *PackageSet {
 // (computed over them in perm order) is given, in one pass over them. It
 // returns nil when the packages need the full path (invalid or
 // duplicated).
-func (c *SetCache) internRaw(eco vercmp.Ecosystem, hash []byte, raw []rawPackage, perm []int32) *PackageSet {
+func (c *SetCache) internRaw(eco vercmp.Ecosystem, hash []byte, raw []rawPackage, perm []int32, lines []byte, offs []int) *PackageSet {
 	if err := validEcosystem(eco); err != nil {
 		return nil
 	}
@@ -388,7 +407,7 @@ func (c *SetCache) internRaw(eco vercmp.Ecosystem, hash []byte, raw []rawPackage
 	}
 	c.mu.Unlock()
 	ids := make([]uint32, len(perm))
-	view, ok := t.internRaw(eco, raw, perm, ids)
+	view, ok := t.internRaw(eco, raw, perm, lines, offs, ids)
 	if !ok {
 		return nil
 	}

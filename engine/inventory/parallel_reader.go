@@ -18,6 +18,7 @@ func readLinesParallel(ctx context.Context, r io.Reader, name string, dec *Decod
 	type job struct {
 		seq, line int
 		data      []byte
+		buf       []byte // data's buffer, for reuse once decoded
 		err       error
 	}
 	type result struct {
@@ -31,6 +32,20 @@ func readLinesParallel(ctx context.Context, r io.Reader, name string, dec *Decod
 	results := make(chan result, workers)
 	// window bounds the lines read but not yet handed to fn.
 	window := make(chan struct{}, workers*4)
+	// free holds line buffers back from the workers: Decode keeps nothing
+	// of its input, so each line is read into a buffer a decoded line
+	// gave back instead of a new one (2.5 GB of lines would otherwise be
+	// as many bytes of garbage). Buffers above freeMax are dropped.
+	const freeMax = 1 << 20
+	free := make(chan []byte, workers*4+workers+1)
+	release := func(b []byte) {
+		if cap(b) <= freeMax {
+			select {
+			case free <- b[:0]:
+			default:
+			}
+		}
+	}
 
 	var readErr error
 	go func() {
@@ -40,6 +55,10 @@ func readLinesParallel(ctx context.Context, r io.Reader, name string, dec *Decod
 		seq := 0
 		for line := 1; ; line++ {
 			var buf []byte
+			select {
+			case buf = <-free:
+			default:
+			}
 			var err error
 			tooLong := false
 			for {
@@ -59,11 +78,13 @@ func readLinesParallel(ctx context.Context, r io.Reader, name string, dec *Decod
 				readErr = fmt.Errorf("read %s: %w", name, err)
 				return
 			}
-			j := job{seq: seq, line: line, data: bytes.TrimSpace(buf)}
+			j := job{seq: seq, line: line, data: bytes.TrimSpace(buf), buf: buf}
 			if tooLong {
 				j.err = &LineError{File: name, Line: line, Err: fmt.Errorf("%w: line longer than %d bytes", ErrTooLarge, limit)}
 			}
-			if len(j.data) > 0 || j.err != nil {
+			if len(j.data) == 0 && j.err == nil {
+				release(buf)
+			} else {
 				select {
 				case window <- struct{}{}:
 				case <-ctx.Done():
@@ -102,6 +123,7 @@ func readLinesParallel(ctx context.Context, r io.Reader, name string, dec *Decod
 					}
 					res.rep, res.err = rep, err
 				}
+				release(j.buf)
 				select {
 				case results <- res:
 				case <-ctx.Done():
