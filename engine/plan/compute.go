@@ -2,6 +2,7 @@ package plan
 
 import (
 	"cmp"
+	"encoding/binary"
 	"fmt"
 	"runtime"
 	"slices"
@@ -50,6 +51,10 @@ type job struct {
 	// canon is the computation this one was merged into (itself when it
 	// is the first of its kind).
 	canon *job
+	// group is the first computation with the same ring, stream and
+	// results (itself when it is the first): computations whose sets
+	// differ only in packages no rule looks at share their overlays.
+	group *job
 	// plain is the overlay of hosts without a pending reboot and without
 	// exceptions, made before the hosts' overlays and then only read.
 	plain *overlaid
@@ -161,7 +166,11 @@ func Compute(in Input, opts Options) *Plan {
 			}
 		}
 	}
-	runJobs(todo, now, repo.Config.SLA, workers)
+	var shared *evalIntern
+	if !opts.NoDedupe {
+		shared = &evalIntern{m: map[evalKey]*setEval{}}
+	}
+	runJobs(todo, now, repo.Config.SLA, workers, shared)
 	if opts.Memo != nil {
 		for _, j := range todo {
 			opts.Memo.put(repo, j.key(), now, j.ev)
@@ -170,10 +179,30 @@ func Compute(in Input, opts Options) *Plan {
 
 	staleAfter := time.Duration(repo.Config.Reports.StaleAfter)
 	ov := newOverlayer(repo, now)
+	// Computations with equal results (the same *setEval, see evalIntern)
+	// for the same ring and stream overlay alike: the first stands for all.
+	type groupKey struct {
+		ev     *setEval
+		ring   *baseline.Ring
+		stream string
+	}
+	first := make(map[groupKey]*job, len(jobs))
+	var groups []*job
+	for _, j := range jobs {
+		k := groupKey{ev: j.ev, ring: j.ring, stream: j.stream}
+		if g := first[k]; g != nil {
+			j.group = g
+			continue
+		}
+		first[k] = j
+		j.group = j
+		groups = append(groups, j)
+	}
+	first = nil
 	// Most hosts have no pending reboot and no exception: their overlay is
-	// made here, once per computation, and read without a lock.
-	forChunks(len(jobs), workers, func(_, lo, hi int) {
-		for _, j := range jobs[lo:hi] {
+	// made here, once per group, and read without a lock.
+	forChunks(len(groups), workers, func(_, lo, hi int) {
+		for _, j := range groups[lo:hi] {
 			j.plain = overlay(j, false, nil)
 		}
 	})
@@ -182,7 +211,7 @@ func Compute(in Input, opts Options) *Plan {
 		for k := lo; k < hi; k++ {
 			h := &hosts[k]
 			if j := hostJobs[k]; j != nil {
-				o := ov.apply(h, j.canon, f.RebootRequired(int(order[k])))
+				o := ov.apply(h, j.canon.group, f.RebootRequired(int(order[k])))
 				h.Results, h.Actions, h.Status, h.Risk, h.NextDeadline = o.results, o.actions, o.status, o.risk, o.next
 			}
 			if h.Results == nil {
@@ -419,8 +448,9 @@ func assignByLabels(sel []selector, labels map[string]string) (*baseline.Ring, [
 }
 
 // runJobs evaluates the distinct computations on a bounded worker pool.
-// Each worker keeps its own memo.
-func runJobs(jobs []*job, now time.Time, sla baseline.SLA, workers int) {
+// Each worker keeps its own memo; shared, when set, lets computations with
+// equal results share one *setEval.
+func runJobs(jobs []*job, now time.Time, sla baseline.SLA, workers int, shared *evalIntern) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
@@ -432,7 +462,7 @@ func runJobs(jobs []*job, now time.Time, sla baseline.SLA, workers int) {
 			defer wg.Done()
 			m := newMemo()
 			for j := range ch {
-				j.ev = evalSet(j, now, sla, m)
+				j.ev = evalSet(j, now, sla, m, shared)
 			}
 		}()
 	}
@@ -441,6 +471,49 @@ func runJobs(jobs []*job, now time.Time, sla baseline.SLA, workers int) {
 	}
 	close(ch)
 	wg.Wait()
+}
+
+// evalIntern keeps one *setEval per evalKey, across the workers of one
+// Compute: package sets that differ only in packages no rule of the
+// stream looks at (in the benchmark fleet, 2,992 computations have 935
+// distinct results) share their results, observations and actions,
+// which stay in the plan.
+type evalIntern struct {
+	mu sync.Mutex
+	m  map[evalKey]*setEval
+}
+
+// evalKey is what evalSet's result depends on: the baseline (its rules,
+// ID and creation date), the ring (actions follow its reboot policy), the
+// stream (and so the ecosystem), and the package ids each rule looks at,
+// in order, of one package table (an id names the same package in every
+// set of a table). now and the SLA are the same for a whole Compute.
+type evalKey struct {
+	base   *baseline.Baseline
+	ring   *baseline.Ring
+	stream string
+	tab    *inventory.Table
+	// ids holds, per package rule, the number of its packages and their
+	// ids, then per source-rule hit its rule index and id (uvarints).
+	ids string
+}
+
+func (x *evalIntern) get(k evalKey) *setEval {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.m[k]
+}
+
+// put keeps ev for k unless another worker kept an (equal) one first, and
+// returns the one kept.
+func (x *evalIntern) put(k evalKey, ev *setEval) *setEval {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if old := x.m[k]; old != nil {
+		return old
+	}
+	x.m[k] = ev
+	return ev
 }
 
 // memo remembers, across the sets one worker evaluates, what depends only
@@ -459,6 +532,10 @@ type memo struct {
 	// hits is scratch space of evalSet: the packages of one set that fall
 	// under a source rule.
 	hits []srcHit
+	// ranges and sig are scratch space of evalSet: the package rules'
+	// ranges of ids, and the evalKey's ids.
+	ranges [][2]int
+	sig    []byte
 }
 
 type srcHit struct {
@@ -567,16 +644,57 @@ func (x *srcIndex) sourceRule(srcNames []string, set *inventory.PackageSet, id u
 }
 
 // evalSet judges every rule of the baseline's stream on one package set.
-func evalSet(j *job, now time.Time, sla baseline.SLA, m *memo) *setEval {
+// With shared set, a set whose rules look at the same packages as one
+// evaluated before gets that one's result.
+func evalSet(j *job, now time.Time, sla baseline.SLA, m *memo, shared *evalIntern) *setEval {
 	sr := j.base.Streams[j.stream]
 	set := j.set
 	ids := set.IDs()
 	pkgNames, srcNames := m.ruleNames(sr)
-	results := make([]Result, 0, len(pkgNames)+len(srcNames))
+	ranges := m.ranges[:0]
 	for _, name := range pkgNames {
+		lo, hi := set.FindRange(name)
+		ranges = append(ranges, [2]int{lo, hi})
+	}
+	m.ranges = ranges
+	var x *srcIndex
+	var count []int
+	hits := m.hits[:0]
+	if len(srcNames) > 0 {
+		x = m.sourceIndex(sr, set)
+		count = make([]int, len(srcNames))
+		for _, id := range ids {
+			if k := x.sourceRule(srcNames, set, id); k >= 0 {
+				count[k]++
+				hits = append(hits, srcHit{int32(k), id})
+			}
+		}
+		m.hits = hits
+	}
+	var key evalKey
+	if shared != nil {
+		sig := m.sig[:0]
+		for _, r := range ranges {
+			sig = binary.AppendUvarint(sig, uint64(r[1]-r[0]))
+			for _, id := range ids[r[0]:r[1]] {
+				sig = binary.AppendUvarint(sig, uint64(id))
+			}
+		}
+		for _, h := range hits {
+			sig = binary.AppendUvarint(sig, uint64(h.rule))
+			sig = binary.AppendUvarint(sig, uint64(h.id))
+		}
+		m.sig = sig
+		key = evalKey{base: j.base, ring: j.ring, stream: j.stream, tab: set.Table(), ids: string(sig)}
+		if ev := shared.get(key); ev != nil {
+			return ev
+		}
+	}
+	results := make([]Result, 0, len(pkgNames)+len(srcNames))
+	for i, name := range pkgNames {
 		r := sr.Packages[name]
 		var obs []Observed
-		lo, hi := set.FindRange(name)
+		lo, hi := ranges[i][0], ranges[i][1]
 		if hi > lo {
 			obs = make([]Observed, 0, hi-lo)
 		}
@@ -588,21 +706,11 @@ func evalSet(j *job, now time.Time, sla baseline.SLA, m *memo) *setEval {
 		}))
 	}
 	if len(srcNames) > 0 {
-		// The observations are counted first and share one array cut to
-		// size: they stay in the plan, so growing slices would keep up to
-		// half of their room unused.
+		// The observations share one array cut to size: they stay in the
+		// plan, so growing slices would keep up to half of their room
+		// unused.
 		bySource := make([][]Observed, len(srcNames))
 		idsOf := make([][]uint32, len(srcNames))
-		x := m.sourceIndex(sr, set)
-		count := make([]int, len(srcNames))
-		hits := m.hits[:0]
-		for _, id := range ids {
-			if k := x.sourceRule(srcNames, set, id); k >= 0 {
-				count[k]++
-				hits = append(hits, srcHit{int32(k), id})
-			}
-		}
-		m.hits = hits
 		all, allIDs := make([]Observed, len(hits)), make([]uint32, len(hits))
 		for k, n := range count {
 			if n > 0 {
@@ -638,7 +746,11 @@ func evalSet(j *job, now time.Time, sla baseline.SLA, m *memo) *setEval {
 		res.Overdue = now.After(res.Deadline)
 		res.Risk = risk(res.Rule, res.Overdue, res.State == BlockedVersion)
 	}
-	return &setEval{results: results, actions: actions(results, j.ring, j.eco)}
+	ev := &setEval{results: results, actions: actions(results, j.ring, j.eco)}
+	if shared != nil {
+		ev = shared.put(key, ev)
+	}
+	return ev
 }
 
 func ruleOf(kind, name string, r *baseline.Rule) Rule {
