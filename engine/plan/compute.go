@@ -168,7 +168,7 @@ func Compute(in Input, opts Options) *Plan {
 	}
 	var shared *evalIntern
 	if !opts.NoDedupe {
-		shared = &evalIntern{m: map[evalKey]*setEval{}}
+		shared = &evalIntern{m: map[evalKey]*setEval{}, obs: map[obsSliceKey][]Observed{}}
 	}
 	runJobs(todo, now, repo.Config.SLA, workers, shared)
 	if opts.Memo != nil {
@@ -481,6 +481,36 @@ func runJobs(jobs []*job, now time.Time, sla baseline.SLA, workers int, shared *
 type evalIntern struct {
 	mu sync.Mutex
 	m  map[evalKey]*setEval
+	// obs shares the observations of one rule on the same packages
+	// between computations whose results differ elsewhere.
+	obs map[obsSliceKey][]Observed
+}
+
+// obsSliceKey identifies the observations of one rule on a list of
+// package ids (uvarints) of one table.
+type obsSliceKey struct {
+	rule   *baseline.Rule
+	tab    *inventory.Table
+	source bool
+	ids    string
+}
+
+func (x *evalIntern) getObserved(k obsSliceKey) []Observed {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.obs[k]
+}
+
+// putObserved keeps obs for k unless another worker kept an (equal) one
+// first, and returns the one kept.
+func (x *evalIntern) putObserved(k obsSliceKey, obs []Observed) []Observed {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if old := x.obs[k]; old != nil {
+		return old
+	}
+	x.obs[k] = obs
+	return obs
 }
 
 // evalKey is what evalSet's result depends on: the baseline (its rules,
@@ -536,6 +566,8 @@ type memo struct {
 	// ranges of ids, and the evalKey's ids.
 	ranges [][2]int
 	sig    []byte
+	// srcIDs is scratch space of evalSet: the ids per source rule.
+	srcIDs []uint32
 }
 
 type srcHit struct {
@@ -693,39 +725,30 @@ func evalSet(j *job, now time.Time, sla baseline.SLA, m *memo, shared *evalInter
 	results := make([]Result, 0, len(pkgNames)+len(srcNames))
 	for i, name := range pkgNames {
 		r := sr.Packages[name]
-		var obs []Observed
 		lo, hi := ranges[i][0], ranges[i][1]
-		if hi > lo {
-			obs = make([]Observed, 0, hi-lo)
-		}
-		for k := lo; k < hi; k++ {
-			obs = append(obs, m.observe(j.eco, r, set, ids[k], false))
-		}
+		obs := m.observeAll(j.eco, r, set, ids[lo:hi], false, shared)
 		results = append(results, m.judge(ruleOf("package", name, r), r, obs, func(w int) obsKey {
 			return obsKey{rule: r, tab: set.Table(), id: ids[lo+w]}
 		}))
 	}
 	if len(srcNames) > 0 {
-		// The observations share one array cut to size: they stay in the
-		// plan, so growing slices would keep up to half of their room
-		// unused.
-		bySource := make([][]Observed, len(srcNames))
+		// The ids per source rule share one scratch array cut to size.
 		idsOf := make([][]uint32, len(srcNames))
-		all, allIDs := make([]Observed, len(hits)), make([]uint32, len(hits))
+		allIDs := m.srcIDs[:0]
+		allIDs = slices.Grow(allIDs, len(hits))[:len(hits)]
+		m.srcIDs = allIDs
 		for k, n := range count {
 			if n > 0 {
-				bySource[k], all = all[:0:n], all[n:]
 				idsOf[k], allIDs = allIDs[:0:n], allIDs[n:]
 			}
 		}
 		for _, h := range hits {
-			k := h.rule
-			bySource[k] = append(bySource[k], m.observe(j.eco, sr.Sources[srcNames[k]], set, h.id, true))
-			idsOf[k] = append(idsOf[k], h.id)
+			idsOf[h.rule] = append(idsOf[h.rule], h.id)
 		}
 		for k, name := range srcNames {
 			r := sr.Sources[name]
-			results = append(results, m.judge(ruleOf("source", name, r), r, bySource[k], func(w int) obsKey {
+			obs := m.observeAll(j.eco, r, set, idsOf[k], true, shared)
+			results = append(results, m.judge(ruleOf("source", name, r), r, obs, func(w int) obsKey {
 				return obsKey{rule: r, tab: set.Table(), id: idsOf[k][w], source: true}
 			}))
 		}
@@ -751,6 +774,35 @@ func evalSet(j *job, now time.Time, sla baseline.SLA, m *memo, shared *evalInter
 		ev = shared.put(key, ev)
 	}
 	return ev
+}
+
+// observeAll returns the observations of rule r on the packages ids of
+// the set, allocated to size (they stay in the plan). With shared set, the
+// slice is shared by every computation whose rule looks at the same ids.
+func (m *memo) observeAll(eco vercmp.Ecosystem, r *baseline.Rule, set *inventory.PackageSet, ids []uint32, source bool, shared *evalIntern) []Observed {
+	if len(ids) == 0 {
+		return nil
+	}
+	var key obsSliceKey
+	if shared != nil {
+		sig := m.sig[:0]
+		for _, id := range ids {
+			sig = binary.AppendUvarint(sig, uint64(id))
+		}
+		m.sig = sig
+		key = obsSliceKey{rule: r, tab: set.Table(), source: source, ids: string(sig)}
+		if obs := shared.getObserved(key); obs != nil {
+			return obs
+		}
+	}
+	obs := make([]Observed, len(ids))
+	for k, id := range ids {
+		obs[k] = m.observe(eco, r, set, id, source)
+	}
+	if shared != nil {
+		obs = shared.putObserved(key, obs)
+	}
+	return obs
 }
 
 func ruleOf(kind, name string, r *baseline.Rule) Rule {

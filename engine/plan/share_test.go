@@ -11,7 +11,8 @@ import (
 // TestEqualResultsShared plans hosts whose package sets differ only in a
 // package no rule looks at: their computations are distinct (Stats counts
 // them) but their results are one slice, and so is the overlay of two such
-// hosts with a pending reboot. A set that differs in a rule's package, and
+// hosts with a pending reboot; sets whose results differ share the
+// observations of the rules that look at the same packages. A set that differs in a rule's package, and
 // the same set on another ring, get their own. The plan's JSON is the one
 // NoDedupe gives.
 func TestEqualResultsShared(t *testing.T) {
@@ -65,6 +66,12 @@ func TestEqualResultsShared(t *testing.T) {
 		if got := same(c.x, c.y); got != c.share {
 			t.Errorf("hosts %s and %s share results: %v, want %v", c.x, c.y, got, c.share)
 		}
+	}
+	// a and c differ in curl only: the openssl rule's observations are one
+	// slice, curl's are not.
+	if a, c := hosts["a"].Results, hosts["c"].Results; &a[1].Installed[0] != &c[1].Installed[0] || &a[0].Installed[0] == &c[0].Installed[0] {
+		t.Errorf("hosts a and c: %s observations shared %v (want true), %s observations shared %v (want false)",
+			a[1].Rule.Ref(), &a[1].Installed[0] == &c[1].Installed[0], a[0].Rule.Ref(), &a[0].Installed[0] == &c[0].Installed[0])
 	}
 	if hosts["d"].Results[0].State != InstalledPendingReboot {
 		t.Errorf("host d: curl %s, want %s", hosts["d"].Results[0].State, InstalledPendingReboot)
