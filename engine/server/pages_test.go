@@ -99,10 +99,12 @@ func dashEnv(t *testing.T) (*env, *browser) {
 	e.srv.EnableDashboard(fakeRollouts{ro})
 	e.srv.EnableGitTrail(e.trail.repo, e.trail.keys)
 	_, raw := quickstart(t)
+	var reported []string
 	for id, body := range raw {
 		if !strings.Contains(id, "canary") {
 			continue
 		}
+		reported = append(reported, id)
 		tok := e.enroll(id, nil)
 		if code, b := e.do("PUT", "/api/v1/hosts/"+id+"/report", tok, api.MediaReport, body); code != 200 {
 			t.Fatalf("report %s: %d %s", id, code, b)
@@ -118,17 +120,22 @@ func dashEnv(t *testing.T) (*env, *browser) {
 	if err := e.st.CreateRoleTokenRecorded(context.Background(), "board", "viewer-token-for-tests", store.RoleViewer, rec); err != nil {
 		t.Fatal(err)
 	}
-	// Wait for the plan writer to record the history.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		ch, err := e.st.StateChanges(context.Background(), store.ChangeFilter{})
-		if err != nil {
-			t.Fatal(err)
+	// Wait for the plan writer to record every reported host's history:
+	// it writes in batches, so the first change does not mean the last
+	// host's is there (a page test read one host's history too early
+	// under load).
+	deadline := time.Now().Add(10 * time.Second)
+	for _, id := range reported {
+		for {
+			ch, err := e.st.StateChanges(context.Background(), store.ChangeFilter{HostID: id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ch) > 0 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		if len(ch) > 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	return e, signIn(t, e.ts.URL, "viewer-token-for-tests")
 }
