@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"text/tabwriter"
+	"unicode/utf8"
 
 	"github.com/patchbay/patchbay/engine/audit"
 	"github.com/spf13/cobra"
@@ -187,15 +188,14 @@ func orDash(s string) string {
 }
 
 func writeLogTable(w io.Writer, changes []audit.Change) error {
-	// Buffered: the tab writer writes every cell and its padding apart.
 	bw := bufio.NewWriterSize(w, 64<<10)
-	tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "COMMIT\tDATE\tPR\tAUTHOR\tAPPROVERS\tGATE\tROLLOUTS\tVERIFIED")
+	rows := make([][8]string, 0, len(changes)+1)
+	rows = append(rows, [8]string{"COMMIT", "DATE", "PR", "AUTHOR", "APPROVERS", "GATE", "ROLLOUTS", "VERIFIED"})
 	for _, c := range changes {
 		r := rowOf(c)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.commit, r.date, r.pr, r.author, r.approvers, r.gate, r.rollouts, r.verified)
+		rows = append(rows, [8]string{r.commit, r.date, r.pr, r.author, r.approvers, r.gate, r.rollouts, r.verified})
 	}
-	if err := tw.Flush(); err != nil {
+	if err := writeAligned(bw, rows); err != nil {
 		return err
 	}
 	if ops := tokenLines(changes); len(ops) > 0 {
@@ -212,6 +212,47 @@ func writeLogTable(w io.Writer, changes []audit.Change) error {
 		}
 	}
 	return bw.Flush()
+}
+
+// writeAligned writes rows as text/tabwriter does with minwidth 0, padding
+// 2 and spaces (every column as wide as its widest cell in runes plus two,
+// the last one not padded), without tabwriter's per-cell bookkeeping (a
+// tenth of a warm 'audit log'). Cells holding characters tabwriter treats
+// specially (tab, newline, vertical tab, form feed, its escape byte 0xff)
+// go through tabwriter itself.
+func writeAligned(w io.Writer, rows [][8]string) error {
+	var width [8]int
+	for _, r := range rows {
+		for i, c := range r {
+			if strings.ContainsAny(c, "\t\n\v\f\xff") {
+				return writeTabbed(w, rows)
+			}
+			width[i] = max(width[i], utf8.RuneCountInString(c))
+		}
+	}
+	var line []byte
+	for _, r := range rows {
+		line = line[:0]
+		for i, c := range r[:7] {
+			line = append(line, c...)
+			for range width[i] + 2 - utf8.RuneCountInString(c) {
+				line = append(line, ' ')
+			}
+		}
+		line = append(append(line, r[7]...), '\n')
+		if _, err := w.Write(line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeTabbed(w io.Writer, rows [][8]string) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r[:], "\t"))
+	}
+	return tw.Flush()
 }
 
 // tokenLines describes the token.changed records of changes, one line

@@ -34,7 +34,7 @@ import (
 // LogCacheFile is the cache's file name under its directory.
 const LogCacheFile = "audit-log.cache"
 
-const logCacheMagic = "patchbay audit log cache 1\n"
+const logCacheMagic = "patchbay audit log cache 2\n"
 
 // DefaultLogCacheDir is where 'patchbay audit log' keeps its cache for
 // repo: the patchbay directory inside its git directory. ok is false when
@@ -56,32 +56,37 @@ func DefaultLogCacheDir(repo *gitrepo.Repo) (string, bool) {
 // Raw, Envelope and Statement (their Digest, Kind, Chain, Problem and
 // decoded predicate are kept).
 func ReadCached(ctx context.Context, repo *gitrepo.Repo, want []gitrepo.Hash, dir string) (*Log, error) {
-	tip, err := repo.NotesTip(gitrepo.NotesRef)
+	// Only the ref: the tip commit itself (and the pack index needed to
+	// find it) is read on a miss; its trailers are in the cache.
+	tip, ok, err := repo.NotesTipHash(gitrepo.NotesRef)
 	if err != nil {
 		return nil, fmt.Errorf("read audit records: %w", err)
 	}
-	if tip == nil {
+	if !ok {
 		return ReadFor(ctx, repo, want)
 	}
+	wanted := make(map[gitrepo.Hash]bool, len(want))
+	for _, c := range want {
+		wanted[c] = true
+	}
 	path := filepath.Join(dir, LogCacheFile)
-	recs, err := loadLogCache(path, tip.Hash)
+	log, err := loadLogCache(path, tip, wanted)
 	if err != nil {
-		if recs, err = readAllNotes(ctx, repo); err != nil {
+		all, err := readAllNotes(ctx, repo)
+		if err != nil {
 			return nil, err
 		}
-		_ = writeLogCache(path, tip.Hash, recs) // best effort: the log is shown either way
-	}
-	wanted := make(map[string]bool, len(want))
-	for _, c := range want {
-		wanted[c.String()] = true
-	}
-	log := &Log{ByCommit: map[string][]*Record{}}
-	log.Head, log.HeadOK = parseHead(tip)
-	for _, r := range recs {
-		if wanted[r.Commit] {
-			log.Records = append(log.Records, r)
-			log.ByCommit[r.Commit] = append(log.ByCommit[r.Commit], r)
+		_ = writeLogCache(path, tip, all) // best effort: the log is shown either way
+		log = &Log{Head: all.Head, HeadOK: all.HeadOK}
+		for _, r := range all.Records {
+			if c, err := gitrepo.ParseHash(r.Commit); err == nil && wanted[c] {
+				log.Records = append(log.Records, r)
+			}
 		}
+	}
+	log.ByCommit = make(map[string][]*Record, len(log.Records))
+	for _, r := range log.Records {
+		log.ByCommit[r.Commit] = append(log.ByCommit[r.Commit], r)
 	}
 	sortRecords(log.Records)
 	return log, nil
@@ -89,8 +94,9 @@ func ReadCached(ctx context.Context, repo *gitrepo.Repo, want []gitrepo.Hash, di
 
 // readAllNotes reads and decodes every note: blobs one by one through
 // go-git's object store (and its delta cache), decoded meanwhile on the
-// other cores (read). Records come by commit, in line order.
-func readAllNotes(ctx context.Context, repo *gitrepo.Repo) ([]*Record, error) {
+// other cores (read). Log.Records come by commit, in line order; ByCommit
+// is not filled.
+func readAllNotes(ctx context.Context, repo *gitrepo.Repo) (*Log, error) {
 	log, err := read(ctx, repo, nil)
 	if err != nil {
 		return nil, err
@@ -103,18 +109,28 @@ func readAllNotes(ctx context.Context, repo *gitrepo.Repo) ([]*Record, error) {
 		}
 		return a.Line - b.Line
 	})
-	return recs, nil
+	return &Log{Records: recs, Head: log.Head, HeadOK: log.HeadOK}, nil
 }
 
 // The cache file: magic, the notes tip (20 bytes), the SHA-256 of the body
 // (32 bytes), then the body: a record count and per record the commit (20
 // bytes), line, digest, kind, problem, chain seq and prev, and the
-// predicate's JSON exactly as signed (empty when it was not decoded). Every
-// length is bounded by the body, so a damaged file fails to load, never
-// panics.
+// predicate's JSON exactly as signed (empty when it was not decoded); after
+// the records the chain head named by the tip's trailers (seq, digest, and
+// 1 when it had them, else 0), so that a hit does not read the tip commit.
+// Every length is bounded by the body, so a damaged file fails to load,
+// never panics.
 
-func writeLogCache(path string, tip gitrepo.Hash, recs []*Record) error {
-	var body []byte
+func writeLogCache(path string, tip gitrepo.Hash, log *Log) error {
+	recs := log.Records
+	size := 16
+	for _, r := range recs {
+		size += 64 + len(r.Digest) + len(r.Kind) + len(r.Problem) + len(r.Chain.Prev)
+		if r.Statement != nil {
+			size += len(r.Statement.Predicate)
+		}
+	}
+	body := make([]byte, 0, size)
 	body = binary.AppendUvarint(body, uint64(len(recs)))
 	for _, r := range recs {
 		c, err := gitrepo.ParseHash(r.Commit)
@@ -133,6 +149,13 @@ func writeLogCache(path string, tip gitrepo.Hash, recs []*Record) error {
 		}
 		body = appendString(body, string(pred))
 	}
+	body = binary.AppendVarint(body, log.Head.Seq)
+	body = appendString(body, log.Head.Digest)
+	headOK := byte(0)
+	if log.HeadOK {
+		headOK = 1
+	}
+	body = append(body, headOK)
 	sum := sha256.Sum256(body)
 	out := make([]byte, 0, len(logCacheMagic)+len(tip)+len(sum)+len(body))
 	out = append(out, logCacheMagic...)
@@ -169,9 +192,11 @@ func appendString(b []byte, s string) []byte {
 
 var errLogCache = errors.New("log cache unusable")
 
-// loadLogCache returns the records cached for tip, or an error when the
-// file is missing, for another tip, damaged or of another format.
-func loadLogCache(path string, tip gitrepo.Hash) ([]*Record, error) {
+// loadLogCache returns the log cached for tip with the records on the
+// wanted commits (in file order, ByCommit not filled), or an error when the
+// file is missing, for another tip, damaged or of another format. Only the
+// wanted records' predicates are decoded.
+func loadLogCache(path string, tip gitrepo.Hash, wanted map[gitrepo.Hash]bool) (*Log, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -194,19 +219,39 @@ func loadLogCache(path string, tip gitrepo.Hash) ([]*Record, error) {
 	if n > uint64(len(body)) { // every record takes more than a byte
 		return nil, fmt.Errorf("%w: %d records in %d bytes", errLogCache, n, len(body))
 	}
-	recs := make([]*Record, n)
-	preds := make([][]byte, n)
-	for i := range recs {
+	// The wanted records are allocated together; a commit's string is
+	// shared by its records (they come by commit).
+	slab := make([]Record, 0, min(n, uint64(len(wanted))))
+	recs := make([]*Record, 0, cap(slab))
+	var preds [][]byte
+	var prev gitrepo.Hash
+	var commit string
+	for range n {
 		var c gitrepo.Hash
 		copy(c[:], d.bytes(len(c)))
-		r := &Record{Commit: c.String(), Line: int(d.uvarint())}
-		r.Digest = d.string()
-		r.Kind = Kind(d.string())
-		r.Problem = d.string()
-		r.Chain.Prev = d.string()
-		r.Chain.Seq = d.varint()
-		preds[i] = d.bytes(int(d.uvarint()))
-		recs[i] = r
+		line := d.uvarint()
+		digest, kind, problem, prevLink := d.bytes(int(d.uvarint())), d.bytes(int(d.uvarint())), d.bytes(int(d.uvarint())), d.bytes(int(d.uvarint()))
+		seq := d.varint()
+		pred := d.bytes(int(d.uvarint()))
+		if d.err != nil || !wanted[c] {
+			continue
+		}
+		if commit == "" || c != prev {
+			prev, commit = c, c.String()
+		}
+		slab = append(slab, Record{Commit: commit, Line: int(line), Digest: string(digest), Kind: Kind(kind),
+			Problem: string(problem), Chain: Link{Seq: seq, Prev: string(prevLink)}})
+		recs = append(recs, &slab[len(slab)-1])
+		preds = append(preds, pred)
+	}
+	log := &Log{Records: recs, Head: Head{Tip: tip}}
+	log.Head.Seq = d.varint()
+	log.Head.Digest = d.string()
+	switch ok := d.bytes(1); {
+	case len(ok) == 1 && ok[0] <= 1:
+		log.HeadOK = ok[0] == 1
+	default:
+		d.fail()
 	}
 	if d.err != nil || len(d.b) != 0 {
 		return nil, fmt.Errorf("%w: damaged body", errLogCache)
@@ -220,7 +265,7 @@ func loadLogCache(path string, tip gitrepo.Hash) ([]*Record, error) {
 			recs[i].pred = p
 		}
 	})
-	return recs, nil
+	return log, nil
 }
 
 type cacheDecoder struct {

@@ -188,3 +188,53 @@ func withSum(head, body []byte) []byte {
 	sum := sha256.Sum256(body)
 	return append(append(bytes.Clone(head), sum[:]...), body...)
 }
+
+// TestLogCacheHead: a warm read takes the chain head (the notes tip's
+// trailers) from the cache, without reading the tip commit, and gives the
+// head Read gives; a cache for the tip whose head bytes are damaged is
+// rebuilt. Fails if the head is not written to or read from the cache (a
+// warm Log.Head would be zero).
+func TestLogCacheHead(t *testing.T) {
+	f := build(t)
+	ctx := context.Background()
+	all, err := Read(ctx, f.repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !all.HeadOK || all.Head.Seq != int64(len(f.records)) || all.Head.Digest == "" {
+		t.Fatalf("the fixture's head: %+v ok %v", all.Head, all.HeadOK)
+	}
+	want := []gitrepo.Hash{hash(t, f.m1), hash(t, f.m2), hash(t, f.h1)}
+	dir := t.TempDir()
+	for _, pass := range []string{"cold", "warm"} {
+		log, err := ReadCached(ctx, f.repo, want, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if log.Head != all.Head || log.HeadOK != all.HeadOK {
+			t.Errorf("%s: head %+v ok %v, want %+v ok %v", pass, log.Head, log.HeadOK, all.Head, all.HeadOK)
+		}
+		if len(log.Records) != len(f.records) || len(log.ByCommit[f.h1]) != 1 {
+			t.Errorf("%s: %d records, %d on the head; want %d and 1", pass, len(log.Records), len(log.ByCommit[f.h1]), len(f.records))
+		}
+	}
+	// Only the wanted commits' records come from a warm read.
+	log, err := ReadCached(ctx, f.repo, []gitrepo.Hash{hash(t, f.m2)}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(log.Records) != 1 || log.Records[0].Commit != f.m2 || len(log.ByCommit) != 1 {
+		t.Errorf("records of m2 alone: %d records on %d commits", len(log.Records), len(log.ByCommit))
+	}
+	if p, err := log.Records[0].Decode(); err != nil || p.(*ExceptionGranted).Owner != "dave" {
+		t.Errorf("m2's record: %v, %v", p, err)
+	}
+	// The last byte is the head's "had trailers" flag; 7 is no flag.
+	rewriteCache(t, dir, func(body []byte) []byte { body[len(body)-1] = 7; return body })
+	if _, err := loadLogCache(cachePath(dir), all.Head.Tip, map[gitrepo.Hash]bool{}); err == nil {
+		t.Fatal("a cache with a damaged head flag loaded")
+	}
+	if log, err := ReadCached(ctx, f.repo, want, dir); err != nil || log.Head != all.Head {
+		t.Fatalf("after damage: %+v, %v", log, err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/patchbay/patchbay/engine/gitrepo"
@@ -542,22 +543,34 @@ func (l *Log) Of(k Kind) []*Record {
 	return out
 }
 
-// parallel calls fn(0..n-1) on GOMAXPROCS goroutines.
+// parallel calls fn(0..n-1) on GOMAXPROCS goroutines (the caller's one
+// included), which take the indexes in chunks of up to 64 from a shared
+// counter: a channel send per index cost more than a small fn, and every
+// goroutine gets a few chunks to balance uneven ones.
 func parallel(n int, fn func(i int)) {
+	procs := runtime.GOMAXPROCS(0)
+	chunk := max(1, min(64, n/(4*procs)))
+	var next atomic.Int64
+	work := func() {
+		for {
+			end := int(next.Add(int64(chunk)))
+			start := end - chunk
+			if start >= n {
+				return
+			}
+			for i := start; i < min(end, n); i++ {
+				fn(i)
+			}
+		}
+	}
 	var wg sync.WaitGroup
-	work := make(chan int, 64)
-	for range min(runtime.GOMAXPROCS(0), max(n, 1)) {
+	for range min(procs, (n+chunk-1)/chunk) - 1 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range work {
-				fn(i)
-			}
+			work()
 		}()
 	}
-	for i := range n {
-		work <- i
-	}
-	close(work)
+	work()
 	wg.Wait()
 }

@@ -8,6 +8,7 @@ package cli
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"text/template"
 
 	"github.com/spf13/cobra"
@@ -20,7 +21,7 @@ func Setup(root *cobra.Command, version string) {
 	root.Version = version
 	root.SetVersionTemplate(`{{.Name}} {{.Version}}` + "\n")
 	root.SetUsageFunc(func(c *cobra.Command) error {
-		return usageTemplate.Execute(c.OutOrStderr(), c)
+		return usageTemplate().Execute(c.OutOrStderr(), c)
 	})
 }
 
@@ -72,12 +73,15 @@ func FlagUsages(fs *pflag.FlagSet) string {
 	return b.String()
 }
 
-// usageTemplate is cobra's default usage template with FlagUsages.
-var usageTemplate = template.Must(template.New("usage").Funcs(template.FuncMap{
-	"flags": FlagUsages,
-	"trim":  func(s string) string { return strings.TrimRight(s, " \n") },
-	"rpad":  func(s string, n int) string { return fmt.Sprintf("%-*s", n, s) },
-}).Parse(`Usage:{{if .Runnable}}
+// usageTemplate is cobra's default usage template with FlagUsages, parsed
+// on first use (start-up of every command would pay for it); a broken
+// template still panics there and fails TestLazyTemplatesParse.
+var usageTemplate = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("usage").Funcs(template.FuncMap{
+		"flags": FlagUsages,
+		"trim":  func(s string) string { return strings.TrimRight(s, " \n") },
+		"rpad":  func(s string, n int) string { return fmt.Sprintf("%-*s", n, s) },
+	}).Parse(`Usage:{{if .Runnable}}
   {{.UseLine}}{{end}}{{if .HasAvailableSubCommands}}
   {{.CommandPath}} [command]{{end}}{{if gt (len .Aliases) 0}}
 
@@ -101,3 +105,4 @@ Additional help topics:{{range .Commands}}{{if .IsAdditionalHelpTopicCommand}}
 
 Use "{{.CommandPath}} [command] --help" for more information about a command.{{end}}
 `))
+})

@@ -170,11 +170,15 @@ func readCommitGraph(fs billy.Filesystem) ([]byte, bool) {
 		return nil, false
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxMemCommitGraph+1))
-	if err != nil || len(data) > maxMemCommitGraph {
+	// One read into a buffer of the file's size (io.ReadAll would grow
+	// its buffer and copy several times); a file that grew meanwhile is
+	// read from disk instead.
+	data := make([]byte, fi.Size()+1)
+	n, err := io.ReadFull(f, data)
+	if err != io.ErrUnexpectedEOF || int64(n) != fi.Size() {
 		return nil, false
 	}
-	return data, true
+	return data[:n], true
 }
 
 // memFile is an in-memory commit-graph file.

@@ -145,6 +145,20 @@ func (r *Repo) NotesTip(ref string) (*Commit, error) {
 	return toCommit(c), nil
 }
 
+// NotesTipHash returns the commit the notes ref points to without reading
+// it (nor the pack index it would need); ok is false when the ref does not
+// exist.
+func (r *Repo) NotesTipHash(ref string) (h Hash, ok bool, err error) {
+	rf, err := r.r.Storer.Reference(plumbing.ReferenceName(ref))
+	if errors.Is(err, plumbing.ErrReferenceNotFound) {
+		return Hash{}, false, nil
+	}
+	if err != nil {
+		return Hash{}, false, fmt.Errorf("notes ref %s: %w", ref, err)
+	}
+	return rf.Hash(), true, nil
+}
+
 func (r *Repo) notesTip(ref string) (*object.Commit, error) {
 	rf, err := r.r.Storer.Reference(plumbing.ReferenceName(ref))
 	if errors.Is(err, plumbing.ErrReferenceNotFound) {

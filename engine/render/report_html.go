@@ -5,14 +5,19 @@ import (
 	"html/template"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/patchbay/patchbay/engine/history"
 )
 
-var reportHTML = template.Must(template.New("report").Funcs(template.FuncMap{
-	"pct": reportPct, "date": reportDate, "verify": VerificationLine, "join": strings.Join,
-	"short": func(s string) string { return s[:min(12, len(s))] },
-}).Parse(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Patch compliance report {{.Period}}</title>
+// reportHTML is parsed on first use, not at start-up: every patchbay
+// command would pay for it. A broken template still panics (template.Must)
+// and fails TestLazyTemplatesParse.
+var reportHTML = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("report").Funcs(template.FuncMap{
+		"pct": reportPct, "date": reportDate, "verify": VerificationLine, "join": strings.Join,
+		"short": func(s string) string { return s[:min(12, len(s))] },
+	}).Parse(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Patch compliance report {{.Period}}</title>
 <style>body{font:13px/1.45 system-ui,sans-serif;color:#1d2329;max-width:1000px;margin:24px auto;padding:0 16px}
 h1{font-size:20px}h2{font-size:15px;margin-top:24px}table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
 th,td{padding:3px 6px;border-bottom:1px solid #dde2e6;text-align:left}th{border-bottom:2px solid #1d2329}.n{text-align:right}
@@ -37,11 +42,12 @@ th,td{padding:3px 6px;border-bottom:1px solid #dde2e6;text-align:left}th{border-
 {{range .Notes}}<p class="muted">{{.}}</p>{{end}}
 </body></html>
 `))
+})
 
 // ReportHTML writes the report as one self-contained, printable page.
 func ReportHTML(w io.Writer, r *history.Report) error {
 	var b bytes.Buffer
-	if err := reportHTML.Execute(&b, r); err != nil {
+	if err := reportHTML().Execute(&b, r); err != nil {
 		return err
 	}
 	_, err := w.Write(b.Bytes())

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -121,7 +122,12 @@ func (s *Server) secure(r *http.Request) bool {
 	return r.TLS != nil || (s.cfg.TrustForwardedProto && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https"))
 }
 
-var loginPage = template.Must(template.ParseFS(webFS, "web/login.html"))
+// loginPage and layout are parsed on first use, not at start-up of every
+// patchbay command; a broken template still panics there and fails
+// TestLazyTemplatesParse.
+var loginPage = sync.OnceValue(func() *template.Template {
+	return template.Must(template.ParseFS(webFS, "web/login.html"))
+})
 
 func (s *Server) loginForm(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -132,7 +138,7 @@ func (s *Server) loginForm(w http.ResponseWriter, status int, msg string) {
 	if msg != "" {
 		data = map[string]string{"Error": msg}
 	}
-	if err := loginPage.Execute(w, data); err != nil {
+	if err := loginPage().Execute(w, data); err != nil {
 		s.log.Error("dashboard render", "err", err)
 	}
 }

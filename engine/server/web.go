@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -87,13 +88,15 @@ type filterForm struct {
 	Rings, Streams, Statuses       []string
 }
 
-var layout = template.Must(template.New("layout.html").Funcs(template.FuncMap{
-	"csvHref": func(query, name string) string {
-		v, _ := url.ParseQuery(query)
-		v.Set("csv", name)
-		return "?" + v.Encode()
-	},
-}).ParseFS(webFS, "web/layout.html"))
+var layout = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("layout.html").Funcs(template.FuncMap{
+		"csvHref": func(query, name string) string {
+			v, _ := url.ParseQuery(query)
+			v.Set("csv", name)
+			return "?" + v.Encode()
+		},
+	}).ParseFS(webFS, "web/layout.html"))
+})
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, p page) {
 	if name := r.URL.Query().Get("csv"); name != "" {
@@ -113,7 +116,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, p pa
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	if err := layout.Execute(w, p); err != nil {
+	if err := layout().Execute(w, p); err != nil {
 		s.log.Error("dashboard render", "err", err)
 	}
 }
