@@ -224,7 +224,7 @@ func writeAligned(w io.Writer, rows [][8]string) error {
 	var width [8]int
 	for _, r := range rows {
 		for i, c := range r {
-			if strings.ContainsAny(c, "\t\n\v\f\xff") {
+			if strings.ContainsAny(c, "\t\n\v\f") || strings.IndexByte(c, 0xff) >= 0 {
 				return writeTabbed(w, rows)
 			}
 			width[i] = max(width[i], utf8.RuneCountInString(c))
