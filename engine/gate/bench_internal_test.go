@@ -44,6 +44,41 @@ func BenchmarkEvalOnly(b *testing.B) {
 	}
 }
 
+// BenchmarkEvalOnlyTimedLikeOPABench is BenchmarkEvalOnly timed the way
+// `opa bench` times (the timer started and stopped around each call), in
+// this test binary: against BenchmarkDecideTimedLikeOPABench it separates
+// what Decide adds from what the per-call timer and the binary add.
+func BenchmarkEvalOnlyTimedLikeOPABench(b *testing.B) {
+	files, err := Builtin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := New(context.Background(), Bundle{Files: files})
+	if err != nil || e.Err() != nil {
+		b.Fatal(err, e.Err())
+	}
+	// The same input as BenchmarkDecide and .ci/bench-gate.
+	raw, err := os.ReadFile(filepath.Join("testdata", "promotion-input.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, err := ast.ValueFromReader(bytes.NewReader(raw))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		b.StartTimer()
+		rs, err := e.query.Eval(ctx, rego.EvalParsedInput(v))
+		b.StopTimer()
+		if err != nil || len(rs) != 1 {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkInput is the Go side of a decision without the evaluation:
 // normalizing the input, its canonical JSON, digest and Rego value.
 func BenchmarkInput(b *testing.B) {
