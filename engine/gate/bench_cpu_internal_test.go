@@ -3,16 +3,12 @@
 package gate
 
 import (
-	"bytes"
 	"context"
-	"os"
-	"path/filepath"
 	"slices"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 )
 
@@ -27,23 +23,8 @@ import (
 //
 //	go test ./engine/gate -run '^$' -bench DecideOverEvalCPU -benchtime 20x
 func BenchmarkDecideOverEvalCPU(b *testing.B) {
-	files, err := Builtin()
-	if err != nil {
-		b.Fatal(err)
-	}
-	e, err := New(context.Background(), Bundle{Files: files})
-	if err != nil || e.Err() != nil {
-		b.Fatal(err, e.Err())
-	}
+	e, v := evalOnlySetup(b)
 	in := benchInput(b)
-	raw, err := os.ReadFile(filepath.Join("testdata", "promotion-input.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	v, err := ast.ValueFromReader(bytes.NewReader(raw))
-	if err != nil {
-		b.Fatal(err)
-	}
 	ctx := context.Background()
 	const chunk = 100
 	decide := func() {

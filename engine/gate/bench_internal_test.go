@@ -13,10 +13,11 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 )
 
-// BenchmarkEvalOnly is the prepared query alone on an input value built
-// once: what `opa bench` measures. Compare with BenchmarkDecide to see the
-// cost of building the input, digesting it and reading the findings.
-func BenchmarkEvalOnly(b *testing.B) {
+// evalOnlySetup returns the engine of the built-in policies and the
+// benchmark input (the one BenchmarkDecide and .ci/bench-gate use) as a
+// Rego value built once: what `opa bench` evaluates.
+func evalOnlySetup(b *testing.B) (*Engine, ast.Value) {
+	b.Helper()
 	files, err := Builtin()
 	if err != nil {
 		b.Fatal(err)
@@ -34,6 +35,14 @@ func BenchmarkEvalOnly(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return e, v
+}
+
+// BenchmarkEvalOnly is the prepared query alone on an input value built
+// once: what `opa bench` measures. Compare with BenchmarkDecide to see the
+// cost of building the input, digesting it and reading the findings.
+func BenchmarkEvalOnly(b *testing.B) {
+	e, v := evalOnlySetup(b)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -49,23 +58,7 @@ func BenchmarkEvalOnly(b *testing.B) {
 // this test binary: against BenchmarkDecideTimedLikeOPABench it separates
 // what Decide adds from what the per-call timer and the binary add.
 func BenchmarkEvalOnlyTimedLikeOPABench(b *testing.B) {
-	files, err := Builtin()
-	if err != nil {
-		b.Fatal(err)
-	}
-	e, err := New(context.Background(), Bundle{Files: files})
-	if err != nil || e.Err() != nil {
-		b.Fatal(err, e.Err())
-	}
-	// The same input as BenchmarkDecide and .ci/bench-gate.
-	raw, err := os.ReadFile(filepath.Join("testdata", "promotion-input.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	v, err := ast.ValueFromReader(bytes.NewReader(raw))
-	if err != nil {
-		b.Fatal(err)
-	}
+	e, v := evalOnlySetup(b)
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
