@@ -191,24 +191,34 @@ func (j *jsonOut) boolean(v bool) { j.b = strconv.AppendBool(j.b, v) }
 
 // strs appends a string slice at depth (nil is null).
 func (j *jsonOut) strs(depth int, list []string) {
+	_ = jsonArray(j, depth, list, func(_ int, s *string) error { j.str(*s); return nil })
+}
+
+// jsonArray appends list at depth as the indented encoder does: null when
+// nil, [] when empty, else one element per line at depth+1, each written
+// by elem.
+func jsonArray[T any](j *jsonOut, depth int, list []T, elem func(depth int, v *T) error) error {
 	switch {
 	case list == nil:
 		j.b = append(j.b, "null"...)
-		return
+		return nil
 	case len(list) == 0:
 		j.b = append(j.b, "[]"...)
-		return
+		return nil
 	}
 	j.b = append(j.b, '[')
-	for i, s := range list {
+	for i := range list {
 		if i > 0 {
 			j.b = append(j.b, ',')
 		}
 		j.nl(depth + 1)
-		j.str(s)
+		if err := elem(depth+1, &list[i]); err != nil {
+			return err
+		}
 	}
 	j.nl(depth)
 	j.b = append(j.b, ']')
+	return nil
 }
 
 func (j *jsonOut) host(d int, h *plan.Host) error {
@@ -250,43 +260,11 @@ func (j *jsonOut) host(d int, h *plan.Host) error {
 	j.field(d+1, "rebootRequired")
 	j.boolean(h.RebootRequired)
 	j.field(d+1, "results")
-	switch {
-	case h.Results == nil:
-		j.b = append(j.b, "null"...)
-	case len(h.Results) == 0:
-		j.b = append(j.b, "[]"...)
-	default:
-		j.b = append(j.b, '[')
-		for i := range h.Results {
-			if i > 0 {
-				j.b = append(j.b, ',')
-			}
-			j.nl(d + 2)
-			if err := j.result(d+2, &h.Results[i]); err != nil {
-				return err
-			}
-		}
-		j.nl(d + 1)
-		j.b = append(j.b, ']')
+	if err := jsonArray(j, d+1, h.Results, j.result); err != nil {
+		return err
 	}
 	j.field(d+1, "actions")
-	switch {
-	case h.Actions == nil:
-		j.b = append(j.b, "null"...)
-	case len(h.Actions) == 0:
-		j.b = append(j.b, "[]"...)
-	default:
-		j.b = append(j.b, '[')
-		for i := range h.Actions {
-			if i > 0 {
-				j.b = append(j.b, ',')
-			}
-			j.nl(d + 2)
-			j.action(d+2, &h.Actions[i])
-		}
-		j.nl(d + 1)
-		j.b = append(j.b, ']')
-	}
+	_ = jsonArray(j, d+1, h.Actions, func(d int, a *plan.Action) error { j.action(d, a); return nil })
 	j.field(d+1, "risk")
 	j.b = strconv.AppendInt(j.b, int64(h.Risk), 10)
 	if !h.NextDeadline.IsZero() {
@@ -308,31 +286,24 @@ func (j *jsonOut) result(d int, r *plan.Result) error {
 	j.str(string(r.State))
 	if len(r.Installed) > 0 {
 		j.field(d+1, "installed")
-		j.b = append(j.b, '[')
-		for i := range r.Installed {
-			o := &r.Installed[i]
-			if i > 0 {
-				j.b = append(j.b, ',')
-			}
-			j.nl(d + 2)
+		_ = jsonArray(j, d+1, r.Installed, func(d int, o *plan.Observed) error {
 			j.b = append(j.b, '{')
-			j.key(d+3, "package")
+			j.key(d+1, "package")
 			j.str(o.Package)
-			j.field(d+3, "arch")
+			j.field(d+1, "arch")
 			j.str(o.Arch)
-			j.field(d+3, "version")
+			j.field(d+1, "version")
 			j.str(o.Version)
-			j.field(d+3, "compared")
+			j.field(d+1, "compared")
 			j.str(o.Compared)
-			j.field(d+3, "comparison")
+			j.field(d+1, "comparison")
 			j.str(o.Comparison)
-			j.field(d+3, "state")
+			j.field(d+1, "state")
 			j.str(string(o.State))
-			j.nl(d + 2)
+			j.nl(d)
 			j.b = append(j.b, '}')
-		}
-		j.nl(d + 1)
-		j.b = append(j.b, ']')
+			return nil
+		})
 	}
 	j.field(d+1, "evidence")
 	j.str(r.Evidence)
