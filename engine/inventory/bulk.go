@@ -631,16 +631,7 @@ func ReadBulk(ctx context.Context, r io.Reader, size int64, name string, dec *De
 				if lineLen[id] == 0 {
 					p := &pkgs[id]
 					start := len(lines)
-					lines = append(lines, p.Name...)
-					lines = append(lines, '\t')
-					lines = append(lines, p.Version...)
-					lines = append(lines, '\t')
-					lines = append(lines, p.Arch...)
-					lines = append(lines, '\t')
-					lines = append(lines, p.SourceName...)
-					lines = append(lines, '\t')
-					lines = append(lines, p.SourceVersion...)
-					lines = append(lines, '\n')
+					lines = appendPackageLine(lines, p.Name, p.Version, p.Arch, p.SourceName, p.SourceVersion)
 					if len(lines) > 1<<32-1 {
 						return hashErr(b.errf(offI, "packages larger than 4 GiB"))
 					}

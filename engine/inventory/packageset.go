@@ -441,16 +441,22 @@ func hashAdd[T string | []byte](h *setHasher, name, version, arch, srcName, srcV
 		h.h.Write(h.buf)
 		h.buf = h.buf[:0]
 	}
-	h.buf = append(h.buf, name...)
-	h.buf = append(h.buf, '\t')
-	h.buf = append(h.buf, version...)
-	h.buf = append(h.buf, '\t')
-	h.buf = append(h.buf, arch...)
-	h.buf = append(h.buf, '\t')
-	h.buf = append(h.buf, srcName...)
-	h.buf = append(h.buf, '\t')
-	h.buf = append(h.buf, srcVersion...)
-	h.buf = append(h.buf, '\n')
+	h.buf = appendPackageLine(h.buf, name, version, arch, srcName, srcVersion)
+}
+
+// appendPackageLine appends one package's canonical line, newline
+// included: the five fields joined by tabs, as the set hash covers them.
+func appendPackageLine[T string | []byte](dst []byte, name, version, arch, srcName, srcVersion T) []byte {
+	dst = append(dst, name...)
+	dst = append(dst, '\t')
+	dst = append(dst, version...)
+	dst = append(dst, '\t')
+	dst = append(dst, arch...)
+	dst = append(dst, '\t')
+	dst = append(dst, srcName...)
+	dst = append(dst, '\t')
+	dst = append(dst, srcVersion...)
+	return append(dst, '\n')
 }
 
 // Equal reports whether two sets have the same ecosystem and packages, in
