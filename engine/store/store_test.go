@@ -2,13 +2,10 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -17,12 +14,12 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/jackc/pgx/v5"
+	"github.com/patchbay/patchbay/engine/internal/pgtest"
 )
 
 // postgresEnv names the environment variable holding a PostgreSQL URL for
 // the PostgreSQL half of the conformance suite.
-const postgresEnv = "PATCHBAY_TEST_POSTGRES"
+const postgresEnv = pgtest.PostgresEnv
 
 // sqliteURL returns a fresh SQLite database URL in the test's temp dir.
 func sqliteURL(t testing.TB) string {
@@ -33,43 +30,8 @@ func sqliteURL(t testing.TB) string {
 // end, and returns a URL whose search_path points at it; it skips the test
 // when PATCHBAY_TEST_POSTGRES is not set.
 func postgresURL(t testing.TB) string {
-	base := os.Getenv(postgresEnv)
-	if base == "" {
-		t.Skipf("%s not set; skipping PostgreSQL", postgresEnv)
-	}
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	schema := "pb_test_" + hex.EncodeToString(b[:])
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("connect %s: %v", postgresEnv, err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop schema: %v", err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	t.Helper()
+	return pgtest.PostgresURL(t, "skipping PostgreSQL")
 }
 
 func TestSQLite(t *testing.T)   { testConformance(t, sqliteURL) }

@@ -1,38 +1,29 @@
 // Package storetest gives other packages' tests a real, empty store: a
 // SQLite database in the test's temporary directory, migrated and closed
 // when the test ends, or a PostgreSQL schema of the test's own. It owns
-// nothing else; it imports only engine/store and the PostgreSQL driver the
-// store already uses.
+// nothing else; it imports only engine/store and engine/internal/pgtest
+// (the PostgreSQL schema, which the store's own tests share).
 package storetest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/patchbay/patchbay/engine/internal/pgtest"
 	"github.com/patchbay/patchbay/engine/store"
 )
 
 // PostgresEnv names the environment variable that holds the PostgreSQL
 // URL tests run against (CI sets it; without it those tests skip).
-const PostgresEnv = "PATCHBAY_TEST_POSTGRES"
+const PostgresEnv = pgtest.PostgresEnv
 
 // PostgresURL returns a URL for a schema of the test's own in the database
 // $PATCHBAY_TEST_POSTGRES names (see Schema); it skips the test, saying
 // what, when the variable is not set.
 func PostgresURL(t testing.TB, what string) string {
 	t.Helper()
-	base := os.Getenv(PostgresEnv)
-	if base == "" {
-		t.Skipf("%s not set; %s", PostgresEnv, what)
-	}
-	return Schema(t, base)
+	return pgtest.PostgresURL(t, what)
 }
 
 // Schema creates a schema of its own in the database at base, dropped
@@ -40,37 +31,7 @@ func PostgresURL(t testing.TB, what string) string {
 // nothing else in the database is touched.
 func Schema(t testing.TB, base string) string {
 	t.Helper()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "pb_test_" + hex.EncodeToString(b[:])
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("storetest: connect %s: %v", PostgresEnv, err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("storetest: drop schema: %v", err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("storetest: drop schema: %v", err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return pgtest.Schema(t, base)
 }
 
 // New opens a fresh SQLite store in t.TempDir() with opts and closes it
