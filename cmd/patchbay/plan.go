@@ -94,7 +94,7 @@ Exit status: 0, or with --exit-code 0 compliant and 1 not; 2 usage.`,
 		decoded := time.Now()
 		p := plan.Compute(plan.Input{Repo: repo, Reports: reports, Now: t}, plan.Options{Ring: ring, Host: host})
 		planned := time.Now()
-		if host != "" && len(p.Hosts) == 0 {
+		if host != "" && p.Hosts.Len() == 0 {
 			return fmt.Errorf("--host %q: no report for that host in %s", host, inv)
 		}
 		switch f {

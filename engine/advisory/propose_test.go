@@ -68,7 +68,7 @@ func TestProposeQuickstart(t *testing.T) {
 		t.Fatalf("the proposed baseline does not validate: %v", err)
 	}
 	state := func(pl *plan.Plan, host, ref string) plan.State {
-		for _, h := range pl.Hosts {
+		for _, h := range pl.Hosts.All() {
 			if h.ID != host {
 				continue
 			}

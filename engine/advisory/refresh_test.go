@@ -33,7 +33,7 @@ func TestRefreshTightensKEV(t *testing.T) {
 	reports := readReports(t, fixture.Path(t, "examples/quickstart/inventory"))
 	p := plan.Compute(plan.Input{Repo: fresh, Reports: reports, Now: now}, plan.Options{})
 	found := false
-	for _, h := range p.Hosts {
+	for _, h := range p.Hosts.All() {
 		if h.Baseline != "2026-10" || h.Stream != "debian-12" {
 			continue
 		}

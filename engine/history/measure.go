@@ -238,8 +238,8 @@ type ExceptionStatus struct {
 func Exceptions(repo *baseline.Repository, p *plan.Plan, now time.Time, soon time.Duration) []ExceptionStatus {
 	covered := map[string]int{}
 	if p != nil {
-		for i := range p.Hosts {
-			for _, r := range p.Hosts[i].Results {
+		for _, h := range p.Hosts.All() {
+			for _, r := range h.Results {
 				if r.State == plan.Excepted && r.Exception != "" {
 					covered[r.Exception]++
 				}

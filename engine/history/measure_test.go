@@ -110,13 +110,13 @@ func TestStateCodesRoundTrip(t *testing.T) {
 }
 
 func TestRollupsNoHosts(t *testing.T) {
-	p := &plan.Plan{Hosts: []plan.Host{
+	p := &plan.Plan{Hosts: plan.HostsOf([]plan.Host{
 		{ID: "a", Ring: "canary", Stream: "debian-12", Status: plan.Compliant},
 		{ID: "b", Ring: "canary", Stream: "debian-12", Status: plan.NonCompliant, Results: []plan.Result{
 			{Rule: plan.Rule{Severity: "critical", KEV: true}, State: plan.Missing, Overdue: true},
 			{Rule: plan.Rule{Severity: "high"}, State: plan.Excepted},
 		}, Actions: []plan.Action{{Kind: plan.Upgrade}, {Kind: plan.Reboot}}},
-	}}
+	})}
 	rs := Rollups(p, []string{"canary", "prod"}, t0.Add(5*time.Hour))
 	if len(rs) != 4 {
 		t.Fatalf("rollups = %+v", rs)

@@ -29,8 +29,7 @@ func Rollups(p *plan.Plan, ringNames []string, day time.Time) []store.Rollup {
 		out = append(out, r)
 	}
 	streams := map[string]*store.Rollup{}
-	for i := range p.Hosts {
-		h := &p.Hosts[i]
+	for _, h := range p.Hosts.All() {
 		targets := []*store.Rollup{fleet}
 		if r := rings[h.Ring]; r != nil {
 			targets = append(targets, r)

@@ -54,7 +54,7 @@ func Detect(in DetectInput) []Event {
 						f.Rule.Ref(), sev, f.State, f.Hosts, f.Stream, f.Deadline.UTC().Format("2006-01-02 15:04 UTC"), f.DeadlineBy, strings.Join(f.SampleHosts, " "))})
 			}
 		}
-		for _, h := range in.Plan.Hosts {
+		for _, h := range in.Plan.Hosts.All() {
 			if h.Status != plan.Stale {
 				continue
 			}

@@ -77,7 +77,7 @@ func events() []notify.Event {
 			Hosts: 1, Deadline: now.Add(48 * time.Hour)},
 		{Baseline: "2026-11", Stream: "debian-12", Rule: plan.Rule{Kind: "package", Name: "zlib", Severity: "low"}, State: plan.Missing,
 			Hosts: 1, Deadline: now.Add(40 * 24 * time.Hour)},
-	}, Hosts: []plan.Host{{ID: "old-host", Ring: "prod", Status: plan.Stale, ReportedAt: now.Add(-96 * time.Hour)}}}
+	}, Hosts: plan.HostsOf([]plan.Host{{ID: "old-host", Ring: "prod", Status: plan.Stale, ReportedAt: now.Add(-96 * time.Hour)}})}
 	return notify.Detect(notify.DetectInput{Plan: p, Now: now, BreachLead: 72 * time.Hour, Events: []store.RolloutEvent{
 		{ID: 7, RolloutID: "r1", Kind: "rollout.finished", Payload: []byte(`{"outcome":"halted"}`), Actor: "controller", At: now},
 		{ID: 8, RolloutID: "r1", Kind: "rollout.wave", Payload: []byte(`{}`), At: now},

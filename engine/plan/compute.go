@@ -81,7 +81,7 @@ func (j *job) key() setKey {
 func Compute(in Input, opts Options) *Plan {
 	repo := in.Repo
 	now := in.Now.UTC()
-	p := &Plan{Now: now, Findings: []Finding{}, Hosts: []Host{}}
+	p := &Plan{Now: now, Findings: []Finding{}, Hosts: HostsOf([]Host{})}
 	for _, r := range repo.Rings {
 		if b := repo.Baselines[r.Baseline]; b != nil {
 			p.Baselines = append(p.Baselines, BaselineInfo{Ring: r.Name, ID: b.ID, Digest: b.Digest})
@@ -115,11 +115,12 @@ func Compute(in Input, opts Options) *Plan {
 	// Assign hosts to rings and collect the distinct computations, per
 	// worker over its range of hosts.
 	as := newAssigner(repo, f, order, workers)
-	hosts := make([]Host, len(order))
+	tab := newHostTables(repo, as)
+	hosts := make([]hostRec, len(order))
 	hostJobs := make([]*job, len(order))
 	parts := make([][]*job, workers)
 	n := forChunks(len(order), workers, func(w, lo, hi int) {
-		parts[w] = assignHosts(repo, f, as, opts, order, hosts, hostJobs, lo, hi)
+		parts[w] = assignHosts(repo, f, as, tab, opts, order, hosts, hostJobs, lo, hi)
 	})
 
 	// Merge the workers' computations in host order: the first host of a
@@ -154,6 +155,9 @@ func Compute(in Input, opts Options) *Plan {
 			kept++
 		}
 		clear(hosts[kept:]) // nothing of a dropped host stays reachable
+		if kept < len(hosts)/2 {
+			hosts = slices.Clone(hosts[:kept]) // nor does its record
+		}
 		hosts, hostJobs, order = hosts[:kept], hostJobs[:kept], order[:kept]
 	}
 
@@ -211,22 +215,17 @@ func Compute(in Input, opts Options) *Plan {
 		for k := lo; k < hi; k++ {
 			h := &hosts[k]
 			if j := hostJobs[k]; j != nil {
-				o := ov.apply(h, j.canon.group, f.RebootRequired(int(order[k])))
-				h.Results, h.Actions, h.Status, h.Risk, h.NextDeadline = o.results, o.actions, o.status, o.risk, o.next
+				h.ov = ov.apply(h.id, h.stream, tab.rings[h.ring].name, j.canon.group, h.reboot)
+				h.status = statusCode(h.ov.status)
 			}
-			if h.Results == nil {
-				h.Results = []Result{}
-			}
-			if h.Actions == nil {
-				h.Actions = []Action{}
-			}
-			if staleAfter > 0 && now.Sub(h.ReportedAt) > staleAfter {
-				h.Stale = true
-				h.Status = Stale
+			if staleAfter > 0 && now.Sub(time.Unix(h.sec, int64(h.nsec))) > staleAfter {
+				h.stale = true
+				h.status = statusCode(Stale)
 			}
 		}
 	})
-	p.Hosts = hosts
+	tab.index = nil
+	p.Hosts = Hosts{recs: hosts, tab: tab}
 	p.Stats = Stats{Hosts: len(hosts), Computations: len(jobs)}
 	p.rollUp(repo, workers)
 	return p
@@ -240,40 +239,42 @@ var dropped = &job{}
 // computations: nil for hosts without one, dropped for hosts another ring
 // filter drops. It returns the distinct computations it made, in host
 // order; equal ones of other workers are merged by the caller.
-func assignHosts(repo *baseline.Repository, f *inventory.Fleet, as *assigner, opts Options, order []int32, hosts []Host, hostJobs []*job, lo, hi int) []*job {
+func assignHosts(repo *baseline.Repository, f *inventory.Fleet, as *assigner, tab *hostTables, opts Options, order []int32, hosts []hostRec, hostJobs []*job, lo, hi int) []*job {
 	var jobs []*job
 	byPtr := map[fastKey]*job{}
 	for k := lo; k < hi; k++ {
 		i := int(order[k])
 		set := f.Packages(i)
 		stream := f.Stream(i)
+		at := f.CollectedAt(i)
 		h := &hosts[k]
-		h.ID, h.Hostname, h.Stream, h.ReportedAt = f.HostID(i), f.Hostname(i), stream, f.CollectedAt(i).UTC()
-		h.RebootRequired, h.PackageSet = f.RebootRequired(i), set.Hash()
-		ring, candidates := as.assign(k)
+		*h = hostRec{id: f.HostID(i), hostname: f.Hostname(i), stream: stream, set: set.Hash(),
+			sec: at.Unix(), nsec: int32(at.Nanosecond()), ring: -1, cand: -1, reboot: f.RebootRequired(i)}
+		ring, candidates, labels := as.assign(k)
+		ringName := ""
 		switch {
 		case len(candidates) > 1:
-			h.Status, h.Candidates = Ambiguous, candidates
+			h.status, h.cand = statusCode(Ambiguous), labels
 		case ring == nil:
-			h.Status = Unassigned
+			h.status = statusCode(Unassigned)
 		default:
-			h.Ring = ring.Name
+			ringName = ring.Name
 		}
-		if opts.Ring != "" && h.Ring != opts.Ring {
+		if opts.Ring != "" && ringName != opts.Ring {
 			hostJobs[k] = dropped
 			continue
 		}
-		if h.Ring == "" {
+		if ringName == "" {
 			continue
 		}
+		h.ring = tab.index[ring]
 		eco, declared := repo.Ecosystem(stream)
 		base := repo.Baselines[ring.Baseline]
-		h.Baseline, h.BaselineDigest = base.ID, base.Digest
 		switch {
 		case !declared:
-			h.Status = UnknownStream
+			h.status = statusCode(UnknownStream)
 		case base.Streams[stream] == nil:
-			h.Status = Uncovered
+			h.status = statusCode(Uncovered)
 		case opts.NoDedupe:
 			j := &job{stream: stream, ring: ring, base: base, eco: eco, set: set}
 			jobs = append(jobs, j)
@@ -394,16 +395,41 @@ func newAssigner(repo *baseline.Repository, f *inventory.Fleet, order []int32, w
 
 // assign finds the ring of the host at position k of the order: exact host
 // ids first, then labels. It returns the candidate ring names when labels
-// select more than one. The candidates slice is shared by the hosts with
-// the same labels.
-func (a *assigner) assign(k int) (*baseline.Ring, []string) {
+// select more than one, and the host's label set. The candidates slice is
+// shared by the hosts with the same labels.
+func (a *assigner) assign(k int) (*baseline.Ring, []string, int32) {
+	ls := a.f.LabelSet(int(a.order[k]))
 	if a.byPos != nil {
 		if r := a.byPos[int32(k)]; r != nil {
-			return r, nil
+			return r, nil, int32(ls)
 		}
 	}
-	m := &a.memo[a.f.LabelSet(int(a.order[k]))]
-	return m.ring, m.candidates
+	m := &a.memo[ls]
+	return m.ring, m.candidates, int32(ls)
+}
+
+// newHostTables makes the tables a computed plan's host records share:
+// the rings with their baselines, and the candidate rings of the label
+// sets that select several (by label set).
+func newHostTables(repo *baseline.Repository, as *assigner) *hostTables {
+	t := &hostTables{index: make(map[*baseline.Ring]int32, len(repo.Rings))}
+	for _, r := range repo.Rings {
+		ri := ringInfo{name: r.Name}
+		if b := repo.Baselines[r.Baseline]; b != nil {
+			ri.baseline, ri.digest = b.ID, b.Digest
+		}
+		t.index[r] = int32(len(t.rings))
+		t.rings = append(t.rings, ri)
+	}
+	for ls, m := range as.memo {
+		if len(m.candidates) > 1 {
+			if t.cands == nil {
+				t.cands = map[int32][]string{}
+			}
+			t.cands[int32(ls)] = m.candidates
+		}
+	}
+	return t
 }
 
 // assignByLabels finds the one ring whose label selector matches, or

@@ -178,9 +178,9 @@ func sameJSON(a, b any) bool {
 func planDelta(in EffectInput) []RingDelta {
 	before := Compute(Input{Repo: in.Base, Reports: in.Reports, Now: in.Now}, Options{})
 	after := Compute(Input{Repo: in.Head, Reports: in.Reports, Now: in.Now}, Options{})
-	prev := make(map[string]*Host, len(before.Hosts))
-	for i := range before.Hosts {
-		prev[before.Hosts[i].ID] = &before.Hosts[i]
+	prev := make(map[string]int, before.Hosts.Len())
+	for i := range before.Hosts.Len() {
+		prev[before.Hosts.id(i)] = i
 	}
 	deltas := map[string]*RingDelta{}
 	var order []string
@@ -188,14 +188,17 @@ func planDelta(in EffectInput) []RingDelta {
 		deltas[r.Name] = &RingDelta{Ring: r.Name, PackageChanges: []PackageCount{}, SampleHosts: []string{}}
 		order = append(order, r.Name)
 	}
-	for i := range after.Hosts {
-		h := &after.Hosts[i]
+	for _, h := range after.Hosts.All() {
 		d := deltas[h.Ring]
 		if d == nil {
 			continue
 		}
 		d.Hosts++
-		p := prev[h.ID]
+		var p *Host
+		if i, ok := prev[h.ID]; ok {
+			ph := before.Hosts.At(i)
+			p = &ph
+		}
 		if h.Status == Compliant {
 			d.CompliantAfter++
 		}

@@ -144,17 +144,17 @@ func TestRingFilterKeepsHosts(t *testing.T) {
 	full := Compute(Input{Repo: repo, Reports: reports, Now: now}, Options{})
 	for _, ring := range []string{"canary", "pilot", "prod"} {
 		var want []Host
-		for _, h := range full.Hosts {
+		for _, h := range full.Hosts.All() {
 			if h.Ring == ring {
 				want = append(want, h)
 			}
 		}
 		got := Compute(Input{Repo: repo, Reports: reports, Now: now}, Options{Ring: ring}).Hosts
-		if ring == "pilot" && !slices.ContainsFunc(full.Hosts, func(h Host) bool { return h.Status == Ambiguous }) {
+		if ring == "pilot" && !slices.ContainsFunc(full.Hosts.Slice(), func(h Host) bool { return h.Status == Ambiguous }) {
 			t.Fatal("no AMBIGUOUS host in the fleet")
 		}
-		if len(want) == 0 || !bytes.Equal(planJSON(t, &Plan{Hosts: want}), planJSON(t, &Plan{Hosts: got})) {
-			t.Errorf("ring %s: the filtered plan's %d hosts differ from the full plan's %d", ring, len(got), len(want))
+		if len(want) == 0 || !bytes.Equal(planJSON(t, &Plan{Hosts: HostsOf(want)}), planJSON(t, &Plan{Hosts: got})) {
+			t.Errorf("ring %s: the filtered plan's %d hosts differ from the full plan's %d", ring, got.Len(), len(want))
 		}
 	}
 }

@@ -17,7 +17,7 @@ func TestMemoSameResults(t *testing.T) {
 	reports = reports[:60]
 	full := Compute(Input{Repo: repo, Reports: reports, Now: now}, Options{})
 	var deadline time.Time // a deadline after now, so Overdue flips at it
-	for _, h := range full.Hosts {
+	for _, h := range full.Hosts.All() {
 		for _, r := range h.Results {
 			if r.Deadline.After(now) && (deadline.IsZero() || r.Deadline.Before(deadline)) {
 				deadline = r.Deadline

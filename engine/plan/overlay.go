@@ -58,10 +58,10 @@ func (o *overlayer) worker() *overlayer {
 	return &overlayer{repo: o.repo, now: o.now, active: o.active, listed: o.listed}
 }
 
-// apply returns the overlaid results of host h computed by j. The key is
-// the reboot flag and the indexes of the active exceptions covering h; a
-// host without either gets j.plain.
-func (o *overlayer) apply(h *Host, j *job, reboot bool) *overlaid {
+// apply returns the overlaid results of the host (id, stream, ring)
+// computed by j. The key is the reboot flag and the indexes of the active
+// exceptions covering the host; a host without either gets j.plain.
+func (o *overlayer) apply(id, stream, ring string, j *job, reboot bool) *overlaid {
 	o.key = o.key[:0]
 	o.covered = o.covered[:0]
 	if reboot {
@@ -70,7 +70,7 @@ func (o *overlayer) apply(h *Host, j *job, reboot bool) *overlaid {
 		o.key = append(o.key, 0)
 	}
 	for i, e := range o.active {
-		if e.Stream != h.Stream || e.Ring != "" && e.Ring != h.Ring || o.listed[i] != nil && !o.listed[i][h.ID] {
+		if e.Stream != stream || e.Ring != "" && e.Ring != ring || o.listed[i] != nil && !o.listed[i][id] {
 			continue
 		}
 		o.key = binary.AppendUvarint(o.key, uint64(i))

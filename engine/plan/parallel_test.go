@@ -57,10 +57,10 @@ func TestWorkersSamePlan(t *testing.T) {
 			one := c.opts
 			one.Workers = 1
 			want := Compute(c.in, one)
-			if c.hosts > 0 && len(want.Hosts) != c.hosts || len(want.Hosts) == 0 {
-				t.Fatalf("%d hosts planned", len(want.Hosts))
+			if c.hosts > 0 && want.Hosts.Len() != c.hosts || want.Hosts.Len() == 0 {
+				t.Fatalf("%d hosts planned", want.Hosts.Len())
 			}
-			if c.hosts == 0 && !slices.ContainsFunc(want.Hosts, func(h Host) bool { return h.Ring == "canary" && h.ID == "deb12-canary-01" }) && c.opts.Ring == "" {
+			if c.hosts == 0 && !slices.ContainsFunc(want.Hosts.Slice(), func(h Host) bool { return h.Ring == "canary" && h.ID == "deb12-canary-01" }) && c.opts.Ring == "" {
 				t.Fatal("no host assigned by id")
 			}
 			wantJSON := planJSON(t, want)
@@ -100,10 +100,10 @@ func TestRollUpSharedResultsAcrossRings(t *testing.T) {
 		return Host{ID: id, Ring: ring, Stream: stream, Baseline: "b1", Status: NonCompliant, Results: results, Actions: []Action{}}
 	}
 	for _, workers := range []int{1, 2, 4} {
-		p := &Plan{Hosts: []Host{
+		p := &Plan{Hosts: compactHosts(repo, []Host{
 			host("a", "prod", "debian-12"), host("b", "pilot", "debian-12"),
 			host("c", "prod", "debian-12"), host("d", "pilot", "ubuntu-24.04"),
-		}}
+		})}
 		p.rollUp(repo, workers)
 		for _, r := range p.Rings {
 			if r.Hosts != 2 || r.ByState[Missing] != 2 {
@@ -121,4 +121,31 @@ func TestRollUpSharedResultsAcrossRings(t *testing.T) {
 			t.Errorf("%d workers: findings %q, want %q", workers, got, want)
 		}
 	}
+}
+
+// compactHosts holds hosts made by hand as a computed plan holds its
+// hosts (records and shared tables), so that rollUp can count them.
+func compactHosts(repo *baseline.Repository, list []Host) Hosts {
+	tab := &hostTables{}
+	ringIdx := map[string]int32{}
+	for _, r := range repo.Rings {
+		ringIdx[r.Name] = int32(len(tab.rings))
+		tab.rings = append(tab.rings, ringInfo{name: r.Name})
+	}
+	recs := make([]hostRec, len(list))
+	for i, h := range list {
+		r := hostRec{id: h.ID, hostname: h.Hostname, stream: h.Stream, set: h.PackageSet, ring: -1, cand: -1,
+			sec: h.ReportedAt.Unix(), nsec: int32(h.ReportedAt.Nanosecond()), status: statusCode(h.Status), stale: h.Stale, reboot: h.RebootRequired,
+			ov: &overlaid{results: h.Results, actions: h.Actions, status: h.Status, risk: h.Risk, next: h.NextDeadline}}
+		if h.Ring != "" {
+			k, ok := ringIdx[h.Ring]
+			if !ok {
+				panic("compactHosts: no ring " + h.Ring)
+			}
+			r.ring = k
+			tab.rings[k].baseline, tab.rings[k].digest = h.Baseline, h.BaselineDigest
+		}
+		recs[i] = r
+	}
+	return Hosts{recs: recs, tab: tab}
 }

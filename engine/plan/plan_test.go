@@ -101,7 +101,7 @@ func TestRuleStates(t *testing.T) {
 				repo = testRepo(rules, nil)
 			}
 			p := Compute(Input{Repo: repo, Reports: []*inventory.Report{report(t, "h1", canary, base...)}, Now: now}, Options{})
-			res := p.Hosts[0].Results
+			res := p.Hosts.At(0).Results
 			if len(res) != 1 {
 				t.Fatalf("results = %+v", res)
 			}
@@ -115,8 +115,8 @@ func TestRuleStates(t *testing.T) {
 			if !tt.want.Compliant() {
 				wantStatus = NonCompliant
 			}
-			if p.Hosts[0].Status != wantStatus {
-				t.Errorf("host status = %s, want %s", p.Hosts[0].Status, wantStatus)
+			if p.Hosts.At(0).Status != wantStatus {
+				t.Errorf("host status = %s, want %s", p.Hosts.At(0).Status, wantStatus)
 			}
 		})
 	}
@@ -138,7 +138,7 @@ func TestSourceRuleComparesSourceVersion(t *testing.T) {
 	} {
 		r := report(t, "h1", canary, pkg("bsdutils", tt.binary, "util-linux", tt.source))
 		p := Compute(Input{Repo: testRepo(nil, rule), Reports: []*inventory.Report{r}, Now: now}, Options{})
-		got := p.Hosts[0].Results[0]
+		got := p.Hosts.At(0).Results[0]
 		if got.State != tt.want {
 			t.Errorf("bsdutils %s (source %s) vs util-linux >= 2.38.1-5+deb12u3: %s, want %s", tt.binary, tt.source, got.State, tt.want)
 		}
@@ -170,7 +170,7 @@ func TestAssignment(t *testing.T) {
 
 	p := Compute(Input{Repo: repo, Reports: reports, Now: now}, Options{})
 	got := map[string]string{}
-	for _, h := range p.Hosts {
+	for _, h := range p.Hosts.All() {
 		got[h.ID] = fmt.Sprintf("%s %s %v", h.Status, h.Ring, h.Candidates)
 	}
 	want := map[string]string{
@@ -185,13 +185,13 @@ func TestAssignment(t *testing.T) {
 		t.Errorf("assignment (-want +got):\n%s", diff)
 	}
 	// A stale host still shows its last known state.
-	for _, h := range p.Hosts {
+	for _, h := range p.Hosts.All() {
 		if h.ID == "e-stale" && (len(h.Results) != 1 || h.Results[0].State != InstalledOther) {
 			t.Errorf("stale host results = %+v", h.Results)
 		}
 	}
 	// Filters.
-	if q := Compute(Input{Repo: repo, Reports: reports, Now: now}, Options{Ring: "pilot"}); len(q.Hosts) != 1 || q.Hosts[0].ID != "pinned-01" {
+	if q := Compute(Input{Repo: repo, Reports: reports, Now: now}, Options{Ring: "pilot"}); q.Hosts.Len() != 1 || q.Hosts.At(0).ID != "pinned-01" {
 		t.Errorf("--ring pilot hosts = %+v", q.Hosts)
 	}
 }
@@ -216,12 +216,12 @@ func TestDeadlinesAndRisk(t *testing.T) {
 			rule := tt.rule
 			p := Compute(Input{Repo: testRepo(map[string]*baseline.Rule{"tzdata": &rule}, nil),
 				Reports: []*inventory.Report{report(t, "h1", canary, pkg("tzdata", "1", "tzdata", "1"))}, Now: now}, Options{})
-			r := p.Hosts[0].Results[0]
+			r := p.Hosts.At(0).Results[0]
 			if r.Deadline.Format(time.DateOnly) != tt.deadline || r.DeadlineBy != tt.by || r.Overdue != tt.overdue || r.Risk != tt.risk {
 				t.Errorf("deadline %s by %q overdue %v risk %d; want %s by %q overdue %v risk %d",
 					r.Deadline.Format(time.DateOnly), r.DeadlineBy, r.Overdue, r.Risk, tt.deadline, tt.by, tt.overdue, tt.risk)
 			}
-			if p.Hosts[0].NextDeadline != r.Deadline || p.Hosts[0].Risk != r.Risk {
+			if p.Hosts.At(0).NextDeadline != r.Deadline || p.Hosts.At(0).Risk != r.Risk {
 				t.Errorf("host deadline/risk not taken from its finding")
 			}
 		})
@@ -261,7 +261,7 @@ func TestActions(t *testing.T) {
 			if tt.reboot != "never" {
 				want = append(want, Action{Kind: Reboot, Rules: []string{}, Reason: "ring canary reboot policy " + tt.reboot})
 			}
-			if diff := cmp.Diff(want, p.Hosts[0].Actions); diff != "" {
+			if diff := cmp.Diff(want, p.Hosts.At(0).Actions); diff != "" {
 				t.Errorf("actions (-want +got):\n%s", diff)
 			}
 		})
@@ -282,7 +282,7 @@ func TestPendingRebootAndExceptions(t *testing.T) {
 
 	states := func(p *Plan) map[string]string {
 		out := map[string]string{}
-		for _, h := range p.Hosts {
+		for _, h := range p.Hosts.All() {
 			for _, r := range h.Results {
 				out[h.ID+" "+r.Rule.Ref()] = string(r.State) + " " + r.Exception
 			}
@@ -303,7 +303,7 @@ func TestPendingRebootAndExceptions(t *testing.T) {
 		t.Errorf("three hosts with one set took %d computations", p.Stats.Computations)
 	}
 	// The excepted host needs no openssl action; the pending reboot host reboots.
-	for _, h := range p.Hosts {
+	for _, h := range p.Hosts.All() {
 		if h.ID == "h-excepted" && len(h.Actions) != 0 {
 			t.Errorf("excepted host actions = %+v", h.Actions)
 		}
@@ -380,7 +380,7 @@ func TestQuickstartCoversEveryState(t *testing.T) {
 		}
 	}
 	names, _ := filepath.Glob(fixture.Path(t, "examples/quickstart/inventory/*.json"))
-	if len(names) != len(p.Hosts) || len(p.Hosts) < 12 {
-		t.Errorf("%d reports, %d hosts planned", len(names), len(p.Hosts))
+	if len(names) != p.Hosts.Len() || p.Hosts.Len() < 12 {
+		t.Errorf("%d reports, %d hosts planned", len(names), p.Hosts.Len())
 	}
 }

@@ -105,8 +105,8 @@ func (p *Plan) rollUp(repo *baseline.Repository, workers int) {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	parts := make([]rollPart, workers)
-	n := forChunks(len(p.Hosts), workers, func(w, lo, hi int) {
-		parts[w] = countHosts(p.Hosts[lo:hi])
+	n := forChunks(len(p.Hosts.recs), workers, func(w, lo, hi int) {
+		parts[w] = countHosts(p.Hosts.recs[lo:hi], p.Hosts.tab)
 	})
 	parts = parts[:n]
 
@@ -226,7 +226,7 @@ func (p *Plan) rollUp(repo *baseline.Repository, workers int) {
 
 // countHosts counts one worker's range of hosts: statuses and reboots per
 // (ring, stream), hosts per group, and the first sample hosts per finding.
-func countHosts(hosts []Host) rollPart {
+func countHosts(hosts []hostRec, tab *hostTables) rollPart {
 	part := rollPart{pairs: map[rsKey]*counts{}}
 	var groups groupIndex
 	bySamples := map[fstate]*samples{}
@@ -234,31 +234,39 @@ func countHosts(hosts []Host) rollPart {
 	var c *counts
 	for i := range hosts {
 		h := &hosts[i]
-		if c == nil || h.Ring != last.ring || h.Stream != last.stream {
-			last = rsKey{h.Ring, h.Stream}
+		var ri ringInfo
+		if h.ring >= 0 {
+			ri = tab.rings[h.ring]
+		}
+		if c == nil || ri.name != last.ring || h.stream != last.stream {
+			last = rsKey{ri.name, h.stream}
 			if c = part.pairs[last]; c == nil {
 				c = &counts{}
 				part.pairs[last] = c
 			}
 		}
 		c.hosts++
-		c.byStatus[statusIndex(h.Status)]++
-		if len(h.Actions) > 0 && h.Actions[len(h.Actions)-1].Kind == Reboot {
-			c.reboot++
-		}
-		if len(h.Results) == 0 {
+		c.byStatus[statusIndex(statusCodes[h.status])]++
+		if h.ov == nil {
 			continue
 		}
-		k := gkey{&h.Results[0], len(h.Results), h.Ring, h.Stream, h.Baseline, h.BaselineDigest}
+		if a := h.ov.actions; len(a) > 0 && a[len(a)-1].Kind == Reboot {
+			c.reboot++
+		}
+		results := h.ov.results
+		if len(results) == 0 {
+			continue
+		}
+		k := gkey{&results[0], len(results), ri.name, h.stream, ri.baseline, ri.digest}
 		g := groups.get(k)
 		if g == nil {
-			g = &group{key: k, results: h.Results}
+			g = &group{key: k, results: results}
 			groups.put(g)
-			for _, res := range h.Results {
+			for _, res := range results {
 				if res.State.Compliant() {
 					continue
 				}
-				fk := fstate{h.Baseline, h.Stream, res.Rule.Kind, res.Rule.Name, res.State}
+				fk := fstate{ri.baseline, h.stream, res.Rule.Kind, res.Rule.Name, res.State}
 				s := bySamples[fk]
 				if s == nil {
 					s = &samples{key: fk}
@@ -274,7 +282,7 @@ func countHosts(hosts []Host) rollPart {
 			g.saturated = true
 			for _, s := range g.samples {
 				if len(s.ids) < sampleHosts {
-					s.ids = append(s.ids, h.ID)
+					s.ids = append(s.ids, h.id)
 				}
 				g.saturated = g.saturated && len(s.ids) >= sampleHosts
 			}

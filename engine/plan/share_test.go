@@ -49,9 +49,9 @@ func TestEqualResultsShared(t *testing.T) {
 	if p.Stats.Computations != 4 {
 		t.Fatalf("%d computations, want 4 (sets a, b, c on canary; a on prod)", p.Stats.Computations)
 	}
-	hosts := map[string]*Host{}
-	for i := range p.Hosts {
-		hosts[p.Hosts[i].ID] = &p.Hosts[i]
+	hosts := map[string]Host{}
+	for _, h := range p.Hosts.All() {
+		hosts[h.ID] = h
 	}
 	same := func(x, y string) bool { return &hosts[x].Results[0] == &hosts[y].Results[0] }
 	for _, c := range []struct {

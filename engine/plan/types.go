@@ -97,7 +97,7 @@ type Plan struct {
 	Rings     []RollUp       `json:"rings"`
 	Streams   []RollUp       `json:"streams"`
 	Findings  []Finding      `json:"findings"`
-	Hosts     []Host         `json:"hosts"`
+	Hosts     Hosts          `json:"hosts"`
 	Stats     Stats          `json:"stats"`
 }
 

@@ -28,7 +28,8 @@ func encodingJSON(t *testing.T, p *plan.Plan) string {
 func fullPlan() *plan.Plan {
 	at := time.Date(2026, 11, 26, 9, 30, 0, 123000000, time.FixedZone("", -5*3600))
 	p := bigPlan(3, 3)
-	p.Hosts[0] = plan.Host{ID: "a<b>&c", Hostname: "h\u2028\"x\"\\", Stream: "debian-12", Ring: "canary", Candidates: []string{"r1", "r<2>"},
+	hs := p.Hosts.Slice()
+	hs[0] = plan.Host{ID: "a<b>&c", Hostname: "h\u2028\"x\"\\", Stream: "debian-12", Ring: "canary", Candidates: []string{"r1", "r<2>"},
 		Status: plan.Ambiguous, Stale: true, ReportedAt: at, Baseline: "b1", BaselineDigest: "sha256:ab", PackageSet: "sha256:cd",
 		RebootRequired: true, Risk: 97, NextDeadline: at.Add(time.Hour),
 		Results: []plan.Result{
@@ -41,8 +42,9 @@ func fullPlan() *plan.Plan {
 		Actions: []plan.Action{{Kind: plan.Upgrade, Package: "p", Version: "1", Min: "2", MinSource: "3", Avoid: []string{"4"}, Rules: []string{"source/openssl"}, Reason: "r"},
 			{Kind: plan.Reboot, Rules: []string{}}, {Kind: plan.Install, Avoid: []string{}}},
 	}
-	p.Hosts[1].Results, p.Hosts[1].Actions = []plan.Result{}, []plan.Action{}
-	p.Hosts[2].Results, p.Hosts[2].Actions = nil, nil
+	hs[1].Results, hs[1].Actions = []plan.Result{}, []plan.Action{}
+	hs[2].Results, hs[2].Actions = nil, nil
+	p.Hosts = plan.HostsOf(hs)
 	p.Fleet.CompliancePercent = 33.333333333333336
 	return p
 }
@@ -56,7 +58,7 @@ func TestPlanJSONSameAsEncodingJSON(t *testing.T) {
 		t.Fatal("the plan types' fields differ from what PlanJSON writes by hand: update planJSONFields and the encoder")
 	}
 	for name, p := range map[string]*plan.Plan{
-		"full": fullPlan(), "big": bigPlan(50, 2000), "empty": {}, "no hosts": {Hosts: []plan.Host{}},
+		"full": fullPlan(), "big": bigPlan(50, 2000), "empty": {}, "no hosts": {Hosts: plan.HostsOf([]plan.Host{})},
 	} {
 		var got bytes.Buffer
 		if err := PlanJSON(&got, p); err != nil {
@@ -67,7 +69,9 @@ func TestPlanJSONSameAsEncodingJSON(t *testing.T) {
 		}
 	}
 	bad := fullPlan()
-	bad.Hosts[1].ReportedAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	hs := bad.Hosts.Slice()
+	hs[1].ReportedAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	bad.Hosts = plan.HostsOf(hs)
 	if err := PlanJSON(&bytes.Buffer{}, bad); err == nil {
 		t.Error("a year encoding/json refuses was written")
 	}

@@ -75,7 +75,7 @@ func PlanMarkdown(w io.Writer, p *plan.Plan, limit int) error {
 		b.line("| Host | Stream | Status | Risk | Actions | Evidence |")
 		b.line("|---|---|---|--:|---|---|")
 		left := 0
-		for _, h := range p.Hosts {
+		for _, h := range p.Hosts.All() {
 			if h.Ring != r.Name {
 				continue
 			}

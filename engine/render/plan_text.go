@@ -57,7 +57,7 @@ func PlanText(w io.Writer, p *plan.Plan, maxFindings int) error {
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "HOST\tRING\tSTREAM\tSTATUS\tRISK\tACTIONS\n")
 	n := 0
-	for _, h := range p.Hosts {
+	for _, h := range p.Hosts.All() {
 		if h.Status == plan.Compliant {
 			continue
 		}
@@ -72,7 +72,7 @@ func PlanText(w io.Writer, p *plan.Plan, maxFindings int) error {
 
 func outside(p *plan.Plan) string {
 	var parts []string
-	for _, h := range p.Hosts {
+	for _, h := range p.Hosts.All() {
 		switch h.Status {
 		case plan.Unassigned, plan.UnknownStream, plan.Uncovered:
 			parts = append(parts, h.ID+" "+string(h.Status))

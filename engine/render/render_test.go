@@ -20,11 +20,13 @@ func bigPlan(findings, hosts int) *plan.Plan {
 		p.Findings = append(p.Findings, plan.Finding{Stream: "debian-12", Rule: plan.Rule{Kind: "package", Name: fmt.Sprintf("lib%05d", i), Severity: "high", Advisories: []string{"CVE-2026-0001|x"}},
 			State: plan.Missing, Hosts: 3, Deadline: p.Now})
 	}
+	var list []plan.Host
 	for i := range hosts {
-		p.Hosts = append(p.Hosts, plan.Host{ID: fmt.Sprintf("host-%06d", i), Ring: "canary", Stream: "debian-12", Status: plan.NonCompliant,
+		list = append(list, plan.Host{ID: fmt.Sprintf("host-%06d", i), Ring: "canary", Stream: "debian-12", Status: plan.NonCompliant,
 			Actions: []plan.Action{{Kind: plan.Upgrade, Package: "libssl3"}},
 			Results: []plan.Result{{Rule: plan.Rule{Kind: "source", Name: "openssl"}, State: plan.Missing, Evidence: "libssl3 3.0.17 < min 3.0.19"}}})
 	}
+	p.Hosts = plan.HostsOf(list)
 	return p
 }
 
@@ -78,7 +80,9 @@ func TestPlanMarkdownCountsWhatWasLeftOut(t *testing.T) {
 func TestPlanMarkdownEscapesHTML(t *testing.T) {
 	p := bigPlan(1, 1)
 	p.Findings[0].Rule.Advisories = []string{`<img src=x onerror=alert(1)>`, `<a href="https://evil.example">CVE</a>`}
-	p.Hosts[0].Results = append(p.Hosts[0].Results, plan.Result{Rule: plan.Rule{Kind: "package", Name: "x"}, State: plan.Missing, Evidence: "<script>steal()</script> & more"})
+	hs := p.Hosts.Slice()
+	hs[0].Results = append(hs[0].Results, plan.Result{Rule: plan.Rule{Kind: "package", Name: "x"}, State: plan.Missing, Evidence: "<script>steal()</script> & more"})
+	p.Hosts = plan.HostsOf(hs)
 	var b bytes.Buffer
 	if err := PlanMarkdown(&b, p, CommentLimit); err != nil {
 		t.Fatal(err)

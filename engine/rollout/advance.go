@@ -369,7 +369,7 @@ func (c *Controller) join(ctx context.Context, f store.Fence, r store.Rollout) e
 	}
 	p := plan.Compute(plan.Input{Repo: m, Reports: reports, Now: c.o.Now().UTC()}, plan.Options{Ring: r.Ring})
 	var add []store.RolloutHost
-	for _, ph := range p.Hosts {
+	for _, ph := range p.Hosts.All() {
 		if ph.Ring != r.Ring || known[ph.ID] || ph.Status == plan.Compliant || len(ph.Actions) == 0 {
 			continue
 		}

@@ -202,7 +202,8 @@ func (e *env) HostPlan(ctx context.Context, h store.Host) (*plan.Host, error) {
 		return nil, nil
 	}
 	p := plan.Compute(plan.Input{Repo: m, Reports: []*inventory.Report{rep}, Now: e.clk.Now()}, plan.Options{Workers: 1})
-	return &p.Hosts[0], nil
+	ph := p.Hosts.At(0)
+	return &ph, nil
 }
 
 func (e *env) controller(holder string, tune func(*rollout.Options)) *rollout.Controller {

@@ -36,7 +36,7 @@ type binding struct {
 func testedSet(p *plan.Plan, ring, digest string) []audit.TestedVersion {
 	type key struct{ stream, pkg, version string }
 	counts := map[key]int{}
-	for _, h := range p.Hosts {
+	for _, h := range p.Hosts.All() {
 		if h.Ring != ring || h.BaselineDigest != digest || h.Status != plan.Compliant {
 			continue
 		}

@@ -181,7 +181,7 @@ func (c *Controller) processCommit(ctx context.Context, f store.Fence, h gitrepo
 		p := plan.Compute(plan.Input{Repo: model, Reports: reports, Now: now}, plan.Options{Ring: ring.Name})
 		var hosts []store.RolloutHost
 		ringHosts := 0
-		for _, ph := range p.Hosts {
+		for _, ph := range p.Hosts.All() {
 			if ph.Ring != ring.Name {
 				continue
 			}

@@ -92,7 +92,7 @@ func acceptsGzip(r *http.Request) bool {
 // encoding it whole would hold all of it in memory.
 func writePlan(w io.Writer, p *plan.Plan) error {
 	skel := *p
-	skel.Hosts = []plan.Host{}
+	skel.Hosts = plan.HostsOf([]plan.Host{})
 	b, err := json.Marshal(&skel)
 	if err != nil {
 		return err
@@ -104,11 +104,11 @@ func writePlan(w io.Writer, p *plan.Plan) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	bw.Write(head)
 	bw.WriteString(`"hosts":[`)
-	for i := range p.Hosts {
+	for i, h := range p.Hosts.All() {
 		if i > 0 {
 			bw.WriteByte(',')
 		}
-		hb, err := json.Marshal(&p.Hosts[i])
+		hb, err := json.Marshal(&h)
 		if err != nil {
 			return err
 		}

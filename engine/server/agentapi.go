@@ -198,10 +198,11 @@ func (s *Server) planOne(rep *inventory.Report) (*plan.Host, planMeta) {
 	start := time.Now()
 	p := plan.Compute(plan.Input{Repo: m.Repo, Reports: []*inventory.Report{rep}, Now: now}, plan.Options{Workers: 1, Memo: s.planMemo})
 	s.m.planSeconds.observe(time.Since(start).Seconds())
-	if len(p.Hosts) != 1 {
+	if p.Hosts.Len() != 1 {
 		return nil, planMeta{}
 	}
-	return &p.Hosts[0], planMeta{now: now, repo: m.Repo}
+	h := p.Hosts.At(0)
+	return &h, planMeta{now: now, repo: m.Repo}
 }
 
 // hostReport rebuilds a host's latest report from the store's host row

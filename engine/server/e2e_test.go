@@ -47,7 +47,7 @@ func TestConverge(t *testing.T) {
 			t.Fatal(err)
 		}
 		var out []string
-		for _, h := range p.Hosts {
+		for _, h := range p.Hosts.All() {
 			if h.Ring != "" && h.Status != plan.Compliant {
 				out = append(out, h.ID+":"+string(h.Status))
 			}

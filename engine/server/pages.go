@@ -67,7 +67,7 @@ func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request, v Viewer) 
 	now := s.now().UTC()
 	pg := page{Title: "Fleet compliance", Nav: "overview", Viewer: v, Refresh: true}
 	overdueHosts := 0
-	for _, h := range p.Hosts {
+	for _, h := range p.Hosts.All() {
 		for _, res := range h.Results {
 			if res.Overdue && history.Open(res.State) {
 				overdueHosts++
@@ -178,7 +178,7 @@ func overdueByAge(p *plan.Plan, now time.Time) table {
 		upTo  int
 	}{{"1–7 days", 7}, {"8–30 days", 30}, {"31–90 days", 90}, {"over 90 days", 1 << 30}}
 	counts := make([][3]int, len(buckets)) // findings, critical+KEV, hosts
-	for _, h := range p.Hosts {
+	for _, h := range p.Hosts.All() {
 		seen := make([]bool, len(buckets))
 		for _, res := range h.Results {
 			if !res.Overdue || !history.Open(res.State) {
@@ -350,9 +350,8 @@ func (s *Server) hostList(w http.ResponseWriter, r *http.Request, v Viewer, titl
 		NumCols: map[int]bool{5: true, 6: true, 8: true}, Empty: "No host matches."}
 	matched := 0
 	csv := r.URL.Query().Get("csv") != ""
-	for i := range p.Hosts {
-		h := &p.Hosts[i]
-		if !f.match(h) {
+	for _, h := range p.Hosts.All() {
+		if !f.match(&h) {
 			continue
 		}
 		if f.labelK != "" {
