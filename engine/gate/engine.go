@@ -96,6 +96,9 @@ type Engine struct {
 	// base is the last decision's config and rings value (see
 	// baseTemplate); nil before the first.
 	base atomic.Pointer[baseTemplate]
+	// terms is how many terms the last decision's input value took (see
+	// inputValue).
+	terms atomic.Int32
 }
 
 // New parses, compiles and prepares the bundle's policies (test files are
