@@ -26,7 +26,7 @@ func (a *app) newDevCmd() *cobra.Command {
 		Hidden: true,
 		Args:   noArgs,
 	}
-	cmd.AddCommand(a.newGenFleetCmd())
+	cmd.AddCommand(a.newGenFleetCmd(), a.newBenchGateCmd())
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package gate
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -95,6 +96,9 @@ type Engine struct {
 	// base is the last decision's config and rings value (see
 	// baseTemplate); nil before the first.
 	base atomic.Pointer[baseTemplate]
+	// terms is how many terms the last decision's input value took (see
+	// inputValue).
+	terms atomic.Int32
 }
 
 // New parses, compiles and prepares the bundle's policies (test files are
@@ -323,7 +327,7 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 		return fail(d, fmt.Errorf("%w: encode input: %w", ErrEval, err)), nil
 	}
 	sum := sha256.Sum256(canon)
-	d.Manifest.InputDigest = "sha256:" + hex.EncodeToString(sum[:])
+	d.Manifest.InputDigest = inputDigest(sum)
 	if e.brokenBy != nil {
 		return fail(d, e.brokenBy), nil
 	}
@@ -336,7 +340,12 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	cancel := topdown.NewCancel()
 	var overBudget atomic.Bool
 	budget := time.AfterFunc(e.budget, func() { overBudget.Store(true); cancel.Cancel() })
-	stopCtx := context.AfterFunc(ctx, cancel.Cancel)
+	// A context that can never end (Done is nil, e.g. Background) needs
+	// no watcher.
+	stopCtx := func() bool { return false }
+	if ctx.Done() != nil {
+		stopCtx = context.AfterFunc(ctx, cancel.Cancel)
+	}
 	rs, err := e.query.Eval(ctx, rego.EvalParsedInput(value), rego.EvalExternalCancel(cancel))
 	budget.Stop()
 	stopCtx()
@@ -387,6 +396,15 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	return d, nil
 }
 
+// inputDigest is "sha256:" and sum in hex, in one allocation.
+func inputDigest(sum [sha256.Size]byte) string {
+	const prefix = "sha256:"
+	var b [len(prefix) + 2*sha256.Size]byte
+	copy(b[:], prefix)
+	hex.Encode(b[len(prefix):], sum[:])
+	return string(b[:])
+}
+
 // Canonical returns in as the policies see it: times in UTC and empty
 // arrays rather than null. Its JSON encoding is the canonical input whose
 // SHA-256 is the manifest's input digest.
@@ -414,6 +432,11 @@ func collect(v any, r reporting) ([]Finding, error) {
 	set, ok := t.Value.(ast.Set)
 	if !ok {
 		return nil, fmt.Errorf("%w: %s.%s is not a set (partial set rule wanted)", ErrEval, pkg, r.kind)
+	}
+	if set.Len() == 0 {
+		// The usual case. Foreach's closure below escapes (Set is an
+		// interface), so it and what it captures cost three allocations.
+		return nil, nil
 	}
 	out := make([]Finding, 0, set.Len())
 	var err error
@@ -452,13 +475,7 @@ func stringField(o ast.Object, key string) (string, bool) {
 }
 
 func sortFindings(s []Finding) {
-	sort.Slice(s, func(i, j int) bool {
-		if s[i].ID != s[j].ID {
-			return s[i].ID < s[j].ID
-		}
-		if s[i].Msg != s[j].Msg {
-			return s[i].Msg < s[j].Msg
-		}
-		return s[i].Package < s[j].Package
+	slices.SortFunc(s, func(a, b Finding) int {
+		return cmp.Or(strings.Compare(a.ID, b.ID), strings.Compare(a.Msg, b.Msg), strings.Compare(a.Package, b.Package))
 	})
 }

@@ -91,14 +91,22 @@ func keys(names ...string) []*ast.Term {
 type converter struct {
 	slab    []ast.Term
 	scratch [][2]*ast.Term
+	// first is the size of the first slab (0: 128, as the later ones);
+	// used counts the terms taken.
+	first, used int
 }
 
 func (c *converter) term(v ast.Value) *ast.Term {
 	if len(c.slab) == 0 {
-		c.slab = make([]ast.Term, 128)
+		n := 128
+		if c.used == 0 && c.first > 0 {
+			n = c.first
+		}
+		c.slab = make([]ast.Term, n)
 	}
 	t := &c.slab[0]
 	c.slab = c.slab[1:]
+	c.used++
 	t.Value = v
 	return t
 }
