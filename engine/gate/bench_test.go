@@ -121,3 +121,29 @@ func BenchmarkDecideNewBase(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecideOtherPR is BenchmarkDecide with two pull requests decided
+// in turn, each part of their change, pull request, reviews and evidence
+// different: no part is taken from the last decision's value (the config
+// and rings still are, as for two pull requests against one base).
+// BenchmarkDecide, which decides one pull request again and again, takes
+// every part from the last decision.
+func BenchmarkDecideOtherPR(b *testing.B) {
+	eng := builtin(b)
+	ins := []gate.Input{promotion(), promotion()}
+	ins[1].PR.Number++
+	ins[1].PR.Labels = []string{"other"}
+	ins[1].Change.EffectDigest = "sha256:other"
+	ins[1].Reviews = append(ins[1].Reviews, ins[1].Reviews[0])
+	ins[1].Evidence[0].SoakHours++
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		d, err := eng.Decide(ctx, ins[i%2])
+		if err != nil || d.Result != gate.Pass {
+			b.Fatalf("decision %s, err %v, errors %v", d.Result, err, d.Errors)
+		}
+	}
+}

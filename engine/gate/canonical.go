@@ -23,7 +23,35 @@ import (
 // in them was not valid UTF-8 (its JSON says U+FFFD, so the bytes do not
 // determine the value and must not key the input template).
 func (in Input) canonicalJSON(buf []byte) (out []byte, base [2]int, lossy bool, err error) {
+	out, parts, err := in.canonicalParts(buf)
+	return out, parts.span[partBase], parts.lossy[partBase], err
+}
+
+// The parts of an input that a decision may take from the last decision's
+// value when their canonical JSON is the same (see memberTemplate), in
+// the order of the canonical JSON.
+const (
+	partBase     = iota // config and rings, from the base commit
+	partChange          // the change, from the head commit
+	partPR              // the pull request
+	partReviews         // its reviews
+	partEvidence        // the rings' verification evidence
+	nParts
+)
+
+// canonParts locate the parts in the canonical JSON: span[i] holds part
+// i's bytes, lossy[i] whether one of its strings was not valid UTF-8 (and
+// so was written as U+FFFD: two different strings, the same bytes).
+type canonParts struct {
+	span  [nParts][2]int
+	lossy [nParts]bool
+}
+
+// canonicalParts is canonicalJSON with the place of every part.
+func (in Input) canonicalParts(buf []byte) (out []byte, parts canonParts, err error) {
 	e := jsonEncoder{buf: buf}
+	begin := func(i int) { parts.span[i][0], e.lossy = len(e.buf), false }
+	end := func(i int) { parts.span[i][1], parts.lossy[i] = len(e.buf), e.lossy }
 	e.raw(`{"base":{"commit":`)
 	e.str(in.Base.Commit)
 	e.raw(`},"head":{"commit":`)
@@ -31,13 +59,14 @@ func (in Input) canonicalJSON(buf []byte) (out []byte, base [2]int, lossy bool, 
 	e.raw(`},"now":`)
 	e.time(in.Now)
 	e.raw(`,"config":`)
-	base[0] = len(e.buf)
+	begin(partBase)
 	e.config(in.Config)
 	e.raw(`,"rings":`)
 	jsonArray(&e, in.Rings, (*jsonEncoder).ring)
-	base[1] = len(e.buf)
-	lossy = e.lossy
-	e.raw(`,"change":{"rings_moved":`)
+	end(partBase)
+	e.raw(`,"change":`)
+	begin(partChange)
+	e.raw(`{"rings_moved":`)
 	jsonArray(&e, in.Change.RingsMoved, (*jsonEncoder).ringMove)
 	e.raw(`,"baselines":`)
 	jsonArray(&e, in.Change.Baselines, (*jsonEncoder).baseline)
@@ -49,7 +78,11 @@ func (in Input) canonicalJSON(buf []byte) (out []byte, base [2]int, lossy bool, 
 	jsonArray(&e, in.Change.Classes, (*jsonEncoder).class)
 	e.raw(`,"effect_digest":`)
 	e.str(in.Change.EffectDigest)
-	e.raw(`},"pr":{"number":`)
+	e.raw(`}`)
+	end(partChange)
+	e.raw(`,"pr":`)
+	begin(partPR)
+	e.raw(`{"number":`)
 	e.int(in.PR.Number)
 	e.raw(`,"author":`)
 	e.str(in.PR.Author)
@@ -61,12 +94,18 @@ func (in Input) canonicalJSON(buf []byte) (out []byte, base [2]int, lossy bool, 
 	e.str(in.PR.HeadSHA)
 	e.raw(`,"base_ref":`)
 	e.str(in.PR.BaseRef)
-	e.raw(`},"reviews":`)
-	jsonArray(&e, in.Reviews, (*jsonEncoder).review)
-	e.raw(`,"evidence":`)
-	jsonArray(&e, in.Evidence, (*jsonEncoder).evidence)
 	e.raw(`}`)
-	return e.buf, base, lossy, e.err
+	end(partPR)
+	e.raw(`,"reviews":`)
+	begin(partReviews)
+	jsonArray(&e, in.Reviews, (*jsonEncoder).review)
+	end(partReviews)
+	e.raw(`,"evidence":`)
+	begin(partEvidence)
+	jsonArray(&e, in.Evidence, (*jsonEncoder).evidence)
+	end(partEvidence)
+	e.raw(`}`)
+	return e.buf, parts, e.err
 }
 
 // jsonEncoder appends JSON as json.Marshal writes it. The first error

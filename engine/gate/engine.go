@@ -96,6 +96,9 @@ type Engine struct {
 	// base is the last decision's config and rings value (see
 	// baseTemplate); nil before the first.
 	base atomic.Pointer[baseTemplate]
+	// parts are the last decision's other parts (see memberTemplate),
+	// indexed by partChange and on.
+	parts [nParts]atomic.Pointer[memberTemplate]
 	// terms is how many terms the last decision's input value took (see
 	// inputValue).
 	terms atomic.Int32
@@ -321,7 +324,7 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	}
 	norm := in.normalizedView()
 	buf := canonBuffers.Get().(*[]byte)
-	canon, base, lossy, err := norm.canonicalJSON((*buf)[:0])
+	canon, parts, err := norm.canonicalParts((*buf)[:0])
 	defer putCanonBuffer(buf, canon)
 	if err != nil {
 		return fail(d, fmt.Errorf("%w: encode input: %w", ErrEval, err)), nil
@@ -331,7 +334,7 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	if e.brokenBy != nil {
 		return fail(d, e.brokenBy), nil
 	}
-	value := e.inputValue(norm, canon[base[0]:base[1]], lossy)
+	value := e.inputValue(norm, canon, parts)
 	// The evaluation stops when ctx ends or the budget is spent. Both
 	// cancel it through one topdown.Cancel given to the query, so that it
 	// does not start a goroutine per evaluation to watch a context (what

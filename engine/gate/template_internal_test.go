@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/topdown"
@@ -29,14 +30,14 @@ func benchInput(t testing.TB) Input {
 
 // templateValue is what Decide gives the evaluation for in: the value
 // built through e's template.
-func templateValue(t *testing.T, e *Engine, in Input) (Input, []byte, bool) {
+func templateValue(t *testing.T, e *Engine, in Input) (Input, []byte, canonParts) {
 	t.Helper()
 	norm := in.normalized()
-	canon, base, lossy, err := norm.canonicalJSON(nil)
+	canon, parts, err := norm.canonicalParts(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return norm, canon[base[0]:base[1]], lossy
+	return norm, canon, parts
 }
 
 // TestBaseTemplateInvalidation decides a sequence of inputs whose config
@@ -76,13 +77,13 @@ func TestBaseTemplateInvalidation(t *testing.T) {
 		in := benchInput(t)
 		in.Rings[2].Freeze = append([]Freeze(nil), base.Rings[2].Freeze...)
 		x.edit(&in)
-		norm, baseJSON, lossy := templateValue(t, e, in)
+		norm, canon, parts := templateValue(t, e, in)
 		before := e.base.Load()
-		got := e.inputValue(norm, baseJSON, lossy)
+		got := e.inputValue(norm, canon, parts)
 		if want := norm.value(); got.Compare(want) != 0 {
 			t.Fatalf("%s: the value differs from one built from scratch:\n got %v\nwant %v", x.name, got, want)
 		}
-		if hit := before != nil && e.base.Load() == before && !lossy; hit != x.wantsHit {
+		if hit := before != nil && e.base.Load() == before && !parts.lossy[partBase]; hit != x.wantsHit {
 			t.Errorf("%s: template reused %v, want %v", x.name, hit, x.wantsHit)
 		}
 	}
@@ -152,38 +153,64 @@ func TestDecideTemplateConcurrent(t *testing.T) {
 	wg.Wait()
 }
 
-// TestInputAllocations bounds the allocations of a decision's Go side on
-// the benchmark input with the template in place (normalizing, the
-// canonical JSON, the value): everything but the evaluation. With
-// json.Marshal and the whole value built per decision it took 286; with
-// the template and the shared lists, 154.
+// TestInputAllocations bounds the allocations of a decision's Go side
+// (normalizing, the canonical JSON, the value): everything but the
+// evaluation, on the benchmark input decided again (every part's template
+// reused) and on two pull requests decided in turn (only the config and
+// rings reused). With json.Marshal and the whole value built per decision
+// it took 286; with the config and rings template and the shared lists,
+// 154 and 11,530 bytes, 10,138 with the first slab of terms sized by the
+// last decision (it was always 128 terms). With the part templates: 34
+// and 2,272 bytes when the same pull request is decided again, 157 and
+// 12,596 bytes (the templates' keys, 1.3 KB, are the difference) when
+// each decision is another pull request's.
 func TestInputAllocations(t *testing.T) {
 	e := &Engine{}
-	norm := benchInput(t).normalized()
+	one := benchInput(t)
+	other := benchInput(t)
+	other.PR.Number++
+	other.PR.Labels = []string{"other"}
+	other.Change.EffectDigest = "sha256:other"
+	other.Reviews = other.Reviews[:1]
+	other.Evidence[0].SoakHours++
+	ins := []Input{one.normalized(), other.normalized()}
 	buf := make([]byte, 0, 4096)
-	run := func() {
-		n := norm.normalizedView()
-		canon, base, lossy, err := n.canonicalJSON(buf[:0])
-		if err != nil {
-			t.Fatal(err)
+	k := 0
+	run := func(alternate bool) func() {
+		return func() {
+			if alternate {
+				k++
+			}
+			n := ins[k%2].normalizedView()
+			canon, parts, err := n.canonicalParts(buf[:0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = e.inputValue(n, canon, parts)
 		}
-		_ = e.inputValue(n, canon[base[0]:base[1]], lossy)
 	}
-	run()
-	if n := testing.AllocsPerRun(20, run); n > 160 {
-		t.Errorf("the input took %.0f allocations, want at most 160", n)
-	}
-	// Bytes too: 11,530 per decision while the first slab of terms was
-	// always 128 (the value takes 68), 10,138 with it sized by the last
-	// decision.
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	for range 20 {
-		run()
-	}
-	runtime.ReadMemStats(&after)
-	if b := (after.TotalAlloc - before.TotalAlloc) / 20; b > 10600 {
-		t.Errorf("the input took %d bytes, want at most 10,600", b)
+	for _, c := range []struct {
+		name          string
+		alternate     bool
+		allocs, bytes float64
+	}{
+		{"the same pull request", false, 40, 2500},
+		{"two pull requests in turn", true, 170, 13200},
+	} {
+		f := run(c.alternate)
+		f()
+		n := testing.AllocsPerRun(20, f)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for range 20 {
+			f()
+		}
+		runtime.ReadMemStats(&after)
+		b := float64(after.TotalAlloc-before.TotalAlloc) / 20
+		t.Logf("%s: %.0f allocations, %.0f bytes", c.name, n, b)
+		if n > c.allocs || b > c.bytes {
+			t.Errorf("%s: the input took %.0f allocations and %.0f bytes, want at most %.0f and %.0f", c.name, n, b, c.allocs, c.bytes)
+		}
 	}
 }
 
@@ -212,15 +239,15 @@ func TestDecideAllocationsOverEvaluation(t *testing.T) {
 	decide := testing.AllocsPerRun(20, func() { _, _ = e.Decide(ctx, in) })
 	norm := in.normalizedView()
 	buf := make([]byte, 0, 4096)
-	canon, base, lossy, err := norm.canonicalJSON(buf)
+	canon, parts, err := norm.canonicalParts(buf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	value := e.inputValue(norm, canon[base[0]:base[1]], lossy)
+	value := e.inputValue(norm, canon, parts)
 	goSide := testing.AllocsPerRun(20, func() {
 		n := in.normalizedView()
-		c, b, l, _ := n.canonicalJSON(buf[:0])
-		_ = e.inputValue(n, c[b[0]:b[1]], l)
+		c, p, _ := n.canonicalParts(buf[:0])
+		_ = e.inputValue(n, c, p)
 	})
 	eval := testing.AllocsPerRun(20, func() {
 		_, _ = e.query.Eval(ctx, rego.EvalParsedInput(value), rego.EvalExternalCancel(topdown.NewCancel()))
@@ -228,5 +255,72 @@ func TestDecideAllocationsOverEvaluation(t *testing.T) {
 	t.Logf("Decide %.0f allocations, Go side %.0f, evaluation %.0f", decide, goSide, eval)
 	if over := decide - goSide - eval; over > 8 {
 		t.Errorf("Decide took %.0f allocations: %.0f more than its input's Go side (%.0f) and the evaluation (%.0f), want at most 8", decide, over, goSide, eval)
+	}
+}
+
+// TestPartTemplateInvalidation decides a sequence of inputs whose change,
+// pull request, reviews and evidence change one at a time (and change
+// back), as a pull request's decisions do while reviews and evidence
+// arrive, and wants each value to equal the value built from scratch, and
+// each part's template reused exactly when the part's bytes are the last
+// decision's. The two review logins that are not valid UTF-8 encode to
+// the same JSON; without the lossy check the second would get the first's
+// value.
+func TestPartTemplateInvalidation(t *testing.T) {
+	e := &Engine{}
+	names := [nParts]string{partChange: "change", partPR: "pr", partReviews: "reviews", partEvidence: "evidence"}
+	all := func(hit bool) [nParts]bool { return [nParts]bool{false, hit, hit, hit, hit} }
+	only := func(miss ...int) [nParts]bool { // every part reused but these
+		h := all(true)
+		for _, i := range miss {
+			h[i] = false
+		}
+		return h
+	}
+	// Each input is the benchmark input with one edit: a part the last
+	// edit changed is back to the benchmark's, and so not reused either.
+	edits := []struct {
+		name  string
+		edit  func(*Input)
+		wants [nParts]bool // per part: reused
+	}{
+		{"first", func(*Input) {}, all(false)},
+		{"the same pull request again", func(*Input) {}, all(true)},
+		{"a review arrives", func(in *Input) {
+			in.Reviews = append(in.Reviews, Review{User: User{Login: "dave"}, State: "APPROVED", CommitID: in.PR.HeadSHA, SubmittedAt: in.Now})
+		}, only(partReviews)},
+		{"back", func(*Input) {}, only(partReviews)},
+		{"a label", func(in *Input) { in.PR.Labels = append(in.PR.Labels, "urgent") }, only(partPR)},
+		{"a file", func(in *Input) { in.Change.Files = append(in.Change.Files, "rings/x.cue") }, only(partChange, partPR)},
+		{"new evidence", func(in *Input) { in.Evidence[0].SuccessRate = 0.97 }, only(partEvidence, partChange)},
+		{"only now and head move", func(in *Input) { in.Now = in.Now.Add(time.Minute); in.Head.Commit = "f00" }, only(partEvidence)},
+		{"another pull request", func(in *Input) {
+			in.PR.Number++
+			in.Change.EffectDigest = "sha256:other"
+			in.Reviews = in.Reviews[:1]
+			in.Evidence = nil
+		}, all(false)},
+		{"back again", func(*Input) {}, all(false)},
+		{"same again", func(*Input) {}, all(true)},
+		{"invalid UTF-8 ff", func(in *Input) { in.Reviews[0].User.Login = "g\xff" }, only(partReviews)},
+		{"invalid UTF-8 fe", func(in *Input) { in.Reviews[0].User.Login = "g\xfe" }, only(partReviews)},
+	}
+	for _, x := range edits {
+		in := benchInput(t)
+		x.edit(&in)
+		norm, canon, parts := templateValue(t, e, in)
+		var before [nParts]*memberTemplate
+		for i := partChange; i < nParts; i++ {
+			before[i] = e.parts[i].Load()
+		}
+		got := e.inputValue(norm, canon, parts)
+		if want := norm.value(); got.Compare(want) != 0 {
+			t.Fatalf("%s: the value differs from one built from scratch:\n got %v\nwant %v", x.name, got, want)
+		}
+		for i := partChange; i < nParts; i++ {
+			if hit := before[i] != nil && e.parts[i].Load() == before[i] && !parts.lossy[i]; hit != x.wants[i] {
+				t.Errorf("%s: %s template reused %v, want %v", x.name, names[i], hit, x.wants[i])
+			}
+		}
 	}
 }
