@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -123,9 +124,10 @@ func BenchmarkDecideNewBase(b *testing.B) {
 }
 
 // BenchmarkDecideOtherPR is BenchmarkDecide with two pull requests decided
-// in turn, each part of their change, pull request, reviews and evidence
-// different: no part is taken from the last decision's value (the config
-// and rings still are, as for two pull requests against one base).
+// in turn, their inputs of the same size but each part of their change,
+// pull request, reviews and evidence different: no part is taken from the
+// last decision's value (the config and rings still are, as for two pull
+// requests against one base).
 // BenchmarkDecide, which decides one pull request again and again, takes
 // every part from the last decision.
 func BenchmarkDecideOtherPR(b *testing.B) {
@@ -134,7 +136,7 @@ func BenchmarkDecideOtherPR(b *testing.B) {
 	ins[1].PR.Number++
 	ins[1].PR.Labels = []string{"other"}
 	ins[1].Change.EffectDigest = "sha256:other"
-	ins[1].Reviews = append(ins[1].Reviews, ins[1].Reviews[0])
+	ins[1].Reviews[1].SubmittedAt = ins[1].Reviews[1].SubmittedAt.Add(time.Minute)
 	ins[1].Evidence[0].SoakHours++
 	ctx := context.Background()
 	b.ReportAllocs()
