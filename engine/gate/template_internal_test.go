@@ -236,7 +236,12 @@ func TestDecideAllocationsOverEvaluation(t *testing.T) {
 	if d, err := e.Decide(ctx, in); err != nil || d.Result != Pass {
 		t.Fatalf("decision %s, err %v, errors %v", d.Result, err, d.Errors)
 	}
-	decide := testing.AllocsPerRun(20, func() { _, _ = e.Decide(ctx, in) })
+	// The evaluation's allocations vary from run to run under the race
+	// detector, whose sync.Pool drops a quarter of what is put back (OPA
+	// pools its bindings): averaged over 200 runs, the difference is
+	// Decide's own.
+	const runs = 200
+	decide := testing.AllocsPerRun(runs, func() { _, _ = e.Decide(ctx, in) })
 	norm := in.normalizedView()
 	buf := make([]byte, 0, 4096)
 	canon, parts, err := norm.canonicalParts(buf)
@@ -244,17 +249,23 @@ func TestDecideAllocationsOverEvaluation(t *testing.T) {
 		t.Fatal(err)
 	}
 	value := e.inputValue(norm, canon, parts)
-	goSide := testing.AllocsPerRun(20, func() {
+	goSide := testing.AllocsPerRun(runs, func() {
 		n := in.normalizedView()
 		c, p, _ := n.canonicalParts(buf[:0])
 		_ = e.inputValue(n, c, p)
 	})
-	eval := testing.AllocsPerRun(20, func() {
+	eval := testing.AllocsPerRun(runs, func() {
 		_, _ = e.query.Eval(ctx, rego.EvalParsedInput(value), rego.EvalExternalCancel(topdown.NewCancel()))
 	})
 	t.Logf("Decide %.0f allocations, Go side %.0f, evaluation %.0f", decide, goSide, eval)
-	if over := decide - goSide - eval; over > 8 {
-		t.Errorf("Decide took %.0f allocations: %.0f more than its input's Go side (%.0f) and the evaluation (%.0f), want at most 8", decide, over, goSide, eval)
+	// 6 without the race detector; under it 5-8 in five runs of 200
+	// (its pools drop at random, Decide's canonical buffer included).
+	limit := 8.0
+	if raceEnabled {
+		limit = 11
+	}
+	if over := decide - goSide - eval; over > limit {
+		t.Errorf("Decide took %.0f allocations: %.0f more than its input's Go side (%.0f) and the evaluation (%.0f), want at most %.0f", decide, over, goSide, eval, limit)
 	}
 }
 
