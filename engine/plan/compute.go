@@ -172,7 +172,7 @@ func Compute(in Input, opts Options) *Plan {
 	}
 	var shared *evalIntern
 	if !opts.NoDedupe {
-		shared = &evalIntern{m: map[evalKey]*setEval{}, obs: map[obsSliceKey][]Observed{}}
+		shared = &evalIntern{}
 	}
 	runJobs(todo, now, repo.Config.SLA, workers, shared)
 	if opts.Memo != nil {
@@ -505,11 +505,37 @@ func runJobs(jobs []*job, now time.Time, sla baseline.SLA, workers int, shared *
 // distinct results) share their results, observations and actions,
 // which stay in the plan.
 type evalIntern struct {
-	mu sync.Mutex
-	m  map[evalKey]*setEval
+	evals internMap[evalKey, *setEval]
 	// obs shares the observations of one rule on the same packages
 	// between computations whose results differ elsewhere.
-	obs map[obsSliceKey][]Observed
+	obs internMap[obsSliceKey, []Observed]
+}
+
+// internMap keeps the first value put for a key, for concurrent workers.
+type internMap[K comparable, V any] struct {
+	mu sync.Mutex
+	m  map[K]V
+}
+
+func (x *internMap[K, V]) get(k K) V {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.m[k]
+}
+
+// put keeps v for k unless another worker kept one first, and returns the
+// one kept.
+func (x *internMap[K, V]) put(k K, v V) V {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if old, ok := x.m[k]; ok {
+		return old
+	}
+	if x.m == nil {
+		x.m = map[K]V{}
+	}
+	x.m[k] = v
+	return v
 }
 
 // obsSliceKey identifies the observations of one rule on a list of
@@ -519,24 +545,6 @@ type obsSliceKey struct {
 	tab    *inventory.Table
 	source bool
 	ids    string
-}
-
-func (x *evalIntern) getObserved(k obsSliceKey) []Observed {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return x.obs[k]
-}
-
-// putObserved keeps obs for k unless another worker kept an (equal) one
-// first, and returns the one kept.
-func (x *evalIntern) putObserved(k obsSliceKey, obs []Observed) []Observed {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if old := x.obs[k]; old != nil {
-		return old
-	}
-	x.obs[k] = obs
-	return obs
 }
 
 // evalKey is what evalSet's result depends on: the baseline (its rules,
@@ -552,24 +560,6 @@ type evalKey struct {
 	// ids holds, per package rule, the number of its packages and their
 	// ids, then per source-rule hit its rule index and id (uvarints).
 	ids string
-}
-
-func (x *evalIntern) get(k evalKey) *setEval {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return x.m[k]
-}
-
-// put keeps ev for k unless another worker kept an (equal) one first, and
-// returns the one kept.
-func (x *evalIntern) put(k evalKey, ev *setEval) *setEval {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if old := x.m[k]; old != nil {
-		return old
-	}
-	x.m[k] = ev
-	return ev
 }
 
 // memo remembers, across the sets one worker evaluates, what depends only
@@ -744,7 +734,7 @@ func evalSet(j *job, now time.Time, sla baseline.SLA, m *memo, shared *evalInter
 		}
 		m.sig = sig
 		key = evalKey{base: j.base, ring: j.ring, stream: j.stream, tab: set.Table(), ids: string(sig)}
-		if ev := shared.get(key); ev != nil {
+		if ev := shared.evals.get(key); ev != nil {
 			return ev
 		}
 	}
@@ -797,7 +787,7 @@ func evalSet(j *job, now time.Time, sla baseline.SLA, m *memo, shared *evalInter
 	}
 	ev := &setEval{results: results, actions: actions(results, j.ring, j.eco)}
 	if shared != nil {
-		ev = shared.put(key, ev)
+		ev = shared.evals.put(key, ev)
 	}
 	return ev
 }
@@ -817,7 +807,7 @@ func (m *memo) observeAll(eco vercmp.Ecosystem, r *baseline.Rule, set *inventory
 		}
 		m.sig = sig
 		key = obsSliceKey{rule: r, tab: set.Table(), source: source, ids: string(sig)}
-		if obs := shared.getObserved(key); obs != nil {
+		if obs := shared.obs.get(key); obs != nil {
 			return obs
 		}
 	}
@@ -826,7 +816,7 @@ func (m *memo) observeAll(eco vercmp.Ecosystem, r *baseline.Rule, set *inventory
 		obs[k] = m.observe(eco, r, set, id, source)
 	}
 	if shared != nil {
-		obs = shared.putObserved(key, obs)
+		obs = shared.obs.put(key, obs)
 	}
 	return obs
 }
