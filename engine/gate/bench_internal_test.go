@@ -106,7 +106,7 @@ func BenchmarkDecideInput(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		norm := in.normalizedView()
-		canon, parts, err := norm.canonicalParts(buf[:0])
+		canon, parts, err := norm.canonicalJSON(buf[:0])
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -10,28 +10,12 @@ import (
 	"unicode/utf8"
 )
 
-// canonicalJSON appends the canonical JSON of in (which must be normalized)
-// to buf: the bytes json.Marshal gives for it, written by typed code
-// instead of reflection (TestCanonicalJSONMatchesMarshal and
-// FuzzCanonicalJSON compare the two). Whatever this code does not write
-// itself — a string that needs escaping or is not valid UTF-8, a float in
-// exponent form, NaN or an infinity, a time outside the years 0–9999 — it
-// hands to json.Marshal, so the bytes and the errors stay json.Marshal's.
-//
-// base is where the base parts (config and rings, what comes from the base
-// commit) start and end in the returned bytes; lossy reports that a string
-// in them was not valid UTF-8 (its JSON says U+FFFD, so the bytes do not
-// determine the value and must not key the input template).
-func (in Input) canonicalJSON(buf []byte) (out []byte, base [2]int, lossy bool, err error) {
-	out, parts, err := in.canonicalParts(buf)
-	return out, parts.span[partBase], parts.lossy[partBase], err
-}
-
 // The parts of an input that a decision may take from the last decision's
-// value when their canonical JSON is the same (see memberTemplate), in
+// value when their canonical JSON is the same bytes (see partTemplate), in
 // the order of the canonical JSON.
 const (
-	partBase     = iota // config and rings, from the base commit
+	partConfig   = iota // the config, from the base commit
+	partRings           // the rings, from the base commit
 	partChange          // the change, from the head commit
 	partPR              // the pull request
 	partReviews         // its reviews
@@ -47,8 +31,17 @@ type canonParts struct {
 	lossy [nParts]bool
 }
 
-// canonicalParts is canonicalJSON with the place of every part.
-func (in Input) canonicalParts(buf []byte) (out []byte, parts canonParts, err error) {
+// canonicalJSON appends the canonical JSON of in (which must be normalized)
+// to buf: the bytes json.Marshal gives for it, written by typed code
+// instead of reflection (TestCanonicalJSONMatchesMarshal and
+// FuzzCanonicalJSON compare the two). Whatever this code does not write
+// itself — a string that needs escaping or is not valid UTF-8, a float in
+// exponent form, NaN or an infinity, a time outside the years 0–9999 — it
+// hands to json.Marshal, so the bytes and the errors stay json.Marshal's.
+//
+// parts says where each part of the input (see partConfig) is in the
+// returned bytes, and whether a string in it was not valid UTF-8.
+func (in Input) canonicalJSON(buf []byte) (out []byte, parts canonParts, err error) {
 	e := jsonEncoder{buf: buf}
 	begin := func(i int) { parts.span[i][0], e.lossy = len(e.buf), false }
 	end := func(i int) { parts.span[i][1], parts.lossy[i] = len(e.buf), e.lossy }
@@ -59,11 +52,13 @@ func (in Input) canonicalParts(buf []byte) (out []byte, parts canonParts, err er
 	e.raw(`},"now":`)
 	e.time(in.Now)
 	e.raw(`,"config":`)
-	begin(partBase)
+	begin(partConfig)
 	e.config(in.Config)
+	end(partConfig)
 	e.raw(`,"rings":`)
+	begin(partRings)
 	jsonArray(&e, in.Rings, (*jsonEncoder).ring)
-	end(partBase)
+	end(partRings)
 	e.raw(`,"change":`)
 	begin(partChange)
 	e.raw(`{"rings_moved":`)

@@ -18,7 +18,7 @@ func wantMarshal(t *testing.T, in Input) {
 	t.Helper()
 	norm := in.normalized()
 	want, wantErr := json.Marshal(norm)
-	got, base, _, err := norm.canonicalJSON(nil)
+	got, at, err := norm.canonicalJSON(nil)
 	if wantErr != nil || err != nil {
 		if wantErr == nil || err == nil || err.Error() != wantErr.Error() {
 			t.Fatalf("error %v, json.Marshal's %v", err, wantErr)
@@ -32,8 +32,9 @@ func wantMarshal(t *testing.T, in Input) {
 		Config Config `json:"config"`
 		Rings  []Ring `json:"rings"`
 	}{norm.Config, norm.Rings})
-	if seg := `{"config":` + string(got[base[0]:base[1]]) + `}`; seg != string(parts) {
-		t.Fatalf("base range %v is %s, want %s", base, seg, parts)
+	config, rings := at.span[partConfig], at.span[partRings]
+	if seg := `{"config":` + string(got[config[0]:config[1]]) + `,"rings":` + string(got[rings[0]:rings[1]]) + `}`; seg != string(parts) {
+		t.Fatalf("config range %v and rings range %v are %s, want %s", config, rings, seg, parts)
 	}
 }
 
@@ -150,12 +151,12 @@ func TestNormalizedView(t *testing.T) {
 			in.Reviews[0].SubmittedAt, in.Evidence[0].VerifiedAt = at.UTC(), at.UTC()
 			edit(&in)
 			before, _ := json.Marshal(in)
-			want, _, _, err := in.normalized().canonicalJSON(nil)
+			want, _, err := in.normalized().canonicalJSON(nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			view := in.normalizedView()
-			got, _, _, err := view.canonicalJSON(nil)
+			got, _, err := view.canonicalJSON(nil)
 			if err != nil {
 				t.Fatal(err)
 			}

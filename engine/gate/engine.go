@@ -93,12 +93,9 @@ type Engine struct {
 	files     []FileDigest
 	digest    string
 	brokenBy  error
-	// base is the last decision's config and rings value (see
-	// baseTemplate); nil before the first.
-	base atomic.Pointer[baseTemplate]
-	// parts are the last decision's other parts (see memberTemplate),
-	// indexed by partChange and on.
-	parts [nParts]atomic.Pointer[memberTemplate]
+	// parts are the last decision's input parts (see partTemplate),
+	// indexed by partConfig and on; nil before the first.
+	parts [nParts]atomic.Pointer[partTemplate]
 	// terms is how many terms the last decision's input value took (see
 	// inputValue).
 	terms atomic.Int32
@@ -324,7 +321,7 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 	}
 	norm := in.normalizedView()
 	buf := canonBuffers.Get().(*[]byte)
-	canon, parts, err := norm.canonicalParts((*buf)[:0])
+	canon, parts, err := norm.canonicalJSON((*buf)[:0])
 	defer putCanonBuffer(buf, canon)
 	if err != nil {
 		return fail(d, fmt.Errorf("%w: encode input: %w", ErrEval, err)), nil

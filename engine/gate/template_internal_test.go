@@ -33,7 +33,7 @@ func benchInput(t testing.TB) Input {
 func templateValue(t *testing.T, e *Engine, in Input) (Input, []byte, canonParts) {
 	t.Helper()
 	norm := in.normalized()
-	canon, parts, err := norm.canonicalParts(nil)
+	canon, parts, err := norm.canonicalJSON(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,12 +78,17 @@ func TestBaseTemplateInvalidation(t *testing.T) {
 		in.Rings[2].Freeze = append([]Freeze(nil), base.Rings[2].Freeze...)
 		x.edit(&in)
 		norm, canon, parts := templateValue(t, e, in)
-		before := e.base.Load()
+		before := [2]*partTemplate{e.parts[partConfig].Load(), e.parts[partRings].Load()}
 		got := e.inputValue(norm, canon, parts)
 		if want := norm.value(); got.Compare(want) != 0 {
 			t.Fatalf("%s: the value differs from one built from scratch:\n got %v\nwant %v", x.name, got, want)
 		}
-		if hit := before != nil && e.base.Load() == before && !parts.lossy[partBase]; hit != x.wantsHit {
+		// Reused: the config and the rings both from the last decision.
+		hit := true
+		for k, i := range []int{partConfig, partRings} {
+			hit = hit && before[k] != nil && e.parts[i].Load() == before[k] && !parts.lossy[i]
+		}
+		if hit != x.wantsHit {
 			t.Errorf("%s: template reused %v, want %v", x.name, hit, x.wantsHit)
 		}
 	}
@@ -182,7 +187,7 @@ func TestInputAllocations(t *testing.T) {
 				k++
 			}
 			n := ins[k%2].normalizedView()
-			canon, parts, err := n.canonicalParts(buf[:0])
+			canon, parts, err := n.canonicalJSON(buf[:0])
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -244,14 +249,14 @@ func TestDecideAllocationsOverEvaluation(t *testing.T) {
 	decide := testing.AllocsPerRun(runs, func() { _, _ = e.Decide(ctx, in) })
 	norm := in.normalizedView()
 	buf := make([]byte, 0, 4096)
-	canon, parts, err := norm.canonicalParts(buf)
+	canon, parts, err := norm.canonicalJSON(buf)
 	if err != nil {
 		t.Fatal(err)
 	}
 	value := e.inputValue(norm, canon, parts)
 	goSide := testing.AllocsPerRun(runs, func() {
 		n := in.normalizedView()
-		c, p, _ := n.canonicalParts(buf[:0])
+		c, p, _ := n.canonicalJSON(buf[:0])
 		_ = e.inputValue(n, c, p)
 	})
 	eval := testing.AllocsPerRun(runs, func() {
@@ -280,7 +285,12 @@ func TestDecideAllocationsOverEvaluation(t *testing.T) {
 func TestPartTemplateInvalidation(t *testing.T) {
 	e := &Engine{}
 	names := [nParts]string{partChange: "change", partPR: "pr", partReviews: "reviews", partEvidence: "evidence"}
-	all := func(hit bool) [nParts]bool { return [nParts]bool{false, hit, hit, hit, hit} }
+	all := func(hit bool) (h [nParts]bool) { // the parts a pull request changes
+		for i := partChange; i < nParts; i++ {
+			h[i] = hit
+		}
+		return h
+	}
 	only := func(miss ...int) [nParts]bool { // every part reused but these
 		h := all(true)
 		for _, i := range miss {
@@ -320,7 +330,7 @@ func TestPartTemplateInvalidation(t *testing.T) {
 		in := benchInput(t)
 		x.edit(&in)
 		norm, canon, parts := templateValue(t, e, in)
-		var before [nParts]*memberTemplate
+		var before [nParts]*partTemplate
 		for i := partChange; i < nParts; i++ {
 			before[i] = e.parts[i].Load()
 		}

@@ -20,15 +20,13 @@ import (
 // 10–15 % more CPU.
 func (in Input) value() ast.Value {
 	c := &converter{}
-	return c.input(in, c.config(in.Config), array(c, in.Rings, (*converter).ring), [nParts]*ast.Term{})
+	return c.input(in, [nParts]*ast.Term{})
 }
 
-// input is in's value with config and rings, the values of in.Config and
-// in.Rings (made by this converter or taken from a template), and the
-// values of the other parts in parts (indexed by partChange and on; a nil
-// one is made here).
-func (c *converter) input(in Input, config, rings *ast.Term, parts [nParts]*ast.Term) ast.Value {
-	for i := partChange; i < nParts; i++ {
+// input is in's value with the values of its parts in parts (see
+// partConfig; taken from templates), a nil one made here.
+func (c *converter) input(in Input, parts [nParts]*ast.Term) ast.Value {
+	for i := range nParts {
 		if parts[i] == nil {
 			parts[i] = c.part(in, i)
 		}
@@ -37,8 +35,8 @@ func (c *converter) input(in Input, config, rings *ast.Term, parts [nParts]*ast.
 		c.object(kCommit, c.str(in.Base.Commit)),
 		c.object(kCommit, c.str(in.Head.Commit)),
 		c.time(in.Now),
-		config,
-		rings,
+		parts[partConfig],
+		parts[partRings],
 		parts[partChange],
 		parts[partPR],
 		parts[partReviews],
@@ -46,9 +44,13 @@ func (c *converter) input(in Input, config, rings *ast.Term, parts [nParts]*ast.
 	).Value
 }
 
-// part is the value of in's part i (partChange and on).
+// part is the value of in's part i (see partConfig).
 func (c *converter) part(in Input, i int) *ast.Term {
 	switch i {
+	case partConfig:
+		return c.config(in.Config)
+	case partRings:
+		return array(c, in.Rings, (*converter).ring)
 	case partChange:
 		return c.object(kChange,
 			array(c, in.Change.RingsMoved, (*converter).ringMove),
