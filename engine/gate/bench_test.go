@@ -111,12 +111,17 @@ func BenchmarkDecideNewBase(b *testing.B) {
 	eng := builtin(b)
 	ins := []gate.Input{promotion(), promotion()}
 	ins[1].Config.Exceptions.MaxDays++
+	decideInTurn(b, eng, ins)
+}
+
+// decideInTurn decides the inputs in turn, each expected to pass.
+func decideInTurn(b *testing.B, eng *gate.Engine, ins []gate.Input) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
 		i++
-		d, err := eng.Decide(ctx, ins[i%2])
+		d, err := eng.Decide(ctx, ins[i%len(ins)])
 		if err != nil || d.Result != gate.Pass {
 			b.Fatalf("decision %s, err %v, errors %v", d.Result, err, d.Errors)
 		}
@@ -138,14 +143,5 @@ func BenchmarkDecideOtherPR(b *testing.B) {
 	ins[1].Change.EffectDigest = "sha256:other"
 	ins[1].Reviews[1].SubmittedAt = ins[1].Reviews[1].SubmittedAt.Add(time.Minute)
 	ins[1].Evidence[0].SoakHours++
-	ctx := context.Background()
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		i++
-		d, err := eng.Decide(ctx, ins[i%2])
-		if err != nil || d.Result != gate.Pass {
-			b.Fatalf("decision %s, err %v, errors %v", d.Result, err, d.Errors)
-		}
-	}
+	decideInTurn(b, eng, ins)
 }
