@@ -147,16 +147,6 @@ func (hs Hosts) Slice() []Host {
 	return out
 }
 
-// Find returns the first host with the given ID.
-func (hs Hosts) Find(id string) (Host, bool) {
-	for i := range hs.Len() {
-		if hs.id(i) == id {
-			return hs.At(i), true
-		}
-	}
-	return Host{}, false
-}
-
 // id is host i's ID without building the Host.
 func (hs Hosts) id(i int) string {
 	if hs.tab == nil {
